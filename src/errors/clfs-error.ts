@@ -1,0 +1,91 @@
+/**
+ * One error class for the whole library. Every failure a caller may branch on carries a `code`,
+ * the `subject` it is about (a path, blob name or option), a one-line message that names the
+ * subject and the fix, and whether the failure is `recoverable` (per-entry: counted, reported,
+ * retried on resume) or fatal (the run stops).
+ */
+export type ClfsErrorCode =
+  // bad input from the user (options, paths): fatal, before anything is written
+  | 'E_USAGE'
+  | 'E_SOURCE_NOT_FOUND'
+  // one source entry could not be read or encoded: recoverable
+  | 'E_SOURCE_UNREADABLE'
+  | 'E_SOURCE_CHANGED'
+  | 'E_SOURCE_UNSUPPORTED'
+  | 'E_TIME_RANGE'
+  // the target
+  | 'E_TARGET_NOT_FOUND'
+  | 'E_TARGET_NOT_EMPTY'
+  | 'E_TARGET_AUTH'
+  | 'E_TARGET_SAS_EXPIRED'
+  | 'E_TARGET_PERMISSION'
+  | 'E_TARGET_CONTAINER_MISSING'
+  | 'E_TARGET_THROTTLED'
+  | 'E_TARGET_TRANSIENT'
+  | 'E_TARGET_TIMEOUT'
+  | 'E_TARGET_IO'
+  // blob bytes that do not decode
+  | 'E_FORMAT_CORRUPT'
+  | 'E_FORMAT_UNSUPPORTED'
+  | 'E_FORMAT_LIMIT'
+  // local state
+  | 'E_STATE_MISMATCH'
+  | 'E_STATE_EXISTS'
+  | 'E_STATE_CORRUPT'
+  | 'E_STATE_IO'
+  | 'E_ERROR_BUDGET'
+  | 'E_ABORTED'
+  | 'E_VERIFY_FAILED'
+  | 'E_INTERNAL';
+
+const BRAND = Symbol.for('clfsload.ClfsError');
+
+export interface ClfsErrorOptions {
+  subject?: string;
+  cause?: unknown;
+  recoverable?: boolean;
+  /** retrying the same request may succeed (transient target failures) */
+  retryable?: boolean;
+  /** seconds the service asked us to wait (Retry-After) */
+  retryAfterSeconds?: number;
+  /** HTTP status, when the failure came from a blob service */
+  statusCode?: number;
+  /** byte offset inside a blob, for E_FORMAT_* */
+  offset?: number;
+}
+
+export class ClfsError extends Error {
+  readonly code: ClfsErrorCode;
+  readonly subject: string | undefined;
+  readonly recoverable: boolean;
+  readonly retryable: boolean;
+  readonly retryAfterSeconds: number | undefined;
+  readonly statusCode: number | undefined;
+  readonly offset: number | undefined;
+  readonly [BRAND] = true;
+
+  constructor(code: ClfsErrorCode, message: string, options: ClfsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ClfsError';
+    this.code = code;
+    this.subject = options.subject;
+    this.recoverable = options.recoverable ?? false;
+    this.retryable = options.retryable ?? false;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.statusCode = options.statusCode;
+    this.offset = options.offset;
+  }
+}
+
+/** Brand check that also works when two copies of the library are loaded. */
+export function isClfsError(value: unknown): value is ClfsError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** Helper for decoders: a corrupt blob, naming the blob and the byte offset. */
+export function formatCorrupt(blobName: string, offset: number, what: string): ClfsError {
+  return new ClfsError('E_FORMAT_CORRUPT', `${blobName}: corrupt at byte ${offset}: ${what}`, {
+    subject: blobName,
+    offset,
+  });
+}

@@ -1,0 +1,2 @@
+export { ClfsError, isClfsError, formatCorrupt } from './clfs-error.js';
+export type { ClfsErrorCode, ClfsErrorOptions } from './clfs-error.js';

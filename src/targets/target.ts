@@ -1,0 +1,57 @@
+/**
+ * The one storage interface. To a target a blob is a name and bytes; it knows nothing of CLFS.
+ * Every target turns its own failures into ClfsError codes:
+ *  - a missing blob            -> E_TARGET_NOT_FOUND (get); delete of a missing blob succeeds
+ *  - rejected credentials      -> E_TARGET_AUTH / E_TARGET_SAS_EXPIRED / E_TARGET_PERMISSION (fatal)
+ *  - missing container/folder  -> E_TARGET_CONTAINER_MISSING (fatal)
+ *  - 429/503 throttling        -> E_TARGET_THROTTLED (retryable, retryAfterSeconds when given)
+ *  - 5xx, 408, resets, timeouts-> E_TARGET_TRANSIENT / E_TARGET_TIMEOUT (retryable)
+ *  - local I/O failure         -> E_TARGET_IO
+ */
+export interface TargetCapabilities {
+  /** how many requests in flight suit this target (deep for remote blob, moderate for a folder) */
+  readonly maxConnections: number;
+  /** true when put/get are remote requests (latency matters more than CPU) */
+  readonly remote: boolean;
+}
+
+export interface PutOptions {
+  abortSignal?: AbortSignal;
+}
+
+export interface GetOptions {
+  abortSignal?: AbortSignal;
+  /** byte range [offset, offset + count) */
+  range?: { offset: number; count?: number };
+}
+
+export interface ListOptions {
+  abortSignal?: AbortSignal;
+}
+
+export interface BlobInfo {
+  name: string;
+  sizeBytes: number;
+}
+
+export interface Target {
+  /** for messages: "container acct/cont at https://...", "folder /x/y" */
+  readonly description: string;
+  readonly capabilities: TargetCapabilities;
+  /** create or overwrite one blob with these bytes */
+  put(name: string, data: Uint8Array, options?: PutOptions): Promise<void>;
+  /** the blob's bytes; E_TARGET_NOT_FOUND when absent */
+  get(name: string, options?: GetOptions): Promise<Buffer>;
+  exists(name: string, options?: PutOptions): Promise<boolean>;
+  /** every blob whose name starts with prefix ('' for all), streamed, in lexicographic order */
+  list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo>;
+  /** remove one blob; a missing blob is not an error */
+  delete(name: string, options?: PutOptions): Promise<void>;
+  /**
+   * Check the target is reachable and the credentials allow what a load needs
+   * (read, write, list, delete) without leaving anything behind. Throws the fatal coded error.
+   */
+  checkAccess?(options?: PutOptions): Promise<void>;
+  /** release sockets, file handles */
+  close?(): Promise<void>;
+}
