@@ -29,6 +29,12 @@ export interface ListOptions {
   abortSignal?: AbortSignal;
 }
 
+/** One blob for Target.putMany. */
+export interface PutManyItem {
+  name: string;
+  data: Uint8Array;
+}
+
 export interface BlobInfo {
   name: string;
   sizeBytes: number;
@@ -52,6 +58,15 @@ export interface Target {
    * (read, write, list, delete) without leaving anything behind. Throws the fatal coded error.
    */
   checkAccess?(options?: PutOptions): Promise<void>;
+  /**
+   * Optional: create or overwrite several (small) blobs in one call. Same semantics as calling put
+   * for each item: each blob appears whole or not at all, and on failure some items may already
+   * be written (callers re-put the batch; puts are idempotent). Targets declare it only when it is
+   * cheaper than one put per item (the folder target writes the batch synchronously, without a
+   * promise chain per file); callers fall back to put when it is absent. Wrappers forward it only
+   * when the target they wrap has it.
+   */
+  putMany?(items: readonly PutManyItem[], options?: PutOptions): Promise<void>;
   /** release sockets, file handles */
   close?(): Promise<void>;
 }

@@ -1,0 +1,319 @@
+/**
+ * An Azure blob container (or an Azurite one) reached with a container SAS. Each blob is one
+ * Put Blob request (CLFS blobs are at most about 8.5 MiB, under the single-shot limit), reads are
+ * one Get Blob with an optional range, and listing streams pages of up to 5000 names.
+ *
+ * The SDK's own retry policy is cut down to one try: RetryTarget does the backoff, and it has to
+ * see every 429/503 to slow the whole queue down (see retry-target.ts).
+ */
+import {
+  AnonymousCredential,
+  ContainerClient,
+  RestError,
+  newPipeline,
+  type BlockBlobClient,
+} from '@azure/storage-blob';
+import { ClfsError } from '../errors/index.js';
+import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities } from './target.js';
+
+export interface AzureContainerSpec {
+  kind: 'azure';
+  /** account endpoint without the container: https://ACCOUNT.blob.core.windows.net or http://127.0.0.1:PORT/devstoreaccount1 */
+  endpoint: string;
+  accountName: string;
+  containerName: string;
+  /** the SAS query, without a leading '?' */
+  sasToken: string;
+}
+
+export interface AzureTargetOptions {
+  /** names per List Blobs page; default 5000 (the service maximum) */
+  listPageSize?: number;
+  /** tries inside the SDK per request; default 1 (RetryTarget retries) */
+  sdkMaxTries?: number;
+  /** default 64 */
+  maxConnections?: number;
+}
+
+/** Which SAS permission each operation needs, for E_TARGET_PERMISSION messages. */
+type Operation = 'put' | 'get' | 'exists' | 'list' | 'delete';
+const NEEDED_PERMISSION: Record<Operation, string> = { put: 'w', get: 'r', exists: 'r', list: 'l', delete: 'd' };
+const LOAD_PERMISSIONS = 'rwld';
+
+export class AzureTarget implements Target {
+  readonly description: string;
+  readonly capabilities: TargetCapabilities;
+  readonly spec: AzureContainerSpec;
+  readonly #container: ContainerClient;
+  readonly #listPageSize: number;
+  readonly #sas: URLSearchParams;
+
+  constructor(spec: AzureContainerSpec, options: AzureTargetOptions = {}) {
+    const sasToken = spec.sasToken.replace(/^\?+/, '');
+    this.spec = { ...spec, endpoint: spec.endpoint.replace(/\/+$/, ''), sasToken };
+    this.description = `container ${spec.accountName}/${spec.containerName} at ${this.spec.endpoint}`;
+    this.capabilities = Object.freeze({ maxConnections: options.maxConnections ?? 64, remote: true });
+    this.#listPageSize = options.listPageSize ?? 5000;
+    this.#sas = new URLSearchParams(sasToken);
+    const url = `${this.spec.endpoint}/${encodeURIComponent(spec.containerName)}?${sasToken}`;
+    const pipeline = newPipeline(new AnonymousCredential(), {
+      retryOptions: { maxTries: options.sdkMaxTries ?? 1, tryTimeoutInMs: 10 * 60_000 },
+      keepAliveOptions: { enable: true },
+    });
+    this.#container = new ContainerClient(url, pipeline);
+  }
+
+  /** From the parts a user may have separately; a SAS pasted with a leading '?' works. */
+  static fromParts(
+    endpoint: string,
+    accountName: string,
+    containerName: string,
+    sasToken: string,
+    options?: AzureTargetOptions,
+  ): AzureTarget {
+    return new AzureTarget({ kind: 'azure', endpoint, accountName, containerName, sasToken }, options);
+  }
+
+  async put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
+    const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    try {
+      await this.#blob(name).upload(body, body.byteLength, { abortSignal: options.abortSignal });
+    } catch (error) {
+      throw this.#toClfsError(error, 'put', name);
+    }
+  }
+
+  async get(name: string, options: GetOptions = {}): Promise<Buffer> {
+    const offset = options.range?.offset ?? 0;
+    const count = options.range?.count;
+    if (count === 0) {
+      // The service has no empty range; check the blob exists so a missing one still fails.
+      if (!(await this.exists(name, options))) throw this.#notFound(name);
+      return Buffer.alloc(0);
+    }
+    try {
+      const response = await this.#blob(name).download(offset, count, { abortSignal: options.abortSignal });
+      const body = response.readableStreamBody;
+      if (body === undefined) return Buffer.alloc(0);
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    } catch (error) {
+      // A range that starts at or past the end (e.g. any range of an empty blob): no bytes,
+      // as a file read past its end gives.
+      if (error instanceof RestError && error.statusCode === 416) return Buffer.alloc(0);
+      throw this.#toClfsError(error, 'get', name);
+    }
+  }
+
+  async exists(name: string, options: PutOptions = {}): Promise<boolean> {
+    // Not BlobClient.exists(): it answers false for a missing container as well.
+    try {
+      await this.#blob(name).getProperties({ abortSignal: options.abortSignal });
+      return true;
+    } catch (error) {
+      const mapped = this.#toClfsError(error, 'exists', name);
+      if (mapped.code === 'E_TARGET_NOT_FOUND') return false;
+      throw mapped;
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
+    const pages = this.#container
+      .listBlobsFlat({ prefix: prefix === '' ? undefined : prefix, abortSignal: options.abortSignal })
+      .byPage({ maxPageSize: this.#listPageSize });
+    const iterator = pages[Symbol.asyncIterator]();
+    for (;;) {
+      let page;
+      try {
+        page = await iterator.next();
+      } catch (error) {
+        throw this.#toClfsError(error, 'list', prefix);
+      }
+      if (page.done === true) return;
+      for (const item of page.value.segment.blobItems) {
+        yield { name: item.name, sizeBytes: item.properties.contentLength ?? 0 };
+      }
+    }
+  }
+
+  async delete(name: string, options: PutOptions = {}): Promise<void> {
+    try {
+      await this.#blob(name).deleteIfExists({ abortSignal: options.abortSignal });
+    } catch (error) {
+      throw this.#toClfsError(error, 'delete', name);
+    }
+  }
+
+  /**
+   * Lists one name, which proves the container exists, the SAS is valid and has 'l'. It writes
+   * nothing, because a new load needs an empty container and a probe blob left by a SAS without
+   * 'd' would break that. The SAS's own sp= and se= fields are checked first (a SAS lists the
+   * permissions it grants), so a missing w or d is reported before the load starts; the
+   * service itself proves write access at the first put.
+   */
+  async checkAccess(options: PutOptions = {}): Promise<void> {
+    const expiry = this.#sasExpiry();
+    if (expiry !== undefined && expiry.getTime() <= Date.now()) throw this.#expired(undefined, this.spec.containerName);
+    const granted = this.#sas.get('sp');
+    if (granted !== null) {
+      const missing = [...LOAD_PERMISSIONS].filter((p) => !granted.includes(p));
+      if (missing.length > 0) {
+        throw new ClfsError(
+          'E_TARGET_PERMISSION',
+          `SAS token for ${this.description} grants '${granted}' but a load needs '${missing.join('')}' too: make a new SAS with r,w,l,d permissions`,
+          { subject: this.spec.containerName },
+        );
+      }
+    }
+    try {
+      const first = await this.#container
+        .listBlobsFlat({ abortSignal: options.abortSignal })
+        .byPage({ maxPageSize: 1 })
+        .next();
+      void first;
+    } catch (error) {
+      throw this.#toClfsError(error, 'list', this.spec.containerName);
+    }
+  }
+
+  #blob(name: string): BlockBlobClient {
+    if (name === '' || name.length > 1024) {
+      throw new ClfsError('E_USAGE', `invalid blob name ${JSON.stringify(name)} for ${this.description}`, {
+        subject: name,
+      });
+    }
+    return this.#container.getBlockBlobClient(name);
+  }
+
+  #sasExpiry(): Date | undefined {
+    const se = this.#sas.get('se');
+    if (se === null) return undefined;
+    const date = new Date(se);
+    return Number.isNaN(date.getTime()) ? undefined : date;
+  }
+
+  #notFound(name: string, cause?: unknown): ClfsError {
+    return new ClfsError('E_TARGET_NOT_FOUND', `blob ${name} not found in ${this.description}`, {
+      subject: name,
+      cause,
+      statusCode: 404,
+    });
+  }
+
+  #expired(cause: unknown, subject: string): ClfsError {
+    const se = this.#sas.get('se');
+    return new ClfsError(
+      'E_TARGET_SAS_EXPIRED',
+      `SAS token for ${this.description} expired${se === null ? '' : ` at ${se}`}: make a new SAS with r,w,l,d permissions and re-run the same command to resume`,
+      { subject, cause, statusCode: 403 },
+    );
+  }
+
+  /** The SDK's RestError (or a socket error) as a coded error that says whether a retry may help. */
+  #toClfsError(error: unknown, operation: Operation, subject: string): ClfsError {
+    if (error instanceof ClfsError) return error;
+    const where = this.description;
+    if ((error as Error | undefined)?.name === 'AbortError') {
+      return new ClfsError('E_ABORTED', `${operation} ${subject} on ${where} aborted`, { subject, cause: error });
+    }
+    const rest = error as Partial<RestError> & { code?: string; message?: string };
+    const status = rest.statusCode;
+    // HEAD requests and streamed downloads carry the code only in x-ms-error-code.
+    const serviceCode =
+      rest.response?.headers.get('x-ms-error-code') ??
+      (rest as { details?: { errorCode?: string } }).details?.errorCode ??
+      rest.code;
+    const message = rest.message ?? String(error);
+    const statusInfo = { subject, cause: error, statusCode: status };
+
+    if (status === 404) {
+      if (serviceCode === 'ContainerNotFound') {
+        return new ClfsError(
+          'E_TARGET_CONTAINER_MISSING',
+          `container ${this.spec.containerName} does not exist at ${this.spec.endpoint}: create it (az storage container create) or check the URL`,
+          { ...statusInfo, subject: this.spec.containerName },
+        );
+      }
+      return this.#notFound(subject, error);
+    }
+    if (status === 403) {
+      const expiry = this.#sasExpiry();
+      const expired = expiry !== undefined && expiry.getTime() <= Date.now();
+      if (expired || /signed expiry time|\bse\b.*expir/i.test(message)) return this.#expired(error, subject);
+      const needed = NEEDED_PERMISSION[operation];
+      const granted = this.#sas.get('sp');
+      if (
+        serviceCode === 'AuthorizationPermissionMismatch' ||
+        (serviceCode === 'AuthorizationFailure' && granted !== null && !granted.includes(needed))
+      ) {
+        return new ClfsError(
+          'E_TARGET_PERMISSION',
+          `SAS token for ${where} does not allow ${operation} (needs '${needed}'${granted === null ? '' : `, grants '${granted}'`}): make a new SAS with r,w,l,d permissions`,
+          statusInfo,
+        );
+      }
+      // AuthenticationFailed (bad signature) and AuthorizationFailure (on Azure: firewall or
+      // network rules; on Azurite: any signature problem).
+      return new ClfsError(
+        'E_TARGET_AUTH',
+        `${where} rejected the SAS token (${serviceCode ?? 'HTTP 403'}): check the SAS was made for this account and container, and that the storage firewall admits this machine`,
+        statusInfo,
+      );
+    }
+    const throttled =
+      status === 429 || (status === 503 && (serviceCode === undefined || /busy|OverLimit|throttl/i.test(serviceCode)));
+    if (throttled) {
+      const retryAfterSeconds = parseRetryAfter(rest.response?.headers.get('retry-after'));
+      return new ClfsError(
+        'E_TARGET_THROTTLED',
+        `${where} is throttling requests (${serviceCode ?? `HTTP ${status}`})${retryAfterSeconds === undefined ? '' : `, retry after ${retryAfterSeconds}s`}: the load slows down and retries`,
+        { ...statusInfo, retryable: true, retryAfterSeconds },
+      );
+    }
+    if (status !== undefined && (status === 408 || status >= 500)) {
+      return new ClfsError(
+        'E_TARGET_TRANSIENT',
+        `${operation} ${subject} on ${where} failed with HTTP ${status} (${serviceCode ?? 'no code'}): retrying may help`,
+        { ...statusInfo, retryable: true },
+      );
+    }
+    if (status === undefined) {
+      const causeCode = (rest as { cause?: { code?: string } }).cause?.code;
+      const netCode = [rest.code, causeCode].find((c) => c !== undefined && /^E[A-Z]+$/.test(c));
+      if (netCode === 'ENOTFOUND') {
+        return new ClfsError('E_USAGE', `host of ${where} not found (ENOTFOUND): check the account name in the URL`, statusInfo);
+      }
+      if (
+        netCode !== undefined ||
+        rest.code === 'REQUEST_SEND_ERROR' ||
+        /socket hang up|ECONNRESET|ETIMEDOUT|ECONNREFUSED|EPIPE|network/i.test(message)
+      ) {
+        return new ClfsError(
+          'E_TARGET_TRANSIENT',
+          `${operation} ${subject} on ${where} failed: ${firstLine(message)}: retrying may help`,
+          { ...statusInfo, retryable: true },
+        );
+      }
+    }
+    return new ClfsError(
+      'E_TARGET_IO',
+      `${operation} ${subject} on ${where} failed${status === undefined ? '' : ` with HTTP ${status}`} (${serviceCode ?? 'no code'}): ${firstLine(message)}`,
+      statusInfo,
+    );
+  }
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | undefined | null, nowMs = Date.now()): number | undefined {
+  if (value === undefined || value === null || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - nowMs) / 1000));
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? '';
+}
