@@ -43,9 +43,13 @@ export function murmur2(b: Uint8Array): number {
   return h >>> 0;
 }
 
+const HEX_BYTE: readonly string[] = Object.freeze(
+  Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0')),
+);
+
 /** `n` as 8 upper-case hex digits. */
 export function hex32(n: number): string {
-  return (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
+  return HEX_BYTE[(n >>> 24) & 0xff]! + HEX_BYTE[(n >>> 16) & 0xff]! + HEX_BYTE[(n >>> 8) & 0xff]! + HEX_BYTE[n & 0xff]!;
 }
 
 /** hash64 as printed in names: `%016X` of fnv1 << 32 | murmur2 (format.md §2.3). */
