@@ -1,0 +1,117 @@
+/**
+ * A scanned directory whose children are all finished becomes objects (spec §6.3, §6.6):
+ * the entry stream `.`, `..`, then the children in readdir order, packed into the inline
+ * DIRENTS piece and 256 KiB directory segments; segments first, then the inode.
+ * Children that failed are left out (the reference keeps a dirent that points at nothing).
+ */
+import {
+  blobName,
+  BlockMapBuilder,
+  Btype,
+  DIR_SEGMENT_BYTES,
+  DirentPacker,
+  dirSegmentOffset,
+  encodeDirSegmentBody,
+  encodeIndirectBody,
+  encodeInodeBody,
+  FIRST_SEGMENT_BYTES,
+  Ftype,
+  INITIAL_VERSION,
+  ROOT_ID,
+} from '../codec/index.js';
+import type { EmittedIndirect } from '../codec/index.js';
+import { displayPath } from '../scan/index.js';
+import { EntryState } from '../state/index.js';
+import type { EntryRow } from '../state/index.js';
+import { vattrOf } from './attributes.js';
+import { deleteLeftoverSegments } from './file-writer.js';
+import type { LoadRun } from './load-run.js';
+
+const PAGE = 2000;
+
+export function rootExtattrs(run: LoadRun): Array<[string, string]> {
+  return [
+    ['containeridEpoch', '2'],
+    ['massUUID', run.identity.massUuid],
+    ['wipeEpoch', run.identity.wipeEpoch],
+  ];
+}
+
+/** The name the root has until finalize (spec §3.6). */
+export function tmpRootName(): string {
+  return blobName(ROOT_ID, Btype.DIR, ROOT_ID, INITIAL_VERSION, { tmp: true });
+}
+
+export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void> {
+  const isRoot = dir.parent_id === null;
+  const parent = isRoot ? dir : run.dirRow(dir.parent_id!);
+  const previousSegments = dir.planned_segments;
+  const packer = new DirentPacker(dir.fh, parent.fh);
+  const vattr0 = vattrOf(dir, run.identity, { sizeBytes: 0n, nlink: 2 }, () => undefined);
+  const ctimeSec = vattr0.ctime.sec;
+  const builder = new BlockMapBuilder(dir.fh, run.ids.indirectIds(dir.fh));
+  const pending: Array<Promise<void>> = [];
+  let piece0: Buffer | undefined;
+  let segments = 0;
+  let childDirs = 0;
+  const storeIndirect = (blocks: EmittedIndirect[]) => {
+    for (const b of blocks) {
+      const body = encodeIndirectBody(b.pointers, { ctimeSec, offset: b.databackOffset, owner: dir.fh });
+      pending.push(run.queuePut(blobName(b.id, Btype.INDIRECT, dir.fh, INITIAL_VERSION), body));
+    }
+  };
+  const closePiece = (piece: Buffer) => {
+    if (piece0 === undefined) {
+      piece0 = piece;
+      return;
+    }
+    segments += 1;
+    const id = run.ids.segmentId(dir.fh, segments);
+    const body = encodeDirSegmentBody(piece, { ctimeSec, offset: BigInt(dirSegmentOffset(segments)), owner: dir.fh });
+    pending.push(run.queuePut(blobName(id, Btype.SEGMENT, dir.fh, INITIAL_VERSION), body));
+    storeIndirect(builder.add(id));
+  };
+  let after = 0;
+  for (;;) {
+    const rows = run.db.children(dir.id, after, PAGE);
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]!.id;
+    for (const child of rows) {
+      if (!childIncluded(run, child)) continue;
+      if (child.ftype === Ftype.DIR) childDirs += 1;
+      const closed = packer.add(child.name, child.fh);
+      if (closed !== undefined) closePiece(closed);
+    }
+  }
+  const last = packer.finish();
+  closePiece(last);
+  const finished = builder.finish();
+  storeIndirect(finished.emitted);
+  const results = await Promise.allSettled(pending);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  const vattr = vattrOf(dir, run.identity, { sizeBytes: BigInt(packer.streamBytes), nlink: 2 + childDirs }, (which) =>
+    run.log.warn(`${displayPath(dir.path!)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`),
+  );
+  const body = encodeInodeBody({
+    vattr,
+    bmap: { firstSegmentBytes: FIRST_SEGMENT_BYTES, otherSegmentBytes: DIR_SEGMENT_BYTES, direct: finished.direct, treeRoots: finished.treeRoots },
+    name: dir.name,
+    direntsPiece: piece0!,
+    extattrs: isRoot ? rootExtattrs(run) : undefined,
+  });
+  const name = isRoot ? tmpRootName() : blobName(dir.fh, Btype.DIR, parent.fh, INITIAL_VERSION);
+  await run.queuePut(name, body);
+  if (previousSegments > segments) await deleteLeftoverSegments(run, dir.fh, segments, previousSegments);
+  run.db.tx(() => run.db.run('UPDATE entries SET planned_segments = ? WHERE id = ?', segments, dir.id));
+}
+
+/** A child gets a dirent unless it (or, for another name of a hard link, its inode) failed. */
+function childIncluded(run: LoadRun, child: EntryRow): boolean {
+  if (child.state === EntryState.ERROR) return false;
+  if (child.link_of !== null) {
+    const primary = run.db.entry(child.link_of);
+    return primary !== undefined && primary.state !== EntryState.ERROR;
+  }
+  return true;
+}

@@ -1,0 +1,232 @@
+/**
+ * Where a file's bytes become blobs. A source entry that is not a directory becomes one inode
+ * object (spec §6.1, §6.2, §6.4); a regular file past 16 KiB also becomes 8 MiB data segments
+ * (§6.5) and, past 1,023 segments, indirect blocks (§6.7, §7.3). Segments and indirect blocks
+ * are stored before the inode that references them (§9.3).
+ */
+import * as fs from 'node:fs';
+import {
+  blobName,
+  BlockMapBuilder,
+  Btype,
+  encodeFileSegmentBody,
+  encodeIndirectBody,
+  encodeInodeBody,
+  FILE_SEGMENT_BYTES,
+  FIRST_SEGMENT_BYTES,
+  Ftype,
+  ftypeToBtype,
+  INITIAL_VERSION,
+  INPROGRESS_ID,
+  fileSegmentOffset,
+} from '../codec/index.js';
+import type { Bmap, EmittedIndirect } from '../codec/index.js';
+import { ClfsError } from '../errors/index.js';
+import { displayPath, joinPath, sourceError } from '../scan/index.js';
+import type { EntryRow } from '../state/index.js';
+import { vattrOf } from './attributes.js';
+import type { ByteBudget } from './byte-budget.js';
+import type { LoadRun } from './load-run.js';
+
+export interface EncodedObject {
+  name: string;
+  body: Buffer;
+}
+
+export function entryPath(parent: EntryRow, row: EntryRow): Buffer {
+  return joinPath(parent.path!, row.name);
+}
+
+/** The inode's name during transfer: owner = parent, or the in-progress owner when it will be reconciled (§3.4). */
+export function transferInodeName(row: EntryRow, parent: EntryRow): string {
+  const owner = row.reconcile ? INPROGRESS_ID : parent.fh;
+  return blobName(row.fh, ftypeToBtype(row.ftype), owner, INITIAL_VERSION);
+}
+
+function singleSlotBmap(row: EntryRow, direct: Buffer[] = [row.fh], treeRoots: Array<Buffer | undefined> = [undefined, undefined, undefined, undefined]): Bmap {
+  return { firstSegmentBytes: FIRST_SEGMENT_BYTES, otherSegmentBytes: FILE_SEGMENT_BYTES, direct, treeRoots };
+}
+
+function clampWarner(run: LoadRun, path: Buffer): (which: string) => void {
+  return (which) => run.log.warn(`${displayPath(path)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`);
+}
+
+/** True when the entry is stored as a single inode object with no segments. */
+export function isSingleObject(row: EntryRow): boolean {
+  return row.ftype !== Ftype.REG || row.size <= FIRST_SEGMENT_BYTES;
+}
+
+/**
+ * Encode an entry that is one object (small file, symlink, device, fifo, socket) synchronously.
+ * Returns undefined when a "small" file turned out larger than 16 KiB (it grew since the scan):
+ * the caller then takes the segmented path.
+ */
+export function encodeSingleObject(run: LoadRun, row: EntryRow, parent: EntryRow): (EncodedObject & { writtenSize: number }) | undefined {
+  const path = entryPath(parent, row);
+  let data: Buffer | undefined;
+  let sizeBytes: bigint;
+  try {
+    if (row.ftype === Ftype.REG) {
+      data = readSmallFile(path);
+      if (data === undefined) return undefined;
+      sizeBytes = BigInt(data.length);
+    } else if (row.ftype === Ftype.LNK) {
+      data = fs.readlinkSync(path as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
+      // Deliberate difference (docs/format.md): size is the target's byte length; the reference
+      // stores its character count, which cuts non-ASCII targets short when read back.
+      sizeBytes = BigInt(data.length);
+    } else {
+      sizeBytes = BigInt(row.size);
+    }
+  } catch (err) {
+    throw sourceError(path, err);
+  }
+  const vattr = vattrOf(row, run.identity, { sizeBytes, nlink: 1 }, clampWarner(run, path));
+  const body = encodeInodeBody({ vattr, bmap: singleSlotBmap(row), back: [parent.fh], name: row.name, data });
+  return { name: transferInodeName(row, parent), body, writtenSize: Number(sizeBytes) };
+}
+
+const SMALL_READ = FIRST_SEGMENT_BYTES + 1;
+
+function readSmallFile(path: Buffer): Buffer | undefined {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(SMALL_READ);
+    let got = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, got, SMALL_READ - got, null);
+      if (n === 0) break;
+      got += n;
+      if (got === SMALL_READ) return undefined;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Number of data segments (blocks after block 0) a file of this size needs. */
+export function segmentsFor(sizeBytes: number): number {
+  return sizeBytes <= FIRST_SEGMENT_BYTES ? 0 : Math.ceil((sizeBytes - FIRST_SEGMENT_BYTES) / FILE_SEGMENT_BYTES);
+}
+
+/**
+ * Write a regular file of any size: segments streamed one at a time under the byte budget,
+ * indirect blocks as they flush, then the inode. Memory per file: the inline 16 KiB, the
+ * segments in flight, and one open indirect block per tree level.
+ */
+export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: EntryRow, budget: ByteBudget): Promise<number> {
+  const path = entryPath(parent, row);
+  const previousSegments = row.planned_segments;
+  run.db.setWriting(row.id, Math.max(segmentsFor(row.size), previousSegments));
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(path, 'r');
+  } catch (err) {
+    throw sourceError(path, err);
+  }
+  const clamp = clampWarner(run, path);
+  const vattr0 = vattrOf(row, run.identity, { sizeBytes: 0n, nlink: 1 }, clamp);
+  const ctimeSec = vattr0.ctime.sec;
+  const builder = new BlockMapBuilder(row.fh, run.ids.indirectIds(row.fh));
+  const inflight: Array<Promise<void>> = [];
+  let failure: unknown;
+  const store = (name: string, body: Buffer, bytes: number) => {
+    const p = run.queuePut(name, body).finally(() => budget.release(bytes));
+    p.catch((err) => {
+      failure ??= err;
+    });
+    inflight.push(p);
+  };
+  const storeIndirect = (blocks: EmittedIndirect[]) => {
+    for (const b of blocks) {
+      const body = encodeIndirectBody(b.pointers, { ctimeSec, offset: b.databackOffset, owner: row.fh });
+      store(blobName(b.id, Btype.INDIRECT, row.fh, INITIAL_VERSION), body, 0);
+    }
+  };
+  let inline: Buffer;
+  let total = 0;
+  let segments = 0;
+  try {
+    inline = Buffer.allocUnsafe(FIRST_SEGMENT_BYTES);
+    const first = await readFully(handle, inline, 0, Math.min(FIRST_SEGMENT_BYTES, row.size), path);
+    inline = inline.subarray(0, first);
+    total = first;
+    while (first === FIRST_SEGMENT_BYTES && total < row.size && failure === undefined && !run.stopping) {
+      const want = Math.min(FILE_SEGMENT_BYTES, row.size - total);
+      await budget.acquire(want);
+      const buf = Buffer.allocUnsafe(want);
+      const got = await readFully(handle, buf, total, want, path);
+      if (got === 0) {
+        budget.release(want);
+        break;
+      }
+      segments += 1;
+      const id = run.ids.segmentId(row.fh, segments);
+      const body = encodeFileSegmentBody(buf.subarray(0, got), { ctimeSec, offset: BigInt(fileSegmentOffset(segments)), owner: row.fh });
+      store(blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION), body, want);
+      storeIndirect(builder.add(id));
+      total += got;
+      run.stats.bytesDone += got;
+      if (got < want) break;
+      // keep the number of queued promises per file bounded
+      if (inflight.length > 64) await Promise.all(inflight.splice(0, inflight.length - 8));
+    }
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+  const finished = builder.finish();
+  storeIndirect(finished.emitted);
+  await Promise.allSettled(inflight);
+  if (failure !== undefined) throw failure;
+  if (run.stopping) throw new ClfsError('E_ABORTED', 'stopped before the file was complete');
+  const vattr = vattrOf(row, run.identity, { sizeBytes: BigInt(total), nlink: 1 }, () => undefined);
+  const bmap = singleSlotBmap(row, finished.direct, finished.treeRoots);
+  const body = encodeInodeBody({ vattr, bmap, back: [parent.fh], name: row.name, data: inline });
+  await run.queuePut(transferInodeName(row, parent), body);
+  await deleteLeftoverSegments(run, row.fh, segments, previousSegments);
+  run.stats.bytesDone += inline.length;
+  return total;
+}
+
+/**
+ * After a redo wrote fewer segments than an interrupted attempt, remove the attempt's extra
+ * segments and indirect blocks (their ids are deterministic, so their names are known).
+ */
+export async function deleteLeftoverSegments(run: LoadRun, owner: Buffer, nowSegments: number, previousSegments: number): Promise<void> {
+  if (previousSegments <= nowSegments) return;
+  for (let k = nowSegments + 1; k <= previousSegments; k++) {
+    await run.deleteBlob(blobName(run.ids.segmentId(owner, k), Btype.SEGMENT, owner, INITIAL_VERSION));
+  }
+  const before = indirectCount(previousSegments);
+  for (let n = indirectCount(nowSegments); n < before; n++) {
+    await run.deleteBlob(blobName(run.ids.indirectId(owner, n), Btype.INDIRECT, owner, INITIAL_VERSION));
+  }
+}
+
+/** How many indirect blocks the block map of `segments` segments emits. */
+export function indirectCount(segments: number): number {
+  let n = 0;
+  const b = new BlockMapBuilder(Buffer.alloc(24), () => {
+    n += 1;
+    return Buffer.alloc(16);
+  });
+  const dummy = Buffer.alloc(16);
+  for (let k = 0; k < segments; k++) b.add(dummy);
+  b.finish();
+  return n;
+}
+
+async function readFully(handle: fs.promises.FileHandle, buf: Buffer, position: number, length: number, path: Buffer): Promise<number> {
+  let got = 0;
+  try {
+    while (got < length) {
+      const { bytesRead } = await handle.read(buf, got, length - got, position + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+  } catch (err) {
+    throw sourceError(path, err);
+  }
+  return got;
+}

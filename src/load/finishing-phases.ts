@@ -1,0 +1,177 @@
+/**
+ * The phases after TRANSFER (spec §9.4-9.6): RECONCILE rewrites hard-linked inodes with their
+ * true nlink and backpointers under their final name at the reconciled version; CLEANUP deletes
+ * the in-progress intermediates; FINALIZE uploads the run logs, lists them in the bucket object
+ * and moves the root from its tmp name to its final name. Each step is idempotent, so a resumed
+ * run simply repeats the step it was in.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  blobName,
+  bucketBlobName,
+  decodeBlob,
+  decodeObject,
+  decodeSections,
+  encodeBack,
+  encodeBucketBody,
+  encodeSections,
+  encodeVattr,
+  ftypeToBtype,
+  HandleType,
+  INITIAL_VERSION,
+  INPROGRESS_ID,
+  RECONCILED_VERSION,
+  rootBlobName,
+} from '../codec/index.js';
+import { ClfsError, isClfsError } from '../errors/index.js';
+import { displayPath, joinPath } from '../scan/index.js';
+import { EntryState } from '../state/index.js';
+import type { EntryRow } from '../state/index.js';
+import { tmpRootName } from './dir-writer.js';
+import type { LoadRun } from './load-run.js';
+import { PROBLEMS_FILE } from './run-log.js';
+import { isInterruption, isRunFatal } from './transfer.js';
+
+const PAGE = 256;
+
+export function bucketExtattrs(bucketUuid: string): Array<[string, string]> {
+  return [
+    ['bucketCurrentNameVersion', '2'],
+    ['bucketNameVersion', '2'],
+    ['bucketObjVersion', '2'],
+    ['bucketUUID', bucketUuid],
+  ];
+}
+
+function inprogressName(row: EntryRow): string {
+  return blobName(row.fh, ftypeToBtype(row.ftype), INPROGRESS_ID, INITIAL_VERSION);
+}
+
+/** The parents of an inode with all its names in the tree: first link, then the others in scan order (§5.6). */
+function backpointersOf(run: LoadRun, row: EntryRow): Buffer[] {
+  const parents = [run.dirRow(row.parent_id!).fh];
+  for (const link of run.db.linksOf(row.id)) {
+    if (link.state === EntryState.ERROR) continue;
+    parents.push(run.dirRow(link.parent_id!).fh);
+  }
+  return parents;
+}
+
+export async function runReconcile(run: LoadRun): Promise<void> {
+  let after = 0;
+  for (;;) {
+    if (run.stopping) return;
+    const rows = run.db.entriesInState(EntryState.INPROGRESS, after, PAGE);
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]!.id;
+    await Promise.all(rows.map((row) => reconcileOne(run, row)));
+  }
+}
+
+async function reconcileOne(run: LoadRun, row: EntryRow): Promise<void> {
+  const source = inprogressName(row);
+  try {
+    const blob = await run.target.get(source, { abortSignal: run.abortSignal });
+    const body = decodeBlob(blob, source);
+    const decoded = decodeObject(body, source);
+    if (decoded.kind !== 'inode') throw new ClfsError('E_FORMAT_CORRUPT', `${source}: expected an inode`, { subject: source });
+    const parents = backpointersOf(run, row);
+    const vattr = { ...decoded.vattr, nlink: parents.length };
+    const sections = decodeSections(body, source).map((s) => {
+      if (s.type === HandleType.VATTR) return { type: s.type, payload: encodeVattr(vattr) };
+      if (s.type === HandleType.BACK) return { type: s.type, payload: encodeBack(parents) };
+      return { type: s.type, payload: s.payload };
+    });
+    const finalName = blobName(row.fh, ftypeToBtype(row.ftype), parents[0]!, RECONCILED_VERSION);
+    await run.queuePut(finalName, encodeSections(sections));
+    run.db.tx(() => run.db.setState(row.id, EntryState.RECONCILED));
+  } catch (err) {
+    if (isInterruption(err, run)) return;
+    if (isRunFatal(err)) {
+      run.fatal ??= err as ClfsError;
+      return;
+    }
+    const message = `${displayPath(row.name)}: reconcile failed: ${isClfsError(err) ? err.message : String(err)}`;
+    run.countError(message);
+    run.db.tx(() => run.db.run('UPDATE entries SET state = ?, error = ? WHERE id = ?', EntryState.ERROR, message, row.id));
+  }
+}
+
+export async function runCleanup(run: LoadRun): Promise<void> {
+  let after = 0;
+  for (;;) {
+    if (run.stopping) return;
+    const rows = run.db.entriesInState(EntryState.RECONCILED, after, PAGE);
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]!.id;
+    await Promise.all(
+      rows.map(async (row) => {
+        try {
+          await run.deleteBlob(inprogressName(row));
+        } catch (err) {
+          if (isRunFatal(err) || isInterruption(err, run)) throw err;
+          // the reference only warns here: the target is intact, the intermediate is left over
+          run.log.warn(`${inprogressName(row)}: delete failed (${(err as Error).message}); re-run to retry`);
+          return;
+        }
+        run.db.tx(() => run.db.setState(row.id, EntryState.DONE));
+      }),
+    );
+  }
+}
+
+/** problems.txt: one source path per failed entry, as the reference writes it. */
+function writeProblems(run: LoadRun): number {
+  const file = path.join(run.db.dir, PROBLEMS_FILE);
+  fs.rmSync(file, { force: true });
+  let after = 0;
+  let count = 0;
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (;;) {
+      const rows = run.db.errorsAfter(after, 1000);
+      if (rows.length === 0) break;
+      after = rows[rows.length - 1]!.id;
+      for (const row of rows) {
+        const p = row.parent_id === null ? row.path! : joinPath(run.dirRow(row.parent_id).path!, row.name);
+        fs.writeSync(fd, `${displayPath(p)}\t${row.error ?? ''}\n`);
+        count += 1;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (count === 0) fs.rmSync(file, { force: true });
+  return count;
+}
+
+export async function runFinalize(run: LoadRun): Promise<void> {
+  const problems = writeProblems(run);
+  if (problems > 0) run.log.warn(`${problems} entries failed; listed in ${PROBLEMS_FILE}`);
+  run.log.info('finalize: uploading logs, updating the bucket object, moving the root to its final name');
+  const logs = fs
+    .readdirSync(run.db.dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
+  for (const f of logs) {
+    await run.putRaw(f, fs.readFileSync(path.join(run.db.dir, f)));
+  }
+  const extattrs = bucketExtattrs(run.identity.bucketUuid);
+  logs.forEach((f, i) => extattrs.push([`logfile${String(i + 1).padStart(3, '0')}`, f]));
+  await run.putObject(bucketBlobName(), encodeBucketBody(extattrs));
+  const tmp = tmpRootName();
+  const finalName = rootBlobName(INITIAL_VERSION);
+  let tmpBlob: Buffer | undefined;
+  try {
+    tmpBlob = await run.target.get(tmp, { abortSignal: run.abortSignal });
+  } catch (err) {
+    if (!(isClfsError(err) && err.code === 'E_TARGET_NOT_FOUND')) throw err;
+  }
+  if (tmpBlob !== undefined) {
+    await run.putObject(finalName, decodeBlob(tmpBlob, tmp));
+    await run.deleteBlob(tmp);
+  } else if (!(await run.target.exists(finalName))) {
+    throw new ClfsError('E_STATE_MISMATCH', `${run.target.description}: neither the tmp root nor the final root exists; the container does not belong to this state. Start again with --new into an empty container`);
+  }
+}

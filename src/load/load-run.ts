@@ -1,0 +1,153 @@
+import PQueue from 'p-queue';
+import { randomBytes } from 'node:crypto';
+import { encodeBlob, Ftype, generateFileHandle } from '../codec/index.js';
+import type { Compression } from '../codec/index.js';
+import { ClfsError } from '../errors/index.js';
+import type { Target } from '../targets/target.js';
+import type { EntryRow, StateDb, TransferIdentity } from '../state/index.js';
+import { ObjectIdFactory } from './object-ids.js';
+import type { ProgressSnapshot, Reporter } from './reporter.js';
+import type { RunLog } from './run-log.js';
+
+/** The reference's fixed number of directory managers (spec §1.1). */
+const DIRMGR_COUNT = 48;
+
+export interface RunStats {
+  entriesScanned: number;
+  entriesDone: number;
+  bytesScanned: number;
+  bytesDone: number;
+  errors: number;
+  blobsWritten: number;
+  bytesUploaded: number;
+  blobsDeleted: number;
+  kinds: Record<string, number>;
+}
+
+/**
+ * Everything one load run shares, created per run and passed down (no module state):
+ * the state, the target, the per-transfer identity, id factories, queues and counters.
+ */
+export class LoadRun {
+  readonly ids: ObjectIdFactory;
+  readonly puts: PQueue;
+  readonly stats: RunStats = {
+    entriesScanned: 0,
+    entriesDone: 0,
+    bytesScanned: 0,
+    bytesDone: 0,
+    errors: 0,
+    blobsWritten: 0,
+    bytesUploaded: 0,
+    blobsDeleted: 0,
+    kinds: {},
+  };
+  readonly startedAt = Date.now();
+  phaseName = 'init';
+  /** first fatal error raised inside a job: stops the run */
+  fatal: ClfsError | undefined;
+  private readonly dirCache = new Map<number, EntryRow>();
+
+  constructor(
+    readonly db: StateDb,
+    readonly target: Target,
+    readonly identity: TransferIdentity,
+    readonly compression: Compression,
+    readonly log: RunLog,
+    readonly reporter: Reporter,
+    readonly concurrency: number,
+    readonly maxErrors: number,
+    readonly abortSignal: AbortSignal | undefined,
+  ) {
+    this.ids = new ObjectIdFactory(identity.idSecretHex);
+    this.puts = new PQueue({ concurrency });
+  }
+
+  get stopping(): boolean {
+    return this.fatal !== undefined || this.abortSignal?.aborted === true || this.budgetExceeded;
+  }
+
+  get budgetExceeded(): boolean {
+    return this.maxErrors > 0 && this.stats.errors >= this.maxErrors;
+  }
+
+  /** Compress (by the transfer's setting) and store one object. */
+  async putObject(name: string, body: Uint8Array): Promise<void> {
+    const blob = encodeBlob(body, this.compression);
+    await this.putRaw(name, blob);
+  }
+
+  async putRaw(name: string, blob: Uint8Array): Promise<void> {
+    await this.target.put(name, blob, { abortSignal: this.abortSignal });
+    this.stats.blobsWritten += 1;
+    this.stats.bytesUploaded += blob.length;
+  }
+
+  /** Queue a put behind the shared concurrency limit, waiting while the queue is full (bounded memory). */
+  async queuePut(name: string, body: Uint8Array): Promise<void> {
+    await this.puts.onSizeLessThan(this.concurrency * 2);
+    return this.puts.add(() => this.putObject(name, body)) as Promise<void>;
+  }
+
+  async deleteBlob(name: string): Promise<void> {
+    await this.target.delete(name, { abortSignal: this.abortSignal });
+    this.stats.blobsDeleted += 1;
+  }
+
+  /** A directory row, cached: children of one directory are processed together. */
+  dirRow(id: number): EntryRow {
+    let row = this.dirCache.get(id);
+    if (row === undefined) {
+      row = this.db.entry(id);
+      if (row === undefined) throw new ClfsError('E_STATE_CORRUPT', `state folder ${this.db.dir}: directory row ${id} is missing; remove the folder and start again with --new`);
+      if (this.dirCache.size >= 4096) this.dirCache.clear();
+      this.dirCache.set(id, row);
+    }
+    return row;
+  }
+
+  /**
+   * A new 24-byte filehandle for a child of `parent` (spec §1.1): dmid_src is byte 5 of the
+   * parent's handle, directories take the next round-robin dirmgr id, sequence numbers count
+   * from 1001. Counters are persisted by the caller in the same transaction as the child row.
+   */
+  allocateHandle(parentFh: Buffer, ftype: Ftype, counters: { seqNext: number; dmidCounter: number }): Buffer {
+    const dmidSrc = parentFh.length === 24 ? parentFh[5]! : 0;
+    let dmidTgt = dmidSrc;
+    if (ftype === Ftype.DIR) {
+      counters.dmidCounter = (counters.dmidCounter + 1) % DIRMGR_COUNT;
+      dmidTgt = counters.dmidCounter;
+    }
+    const seq = BigInt(counters.seqNext);
+    counters.seqNext += 1;
+    return generateFileHandle({ containerId: this.identity.containerId, dmidSrc, dmidTgt, ftype, seq }, random64);
+  }
+
+  countError(message: string): void {
+    this.stats.errors += 1;
+    this.log.error(message);
+  }
+
+  snapshot(): ProgressSnapshot {
+    const s = this.stats;
+    return {
+      phase: this.phaseName,
+      entriesScanned: s.entriesScanned,
+      entriesDone: s.entriesDone,
+      bytesScanned: s.bytesScanned,
+      bytesDone: s.bytesDone,
+      errors: s.errors,
+      blobsWritten: s.blobsWritten,
+      bytesUploaded: s.bytesUploaded,
+      elapsedSeconds: (Date.now() - this.startedAt) / 1000,
+    };
+  }
+}
+
+/** Uniform in [1, 2^64 - 1], as the reference's random tail (spec §1.1). */
+export function random64(): bigint {
+  for (;;) {
+    const v = randomBytes(8).readBigUInt64LE(0);
+    if (v !== 0n) return v;
+  }
+}

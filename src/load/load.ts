@@ -1,0 +1,342 @@
+/**
+ * `load`: one local tree into one empty container, resumable. The phases follow the reference's
+ * write protocol (spec §9): INIT (bucket object first) → TRANSFER → [RECONCILE → CLEANUP] →
+ * FINALIZE → DONE, with the phase and every entry's progress in the local state.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { bucketBlobName, decodeBlob, decodeObject, encodeBucketBody, Ftype, ROOT_ID } from '../codec/index.js';
+import type { Compression } from '../codec/index.js';
+import { ClfsError, isClfsError } from '../errors/index.js';
+import { displayPath, lstatEntry } from '../scan/index.js';
+import { EntryState, Phase, StateDb, STATE_FORMAT_VERSION } from '../state/index.js';
+import type { EntryRow, TransferIdentity } from '../state/index.js';
+import type { Target } from '../targets/target.js';
+import { newEntryFrom } from './dir-scan.js';
+import { bucketExtattrs, runCleanup, runFinalize, runReconcile } from './finishing-phases.js';
+import { LoadRun } from './load-run.js';
+import type { LogLevel, Reporter } from './reporter.js';
+import { RunLog } from './run-log.js';
+import { runTransfer } from './transfer.js';
+
+export interface LoadOptions {
+  /** the source root as the user typed it (its last component names the root, spec §5.10) */
+  source: string;
+  target: Target;
+  /** the target without credentials ("azure:acct/cont"), stored to recognise the transfer on resume */
+  targetKey: string;
+  stateDir: string;
+  /** start a new transfer (the target must be empty); otherwise resume the one in stateDir */
+  newTransfer: boolean;
+  /** default lz4 for a new load; on resume, must match or be omitted */
+  compression?: Compression;
+  preserveHardlinks?: boolean;
+  /** stop once this many entries failed; 0 = unlimited (default 50, as the reference) */
+  maxErrors?: number;
+  /** on resume, retry entries that failed before (default true, as the reference) */
+  retryErrors?: boolean;
+  /** blob requests in flight (default from the target's capabilities) */
+  concurrency?: number;
+  logLevel?: LogLevel;
+  reporter?: Reporter;
+  abortSignal?: AbortSignal;
+}
+
+export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded';
+
+export interface LoadSummary {
+  status: LoadStatus;
+  phase: Phase;
+  stateDir: string;
+  entries: number;
+  entriesWritten: number;
+  kinds: Record<string, number>;
+  fileBytes: number;
+  blobsWritten: number;
+  bytesUploaded: number;
+  blobsDeleted: number;
+  errors: number;
+  problems: string[];
+  seconds: number;
+}
+
+export const DEFAULT_MAX_ERRORS = 50;
+
+function hexOf(p: string): string {
+  return Buffer.from(p).toString('hex');
+}
+
+function checkSource(source: string): string {
+  const abs = path.resolve(source);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new ClfsError('E_SOURCE_NOT_FOUND', `source ${source}: no such directory; give the root of the tree to load`, { subject: source });
+  }
+  if (!st.isDirectory()) throw new ClfsError('E_SOURCE_NOT_FOUND', `source ${source}: not a directory; give the root of the tree to load`, { subject: source });
+  return abs;
+}
+
+function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
+  const s = path.resolve(stateDir) + path.sep;
+  const src = sourceAbs.endsWith(path.sep) ? sourceAbs : sourceAbs + path.sep;
+  if (s.startsWith(src) || src.startsWith(s)) {
+    throw new ClfsError('E_USAGE', `state folder ${stateDir} overlaps the source ${sourceAbs}: put the state somewhere outside the tree being loaded`, { subject: stateDir });
+  }
+}
+
+async function firstBlob(target: Target, signal?: AbortSignal): Promise<string | undefined> {
+  for await (const b of target.list('', { abortSignal: signal })) return b.name;
+  return undefined;
+}
+
+async function writeBucket(target: Target, identity: TransferIdentity): Promise<void> {
+  const { encodeBlob } = await import('../codec/index.js');
+  await target.put(bucketBlobName(), encodeBlob(encodeBucketBody(bucketExtattrs(identity.bucketUuid)), identity.compression));
+}
+
+/** The container's bucket object must be this transfer's (same bucketUUID) before a resume writes anything. */
+async function checkBucket(target: Target, identity: TransferIdentity): Promise<void> {
+  const name = bucketBlobName();
+  let blob: Buffer;
+  try {
+    blob = await target.get(name);
+  } catch (err) {
+    if (isClfsError(err) && err.code === 'E_TARGET_NOT_FOUND') {
+      throw new ClfsError('E_STATE_MISMATCH', `${target.description} has no CLFS bucket object: it is not the container this state was loading; check the target or start again with --new`, { subject: target.description });
+    }
+    throw err;
+  }
+  const decoded = decodeObject(decodeBlob(blob, name), name);
+  const uuid = decoded.kind === 'bucket' ? new Map(decoded.extattrs).get('bucketUUID') : undefined;
+  if (uuid !== identity.bucketUuid) {
+    throw new ClfsError('E_STATE_MISMATCH', `${target.description} holds another CLFS load (bucket ${uuid ?? '?'}, state expects ${identity.bucketUuid}); check the target or start again with --new`, { subject: target.description });
+  }
+}
+
+function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity {
+  return {
+    formatVersion: STATE_FORMAT_VERSION,
+    sourceRootHex: hexOf(sourceAbs),
+    targetKey: options.targetKey,
+    compression: options.compression ?? 'lz4',
+    preserveHardlinks: options.preserveHardlinks ?? false,
+    containerId: randomInt(1, 0xffffffff),
+    fsid: randomInt(1, 0xffffffff),
+    bucketUuid: randomUUID(),
+    massUuid: randomUUID(),
+    wipeEpoch: randomUUID(),
+    idSecretHex: randomBytes(32).toString('hex'),
+    createdAt: new Date().toISOString(),
+  };
+}
+
+function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: LoadOptions, stateDir: string): void {
+  const mismatch = (what: string, stored: string, given: string) =>
+    new ClfsError('E_STATE_MISMATCH', `state folder ${stateDir} belongs to another transfer (${what}: stored ${stored}, given ${given}); use the same ${what}, or --new with a new state folder`, { subject: stateDir });
+  if (identity.sourceRootHex !== hexOf(sourceAbs)) throw mismatch('source', Buffer.from(identity.sourceRootHex, 'hex').toString(), sourceAbs);
+  if (identity.targetKey !== options.targetKey) throw mismatch('target', identity.targetKey, options.targetKey);
+  if (options.compression !== undefined && options.compression !== identity.compression) throw mismatch('compression', identity.compression, options.compression);
+  if (options.preserveHardlinks !== undefined && options.preserveHardlinks !== identity.preserveHardlinks) {
+    throw mismatch('preserve-hardlinks', String(identity.preserveHardlinks), String(options.preserveHardlinks));
+  }
+}
+
+/** Put the state back into a shape the writers can continue from (docs/architecture.md, "Resume model"). */
+function prepareResume(db: StateDb, retryErrors: boolean): { rescans: number; redone: number; retried: number } {
+  const rescans = db.resetInterruptedScans();
+  const writing = db.writingEntries();
+  db.tx(() => {
+    for (const row of writing) db.setState(row.id, row.ftype === Ftype.DIR ? EntryState.READY : EntryState.PENDING);
+  });
+  let retried = 0;
+  if (retryErrors) {
+    let after = 0;
+    for (;;) {
+      const rows = db.errorsAfter(after, 1000);
+      if (rows.length === 0) break;
+      after = rows[rows.length - 1]!.id;
+      db.tx(() => {
+        for (const row of rows) retryEntry(db, row);
+      });
+      retried += rows.length;
+    }
+  }
+  return { rescans, redone: writing.length, retried };
+}
+
+function retryEntry(db: StateDb, row: EntryRow): void {
+  let next = EntryState.PENDING;
+  if (row.ftype === Ftype.DIR) {
+    const scanned = db.children(row.id, 0, 1).length > 0;
+    next = scanned ? EntryState.READY : EntryState.PENDING;
+  }
+  db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', next, row.id);
+  if (row.parent_id === null) return;
+  const parent = db.entry(row.parent_id)!;
+  if (parent.state === EntryState.DONE) {
+    // the parent was written without this child: it will be written again once the child is done
+    db.run('UPDATE entries SET state = ?, pending = 1 WHERE id = ?', EntryState.SCANNED, parent.id);
+    if (parent.parent_id !== null) {
+      db.run(`UPDATE entries SET pending = pending + 1 WHERE id = ? AND state != ${EntryState.DONE}`, parent.parent_id);
+      db.run(`UPDATE entries SET state = ${EntryState.SCANNED} WHERE id = ? AND state = ${EntryState.READY}`, parent.parent_id);
+    }
+  } else {
+    db.run(`UPDATE entries SET pending = pending + 1, state = CASE WHEN state = ${EntryState.READY} THEN ${EntryState.SCANNED} ELSE state END WHERE id = ?`, parent.id);
+  }
+}
+
+export async function load(options: LoadOptions): Promise<LoadSummary> {
+  const sourceAbs = checkSource(options.source);
+  checkStateOutsideSource(options.stateDir, sourceAbs);
+  const reporter = options.reporter ?? {};
+  let db: StateDb;
+  let identity: TransferIdentity;
+  if (options.newTransfer) {
+    if (fs.existsSync(path.join(options.stateDir, 'state.db'))) {
+      throw new ClfsError('E_STATE_EXISTS', `state folder ${options.stateDir} already holds a transfer: resume it (run without --new) or remove the folder first`, { subject: options.stateDir });
+    }
+    await options.target.checkAccess?.({ abortSignal: options.abortSignal });
+    const existing = await firstBlob(options.target, options.abortSignal);
+    if (existing !== undefined) {
+      throw new ClfsError('E_TARGET_NOT_EMPTY', `${options.target.description} is not empty (it holds ${existing}): a CLFS load needs an empty container; use a new container, or resume the earlier load without --new`, { subject: options.target.description });
+    }
+    db = StateDb.open(options.stateDir, { create: true });
+    identity = newIdentity(sourceAbs, options);
+    const rootStat = lstatEntry(Buffer.from(sourceAbs), Buffer.from(path.basename(sourceAbs)));
+    db.tx(() => {
+      db.setMeta('identity', identity);
+      db.setMeta('phase', Phase.INIT);
+      db.insertEntry(newEntryFrom(rootStat, null, ROOT_ID, Buffer.from(sourceAbs), EntryState.PENDING));
+    });
+  } else {
+    db = StateDb.open(options.stateDir, { create: false });
+    const stored = db.identity;
+    if (stored === undefined) throw new ClfsError('E_STATE_CORRUPT', `state folder ${options.stateDir} has no transfer identity; remove it and start again with --new`);
+    identity = stored;
+    checkIdentity(identity, sourceAbs, options, options.stateDir);
+  }
+  const log = new RunLog(options.stateDir, reporter, options.logLevel ?? 'info');
+  const concurrency = options.concurrency ?? options.target.capabilities.maxConnections;
+  const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal);
+  const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
+  ticker.unref();
+  try {
+    return await runPhases(run, options, sourceAbs);
+  } finally {
+    clearInterval(ticker);
+    log.close();
+    db.close();
+  }
+}
+
+async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string): Promise<LoadSummary> {
+  const db = run.db;
+  const log = run.log;
+  let phase = db.phase;
+  const retryErrors = options.retryErrors ?? true;
+  if (!options.newTransfer) {
+    if (phase === Phase.INIT) {
+      const existing = await firstBlob(run.target, run.abortSignal);
+      if (existing !== undefined && existing !== bucketBlobName()) {
+        throw new ClfsError('E_TARGET_NOT_EMPTY', `${run.target.description} is not empty (it holds ${existing}); it is not the container this state was starting to load`);
+      }
+    } else {
+      await checkBucket(run.target, run.identity);
+      if (phase === Phase.DONE && (db.errorCount() === 0 || !retryErrors)) {
+        log.info('load already complete; nothing to do');
+        return summary(run, 'already-complete', Phase.DONE);
+      }
+      const r = prepareResume(db, retryErrors);
+      log.info(`resuming in phase ${phase}: ${r.rescans} directory scans redone, ${r.redone} interrupted writes redone, ${r.retried} failed entries retried`);
+      if (r.retried > 0 && phase !== Phase.TRANSFER) phase = Phase.TRANSFER;
+      if (phase === Phase.DONE) phase = Phase.FINALIZE;
+      db.setPhase(phase);
+    }
+  }
+  log.info(`clfsload: ${displayPath(Buffer.from(sourceAbs))} -> ${run.target.description} (compression ${run.identity.compression}, hardlinks ${run.identity.preserveHardlinks ? 'preserved' : 'copied'})`);
+  const step = async (name: Phase, fn: () => Promise<void>) => {
+    run.phaseName = name;
+    run.reporter.phase?.(name, 'start');
+    log.info(`phase ${name} started`);
+    await fn();
+    run.reporter.phase?.(name, 'end');
+    log.info(`phase ${name} ended`);
+  };
+  if (phase === Phase.INIT) {
+    await step(Phase.INIT, () => writeBucket(run.target, run.identity));
+    run.stats.blobsWritten += 1;
+    phase = Phase.TRANSFER;
+    db.setPhase(phase);
+  }
+  const stopped = (): LoadSummary | undefined => {
+    if (run.fatal !== undefined) throw run.fatal;
+    if (run.abortSignal?.aborted) return summary(run, 'interrupted', phase);
+    if (run.budgetExceeded) {
+      log.error(`stopped: ${run.stats.errors} errors reached --max-errors ${run.maxErrors}; fix them and re-run to resume`);
+      return summary(run, 'error-budget-exceeded', phase);
+    }
+    return undefined;
+  };
+  if (phase === Phase.TRANSFER) {
+    await step(Phase.TRANSFER, () => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks }));
+    const s = stopped();
+    if (s) return s;
+    const root = db.rootEntry()!;
+    if (root.state !== EntryState.DONE) {
+      throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
+    }
+    const toReconcile = db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE state IN (${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`)[0]!.n;
+    phase = toReconcile > 0 ? Phase.RECONCILE : Phase.FINALIZE;
+    db.setPhase(phase);
+  }
+  if (phase === Phase.RECONCILE) {
+    await step(Phase.RECONCILE, async () => {
+      await runReconcile(run);
+      await run.puts.onIdle();
+    });
+    const s = stopped();
+    if (s) return s;
+    phase = Phase.CLEANUP;
+    db.setPhase(phase);
+  }
+  if (phase === Phase.CLEANUP) {
+    await step(Phase.CLEANUP, () => runCleanup(run));
+    const s = stopped();
+    if (s) return s;
+    phase = Phase.FINALIZE;
+    db.setPhase(phase);
+  }
+  if (phase === Phase.FINALIZE) {
+    await step(Phase.FINALIZE, () => runFinalize(run));
+    const s = stopped();
+    if (s) return s;
+    phase = Phase.DONE;
+    db.setPhase(phase);
+  }
+  const errors = db.errorCount();
+  log.info(`done: ${run.stats.entriesDone} entries written, ${run.stats.blobsWritten} blobs, ${errors} errors, elapsed ${((Date.now() - run.startedAt) / 1000).toFixed(3)} s`);
+  return summary(run, errors > 0 ? 'complete-with-errors' : 'complete', phase);
+}
+
+function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
+  const totals = run.db.totals();
+  const problems = run.db.errorsAfter(0, 20).map((r) => r.error ?? displayPath(r.name));
+  return {
+    status,
+    phase,
+    stateDir: run.db.dir,
+    entries: totals.entries,
+    entriesWritten: run.stats.entriesDone,
+    kinds: run.stats.kinds,
+    fileBytes: totals.fileBytes,
+    blobsWritten: run.stats.blobsWritten,
+    bytesUploaded: run.stats.bytesUploaded,
+    blobsDeleted: run.stats.blobsDeleted,
+    errors: run.db.errorCount(),
+    problems,
+    seconds: (Date.now() - run.startedAt) / 1000,
+  };
+}

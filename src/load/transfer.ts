@@ -1,0 +1,227 @@
+/**
+ * TRANSFER (spec §9.3): scan directories into the state, write every non-directory, then each
+ * directory once all its children are finished (so a directory never names a child that failed),
+ * the root last under its tmp name. Work is claimed from the state in batches; nothing holds the
+ * tree in memory; puts go through one bounded queue.
+ */
+import PQueue from 'p-queue';
+import { encodeBlob, Ftype } from '../codec/index.js';
+import { ClfsError, isClfsError } from '../errors/index.js';
+import { displayPath } from '../scan/index.js';
+import { EntryState } from '../state/index.js';
+import type { Completion, EntryRow } from '../state/index.js';
+import { ByteBudget } from './byte-budget.js';
+import { scanDirectory, scanFailure } from './dir-scan.js';
+import { writeDirectory } from './dir-writer.js';
+import { encodeSingleObject, entryPath, isSingleObject, writeSegmentedFile } from './file-writer.js';
+import type { EncodedObject } from './file-writer.js';
+import type { LoadRun } from './load-run.js';
+
+const FATAL_CODES = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_PERMISSION', 'E_TARGET_CONTAINER_MISSING', 'E_STATE_IO', 'E_STATE_CORRUPT', 'E_INTERNAL']);
+const SMALL_BATCH = 64;
+const SEGMENT_BUDGET_BYTES = 192 * 1024 * 1024;
+
+/** Is this failure about the whole run (stop, keep state) rather than one entry? */
+export function isRunFatal(err: unknown): boolean {
+  return isClfsError(err) && FATAL_CODES.has(err.code);
+}
+
+export function isInterruption(err: unknown, run: LoadRun): boolean {
+  if (isClfsError(err) && err.code === 'E_ABORTED') return true;
+  return run.abortSignal?.aborted === true && (err as Error)?.name === 'AbortError';
+}
+
+export interface TransferOptions {
+  preserveHardlinks: boolean;
+}
+
+export async function runTransfer(run: LoadRun, options: TransferOptions): Promise<void> {
+  const db = run.db;
+  const jobLimit = Math.max(2, Math.min(16, run.concurrency));
+  const jobs = new PQueue({ concurrency: jobLimit });
+  const budget = new ByteBudget(SEGMENT_BUDGET_BYTES);
+  let fileCursor = 0;
+  let dirCursor = 0;
+  let wake: () => void = () => undefined;
+  let woken = new Promise<void>((r) => (wake = r));
+  const addJob = (fn: () => Promise<void>) => {
+    void jobs
+      .add(async () => {
+        try {
+          await fn();
+        } catch (err) {
+          noteJobFailure(run, err);
+        }
+      })
+      .finally(() => wake());
+  };
+
+  while (!run.stopping) {
+    let claimed = 0;
+    // directories first: scanning feeds all the other work
+    for (const dir of db.pendingDirs(dirCursor, 8)) {
+      dirCursor = dir.id;
+      claimed += 1;
+      try {
+        scanDirectory(run, dir, options.preserveHardlinks);
+      } catch (err) {
+        if (isRunFatal(err)) throw err;
+        const message = scanFailure(err, dir);
+        run.countError(message);
+        db.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.ERROR, error: message }]);
+      }
+      if (run.stopping) break;
+    }
+    if (jobs.size < jobLimit * 2) {
+      const files = db.pendingFiles(fileCursor, SMALL_BATCH * 4);
+      if (files.length > 0) fileCursor = files[files.length - 1]!.id;
+      claimed += files.length;
+      let small: EntryRow[] = [];
+      for (const row of files) {
+        if (isSingleObject(row)) {
+          small.push(row);
+          if (small.length === SMALL_BATCH) {
+            const batch = small;
+            addJob(() => writeSingleObjects(run, batch, budget));
+            small = [];
+          }
+        } else {
+          addJob(() => writeOneSegmented(run, row, budget));
+        }
+      }
+      if (small.length > 0) {
+        const batch = small;
+        addJob(() => writeSingleObjects(run, batch, budget));
+      }
+      for (const dir of db.readyDirs(0, 32)) {
+        claimed += 1;
+        db.tx(() => db.setWriting(dir.id, dir.planned_segments));
+        addJob(() => writeOneDirectory(run, dir));
+      }
+    }
+    if (claimed === 0) {
+      if (jobs.size === 0 && jobs.pending === 0) break;
+      await woken;
+      woken = new Promise<void>((r) => (wake = r));
+    } else if (jobs.size >= jobLimit * 2) {
+      await jobs.onSizeLessThan(jobLimit);
+    }
+    run.reporter.progress?.(run.snapshot());
+  }
+  await jobs.onIdle();
+  await run.puts.onIdle();
+  if (run.fatal !== undefined) throw run.fatal;
+}
+
+function noteJobFailure(run: LoadRun, err: unknown): void {
+  if (isInterruption(err, run)) return;
+  if (isRunFatal(err)) {
+    run.fatal ??= err as ClfsError;
+    return;
+  }
+  run.fatal ??= new ClfsError('E_INTERNAL', `internal error: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
+}
+
+/** A failure of one entry: fatal ones stop the run; the rest are counted and the entry left out. */
+function entryFailure(run: LoadRun, row: EntryRow, what: string, err: unknown): Completion | undefined {
+  if (isInterruption(err, run)) return undefined;
+  if (isRunFatal(err)) {
+    run.fatal ??= err as ClfsError;
+    return undefined;
+  }
+  const message = isClfsError(err) ? err.message : `${what}: ${(err as Error)?.message ?? String(err)}`;
+  run.countError(message);
+  return { id: row.id, parentId: row.parent_id, state: EntryState.ERROR, error: message };
+}
+
+function finishedState(row: EntryRow): EntryState.DONE | EntryState.INPROGRESS {
+  return row.reconcile ? EntryState.INPROGRESS : EntryState.DONE;
+}
+
+function countKind(run: LoadRun, row: EntryRow): void {
+  const kind = Ftype[row.ftype] ?? String(row.ftype);
+  run.stats.kinds[kind] = (run.stats.kinds[kind] ?? 0) + 1;
+  run.stats.entriesDone += 1;
+}
+
+/** Many one-object entries: read and encoded synchronously in one go, stored together, recorded in one transaction. */
+async function writeSingleObjects(run: LoadRun, rows: EntryRow[], budget: ByteBudget): Promise<void> {
+  const completions: Completion[] = [];
+  const objects: Array<EncodedObject & { row: EntryRow; writtenSize: number }> = [];
+  for (const row of rows) {
+    if (run.stopping) break;
+    const parent = run.dirRow(row.parent_id!);
+    try {
+      const encoded = encodeSingleObject(run, row, parent);
+      if (encoded === undefined) {
+        // grew past 16 KiB since the scan
+        await writeOneSegmented(run, row, budget);
+        continue;
+      }
+      objects.push({ ...encoded, row });
+    } catch (err) {
+      const c = entryFailure(run, row, displayPath(entryPath(parent, row)), err);
+      if (c !== undefined) completions.push(c);
+    }
+  }
+  const putMany = run.target.putMany;
+  if (putMany !== undefined && objects.length > 1) {
+    const items = objects.map((o) => ({ name: o.name, data: encodeBlob(o.body, run.compression) }));
+    try {
+      await putMany.call(run.target, items, { abortSignal: run.abortSignal });
+      for (const o of objects) {
+        completions.push({ id: o.row.id, parentId: o.row.parent_id, state: finishedState(o.row), writtenSize: o.writtenSize });
+        countKind(run, o.row);
+        run.stats.bytesDone += o.writtenSize;
+      }
+      for (const i of items) {
+        run.stats.blobsWritten += 1;
+        run.stats.bytesUploaded += i.data.length;
+      }
+      run.db.complete(completions);
+      return;
+    } catch (err) {
+      if (isRunFatal(err) || isInterruption(err, run)) {
+        run.db.complete(completions);
+        throw err;
+      }
+      // fall through: store one by one to find the entry that fails
+    }
+  }
+  const results = await Promise.allSettled(objects.map((o) => run.queuePut(o.name, o.body)));
+  results.forEach((r, i) => {
+    const o = objects[i]!;
+    if (r.status === 'fulfilled') {
+      completions.push({ id: o.row.id, parentId: o.row.parent_id, state: finishedState(o.row), writtenSize: o.writtenSize });
+      countKind(run, o.row);
+      run.stats.bytesDone += o.writtenSize;
+    } else {
+      const c = entryFailure(run, o.row, o.name, r.reason);
+      if (c !== undefined) completions.push(c);
+    }
+  });
+  run.db.complete(completions);
+}
+
+async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget): Promise<void> {
+  const parent = run.dirRow(row.parent_id!);
+  try {
+    const written = await writeSegmentedFile(run, row, parent, budget);
+    countKind(run, row);
+    run.db.complete([{ id: row.id, parentId: row.parent_id, state: finishedState(row), writtenSize: written }]);
+  } catch (err) {
+    const c = entryFailure(run, row, displayPath(entryPath(parent, row)), err);
+    if (c !== undefined) run.db.complete([c]);
+  }
+}
+
+async function writeOneDirectory(run: LoadRun, dir: EntryRow): Promise<void> {
+  try {
+    await writeDirectory(run, dir);
+    countKind(run, dir);
+    run.db.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.DONE }]);
+  } catch (err) {
+    const c = entryFailure(run, dir, displayPath(dir.path ?? dir.name), err);
+    if (c !== undefined) run.db.complete([c]);
+  }
+}

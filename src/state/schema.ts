@@ -1,0 +1,75 @@
+/**
+ * The local state of one transfer, in SQLite (WAL). docs/architecture.md ("Resume model")
+ * explains how the states below drive a resume.
+ */
+export const STATE_FORMAT_VERSION = 1;
+
+/** Life of one row of `entries` (one directory entry of the source). */
+export enum EntryState {
+  /** inserted by a directory scan still in progress: invisible until the scan completes */
+  HELD = 0,
+  /** known, nothing written yet (directories: not scanned yet) */
+  PENDING = 1,
+  /** directory whose children are being inserted */
+  SCANNING = 2,
+  /** directory scanned; waits for its children to finish before its own objects are written */
+  SCANNED = 3,
+  /** directory whose children are all finished: its segments and inode can be written */
+  READY = 4,
+  /** objects of this entry are being written (segments may exist in the target) */
+  WRITING = 5,
+  /** every object of this entry is in the target under its final name */
+  DONE = 6,
+  /** failed; left out of its directory, listed in problems.txt, retried on resume */
+  ERROR = 7,
+  /** written under the in-progress owner; reconcile rewrites it (hard links) */
+  INPROGRESS = 8,
+  /** rewritten under its final name; cleanup deletes the in-progress blob */
+  RECONCILED = 9,
+}
+
+export enum Phase {
+  INIT = 'init',
+  TRANSFER = 'transfer',
+  RECONCILE = 'reconcile',
+  CLEANUP = 'cleanup',
+  FINALIZE = 'finalize',
+  DONE = 'done',
+}
+
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+  id INTEGER PRIMARY KEY,
+  parent_id INTEGER,
+  name BLOB NOT NULL,
+  path BLOB,
+  ftype INTEGER NOT NULL,
+  fh BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  mode INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  gid INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+  ctime_s INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+  atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,
+  ino TEXT NOT NULL,
+  dev TEXT NOT NULL,
+  rdev TEXT NOT NULL,
+  nlink INTEGER NOT NULL,
+  link_of INTEGER,
+  pending INTEGER NOT NULL DEFAULT 0,
+  reconcile INTEGER NOT NULL DEFAULT 0,
+  planned_segments INTEGER NOT NULL DEFAULT 0,
+  written_size INTEGER,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS entries_children ON entries(parent_id, id);
+CREATE INDEX IF NOT EXISTS entries_work ON entries(state, id);
+CREATE TABLE IF NOT EXISTS inodes (
+  dev TEXT NOT NULL, ino TEXT NOT NULL, ftype INTEGER NOT NULL,
+  primary_id INTEGER NOT NULL, links INTEGER NOT NULL,
+  PRIMARY KEY (dev, ino, ftype)
+) WITHOUT ROWID;
+`;

@@ -1,0 +1,326 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { z } from 'zod';
+import { ClfsError } from '../errors/index.js';
+import { EntryState, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
+
+export const STATE_DB_FILE = 'state.db';
+
+/** Who this transfer is: checked on every resume so state is never applied to another load. */
+export const TransferIdentitySchema = z.object({
+  formatVersion: z.literal(STATE_FORMAT_VERSION),
+  /** absolute source root, hex of its bytes */
+  sourceRootHex: z.string(),
+  /** target without credentials, e.g. "azure:acct/cont" or "file:/abs/dir" */
+  targetKey: z.string(),
+  compression: z.enum(['lz4', 'disabled']),
+  preserveHardlinks: z.boolean(),
+  containerId: z.number().int().min(1).max(0xffffffff),
+  fsid: z.number().int().min(1).max(0xffffffff),
+  bucketUuid: z.string().length(36),
+  massUuid: z.string().length(36),
+  wipeEpoch: z.string().length(36),
+  /** key for the deterministic segment / indirect-block ids (hex, 32 bytes) */
+  idSecretHex: z.string().length(64),
+  createdAt: z.string(),
+});
+export type TransferIdentity = z.infer<typeof TransferIdentitySchema>;
+
+const CountersSchema = z.object({ seqNext: z.number().int(), dmidCounter: z.number().int() });
+export type Counters = z.infer<typeof CountersSchema>;
+
+export interface EntryRow {
+  id: number;
+  parent_id: number | null;
+  name: Buffer;
+  path: Buffer | null;
+  ftype: number;
+  fh: Buffer;
+  state: EntryState;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime_s: number;
+  mtime_ns: number;
+  ctime_s: number;
+  ctime_ns: number;
+  atime_s: number;
+  atime_ns: number;
+  ino: string;
+  dev: string;
+  rdev: string;
+  nlink: number;
+  link_of: number | null;
+  pending: number;
+  reconcile: number;
+  planned_segments: number;
+  written_size: number | null;
+  error: string | null;
+}
+
+export type NewEntry = Omit<EntryRow, 'id' | 'pending' | 'planned_segments' | 'written_size' | 'error'>;
+
+export interface Completion {
+  id: number;
+  parentId: number | null;
+  state: EntryState.DONE | EntryState.ERROR | EntryState.INPROGRESS;
+  error?: string;
+  writtenSize?: number;
+}
+
+function stateIo(dir: string, err: unknown): ClfsError {
+  const code = (err as NodeJS.ErrnoException)?.code ?? (err as { code?: string })?.code;
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL') {
+    return new ClfsError('E_STATE_IO', `state folder ${dir}: disk full; free space there and re-run the same command to resume`, { subject: dir, cause: err });
+  }
+  return new ClfsError('E_STATE_IO', `state folder ${dir}: ${(err as Error)?.message ?? String(err)}`, { subject: dir, cause: err });
+}
+
+/**
+ * Typed access to the transfer's SQLite state. Every method is synchronous (better-sqlite3) and
+ * every multi-row change is one transaction, so a kill at any instant leaves a consistent state.
+ */
+export class StateDb {
+  readonly dir: string;
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  private constructor(dir: string, db: Database.Database) {
+    this.dir = dir;
+    this.db = db;
+    const p = (sql: string) => db.prepare(sql);
+    this.stmts = {
+      getMeta: p('SELECT value FROM meta WHERE key = ?'),
+      setMeta: p('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      insert: p(`INSERT INTO entries (parent_id, name, path, ftype, fh, state, mode, uid, gid, size,
+        mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, dev, rdev, nlink, link_of, reconcile)
+        VALUES (@parent_id, @name, @path, @ftype, @fh, @state, @mode, @uid, @gid, @size,
+        @mtime_s, @mtime_ns, @ctime_s, @ctime_ns, @atime_s, @atime_ns, @ino, @dev, @rdev, @nlink, @link_of, @reconcile)`),
+      get: p('SELECT * FROM entries WHERE id = ?'),
+      root: p('SELECT * FROM entries WHERE parent_id IS NULL'),
+      setState: p('UPDATE entries SET state = ? WHERE id = ?'),
+      setWriting: p('UPDATE entries SET state = ?, planned_segments = ? WHERE id = ?'),
+      finish: p('UPDATE entries SET state = ?, error = ?, written_size = COALESCE(?, written_size) WHERE id = ?'),
+      decParent: p('UPDATE entries SET pending = pending - 1 WHERE id = ?'),
+      readyIfDone: p(`UPDATE entries SET state = ${EntryState.READY} WHERE id = ? AND state = ${EntryState.SCANNED} AND pending <= 0`),
+      releaseHeld: p(`UPDATE entries SET state = ${EntryState.PENDING} WHERE parent_id = ? AND state = ${EntryState.HELD}`),
+      countUnfinished: p(`SELECT COUNT(*) AS n FROM entries WHERE parent_id = ? AND state NOT IN (${EntryState.DONE}, ${EntryState.ERROR}, ${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`),
+      finishScan: p('UPDATE entries SET state = ?, pending = ? WHERE id = ?'),
+      pendingFiles: p(`SELECT * FROM entries WHERE state = ${EntryState.PENDING} AND ftype != 1 AND id > ? ORDER BY id LIMIT ?`),
+      pendingDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.PENDING} AND ftype = 1 AND id > ? ORDER BY id LIMIT ?`),
+      readyDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.READY} AND id > ? ORDER BY id LIMIT ?`),
+      writingEntries: p(`SELECT * FROM entries WHERE state = ${EntryState.WRITING} ORDER BY id`),
+      children: p('SELECT * FROM entries WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?'),
+      byState: p('SELECT * FROM entries WHERE state = ? AND id > ? ORDER BY id LIMIT ?'),
+      countByState: p('SELECT state, COUNT(*) AS n, SUM(size) AS bytes FROM entries GROUP BY state'),
+      countAll: p('SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes FROM entries'),
+      findInode: p('SELECT primary_id, links FROM inodes WHERE dev = ? AND ino = ? AND ftype = ?'),
+      putInode: p('INSERT INTO inodes(dev, ino, ftype, primary_id, links) VALUES (?, ?, ?, ?, 1) ON CONFLICT(dev, ino, ftype) DO UPDATE SET primary_id = excluded.primary_id, links = 1'),
+      bumpInode: p('UPDATE inodes SET links = links + 1 WHERE dev = ? AND ino = ? AND ftype = ?'),
+      linksOf: p('SELECT * FROM entries WHERE link_of = ? ORDER BY id'),
+      scanningDirs: p(`SELECT id FROM entries WHERE state = ${EntryState.SCANNING}`),
+      deleteHeld: p(`DELETE FROM entries WHERE parent_id = ? AND state = ${EntryState.HELD}`),
+      errorsAfter: p(`SELECT * FROM entries WHERE state = ${EntryState.ERROR} AND id > ? ORDER BY id LIMIT ?`),
+      countErrors: p(`SELECT COUNT(*) AS n FROM entries WHERE state = ${EntryState.ERROR}`),
+    };
+  }
+
+  /** Open an existing state folder, or create one when `create` is set (refusing a folder holding another transfer). */
+  static open(dir: string, options: { create: boolean }): StateDb {
+    const file = path.join(dir, STATE_DB_FILE);
+    const exists = fs.existsSync(file);
+    if (!exists && !options.create) {
+      throw new ClfsError('E_STATE_CORRUPT', `no transfer state in ${dir}: start a new load with --new`, { subject: dir });
+    }
+    if (exists && options.create) {
+      throw new ClfsError('E_STATE_EXISTS', `state folder ${dir} already holds a transfer: resume it (run without --new) or remove the folder first`, { subject: dir });
+    }
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('cache_size = -32000');
+      db.exec(SCHEMA_SQL);
+      return new StateDb(dir, db);
+    } catch (err) {
+      if (err instanceof ClfsError) throw err;
+      throw stateIo(dir, err);
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Run `fn` in one transaction; disk-full and I/O failures become E_STATE_IO. */
+  tx<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      if (err instanceof ClfsError) throw err;
+      throw stateIo(this.dir, err);
+    }
+  }
+
+  getMeta<T>(key: string, schema: z.ZodType<T>): T | undefined {
+    const row = this.stmts.getMeta.get(key) as { value: string } | undefined;
+    if (row === undefined) return undefined;
+    const parsed = schema.safeParse(JSON.parse(row.value));
+    if (!parsed.success) {
+      throw new ClfsError('E_STATE_CORRUPT', `state folder ${this.dir}: stored ${key} is invalid (${parsed.error.issues[0]?.message}); remove the folder and start again with --new`, { subject: this.dir });
+    }
+    return parsed.data;
+  }
+
+  setMeta(key: string, value: unknown): void {
+    this.stmts.setMeta.run(key, JSON.stringify(value));
+  }
+
+  get identity(): TransferIdentity | undefined {
+    return this.getMeta('identity', TransferIdentitySchema);
+  }
+
+  get phase(): Phase {
+    return this.getMeta('phase', z.nativeEnum(Phase)) ?? Phase.INIT;
+  }
+
+  setPhase(phase: Phase): void {
+    this.tx(() => this.setMeta('phase', phase));
+  }
+
+  get counters(): Counters {
+    return this.getMeta('counters', CountersSchema) ?? { seqNext: 1001, dmidCounter: 0 };
+  }
+
+  setCounters(c: Counters): void {
+    this.setMeta('counters', c);
+  }
+
+  insertEntry(e: NewEntry): number {
+    return Number(this.stmts.insert.run(e).lastInsertRowid);
+  }
+
+  entry(id: number): EntryRow | undefined {
+    return this.stmts.get.get(id) as EntryRow | undefined;
+  }
+
+  rootEntry(): EntryRow | undefined {
+    return this.stmts.root.get() as EntryRow | undefined;
+  }
+
+  setState(id: number, state: EntryState): void {
+    this.stmts.setState.run(state, id);
+  }
+
+  setWriting(id: number, plannedSegments: number): void {
+    this.stmts.setWriting.run(EntryState.WRITING, plannedSegments, id);
+  }
+
+  /** A directory scan is complete: its held children become visible, and it waits for them. */
+  finishScan(dirId: number): void {
+    this.stmts.releaseHeld.run(dirId);
+    const unfinished = (this.stmts.countUnfinished.get(dirId) as { n: number }).n;
+    this.stmts.finishScan.run(unfinished === 0 ? EntryState.READY : EntryState.SCANNED, unfinished, dirId);
+  }
+
+  /** Record finished entries and let their parents become ready; one transaction per batch. */
+  complete(batch: readonly Completion[]): void {
+    if (batch.length === 0) return;
+    this.tx(() => {
+      for (const c of batch) {
+        this.stmts.finish.run(c.state, c.error ?? null, c.writtenSize ?? null, c.id);
+        if (c.parentId !== null) {
+          this.stmts.decParent.run(c.parentId);
+          this.stmts.readyIfDone.run(c.parentId);
+        }
+      }
+    });
+  }
+
+  pendingFiles(afterId: number, limit: number): EntryRow[] {
+    return this.stmts.pendingFiles.all(afterId, limit) as EntryRow[];
+  }
+
+  pendingDirs(afterId: number, limit: number): EntryRow[] {
+    return this.stmts.pendingDirs.all(afterId, limit) as EntryRow[];
+  }
+
+  readyDirs(afterId: number, limit: number): EntryRow[] {
+    return this.stmts.readyDirs.all(afterId, limit) as EntryRow[];
+  }
+
+  writingEntries(): EntryRow[] {
+    return this.stmts.writingEntries.all() as EntryRow[];
+  }
+
+  children(dirId: number, afterId: number, limit: number): EntryRow[] {
+    return this.stmts.children.all(dirId, afterId, limit) as EntryRow[];
+  }
+
+  entriesInState(state: EntryState, afterId: number, limit: number): EntryRow[] {
+    return this.stmts.byState.all(state, afterId, limit) as EntryRow[];
+  }
+
+  linksOf(primaryId: number): EntryRow[] {
+    return this.stmts.linksOf.all(primaryId) as EntryRow[];
+  }
+
+  findInode(dev: string, ino: string, ftype: number): { primary_id: number; links: number } | undefined {
+    return this.stmts.findInode.get(dev, ino, ftype) as { primary_id: number; links: number } | undefined;
+  }
+
+  putInode(dev: string, ino: string, ftype: number, primaryId: number): void {
+    this.stmts.putInode.run(dev, ino, ftype, primaryId);
+  }
+
+  bumpInode(dev: string, ino: string, ftype: number): void {
+    this.stmts.bumpInode.run(dev, ino, ftype);
+  }
+
+  /** Directories whose scan was interrupted: their held children are dropped so the scan can be redone. */
+  resetInterruptedScans(): number {
+    const dirs = this.stmts.scanningDirs.all() as Array<{ id: number }>;
+    this.tx(() => {
+      for (const { id } of dirs) {
+        this.stmts.deleteHeld.run(id);
+        this.stmts.setState.run(EntryState.PENDING, id);
+      }
+      if (dirs.length > 0) this.db.exec('DELETE FROM inodes WHERE primary_id NOT IN (SELECT id FROM entries)');
+    });
+    return dirs.length;
+  }
+
+  errorsAfter(afterId: number, limit: number): EntryRow[] {
+    return this.stmts.errorsAfter.all(afterId, limit) as EntryRow[];
+  }
+
+  errorCount(): number {
+    return (this.stmts.countErrors.get() as { n: number }).n;
+  }
+
+  totals(): { entries: number; fileBytes: number } {
+    const r = this.stmts.countAll.get() as { n: number; bytes: number };
+    return { entries: r.n, fileBytes: r.bytes };
+  }
+
+  countsByState(): Map<EntryState, { n: number; bytes: number }> {
+    const rows = this.stmts.countByState.all() as Array<{ state: number; n: number; bytes: number }>;
+    return new Map(rows.map((r) => [r.state as EntryState, { n: r.n, bytes: r.bytes ?? 0 }]));
+  }
+
+  /** Raw access for the few one-off statements of resume and tests. */
+  exec(sql: string): void {
+    this.db.exec(sql);
+  }
+
+  run(sql: string, ...params: unknown[]): void {
+    this.db.prepare(sql).run(...params);
+  }
+
+  all<T>(sql: string, ...params: unknown[]): T[] {
+    return this.db.prepare(sql).all(...params) as T[];
+  }
+}
