@@ -1,0 +1,241 @@
+/**
+ * Retries what a retry can fix (errors with `retryable`), with exponential backoff and full
+ * jitter, honouring Retry-After, and bounds each request with a timeout. All requests pass through
+ * one Throttle, which halves the concurrency when the service throttles (see throttle.ts).
+ * Puts are idempotent (same name, same bytes), so a request that timed out is simply sent again.
+ */
+import { ClfsError, isClfsError } from '../errors/index.js';
+import { Throttle } from './throttle.js';
+import type {
+  BlobInfo,
+  GetOptions,
+  ListOptions,
+  PutManyItem,
+  PutOptions,
+  Target,
+  TargetCapabilities,
+} from './target.js';
+
+export interface RetryInfo {
+  operation: string;
+  subject: string;
+  /** the attempt that failed, from 1 */
+  attempt: number;
+  error: ClfsError;
+  delayMs: number;
+}
+
+export interface RetryTargetOptions {
+  /** attempts per request, the first included; default 8 */
+  maxAttempts?: number;
+  /** default 200 */
+  baseDelayMs?: number;
+  /** default 30 000 */
+  maxDelayMs?: number;
+  /** per attempt (for list: the longest wait for the next name); default 60 000 */
+  requestTimeoutMs?: number;
+  /** share one throttle between wrappers of the same service; default one sized by capabilities */
+  throttle?: Throttle;
+  /** for the default throttle; default 16 */
+  successesPerIncrease?: number;
+  /** in [0, 1); default Math.random. Tests pass a seeded one */
+  random?: () => number;
+  /** called before each backoff sleep, e.g. for a progress line */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+export class RetryTarget implements Target {
+  readonly description: string;
+  readonly capabilities: TargetCapabilities;
+  readonly throttle: Throttle;
+  readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
+  readonly checkAccess?: (options?: PutOptions) => Promise<void>;
+  readonly #inner: Target;
+  readonly #maxAttempts: number;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #timeoutMs: number;
+  readonly #random: () => number;
+  readonly #onRetry: ((info: RetryInfo) => void) | undefined;
+
+  constructor(inner: Target, options: RetryTargetOptions = {}) {
+    this.#inner = inner;
+    this.description = inner.description;
+    this.capabilities = inner.capabilities;
+    this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);
+    this.#baseDelayMs = options.baseDelayMs ?? 200;
+    this.#maxDelayMs = options.maxDelayMs ?? 30_000;
+    this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.#random = options.random ?? Math.random;
+    this.#onRetry = options.onRetry;
+    this.throttle =
+      options.throttle ??
+      new Throttle({
+        maxConcurrency: inner.capabilities.maxConnections,
+        successesPerIncrease: options.successesPerIncrease ?? 16,
+      });
+    if (inner.putMany !== undefined) {
+      const putMany = inner.putMany.bind(inner);
+      this.putMany = (items, opts = {}) =>
+        this.#run('putMany', items[0]?.name ?? '', opts.abortSignal, (signal) => putMany(items, { ...opts, abortSignal: signal }));
+    }
+    if (inner.checkAccess !== undefined) {
+      const checkAccess = inner.checkAccess.bind(inner);
+      this.checkAccess = (opts = {}) =>
+        this.#run('checkAccess', inner.description, opts.abortSignal, (signal) => checkAccess({ ...opts, abortSignal: signal }));
+    }
+  }
+
+  put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
+    return this.#run('put', name, options.abortSignal, (signal) =>
+      this.#inner.put(name, data, { ...options, abortSignal: signal }),
+    );
+  }
+
+  get(name: string, options: GetOptions = {}): Promise<Buffer> {
+    return this.#run('get', name, options.abortSignal, (signal) =>
+      this.#inner.get(name, { ...options, abortSignal: signal }),
+    );
+  }
+
+  exists(name: string, options: PutOptions = {}): Promise<boolean> {
+    return this.#run('exists', name, options.abortSignal, (signal) =>
+      this.#inner.exists(name, { ...options, abortSignal: signal }),
+    );
+  }
+
+  delete(name: string, options: PutOptions = {}): Promise<void> {
+    return this.#run('delete', name, options.abortSignal, (signal) =>
+      this.#inner.delete(name, { ...options, abortSignal: signal }),
+    );
+  }
+
+  /**
+   * A failed listing restarts from the same prefix and skips the names already yielded (the
+   * order is lexicographic). The timeout is per name, paused while the caller holds a name, so a
+   * long listing is not cut off but a stalled page is. Listing does not take a throttle slot.
+   */
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
+    let last: string | undefined;
+    let attempt = 1;
+    for (;;) {
+      const controller = new AbortController();
+      const signals = [controller.signal, ...(options.abortSignal ? [options.abortSignal] : [])];
+      const signal = AbortSignal.any(signals);
+      let timer: NodeJS.Timeout | undefined;
+      const arm = (): void => {
+        timer = setTimeout(() => controller.abort(new DOMException('list stalled', 'TimeoutError')), this.#timeoutMs);
+      };
+      const disarm = (): void => clearTimeout(timer);
+      try {
+        arm();
+        for await (const info of this.#inner.list(prefix, { ...options, abortSignal: signal })) {
+          if (last !== undefined && info.name <= last) continue;
+          last = info.name;
+          attempt = 1;
+          disarm();
+          yield info;
+          arm();
+        }
+        disarm();
+        return;
+      } catch (error) {
+        disarm();
+        const coded = this.#classify(error, 'list', prefix, options.abortSignal, controller.signal);
+        if (!coded.retryable || attempt >= this.#maxAttempts) throw coded;
+        await this.#backoff('list', prefix, attempt, coded, options.abortSignal);
+        attempt += 1;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#inner.close?.();
+  }
+
+  async #run<T>(
+    operation: string,
+    subject: string,
+    callerSignal: AbortSignal | undefined,
+    request: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      const ticket = await this.throttle.acquire(callerSignal);
+      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
+      let coded: ClfsError;
+      try {
+        const result = await request(signal);
+        this.throttle.onSuccess(ticket);
+        return result;
+      } catch (error) {
+        coded = this.#classify(error, operation, subject, callerSignal, timeout);
+        if (coded.code === 'E_TARGET_THROTTLED') this.throttle.onThrottle(ticket);
+      } finally {
+        this.throttle.release(ticket);
+      }
+      if (!coded.retryable || attempt >= this.#maxAttempts) throw coded;
+      await this.#backoff(operation, subject, attempt, coded, callerSignal);
+    }
+  }
+
+  /** The caller's abort is final; our own timeout is a retryable E_TARGET_TIMEOUT. */
+  #classify(
+    error: unknown,
+    operation: string,
+    subject: string,
+    callerSignal: AbortSignal | undefined,
+    timeoutSignal: AbortSignal,
+  ): ClfsError {
+    if (callerSignal?.aborted) {
+      if (isClfsError(error) && error.code === 'E_ABORTED') return error;
+      return new ClfsError('E_ABORTED', `${operation} ${subject} on ${this.description} aborted`, { subject, cause: error });
+    }
+    if (timeoutSignal.aborted) {
+      return new ClfsError(
+        'E_TARGET_TIMEOUT',
+        `${operation} ${subject} on ${this.description} got no answer within ${this.#timeoutMs} ms: retrying`,
+        { subject, cause: error, retryable: true },
+      );
+    }
+    if (isClfsError(error)) return error;
+    const detail = error instanceof Error ? error.message : String(error);
+    return new ClfsError('E_INTERNAL', `${operation} ${subject} on ${this.description} failed: ${detail}`, {
+      subject,
+      cause: error,
+    });
+  }
+
+  async #backoff(
+    operation: string,
+    subject: string,
+    attempt: number,
+    error: ClfsError,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (attempt - 1));
+    const jittered = this.#random() * ceiling;
+    const delayMs = Math.max(jittered, (error.retryAfterSeconds ?? 0) * 1000);
+    this.#onRetry?.({ operation, subject, attempt, error, delayMs });
+    await sleep(delayMs, signal, `${operation} ${subject} on ${this.description}`);
+  }
+}
+
+/** Resolves after ms, or rejects with E_ABORTED when the signal fires. */
+export function sleep(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new ClfsError('E_ABORTED', `${what} aborted`, { subject: what }));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new ClfsError('E_ABORTED', `${what} aborted`, { subject: what }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
