@@ -161,7 +161,13 @@ export class RetryTarget implements Target {
   ): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       const ticket = await this.throttle.acquire(callerSignal);
-      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      // Our own timer, not AbortSignal.timeout: that one is unref'd and outlives the request.
+      const timeoutController = new AbortController();
+      const timeout = timeoutController.signal;
+      const timer = setTimeout(
+        () => timeoutController.abort(new DOMException('request timed out', 'TimeoutError')),
+        this.#timeoutMs,
+      );
       const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
       let coded: ClfsError;
       try {
@@ -172,6 +178,7 @@ export class RetryTarget implements Target {
         coded = this.#classify(error, operation, subject, callerSignal, timeout);
         if (coded.code === 'E_TARGET_THROTTLED') this.throttle.onThrottle(ticket);
       } finally {
+        clearTimeout(timer);
         this.throttle.release(ticket);
       }
       if (!coded.retryable || attempt >= this.#maxAttempts) throw coded;

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isClfsError } from '../../src/errors/index.js';
+import { AzureTarget, FolderTarget, openTarget, parseRetryAfter, parseTargetUrl } from '../../src/targets/index.js';
+
+const SAS = 'sv=2025-11-05&se=2030-01-01T00%3A00%3A00Z&sr=c&sp=racwdl&sig=abc%3D';
+
+describe('parseTargetUrl', () => {
+  it('reads a folder URL', () => {
+    assert.deepEqual(parseTargetUrl('file:///tmp/x/'), { kind: 'folder', path: '/tmp/x' });
+    assert.ok(openTarget('file:///tmp/x') instanceof FolderTarget);
+  });
+
+  it('reads an Azure container SAS URL', () => {
+    assert.deepEqual(parseTargetUrl(`https://acct.blob.core.windows.net/cont-1?${SAS}`), {
+      kind: 'azure',
+      endpoint: 'https://acct.blob.core.windows.net',
+      accountName: 'acct',
+      containerName: 'cont-1',
+      sasToken: SAS,
+    });
+  });
+
+  it('reads an Azurite URL, and a doubled ? SAS', () => {
+    const spec = parseTargetUrl(`http://127.0.0.1:10000/devstoreaccount1/cont??${SAS}`);
+    assert.deepEqual(spec, {
+      kind: 'azure',
+      endpoint: 'http://127.0.0.1:10000/devstoreaccount1',
+      accountName: 'devstoreaccount1',
+      containerName: 'cont',
+      sasToken: SAS,
+    });
+    assert.ok(openTarget(spec) instanceof AzureTarget);
+  });
+
+  it('reads CONTAINER?SAS against an endpoint', () => {
+    const spec = parseTargetUrl(`cont?${SAS}`, { endpoint: 'http://localhost:10000/devstoreaccount1/' });
+    assert.equal(spec.kind === 'azure' && spec.endpoint, 'http://localhost:10000/devstoreaccount1');
+  });
+
+  for (const bad of [
+    '',
+    'not a url',
+    'ftp://x/y',
+    'https://acct.blob.core.windows.net/cont',
+    `https://acct.blob.core.windows.net/?${SAS}`,
+    `https://acct.blob.core.windows.net/Bad_Name?${SAS}`,
+    `https://acct.blob.core.windows.net/cont/blob?${SAS}`,
+    'https://acct.blob.core.windows.net/cont?sv=1&sp=r',
+    'file:///tmp/x?y=1',
+  ]) {
+    it(`rejects ${JSON.stringify(bad)} with E_USAGE, one line, no secret`, () => {
+      assert.throws(
+        () => parseTargetUrl(bad),
+        (e: unknown) => {
+          assert.ok(isClfsError(e));
+          assert.equal(e.code, 'E_USAGE');
+          assert.match(e.message, /expected file:\/\/\/ABS\/DIR/);
+          assert.ok(!e.message.includes('\n'));
+          assert.ok(!e.message.includes('abc%3D'));
+          return true;
+        },
+      );
+    });
+  }
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds and HTTP dates', () => {
+    assert.equal(parseRetryAfter('1'), 1);
+    assert.equal(parseRetryAfter(null), undefined);
+    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 10);
+    assert.equal(parseRetryAfter('soon'), undefined);
+  });
+});
