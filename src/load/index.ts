@@ -1,0 +1,5 @@
+export { load, DEFAULT_MAX_ERRORS } from './load.js';
+export type { LoadOptions, LoadSummary, LoadStatus } from './load.js';
+export { dryRun } from './dry-run.js';
+export type { DryRunOptions, DryRunEstimate } from './dry-run.js';
+export type { Reporter, ProgressSnapshot, LogLevel } from './reporter.js';
