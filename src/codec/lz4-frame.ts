@@ -7,7 +7,9 @@
  * block is compressed *independently* with liblz4's block compressor (the `lz4` package), where the
  * reference's LZ4F stream lets full blocks after the first match into the previous block. An
  * independent block is valid inside a linked frame (format.md §12.1), and the first block's bytes
- * are identical; later blocks may be larger than the reference's. The fallback decision (§4.3) is
+ * are identical; later blocks may be larger than the reference's. A block under 65547 bytes goes
+ * through our port of liblz4's compressor in LZ4F's table mode (lz4-block.ts), since the package's
+ * one-shot call would pick another hash table there. The fallback decision (§4.3) is
  * the reference's, applied to our block sizes, so borderline payloads may go the other way.
  *
  * Reader: linked or independent blocks, 64 KiB..4 MiB, raw blocks, content size, and block and
@@ -18,7 +20,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { ClfsError, formatCorrupt } from '../errors/index.js';
-import { lz4BlockDecode } from './lz4-block.js';
+import { LZ4_SMALL_BLOCK_LIMIT, lz4BlockDecode, lz4SmallBlockCompress } from './lz4-block.js';
 
 interface Lz4Binding {
   /** liblz4 LZ4_compress_default into output[startIdx, endIdx); 0 when it does not fit */
@@ -79,10 +81,12 @@ export function lz4FrameCompressAt(body: Uint8Array, headRoom: number): Buffer |
   for (let start = 0; start < n; start += LZ4_WRITER_BLOCK_BYTES) {
     const blockLen = Math.min(LZ4_WRITER_BLOCK_BYTES, n - start);
     const dataAt = pos + BLOCK_SIZE_WORD_BYTES;
+    const block = body.subarray(start, start + blockLen);
+    // Below LZ4_64Klimit liblz4's one-shot API picks another hash table than LZ4F: use our port.
     const cSize =
-      blockLen > 1
-        ? lz4Binding.encodeBlock(body.subarray(start, start + blockLen), scratch, dataAt, dataAt + blockLen - 1)
-        : 0;
+      blockLen < LZ4_SMALL_BLOCK_LIMIT
+        ? lz4SmallBlockCompress(block, scratch, dataAt, blockLen - 1)
+        : lz4Binding.encodeBlock(block, scratch, dataAt, dataAt + blockLen - 1);
     // Rule 2: liblz4 would store this block raw.
     if (cSize <= 0) return undefined;
     scratch.writeUInt32LE(cSize, pos);
