@@ -1,0 +1,201 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { load, verify, FolderTarget, isClfsError, ClfsError } from '../../src/index.js';
+import type { Target, LoadOptions } from '../../src/index.js';
+import { decodeBlob, decodeObject, parseBlobName, Btype, rootBlobName } from '../../src/codec/index.js';
+import { buildOddTree } from '../helpers/tree-builder.js';
+
+function tmp(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-${prefix}-`));
+}
+
+function folderLoad(source: string, work: string, extra: Partial<LoadOptions> = {}): { opts: LoadOptions; target: FolderTarget } {
+  const blobs = path.join(work, 'blobs');
+  fs.mkdirSync(blobs, { recursive: true });
+  const target = new FolderTarget(blobs);
+  return { target, opts: { source, target, targetKey: `file:${blobs}`, stateDir: path.join(work, 'state'), newTransfer: true, ...extra } };
+}
+
+/** A target that refuses (permanently) the inode of any entry named `poison*`: a per-entry failure. */
+class PoisonTarget implements Target {
+  readonly description: string;
+  readonly capabilities;
+  poisoned = true;
+  constructor(private readonly inner: Target) {
+    this.description = inner.description;
+    this.capabilities = inner.capabilities;
+  }
+  private check(name: string, data: Uint8Array): void {
+    if (!this.poisoned || parseBlobName(name) === undefined) return;
+    const obj = decodeObject(decodeBlob(data, name), name);
+    if (obj.kind === 'inode' && obj.name.toString().startsWith('poison')) {
+      throw new ClfsError('E_TARGET_IO', `${name}: refused by the test`, { subject: name, recoverable: true });
+    }
+  }
+  async put(name: string, data: Uint8Array) {
+    this.check(name, data);
+    return this.inner.put(name, data);
+  }
+  get(name: string) {
+    return this.inner.get(name);
+  }
+  exists(name: string) {
+    return this.inner.exists(name);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+  delete(name: string) {
+    return this.inner.delete(name);
+  }
+}
+
+test('load of an odd tree into a folder: complete, verifies against the source, symlink size is its byte length', async () => {
+  const work = tmp('odd');
+  const src = path.join(work, 'src');
+  buildOddTree(src);
+  const { opts, target } = folderLoad(src, work);
+  const s = await load(opts);
+  assert.equal(s.status, 'complete');
+  assert.equal(s.errors, 0);
+  const report = await verify(target, { source: src });
+  assert.deepEqual(report.problems, []);
+  assert.ok(report.ok);
+  // no tmp root, a final root
+  const names = fs.readdirSync(path.join(work, 'blobs'));
+  assert.ok(names.includes(rootBlobName(9)));
+  assert.ok(!names.some((n) => n.startsWith('tmp')));
+  // the non-ASCII symlink: VATTR size = 13 bytes (the reference would store 11 characters)
+  let found = false;
+  for (const n of names) {
+    const p = parseBlobName(n);
+    if (p?.btype !== Btype.LNK) continue;
+    const obj = decodeObject(decodeBlob(fs.readFileSync(path.join(work, 'blobs', n)), n), n);
+    if (obj.kind === 'inode' && obj.name.toString() === 'link-non-ascii') {
+      assert.equal(obj.vattr.sizeBytes, 13n);
+      assert.equal(obj.data?.toString(), '\u00fcber/ziel-\u00e9');
+      found = true;
+    }
+  }
+  assert.ok(found, 'the non-ASCII symlink inode was found');
+  // a re-run finds the load complete and writes nothing
+  const before = fs.readdirSync(path.join(work, 'blobs')).map((n) => `${n}:${fs.statSync(path.join(work, 'blobs', n)).mtimeMs}`).sort();
+  const again = await load({ ...opts, newTransfer: false });
+  assert.equal(again.status, 'already-complete');
+  const after = fs.readdirSync(path.join(work, 'blobs')).map((n) => `${n}:${fs.statSync(path.join(work, 'blobs', n)).mtimeMs}`).sort();
+  assert.deepEqual(after, before);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('preserved hard links: one inode, nlink 3, no in-progress blob left', async () => {
+  const work = tmp('hl');
+  const src = path.join(work, 'src');
+  buildOddTree(src, { manyEntries: 10, bigFileBytes: 20000 });
+  const { opts, target } = folderLoad(src, work, { preserveHardlinks: true });
+  const s = await load(opts);
+  assert.equal(s.status, 'complete');
+  const report = await verify(target, { source: src });
+  assert.deepEqual(report.problems, []);
+  const names = fs.readdirSync(path.join(work, 'blobs'));
+  assert.ok(!names.some((n) => n.includes('.00000062BAE79F98.')), 'no in-progress inode left');
+  const reconciled = names.filter((n) => parseBlobName(n)?.version === 11);
+  assert.equal(reconciled.length, 1, 'hello.txt and its two hard links are one reconciled inode');
+  const obj = decodeObject(decodeBlob(fs.readFileSync(path.join(work, 'blobs', reconciled[0]!)), reconciled[0]!), reconciled[0]!);
+  assert.ok(obj.kind === 'inode');
+  assert.equal(obj.vattr.nlink, 3);
+  assert.equal(obj.back?.length, 3);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('a new load refuses a non-empty target before writing anything', async () => {
+  const work = tmp('nonempty');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'a'), 'a');
+  const { opts } = folderLoad(src, work);
+  fs.writeFileSync(path.join(work, 'blobs', 'something-else'), 'x');
+  await assert.rejects(load(opts), (err: unknown) => isClfsError(err) && err.code === 'E_TARGET_NOT_EMPTY' && /something-else/.test(err.message));
+  assert.ok(!fs.existsSync(path.join(work, 'state')), 'no state was created');
+  assert.deepEqual(fs.readdirSync(path.join(work, 'blobs')), ['something-else']);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('state belongs to one transfer: --new on it refuses, a resume with another source refuses', async () => {
+  const work = tmp('state');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'a'), 'a');
+  const { opts } = folderLoad(src, work);
+  assert.equal((await load(opts)).status, 'complete');
+  await assert.rejects(load(opts), (err: unknown) => isClfsError(err) && err.code === 'E_STATE_EXISTS');
+  const other = path.join(work, 'other');
+  fs.mkdirSync(other);
+  await assert.rejects(load({ ...opts, source: other, newTransfer: false }), (err: unknown) => isClfsError(err) && err.code === 'E_STATE_MISMATCH');
+  await assert.rejects(load({ ...opts, source: path.join(work, 'missing'), newTransfer: false }), (err: unknown) => isClfsError(err) && err.code === 'E_SOURCE_NOT_FOUND');
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('a failing entry is left out of its directory, listed in problems.txt, and retried on resume', async () => {
+  const work = tmp('poison');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'ok.txt'), 'fine\n');
+  fs.writeFileSync(path.join(src, 'sub', 'poison.txt'), 'refused\n');
+  fs.writeFileSync(path.join(src, 'sub', 'also-ok.txt'), 'fine too\n');
+  const { opts, target } = folderLoad(src, work);
+  const poison = new PoisonTarget(target);
+  const s = await load({ ...opts, target: poison });
+  assert.equal(s.status, 'complete-with-errors');
+  assert.equal(s.errors, 1);
+  assert.match(s.problems[0]!, /refused by the test/);
+  const problems = fs.readFileSync(path.join(work, 'state', 'problems.txt'), 'utf8');
+  assert.match(problems, /sub\/poison\.txt/);
+  assert.ok(fs.readdirSync(path.join(work, 'blobs')).includes('problems.txt'), 'problems.txt uploaded with the logs');
+  // the container is consistent without the failed entry: no dangling dirent
+  const partial = await verify(target, {});
+  assert.deepEqual(partial.problems, []);
+  // resume retries the failed entry and rewrites its directory
+  poison.poisoned = false;
+  const r = await load({ ...opts, target: poison, newTransfer: false });
+  assert.equal(r.status, 'complete');
+  const full = await verify(target, { source: src });
+  assert.deepEqual(full.problems, []);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('--max-errors stops the run before finalize; the root stays under its tmp name', async () => {
+  const work = tmp('budget');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(src, `poison-${i}.txt`), `${i}`);
+  const { opts, target } = folderLoad(src, work, { maxErrors: 2 });
+  const s = await load({ ...opts, target: new PoisonTarget(target) });
+  assert.equal(s.status, 'error-budget-exceeded');
+  const names = fs.readdirSync(path.join(work, 'blobs'));
+  assert.ok(!names.includes(rootBlobName(9)), 'no final root: the container does not look complete');
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('times before 1970 are clamped with a warning instead of failing the entry', async () => {
+  const work = tmp('time');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'old.txt'), 'old\n');
+  fs.utimesSync(path.join(src, 'old.txt'), -100.5, -100.5);
+  const warnings: string[] = [];
+  const { opts, target } = folderLoad(src, work, { reporter: { log: (level, m) => level === 'warn' && warnings.push(m) } });
+  const s = await load(opts);
+  assert.equal(s.status, 'complete');
+  assert.ok(warnings.some((w) => /old\.txt: mtime outside the range/.test(w)), warnings.join('\n'));
+  for await (const b of target.list('')) {
+    const p = parseBlobName(b.name);
+    if (p?.btype !== Btype.REG) continue;
+    const obj = decodeObject(decodeBlob(await target.get(b.name), b.name), b.name);
+    assert.ok(obj.kind === 'inode');
+    assert.deepEqual(obj.vattr.mtime, { sec: 0, nsec: 0 });
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+});
