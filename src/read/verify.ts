@@ -1,0 +1,751 @@
+/**
+ * `verify`: check a container the way a cache would need it, and optionally against its source.
+ *
+ * One listing of the whole container, then a walk from the root one directory at a time: every
+ * dirent must lead to an inode that names the directory back, every block map must resolve, and
+ * every CLFS blob must be reached. Problems name the path (and the blob) and what is wrong.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import {
+  Btype,
+  blobListPrefix,
+  bucketBlobName,
+  decodeBlob,
+  decodeObject,
+  dirSegmentOffset,
+  DIR_SEGMENT_BYTES,
+  encodeTimeNs,
+  FILE_SEGMENT_BYTES,
+  fileSegmentCount,
+  fileSegmentOffset,
+  FIRST_SEGMENT_BYTES,
+  hash64Hex,
+  indirectDatabackOffset,
+  INPROGRESS_ID,
+  parseBlobName,
+  ROOT_ID,
+  segmentIdsOf,
+} from '../codec/index.js';
+import type { DecodedObject } from '../codec/index.js';
+import { ClfsError, isClfsError } from '../errors/index.js';
+import { joinPath, kindOfMode } from '../scan/index.js';
+import type { Target } from '../targets/target.js';
+import {
+  ContainerReader,
+  displayClfsPath,
+  escapeName,
+  type Inode,
+  inodeBtypeOf,
+  isDotOrDotDot,
+  pythonCharCount,
+} from './container-reader.js';
+import { entryTypeOf } from './ls.js';
+
+export type VerifyProblemCode =
+  | 'bad-name'
+  | 'unknown-blob'
+  | 'not-finalized'
+  | 'in-progress-left'
+  | 'bucket'
+  | 'root'
+  | 'missing-inode'
+  | 'corrupt'
+  | 'wrong-type'
+  | 'bad-dirent'
+  | 'backpointer'
+  | 'nlink'
+  | 'bmap'
+  | 'missing-segment'
+  | 'bad-segment'
+  | 'missing-indirect'
+  | 'bad-indirect'
+  | 'size'
+  | 'unreachable'
+  | 'source-mismatch';
+
+export interface VerifyProblem {
+  /** the entry's path in the container ('/' = root), or '' for a blob no path leads to */
+  path: string;
+  blob?: string;
+  code: VerifyProblemCode;
+  message: string;
+}
+
+export interface VerifyCounts {
+  dirs: number;
+  files: number;
+  symlinks: number;
+  /** fifos, sockets, devices */
+  special: number;
+  /** further names of an inode already counted */
+  hardlinkRepeats: number;
+  /** CLFS-named blobs in the container */
+  blobs: number;
+  segments: number;
+  indirect: number;
+  /** regular file bytes (by VATTR size) */
+  bytes: number;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  problems: VerifyProblem[];
+  counts: VerifyCounts;
+}
+
+export interface VerifyProgress {
+  counts: VerifyCounts;
+  problems: number;
+  /** the directory just finished */
+  path: string;
+}
+
+export interface VerifyOptions {
+  /** compare with this source tree (implies readData) */
+  source?: string;
+  /** download every data segment and check it decodes, its owner, offset and length */
+  readData?: boolean;
+  /** blob requests in flight while checking one directory's children (default: the target's maxConnections) */
+  concurrency?: number;
+  abortSignal?: AbortSignal;
+  onProgress?: (progress: VerifyProgress) => void;
+  /**
+   * Fields not to compare with the source for some paths ('/a/b' as in problems), for entries
+   * whose source value is known not to be restorable (e.g. a symlink's mtime after some tar runs).
+   */
+  skipSourceField?: (path: string, field: 'mtime' | 'mode' | 'owner') => boolean;
+  /** stop collecting after this many problems (default 10000) */
+  maxProblems?: number;
+}
+
+const BUCKET_KEYS = ['bucketCurrentNameVersion', 'bucketNameVersion', 'bucketObjVersion', 'bucketUUID'];
+const ROOT_KEYS = ['containeridEpoch', 'massUUID', 'wipeEpoch'];
+const INPROGRESS_HASH = hash64Hex(INPROGRESS_ID);
+/** a blob name that looks like CLFS (hash_id.) but did not parse */
+const CLFS_LOOKING = /^(tmp)?([0-9A-F]{8}|[0-9A-F]{16})_([0-9A-F]+)\./;
+const UNREACHABLE_DESCRIBED = 200;
+
+interface DirTask {
+  parts: Buffer[];
+  handle: Buffer;
+  parent: Buffer;
+  source?: Buffer;
+}
+
+interface RepeatInfo {
+  dirs: Buffer[];
+  paths: string[];
+}
+
+function hex(b: Buffer): string {
+  return b.toString('hex').toUpperCase();
+}
+
+function msgOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers: Array<Promise<void>> = [];
+  for (let w = 0; w < Math.min(limit, items.length); w++) {
+    workers.push(
+      (async () => {
+        while (next < items.length) {
+          const item = items[next++]!;
+          await fn(item);
+        }
+      })(),
+    );
+  }
+  await Promise.all(workers);
+}
+
+async function sha256OfFile(path: Buffer): Promise<string> {
+  const h = createHash('sha256');
+  const stream = fs.createReadStream(path as unknown as string);
+  for await (const chunk of stream) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+class Verifier {
+  readonly problems: VerifyProblem[] = [];
+  readonly counts: VerifyCounts = { dirs: 0, files: 0, symlinks: 0, special: 0, hardlinkRepeats: 0, blobs: 0, segments: 0, indirect: 0, bytes: 0 };
+  /**
+   * Every CLFS blob name → its size; a reached blob is stored as -(size + 1). Memory limit: this
+   * holds every blob name of the container (about 200 bytes each: ~2 GB for 10 million blobs).
+   * A container larger than that needs an on-disk (SQLite) name set instead.
+   */
+  readonly names = new Map<string, number>();
+  /** ids whose blob names are damaged: id hex → blob name (normally empty) */
+  readonly badNameIds = new Map<string, string>();
+  /** ids with a leftover in-progress blob: id hex → blob name (normally empty) */
+  readonly inProgressIds = new Map<string, string>();
+  /** paths of the ids above, as the walk finds them */
+  readonly pathsById = new Map<string, string>();
+  /** inodes with nlink > 1: blob → what the first visit found */
+  readonly links = new Map<string, { nlink: number; back: Buffer[]; path: string }>();
+  /** inodes reached more than once: blob → the further dirents */
+  readonly repeats = new Map<string, RepeatInfo>();
+  readonly readData: boolean;
+  readonly limit: number;
+  readonly maxProblems: number;
+  reader!: ContainerReader;
+
+  constructor(
+    readonly target: Target,
+    readonly options: VerifyOptions,
+  ) {
+    this.readData = options.readData === true || options.source !== undefined;
+    this.limit = Math.max(1, options.concurrency ?? target.capabilities.maxConnections);
+    this.maxProblems = options.maxProblems ?? 10000;
+  }
+
+  problem(path: string, code: VerifyProblemCode, message: string, blob?: string): void {
+    if (this.problems.length >= this.maxProblems) return;
+    const p: VerifyProblem = { path, code, message: path === '' ? message : `${path}: ${message}` };
+    if (blob !== undefined) p.blob = blob;
+    this.problems.push(p);
+  }
+
+  checkAbort(): void {
+    if (this.options.abortSignal?.aborted === true) {
+      throw new ClfsError('E_ABORTED', `verify of ${this.target.description} aborted`);
+    }
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  /** Marks a blob reached; returns true when it already was. */
+  reach(name: string): boolean {
+    const v = this.names.get(name);
+    if (v === undefined) return false;
+    if (v < 0) return true;
+    this.names.set(name, -(v + 1));
+    return false;
+  }
+
+  sizeOf(name: string): number | undefined {
+    const v = this.names.get(name);
+    return v === undefined ? undefined : v < 0 ? -v - 1 : v;
+  }
+
+  async read(name: string): Promise<DecodedObject> {
+    return decodeObject(decodeBlob(await this.target.get(name, this.options), name), name);
+  }
+
+  async listAll(): Promise<void> {
+    for await (const info of this.target.list('', this.options)) {
+      const name = info.name;
+      const p = parseBlobName(name);
+      if (p === undefined) {
+        const m = CLFS_LOOKING.exec(name);
+        if (m !== null) {
+          this.badNameIds.set(m[3]!, name);
+          this.problem('', 'bad-name', `blob ${name}: the hash prefix does not match the id (renamed or damaged name)`, name);
+        } else if (!name.endsWith('.txt')) {
+          this.problem('', 'unknown-blob', `blob ${name} is not a CLFS blob and not a log file`, name);
+        }
+        continue;
+      }
+      this.counts.blobs++;
+      this.names.set(name, info.sizeBytes);
+      if (p.tmp) {
+        this.problem('/', 'not-finalized', `tmp root ${name} left behind: the load was not finalized (resume it)`, name);
+        this.reach(name);
+      } else if (p.ownerHashHex === INPROGRESS_HASH) {
+        this.inProgressIds.set(hex(p.id), name);
+        this.reach(name);
+      } else if (p.nameVersion === 2 && p.btype !== undefined) {
+        const want = inodeBtypeOf(p.id);
+        const isInodeBtype = p.btype >= Btype.REG && p.btype <= Btype.FIFO;
+        if (isInodeBtype && p.id.length === 24 && want !== p.btype) {
+          this.problem('', 'bad-name', `blob ${name}: btype ${p.btype} in the name, but the handle says ${want}`, name);
+        }
+      }
+    }
+  }
+
+  async checkBucket(): Promise<void> {
+    const name = bucketBlobName();
+    if (!this.has(name)) {
+      this.problem('', 'bucket', `bucket object ${name} is missing`, name);
+      return;
+    }
+    this.reach(name);
+    try {
+      const obj = await this.read(name);
+      if (obj.kind !== 'bucket') {
+        this.problem('', 'bucket', `bucket object ${name} holds a ${obj.kind}, not EXTATTRS`, name);
+        return;
+      }
+      const keys = new Set(obj.extattrs.map(([k]) => k));
+      const missing = BUCKET_KEYS.filter((k) => !keys.has(k));
+      if (missing.length > 0) this.problem('', 'bucket', `bucket object lacks extattrs ${missing.join(', ')}`, name);
+    } catch (e) {
+      this.problem('', 'bucket', `bucket object ${name} does not decode: ${msgOf(e)}`, name);
+    }
+  }
+
+  async run(): Promise<VerifyReport> {
+    await this.listAll();
+    this.checkAbort();
+    await this.checkBucket();
+    try {
+      this.reader = await ContainerReader.open(this.target, this.options);
+    } catch (e) {
+      if (!isClfsError(e)) throw e;
+      if (!e.message.includes('load not finalized')) this.problem('/', 'root', e.message, e.subject);
+      return this.report();
+    }
+    const root = this.reader.root;
+    this.reach(root.blob);
+    const ext = new Set((root.obj.extattrs ?? []).map(([k]) => k));
+    const missing = ROOT_KEYS.filter((k) => !ext.has(k));
+    if (missing.length > 0) this.problem('/', 'root', `root inode lacks extattrs ${missing.join(', ')}`, root.blob);
+    const source = this.options.source === undefined ? undefined : Buffer.from(this.options.source);
+    if (source !== undefined) this.compareWithSource('/', root, source, Buffer.alloc(0));
+
+    const stack: DirTask[] = [{ parts: [], handle: ROOT_ID, parent: ROOT_ID, ...(source ? { source } : {}) }];
+    let first = true;
+    while (stack.length > 0) {
+      this.checkAbort();
+      const task = stack.pop()!;
+      let dir: Inode;
+      if (first) {
+        dir = root;
+        first = false;
+      } else {
+        try {
+          dir = await this.reader.readInode(task.handle, task.parent, this.options);
+        } catch (e) {
+          // already reported when the directory was first visited as a child
+          continue;
+        }
+      }
+      const subdirs = await this.visitDir(task, dir);
+      for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+      this.options.onProgress?.({ counts: { ...this.counts }, problems: this.problems.length, path: displayClfsPath(task.parts) });
+    }
+    this.finishLinks();
+    await this.reportUnreached();
+    return this.report();
+  }
+
+  report(): VerifyReport {
+    return { ok: this.problems.length === 0, problems: this.problems, counts: { ...this.counts } };
+  }
+
+  /** Checks the block map header and slot 0 shared by every inode. */
+  checkBmapHead(path: string, inode: Inode): void {
+    const b = inode.obj.bmap;
+    const isDir = inode.obj.vattr.btype === Btype.DIR;
+    if (!b.direct[0]!.equals(inode.handle)) this.problem(path, 'bmap', `block map slot 0 is ${hex(b.direct[0]!)}, not the inode's own handle`, inode.blob);
+    if (b.firstSegmentBytes !== FIRST_SEGMENT_BYTES) this.problem(path, 'bmap', `block map first segment size ${b.firstSegmentBytes}, expected ${FIRST_SEGMENT_BYTES}`, inode.blob);
+    const other = isDir ? DIR_SEGMENT_BYTES : FILE_SEGMENT_BYTES;
+    if (b.otherSegmentBytes !== other) this.problem(path, 'bmap', `block map segment size ${b.otherSegmentBytes}, expected ${other}`, inode.blob);
+  }
+
+  /**
+   * Segment ids of an inode in block order; each indirect block is checked (exists, decodes,
+   * owner, DATABACK offset) and marked reached. A broken indirect block ends the walk (reported).
+   */
+  async *segments(path: string, inode: Inode): AsyncIterable<{ block: number; id: Buffer }> {
+    try {
+      yield* segmentIdsOf(inode.obj.bmap, async (id, tree, level) => {
+        const name = this.reader.indirectName(id, inode.handle);
+        if (!this.has(name)) {
+          this.problem(path, 'missing-indirect', `indirect block (tree ${tree}, level ${level}) ${name} is missing`, name);
+          throw new StopWalk();
+        }
+        this.reach(name);
+        this.counts.indirect++;
+        let obj: DecodedObject;
+        try {
+          obj = await this.read(name);
+        } catch (e) {
+          this.problem(path, 'bad-indirect', `indirect block ${name} does not decode: ${msgOf(e)}`, name);
+          throw new StopWalk();
+        }
+        if (obj.kind !== 'indirect') {
+          this.problem(path, 'bad-indirect', `blob ${name} should be an indirect block but holds a ${obj.kind}`, name);
+          throw new StopWalk();
+        }
+        const want = indirectDatabackOffset(tree, level);
+        if (obj.databack.offset !== want) this.problem(path, 'bad-indirect', `indirect block ${name} has DATABACK offset ${obj.databack.offset}, expected ${want}`, name);
+        if (!obj.databack.owner.equals(inode.handle)) this.problem(path, 'bad-indirect', `indirect block ${name} names owner ${hex(obj.databack.owner)}`, name);
+        return obj.pointers;
+      });
+    } catch (e) {
+      if (!(e instanceof StopWalk)) throw e;
+    }
+  }
+
+  async visitDir(task: DirTask, dir: Inode): Promise<DirTask[]> {
+    const path = displayClfsPath(task.parts);
+    this.checkBmapHead(path, dir);
+    let index = 0;
+    let streamBytes = 4 + (dir.obj.direntsBytes?.length ?? 0);
+    let subdirCount = 0;
+    const seen = new Set<string>();
+    const subdirs: DirTask[] = [];
+    let batch: Array<{ name: Buffer; handle: Buffer }> = [];
+    const flush = async (): Promise<void> => {
+      const items = batch;
+      batch = [];
+      await runLimited(items, this.limit, async (d) => {
+        const isDir = await this.visitChild(task, dir, d.name, d.handle);
+        if (isDir) {
+          subdirCount++;
+          const child: DirTask = { parts: [...task.parts, d.name], handle: d.handle, parent: dir.handle };
+          if (task.source !== undefined) child.source = joinPath(task.source, d.name);
+          subdirs.push(child);
+        }
+      });
+    };
+    const onDirent = async (name: Buffer, handle: Buffer): Promise<void> => {
+      const i = index++;
+      if (i === 0 || i === 1) {
+        const wantName = i === 0 ? '.' : '..';
+        const wantHandle = i === 0 ? dir.handle : task.parent;
+        if (name.toString('latin1') !== wantName) {
+          this.problem(path, 'bad-dirent', `dirent ${i} is "${escapeName(name)}", expected "${wantName}"`, dir.blob);
+        } else if (!handle.equals(wantHandle)) {
+          this.problem(path, 'bad-dirent', `"${wantName}" points to ${hex(handle)}, expected ${hex(wantHandle)}`, dir.blob);
+        }
+        if (name.toString('latin1') === wantName) return;
+      }
+      if (isDotOrDotDot(name)) {
+        this.problem(path, 'bad-dirent', `extra "${name.toString('latin1')}" dirent at position ${i}`, dir.blob);
+        return;
+      }
+      const key = name.toString('hex');
+      if (seen.has(key)) {
+        this.problem(displayClfsPath([...task.parts, name]), 'bad-dirent', `name appears twice in the directory`, dir.blob);
+        return;
+      }
+      seen.add(key);
+      batch.push({ name, handle });
+      if (batch.length >= this.limit * 8) await flush();
+    };
+
+    for (const d of dir.obj.dirents ?? []) await onDirent(d.name, d.handle);
+    for await (const { block, id } of this.segments(path, dir)) {
+      this.checkAbort();
+      const name = this.reader.segmentName(id, dir.handle);
+      if (!this.has(name)) {
+        this.problem(path, 'missing-segment', `directory segment ${block} ${name} is missing: its entries are lost`, name);
+        continue;
+      }
+      this.reach(name);
+      this.counts.segments++;
+      let obj: DecodedObject;
+      try {
+        obj = await this.read(name);
+      } catch (e) {
+        this.problem(path, 'bad-segment', `directory segment ${block} ${name} does not decode: ${msgOf(e)}`, name);
+        continue;
+      }
+      if (obj.kind !== 'dir-segment') {
+        this.problem(path, 'bad-segment', `blob ${name} should be directory segment ${block} but holds a ${obj.kind}`, name);
+        continue;
+      }
+      const want = BigInt(dirSegmentOffset(block));
+      if (obj.databack.offset !== want) this.problem(path, 'bad-segment', `directory segment ${block} has DATABACK offset ${obj.databack.offset}, expected ${want}`, name);
+      if (!obj.databack.owner.equals(dir.handle)) this.problem(path, 'bad-segment', `directory segment ${block} names owner ${hex(obj.databack.owner)}`, name);
+      streamBytes += 4 + obj.direntsBytes.length;
+      for (const d of obj.dirents) await onDirent(d.name, d.handle);
+    }
+    await flush();
+    if (index < 2) this.problem(path, 'bad-dirent', `directory has ${index} dirents; "." and ".." are required`, dir.blob);
+
+    const v = dir.obj.vattr;
+    if (v.nlink !== 2 + subdirCount) this.problem(path, 'nlink', `nlink ${v.nlink}, but the directory has ${subdirCount} subdirectories (expected ${2 + subdirCount})`, dir.blob);
+    // format.md §8.4: a directory rewritten by reconcile (version > 9) stores st_size instead
+    if (dir.version === 9 && v.sizeBytes !== BigInt(streamBytes)) {
+      this.problem(path, 'size', `size ${v.sizeBytes}, but its entries take ${streamBytes} bytes`, dir.blob);
+    }
+    if (task.source !== undefined) this.compareNames(task, seen);
+    this.counts.dirs++;
+    return subdirs;
+  }
+
+  compareNames(task: DirTask, names: Set<string>): void {
+    const path = displayClfsPath(task.parts);
+    let list: Buffer[];
+    try {
+      list = fs.readdirSync(task.source! as unknown as string, { encoding: 'buffer' }) as unknown as Buffer[];
+    } catch (e) {
+      this.problem(path, 'source-mismatch', `cannot read the source directory: ${msgOf(e)}`);
+      return;
+    }
+    const inSource = new Set<string>();
+    for (const n of list) {
+      const k = n.toString('hex');
+      inSource.add(k);
+      if (!names.has(k)) this.problem(displayClfsPath([...task.parts, n]), 'source-mismatch', 'in the source but not in the container');
+    }
+    for (const k of names) {
+      if (!inSource.has(k)) this.problem(displayClfsPath([...task.parts, Buffer.from(k, 'hex')]), 'source-mismatch', 'in the container but not in the source');
+    }
+  }
+
+  /** Checks one child; returns true when it is a directory to walk. */
+  async visitChild(task: DirTask, dir: Inode, name: Buffer, handle: Buffer): Promise<boolean> {
+    const parts = [...task.parts, name];
+    const path = displayClfsPath(parts);
+    const btype = inodeBtypeOf(handle);
+    const idHex = hex(handle);
+    if (this.inProgressIds.has(idHex) || this.badNameIds.has(idHex)) this.pathsById.set(idHex, path);
+    if (btype === undefined) {
+      this.problem(path, 'bad-dirent', `dirent handle ${idHex} is not a filehandle of a known type`, dir.blob);
+      return false;
+    }
+    let blob = this.reader.expectedInodeName(handle, dir.handle)!;
+    if (!this.has(blob)) {
+      // hard links (owner = first backpointer, version 11), reconciled inodes: by prefix
+      let best: string | undefined;
+      let bestVersion = -1;
+      for await (const info of this.target.list(blobListPrefix(handle), this.options)) {
+        const p = parseBlobName(info.name);
+        if (p === undefined || p.tmp || p.ownerHashHex === INPROGRESS_HASH) continue;
+        if (p.version > bestVersion) {
+          best = info.name;
+          bestVersion = p.version;
+        }
+      }
+      if (best === undefined) {
+        const bad = this.badNameIds.get(idHex);
+        const inProgress = this.inProgressIds.get(idHex);
+        const hint = bad !== undefined ? ` (a blob with a damaged name exists: ${bad})` : inProgress !== undefined ? ` (only the in-progress blob ${inProgress} exists: reconcile did not finish)` : '';
+        this.problem(path, 'missing-inode', `dirent points to handle ${idHex}, but its inode blob ${blob} is missing${hint}`, blob);
+        return false;
+      }
+      blob = best;
+    }
+    if (this.reach(blob)) {
+      const r = this.repeats.get(blob) ?? { dirs: [], paths: [] };
+      r.dirs.push(dir.handle);
+      r.paths.push(path);
+      this.repeats.set(blob, r);
+      this.counts.hardlinkRepeats++;
+      return false;
+    }
+    let inode: Inode;
+    try {
+      const obj = await this.read(blob);
+      if (obj.kind !== 'inode') {
+        this.problem(path, 'corrupt', `blob ${blob} should be an inode but holds a ${obj.kind}`, blob);
+        return false;
+      }
+      const parsed = parseBlobName(blob)!;
+      inode = { handle, blob, version: parsed.version, obj };
+    } catch (e) {
+      this.problem(path, 'corrupt', `inode blob ${blob} does not decode: ${msgOf(e)}`, blob);
+      return false;
+    }
+    const v = inode.obj.vattr;
+    if (v.btype !== btype) {
+      this.problem(path, 'wrong-type', `inode type ${v.btype} does not match the handle's type ${btype}`, blob);
+      return false;
+    }
+    this.checkBmapHead(path, inode);
+    const ownerHash = parseBlobName(blob)!.ownerHashHex!;
+    if (btype === Btype.DIR) {
+      if (ownerHash !== hash64Hex(dir.handle)) this.problem(path, 'backpointer', `directory blob ${blob} is owned by ${ownerHash}, not by its parent`, blob);
+      if (!inode.obj.name.equals(name)) this.problem(path, 'bad-dirent', `NAME section says "${escapeName(inode.obj.name)}"`, blob);
+    } else {
+      const back = inode.obj.back ?? [];
+      if (back.length === 0) this.problem(path, 'backpointer', 'inode has no backpointer', blob);
+      else {
+        if (ownerHash !== hash64Hex(back[0]!)) this.problem(path, 'backpointer', `blob ${blob} is owned by ${ownerHash}, not by its first backpointer ${hex(back[0]!)}`, blob);
+        if (!back.some((b) => b.equals(dir.handle))) this.problem(path, 'backpointer', `BACK does not name the directory it is in (${hex(dir.handle)})`, blob);
+      }
+      if (v.nlink !== back.length) this.problem(path, 'nlink', `nlink ${v.nlink} but ${back.length} backpointers`, blob);
+      if (v.nlink > 1 || back.length > 1) this.links.set(blob, { nlink: v.nlink, back, path });
+    }
+
+    switch (btype) {
+      case Btype.DIR:
+        break;
+      case Btype.REG:
+        this.counts.files++;
+        this.counts.bytes += Number(v.sizeBytes);
+        await this.checkFileData(path, inode, task.source === undefined ? undefined : joinPath(task.source, name));
+        break;
+      case Btype.LNK: {
+        this.counts.symlinks++;
+        const data = inode.obj.data ?? Buffer.alloc(0);
+        // format.md §6.2: the reference stores the target's character count; we store its byte length
+        if (v.sizeBytes !== BigInt(data.length) && v.sizeBytes !== BigInt(pythonCharCount(data))) {
+          this.problem(path, 'size', `symlink size ${v.sizeBytes} but its target has ${data.length} bytes`, blob);
+        }
+        if (inode.obj.bmap.direct.length !== 1) this.problem(path, 'bmap', `symlink has ${inode.obj.bmap.direct.length - 1} segments`, blob);
+        break;
+      }
+      default:
+        this.counts.special++;
+        if (inode.obj.bmap.direct.length !== 1) this.problem(path, 'bmap', `special file has ${inode.obj.bmap.direct.length - 1} segments`, blob);
+    }
+    if (task.source !== undefined) this.compareWithSource(path, inode, joinPath(task.source, name), name);
+    return btype === Btype.DIR;
+  }
+
+  async checkFileData(path: string, inode: Inode, source: Buffer | undefined): Promise<void> {
+    const v = inode.obj.vattr;
+    const size = Number(v.sizeBytes);
+    const inline = inode.obj.data ?? Buffer.alloc(0);
+    const wantInline = Math.min(size, FIRST_SEGMENT_BYTES);
+    if (inline.length !== wantInline) this.problem(path, 'size', `size ${size} but the inline data holds ${inline.length} bytes (expected ${wantInline})`, inode.blob);
+    const hash = source !== undefined ? createHash('sha256').update(inline) : undefined;
+    let found = inline.length;
+    let segments = 0;
+    const wantSegments = fileSegmentCount(size);
+    for await (const { block, id } of this.segments(path, inode)) {
+      this.checkAbort();
+      segments++;
+      const name = this.reader.segmentName(id, inode.handle);
+      const offset = fileSegmentOffset(block);
+      const wantLen = Math.max(0, Math.min(FILE_SEGMENT_BYTES, size - offset));
+      if (!this.has(name)) {
+        this.problem(path, 'missing-segment', `data segment ${block} (bytes ${offset}..${offset + wantLen}) is missing: ${name}`, name);
+        continue;
+      }
+      this.reach(name);
+      this.counts.segments++;
+      if (!this.readData) {
+        found += wantLen;
+        continue;
+      }
+      let obj: DecodedObject;
+      try {
+        obj = await this.read(name);
+      } catch (e) {
+        this.problem(path, 'bad-segment', `data segment ${block} ${name} does not decode: ${msgOf(e)}`, name);
+        continue;
+      }
+      if (obj.kind !== 'file-segment') {
+        this.problem(path, 'bad-segment', `blob ${name} should be data segment ${block} but holds a ${obj.kind}`, name);
+        continue;
+      }
+      if (obj.databack.offset !== BigInt(offset)) this.problem(path, 'bad-segment', `data segment ${block} has DATABACK offset ${obj.databack.offset}, expected ${offset}`, name);
+      if (!obj.databack.owner.equals(inode.handle)) this.problem(path, 'bad-segment', `data segment ${block} names owner ${hex(obj.databack.owner)}`, name);
+      if (obj.data.length !== wantLen) this.problem(path, 'size', `data segment ${block} holds ${obj.data.length} bytes, expected ${wantLen}`, name);
+      found += obj.data.length;
+      hash?.update(obj.data);
+    }
+    if (segments !== wantSegments) this.problem(path, 'size', `size ${size} needs ${wantSegments} segments but the block map has ${segments}`, inode.blob);
+    else if (found !== size) this.problem(path, 'size', `size ${size} but ${found} bytes of data were found`, inode.blob);
+    if (hash !== undefined && source !== undefined) {
+      let want: string;
+      try {
+        want = await sha256OfFile(source);
+      } catch {
+        return; // reported by compareWithSource (missing or unreadable)
+      }
+      if (hash.digest('hex') !== want) this.problem(path, 'source-mismatch', 'content differs from the source (SHA-256)', inode.blob);
+    }
+  }
+
+  compareWithSource(path: string, inode: Inode, source: Buffer, name: Buffer): void {
+    let st: fs.BigIntStats;
+    try {
+      st = fs.lstatSync(source as unknown as string, { bigint: true });
+    } catch {
+      return; // a name missing from the source is reported by compareNames
+    }
+    const v = inode.obj.vattr;
+    const mode = Number(st.mode);
+    const kind = kindOfMode(mode);
+    const type = entryTypeOf(v.btype);
+    const typeName = (k: string | undefined): string => k ?? 'unknown';
+    if (kind !== type) {
+      this.problem(path, 'source-mismatch', `type ${typeName(type)} but the source is a ${typeName(kind)}`, inode.blob);
+      return;
+    }
+    const skip = this.options.skipSourceField ?? (() => false);
+    if ((v.mode & 0xffff) !== (mode & 0xffff) && !skip(path, 'mode')) {
+      this.problem(path, 'source-mismatch', `mode ${v.mode.toString(8)} but the source has ${mode.toString(8)}`, inode.blob);
+    }
+    if ((v.uid !== Number(st.uid) || v.gid !== Number(st.gid)) && !skip(path, 'owner')) {
+      this.problem(path, 'source-mismatch', `owner ${v.uid}:${v.gid} but the source has ${st.uid}:${st.gid}`, inode.blob);
+    }
+    // format.md §8.3: the stored seconds come from the reference's double round trip
+    const want = encodeTimeNs(st.mtimeNs);
+    if (want !== undefined && v.mtime.sec !== want.sec && !skip(path, 'mtime')) {
+      this.problem(path, 'source-mismatch', `mtime ${new Date(v.mtime.sec * 1000).toISOString()} but the source has ${new Date(want.sec * 1000).toISOString()}`, inode.blob);
+    }
+    if (kind === 'file' && v.sizeBytes !== st.size) {
+      this.problem(path, 'source-mismatch', `size ${v.sizeBytes} but the source has ${st.size} bytes`, inode.blob);
+    }
+    if (kind === 'symlink') {
+      try {
+        const target = fs.readlinkSync(source as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
+        if (!target.equals(inode.obj.data ?? Buffer.alloc(0))) {
+          this.problem(path, 'source-mismatch', `symlink target "${escapeName(inode.obj.data ?? Buffer.alloc(0))}" but the source points to "${escapeName(target)}"`, inode.blob);
+        }
+      } catch (e) {
+        this.problem(path, 'source-mismatch', `cannot read the source symlink: ${msgOf(e)}`);
+      }
+    }
+    void name;
+  }
+
+  /** nlink of hard-linked inodes = the dirents that reach them; every extra link is in BACK. */
+  finishLinks(): void {
+    for (const [blob, r] of this.repeats) {
+      const link = this.links.get(blob);
+      if (link === undefined) {
+        this.problem(r.paths[0]!, 'nlink', `reached by ${r.paths.length + 1} dirents but nlink is 1 (also at ${r.paths.slice(1).join(', ') || 'the first path'})`, blob);
+        continue;
+      }
+      for (let i = 0; i < r.dirs.length; i++) {
+        if (!link.back.some((b) => b.equals(r.dirs[i]!))) {
+          this.problem(r.paths[i]!, 'backpointer', `hard link of ${link.path}: BACK does not name this directory`, blob);
+        }
+      }
+    }
+    for (const [blob, link] of this.links) {
+      const reached = 1 + (this.repeats.get(blob)?.paths.length ?? 0);
+      if (reached !== link.nlink) this.problem(link.path, 'nlink', `nlink ${link.nlink} but ${reached} dirents point at the inode`, blob);
+    }
+  }
+
+  async reportUnreached(): Promise<void> {
+    for (const [idHex, blob] of this.inProgressIds) {
+      const path = this.pathsById.get(idHex) ?? '';
+      this.problem(path, 'in-progress-left', `leftover in-progress inode blob ${blob}: reconcile or cleanup did not finish (resume the load)`, blob);
+    }
+    let described = 0;
+    for (const [name, v] of this.names) {
+      if (v < 0) continue;
+      let what = '';
+      if (described < UNREACHABLE_DESCRIBED) {
+        described++;
+        try {
+          const obj = await this.read(name);
+          if (obj.kind === 'inode') what = ` (inode "${escapeName(obj.name)}")`;
+          else if (obj.kind === 'file-segment' || obj.kind === 'dir-segment' || obj.kind === 'indirect') {
+            what = ` (${obj.kind} of inode ${hex(obj.databack.owner)} at offset ${obj.databack.offset})`;
+          }
+        } catch (e) {
+          what = ` (does not decode: ${msgOf(e)})`;
+        }
+      }
+      const p = parseBlobName(name);
+      const path = p === undefined ? '' : this.pathsById.get(hex(p.id)) ?? '';
+      this.problem(path, 'unreachable', `blob ${name}${what} is not reachable from the root`, name);
+    }
+  }
+}
+
+class StopWalk extends Error {}
+
+/** Checks a container; see the module comment. Never throws for damage, only for access failures. */
+export async function verify(target: Target, options: VerifyOptions = {}): Promise<VerifyReport> {
+  return new Verifier(target, options).run();
+}
