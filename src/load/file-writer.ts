@@ -15,9 +15,7 @@ import {
   FILE_SEGMENT_BYTES,
   FIRST_SEGMENT_BYTES,
   Ftype,
-  ftypeToBtype,
   INITIAL_VERSION,
-  INPROGRESS_ID,
   fileSegmentOffset,
 } from '../codec/index.js';
 import type { Bmap, EmittedIndirect } from '../codec/index.js';
@@ -27,20 +25,10 @@ import type { EntryRow } from '../state/index.js';
 import { vattrOf } from './attributes.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { LoadRun } from './load-run.js';
-
-export interface EncodedObject {
-  name: string;
-  body: Buffer;
-}
+import { transferInodeName } from './single-object.js';
 
 export function entryPath(parent: EntryRow, row: EntryRow): Buffer {
   return joinPath(parent.path!, row.name);
-}
-
-/** The inode's name during transfer: owner = parent, or the in-progress owner when it will be reconciled (§3.4). */
-export function transferInodeName(row: EntryRow, parent: EntryRow): string {
-  const owner = row.reconcile ? INPROGRESS_ID : parent.fh;
-  return blobName(row.fh, ftypeToBtype(row.ftype), owner, INITIAL_VERSION);
 }
 
 function singleSlotBmap(row: EntryRow, direct: Buffer[] = [row.fh], treeRoots: Array<Buffer | undefined> = [undefined, undefined, undefined, undefined]): Bmap {
@@ -54,55 +42,6 @@ function clampWarner(run: LoadRun, path: Buffer): (which: string) => void {
 /** True when the entry is stored as a single inode object with no segments. */
 export function isSingleObject(row: EntryRow): boolean {
   return row.ftype !== Ftype.REG || row.size <= FIRST_SEGMENT_BYTES;
-}
-
-/**
- * Encode an entry that is one object (small file, symlink, device, fifo, socket) synchronously.
- * Returns undefined when a "small" file turned out larger than 16 KiB (it grew since the scan):
- * the caller then takes the segmented path.
- */
-export function encodeSingleObject(run: LoadRun, row: EntryRow, parent: EntryRow): (EncodedObject & { writtenSize: number }) | undefined {
-  const path = entryPath(parent, row);
-  let data: Buffer | undefined;
-  let sizeBytes: bigint;
-  try {
-    if (row.ftype === Ftype.REG) {
-      data = readSmallFile(path);
-      if (data === undefined) return undefined;
-      sizeBytes = BigInt(data.length);
-    } else if (row.ftype === Ftype.LNK) {
-      data = fs.readlinkSync(path as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
-      // Deliberate difference (docs/format.md): size is the target's byte length; the reference
-      // stores its character count, which cuts non-ASCII targets short when read back.
-      sizeBytes = BigInt(data.length);
-    } else {
-      sizeBytes = BigInt(row.size);
-    }
-  } catch (err) {
-    throw sourceError(path, err);
-  }
-  const vattr = vattrOf(row, run.identity, { sizeBytes, nlink: 1 }, clampWarner(run, path));
-  const body = encodeInodeBody({ vattr, bmap: singleSlotBmap(row), back: [parent.fh], name: row.name, data });
-  return { name: transferInodeName(row, parent), body, writtenSize: Number(sizeBytes) };
-}
-
-const SMALL_READ = FIRST_SEGMENT_BYTES + 1;
-
-function readSmallFile(path: Buffer): Buffer | undefined {
-  const fd = fs.openSync(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(SMALL_READ);
-    let got = 0;
-    for (;;) {
-      const n = fs.readSync(fd, buf, got, SMALL_READ - got, null);
-      if (n === 0) break;
-      got += n;
-      if (got === SMALL_READ) return undefined;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** Number of data segments (blocks after block 0) a file of this size needs. */
@@ -183,7 +122,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const vattr = vattrOf(row, run.identity, { sizeBytes: BigInt(total), nlink: 1 }, () => undefined);
   const bmap = singleSlotBmap(row, finished.direct, finished.treeRoots);
   const body = encodeInodeBody({ vattr, bmap, back: [parent.fh], name: row.name, data: inline });
-  await run.queuePut(transferInodeName(row, parent), body);
+  await run.queuePut(transferInodeName(row, parent.fh), body);
   await deleteLeftoverSegments(run, row.fh, segments, previousSegments);
   run.stats.bytesDone += inline.length;
   return total;

@@ -4,6 +4,7 @@
  * FINALIZE → DONE, with the phase and every entry's progress in the local state.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { bucketBlobName, decodeBlob, decodeObject, encodeBucketBody, Ftype, ROOT_ID } from '../codec/index.js';
@@ -41,6 +42,8 @@ export interface LoadOptions {
   logLevel?: LogLevel;
   reporter?: Reporter;
   abortSignal?: AbortSignal;
+  /** worker threads that read and encode small files (default: one per CPU, at most 4; 0 = main thread) */
+  encodeWorkers?: number;
 }
 
 export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded';
@@ -220,13 +223,14 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   }
   const log = new RunLog(options.stateDir, reporter, options.logLevel ?? 'info');
   const concurrency = options.concurrency ?? options.target.capabilities.maxConnections;
-  const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal);
+  const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal, options.encodeWorkers ?? Math.min(4, os.availableParallelism()));
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
   try {
     return await runPhases(run, options, sourceAbs);
   } finally {
     clearInterval(ticker);
+    await run.encoders.close();
     log.close();
     db.close();
   }

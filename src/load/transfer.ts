@@ -5,16 +5,17 @@
  * tree in memory; puts go through one bounded queue.
  */
 import PQueue from 'p-queue';
-import { encodeBlob, Ftype } from '../codec/index.js';
+import { Ftype } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
+import type { ClfsErrorCode } from '../errors/index.js';
 import { displayPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
 import type { Completion, EntryRow } from '../state/index.js';
 import { ByteBudget } from './byte-budget.js';
 import { scanDirectory, scanFailure } from './dir-scan.js';
 import { writeDirectory } from './dir-writer.js';
-import { encodeSingleObject, entryPath, isSingleObject, writeSegmentedFile } from './file-writer.js';
-import type { EncodedObject } from './file-writer.js';
+import { entryPath, isSingleObject, writeSegmentedFile } from './file-writer.js';
+import type { SingleObjectJob } from './single-object.js';
 import type { LoadRun } from './load-run.js';
 
 const FATAL_CODES = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_PERMISSION', 'E_TARGET_CONTAINER_MISSING', 'E_STATE_IO', 'E_STATE_CORRUPT', 'E_INTERNAL']);
@@ -144,40 +145,45 @@ function countKind(run: LoadRun, row: EntryRow): void {
   run.stats.entriesDone += 1;
 }
 
-/** Many one-object entries: read and encoded synchronously in one go, stored together, recorded in one transaction. */
+/**
+ * Many one-object entries: read, encoded and compressed in a batch (on an encode worker when
+ * there are some), stored together, recorded in one transaction.
+ */
 async function writeSingleObjects(run: LoadRun, rows: EntryRow[], budget: ByteBudget): Promise<void> {
   const completions: Completion[] = [];
-  const objects: Array<EncodedObject & { row: EntryRow; writtenSize: number }> = [];
+  const jobs: SingleObjectJob[] = [];
   for (const row of rows) {
-    if (run.stopping) break;
     const parent = run.dirRow(row.parent_id!);
-    try {
-      const encoded = encodeSingleObject(run, row, parent);
-      if (encoded === undefined) {
-        // grew past 16 KiB since the scan
-        await writeOneSegmented(run, row, budget);
-        continue;
-      }
-      objects.push({ ...encoded, row });
-    } catch (err) {
-      const c = entryFailure(run, row, displayPath(entryPath(parent, row)), err);
+    jobs.push({ row, parentFh: parent.fh, parentPath: parent.path! });
+  }
+  const results = await run.encoders.encode(jobs);
+  const blobs: Array<{ row: EntryRow; name: string; data: Buffer; writtenSize: number }> = [];
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    const row = rows[i]!;
+    if (r.kind === 'segmented') {
+      await writeOneSegmented(run, row, budget);
+    } else if (r.kind === 'error') {
+      const err = new ClfsError(r.code as ClfsErrorCode, r.message, { recoverable: true });
+      const c = entryFailure(run, row, r.message, err);
       if (c !== undefined) completions.push(c);
+    } else {
+      for (const w of r.warnings) run.log.warn(w);
+      blobs.push({ row, name: r.name, data: r.blob, writtenSize: r.writtenSize });
     }
   }
+  const stored = (b: (typeof blobs)[number]) => {
+    completions.push({ id: b.row.id, parentId: b.row.parent_id, state: finishedState(b.row), writtenSize: b.writtenSize });
+    countKind(run, b.row);
+    run.stats.bytesDone += b.writtenSize;
+    run.stats.blobsWritten += 1;
+    run.stats.bytesUploaded += b.data.length;
+  };
   const putMany = run.target.putMany;
-  if (putMany !== undefined && objects.length > 1) {
-    const items = objects.map((o) => ({ name: o.name, data: encodeBlob(o.body, run.compression) }));
+  if (putMany !== undefined && blobs.length > 1 && !run.stopping) {
     try {
-      await putMany.call(run.target, items, { abortSignal: run.abortSignal });
-      for (const o of objects) {
-        completions.push({ id: o.row.id, parentId: o.row.parent_id, state: finishedState(o.row), writtenSize: o.writtenSize });
-        countKind(run, o.row);
-        run.stats.bytesDone += o.writtenSize;
-      }
-      for (const i of items) {
-        run.stats.blobsWritten += 1;
-        run.stats.bytesUploaded += i.data.length;
-      }
+      await putMany.call(run.target, blobs, { abortSignal: run.abortSignal });
+      blobs.forEach(stored);
       run.db.complete(completions);
       return;
     } catch (err) {
@@ -188,15 +194,17 @@ async function writeSingleObjects(run: LoadRun, rows: EntryRow[], budget: ByteBu
       // fall through: store one by one to find the entry that fails
     }
   }
-  const results = await Promise.allSettled(objects.map((o) => run.queuePut(o.name, o.body)));
-  results.forEach((r, i) => {
-    const o = objects[i]!;
-    if (r.status === 'fulfilled') {
-      completions.push({ id: o.row.id, parentId: o.row.parent_id, state: finishedState(o.row), writtenSize: o.writtenSize });
-      countKind(run, o.row);
-      run.stats.bytesDone += o.writtenSize;
-    } else {
-      const c = entryFailure(run, o.row, o.name, r.reason);
+  const settled = await Promise.allSettled(
+    blobs.map(async (b) => {
+      await run.puts.onSizeLessThan(run.concurrency * 2);
+      await run.puts.add(() => run.target.put(b.name, b.data, { abortSignal: run.abortSignal }));
+    }),
+  );
+  settled.forEach((r, i) => {
+    const b = blobs[i]!;
+    if (r.status === 'fulfilled') stored(b);
+    else {
+      const c = entryFailure(run, b.row, b.name, r.reason);
       if (c !== undefined) completions.push(c);
     }
   });

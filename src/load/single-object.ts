@@ -1,0 +1,95 @@
+/**
+ * Encoding of one-object entries (files ≤ 16 KiB, symlinks, devices, fifos, sockets) from their
+ * stored lstat: read the bytes, build the inode, compress. Pure of run state, so it runs either in
+ * the main thread or in an encode worker (`encode-worker.ts`).
+ */
+import * as fs from 'node:fs';
+import { blobName, encodeBlob, encodeInodeBody, FILE_SEGMENT_BYTES, FIRST_SEGMENT_BYTES, Ftype, ftypeToBtype, INITIAL_VERSION, INPROGRESS_ID } from '../codec/index.js';
+import type { Compression } from '../codec/index.js';
+import { displayPath, joinPath, sourceError } from '../scan/index.js';
+import type { EntryRow, TransferIdentity } from '../state/index.js';
+import { vattrOf } from './attributes.js';
+
+export interface SingleObjectJob {
+  row: EntryRow;
+  parentFh: Buffer;
+  parentPath: Buffer;
+}
+
+export type SingleObjectResult =
+  | { kind: 'blob'; name: string; blob: Buffer; writtenSize: number; warnings: string[] }
+  /** grew past 16 KiB since the scan: take the segmented path */
+  | { kind: 'segmented' }
+  | { kind: 'error'; message: string; code: string };
+
+const SMALL_READ = FIRST_SEGMENT_BYTES + 1;
+
+function readSmallFile(path: Buffer, scratch: Buffer): Buffer | undefined {
+  const fd = fs.openSync(path, 'r');
+  try {
+    let got = 0;
+    for (;;) {
+      const n = fs.readSync(fd, scratch, got, SMALL_READ - got, null);
+      if (n === 0) break;
+      got += n;
+      if (got === SMALL_READ) return undefined;
+    }
+    return scratch.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The inode's name during transfer: owner = parent, or the in-progress owner when it will be reconciled (§3.4). */
+export function transferInodeName(row: EntryRow, parentFh: Buffer): string {
+  return blobName(row.fh, ftypeToBtype(row.ftype), row.reconcile ? INPROGRESS_ID : parentFh, INITIAL_VERSION);
+}
+
+export class SingleObjectEncoder {
+  private readonly scratch = Buffer.allocUnsafe(SMALL_READ);
+
+  constructor(
+    private readonly identity: TransferIdentity,
+    private readonly compression: Compression,
+  ) {}
+
+  encode(job: SingleObjectJob): SingleObjectResult {
+    const { row, parentFh } = job;
+    const path = joinPath(job.parentPath, row.name);
+    const warnings: string[] = [];
+    try {
+      let data: Buffer | undefined;
+      let sizeBytes: bigint;
+      try {
+        if (row.ftype === Ftype.REG) {
+          data = readSmallFile(path, this.scratch);
+          if (data === undefined) return { kind: 'segmented' };
+          sizeBytes = BigInt(data.length);
+        } else if (row.ftype === Ftype.LNK) {
+          data = fs.readlinkSync(path as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
+          // Deliberate difference (docs/format.md §9): the target's byte length; the reference
+          // stores its character count, which cuts non-ASCII targets short.
+          sizeBytes = BigInt(data.length);
+        } else {
+          sizeBytes = BigInt(row.size);
+        }
+      } catch (err) {
+        throw sourceError(path, err);
+      }
+      const vattr = vattrOf(row, this.identity, { sizeBytes, nlink: 1 }, (which) =>
+        warnings.push(`${displayPath(path)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`),
+      );
+      const body = encodeInodeBody({
+        vattr,
+        bmap: { firstSegmentBytes: FIRST_SEGMENT_BYTES, otherSegmentBytes: FILE_SEGMENT_BYTES, direct: [row.fh], treeRoots: [undefined, undefined, undefined, undefined] },
+        back: [parentFh],
+        name: row.name,
+        data,
+      });
+      return { kind: 'blob', name: transferInodeName(row, parentFh), blob: encodeBlob(body, this.compression), writtenSize: Number(sizeBytes), warnings };
+    } catch (err) {
+      const e = err as { message?: string; code?: string };
+      return { kind: 'error', message: e?.message ?? String(err), code: e?.code ?? 'E_INTERNAL' };
+    }
+  }
+}
