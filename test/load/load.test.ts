@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { load, verify, FolderTarget, isClfsError, ClfsError } from '../../src/index.js';
 import type { Target, LoadOptions } from '../../src/index.js';
 import { decodeBlob, decodeObject, parseBlobName, Btype, rootBlobName } from '../../src/codec/index.js';
@@ -184,7 +185,9 @@ test('times before 1970 are clamped with a warning instead of failing the entry'
   const src = path.join(work, 'src');
   fs.mkdirSync(src);
   fs.writeFileSync(path.join(src, 'old.txt'), 'old\n');
-  fs.utimesSync(path.join(src, 'old.txt'), -100.5, -100.5);
+  // Node's utimes ignores negative times; touch sets a 1960 mtime
+  execFileSync('touch', ['-m', '-d', '1960-01-01 00:00:00', path.join(src, 'old.txt')]);
+  assert.ok(fs.lstatSync(path.join(src, 'old.txt')).mtimeMs < 0);
   const warnings: string[] = [];
   const { opts, target } = folderLoad(src, work, { reporter: { log: (level, m) => level === 'warn' && warnings.push(m) } });
   const s = await load(opts);
