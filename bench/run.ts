@@ -1,0 +1,542 @@
+/**
+ * The load benchmark suite (`npm run bench`): small, large, latency, http, scale. Each case runs the
+ * loader as a child process (whole-process wall time and peak RSS), `cp -r` of the same tree to the
+ * same disk as the floor, the median of --runs runs, and `verify` on every container it loads.
+ * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
+ *
+ *   node dist/bench/run.js [--quick] [--runs N] [--only a,b] [--skip a,b] [--scale N]
+ *                          [--concurrency N] [--latency-concurrency N] [--no-docs]
+ */
+import { execFileSync } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FolderTarget, openTarget, verify } from '../src/index.js';
+import type { Target } from '../src/index.js';
+import { measureChild, measureMethod } from './measure-child.js';
+import type { Measured } from './measure-child.js';
+import { startMiniBlobServer } from './mini-blob-server.js';
+import { randomBytesSeeded, seeded, textBytes } from '../test/helpers/tree-builder.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const REPO = path.resolve(HERE, '..', '..');
+const CLI = path.join(REPO, 'dist', 'bin', 'clfsload.js');
+const LATENCY_CHILD = path.join(HERE, 'latency-child.js');
+const CACHE = path.join(REPO, '.bench-cache');
+const WORK = path.join(CACHE, 'work');
+const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
+const MIB = 1048576;
+const CASES = ['small', 'large', 'latency', 'http', 'scale'] as const;
+type CaseName = (typeof CASES)[number];
+
+// ---------------------------------------------------------------- options
+
+interface Options {
+  quick: boolean;
+  runs: number;
+  cases: CaseName[];
+  scaleFiles: number;
+  concurrency?: number;
+  latencyConcurrency: number;
+  latencyMs: number;
+  writeDocs: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, latencyConcurrency: 256, latencyMs: 20, writeDocs: true };
+  let runsGiven = false;
+  let scaleGiven = false;
+  const list = (v: string | undefined): CaseName[] => {
+    const names = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    for (const n of names) if (!(CASES as readonly string[]).includes(n)) throw new Error(`unknown case ${n} (cases: ${CASES.join(', ')})`);
+    return names as CaseName[];
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const int = (v: string) => {
+      const n = Number(v.replace(/_/g, ''));
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a}: expected a positive integer, got ${v}`);
+      return n;
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--runs') ((o.runs = int(next())), (runsGiven = true));
+    else if (a === '--only') o.cases = list(next());
+    else if (a === '--skip') {
+      const skip = list(next());
+      o.cases = o.cases.filter((c) => !skip.includes(c));
+    } else if (a === '--scale') ((o.scaleFiles = int(next())), (scaleGiven = true));
+    else if (a === '--concurrency') o.concurrency = int(next());
+    else if (a === '--latency-concurrency') o.latencyConcurrency = int(next());
+    else if (a === '--latency-ms') o.latencyMs = int(next());
+    else if (a === '--no-docs') o.writeDocs = false;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]! + '*/\n');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  if (o.quick) {
+    if (!runsGiven) o.runs = 1;
+    if (!scaleGiven) o.scaleFiles = 20_000;
+  }
+  // scale runs last whatever the order given
+  o.cases = CASES.filter((c) => o.cases.includes(c));
+  return o;
+}
+
+// ---------------------------------------------------------------- trees (generated once into .bench-cache)
+
+interface Tree {
+  root: string;
+  files: number;
+  bytes: number;
+}
+
+function cached(name: string, build: (root: string) => void): Tree {
+  const dir = path.join(CACHE, name);
+  const root = path.join(dir, 'tree');
+  const marker = path.join(dir, 'done.json');
+  if (fs.existsSync(marker)) return JSON.parse(fs.readFileSync(marker, 'utf8')) as Tree;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(root, { recursive: true });
+  const t0 = Date.now();
+  process.stderr.write(`generating ${name} into ${dir} ...\n`);
+  build(root);
+  const { files, bytes } = countTree(root);
+  const tree: Tree = { root, files, bytes };
+  fs.writeFileSync(marker, JSON.stringify(tree));
+  process.stderr.write(`  ${files} files, ${(bytes / MIB).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  return tree;
+}
+
+function countTree(root: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        files++;
+        bytes += fs.statSync(p).size;
+      }
+    }
+  };
+  walk(root);
+  return { files, bytes };
+}
+
+function dirOf(root: string, d: number): string {
+  return path.join(root, `d${String(Math.floor(d / 10)).padStart(3, '0')}`, `s${String(d).padStart(4, '0')}`);
+}
+
+/** Like test/helpers buildSmallFilesTree (1–8 KiB, even files text, odd files random), with one fd per file and a cheaper text generator. */
+function buildSmall(root: string, files: number, dirs: number): void {
+  const rand = seeded(1);
+  const text = textBytes(64 * 1024, 7);
+  for (let d = 0; d < dirs; d++) fs.mkdirSync(dirOf(root, d), { recursive: true });
+  for (let i = 0; i < files; i++) {
+    const size = 1024 + Math.floor(rand() * 7 * 1024);
+    let data: Buffer;
+    if (i % 2 === 0) {
+      const off = Math.floor(rand() * (text.length - size));
+      data = text.subarray(off, off + size);
+    } else data = randomBytesSeeded(rand, size);
+    fs.writeFileSync(path.join(dirOf(root, i % dirs), `f${i}.dat`), data);
+  }
+}
+
+/** Deterministic incompressible bytes at memory speed: AES-256-CTR of zeros with a fixed key. */
+function randomStream(seed: number): (n: number) => Buffer {
+  const key = Buffer.alloc(32, seed);
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16, 0));
+  return (n) => cipher.update(Buffer.alloc(n));
+}
+
+function buildLarge(root: string, fileBytes: number): void {
+  const chunk = 4 * MIB;
+  for (let f = 0; f < 4; f++) {
+    const isText = f < 2;
+    const p = path.join(root, isText ? `text-${f}.log` : `random-${f}.bin`);
+    const fd = fs.openSync(p, 'w');
+    try {
+      const rnd = randomStream(f + 1);
+      for (let done = 0, k = 0; done < fileBytes; k++) {
+        const n = Math.min(chunk, fileBytes - done);
+        // text-like: numbered lines, a different run of numbers in every chunk (compresses about 10:1)
+        const data = isText ? textBytes(n, f * 10_000_000 + k * 60_000) : rnd(n);
+        fs.writeSync(fd, data);
+        done += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+function buildScale(root: string, files: number): void {
+  const dirs = Math.max(1, Math.min(1000, Math.ceil(files / 1000)));
+  for (let d = 0; d < dirs; d++) fs.mkdirSync(dirOf(root, d), { recursive: true });
+  const empty = Buffer.alloc(0);
+  for (let i = 0; i < files; i++) {
+    fs.closeSync(fs.openSync(path.join(dirOf(root, i % dirs), `f${i}`), 'w'));
+    if (i % 100_000 === 99_999) process.stderr.write(`  ${i + 1} files\n`);
+  }
+  void empty;
+}
+
+// ---------------------------------------------------------------- measurement
+
+interface Row {
+  label: string;
+  files: number;
+  bytes: number;
+  wall: number;
+  rss: number;
+  requestsPerFile?: number;
+  cpuUsPerRequest?: number;
+  floorWall?: number;
+  note?: string;
+}
+
+interface CaseResult {
+  name: string;
+  title: string;
+  rows: Row[];
+  notes: string[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function fresh(name: string): string {
+  const p = path.join(WORK, name);
+  fs.rmSync(p, { recursive: true, force: true });
+  return p;
+}
+
+function dropWork(): void {
+  fs.rmSync(WORK, { recursive: true, force: true });
+  fs.mkdirSync(WORK, { recursive: true });
+}
+
+function ensureOk(m: Measured, what: string): void {
+  if (m.exitCode !== 0) {
+    throw new Error(`${what} exited with ${m.exitCode}\nstdout: ${m.stdout.slice(-2000)}\nstderr: ${m.stderr.slice(-4000)}`);
+  }
+}
+
+/** Flush dirty pages left by the previous step, so one measurement does not pay for the last one's write-back. */
+function settle(): void {
+  try {
+    execFileSync('sync');
+  } catch {
+    // no sync(1)
+  }
+}
+
+async function cpFloor(tree: Tree): Promise<Measured> {
+  const dest = fresh('cp-out');
+  settle();
+  const m = await measureChild('cp', ['-r', tree.root, dest]);
+  ensureOk(m, 'cp -r');
+  fs.rmSync(dest, { recursive: true, force: true });
+  return m;
+}
+
+interface LoadJson {
+  status: string;
+  blobsWritten: number;
+  entries: number;
+  errors: number;
+  problems: string[];
+}
+
+function lastJson<T>(stdout: string, what: string): T {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (line === undefined) throw new Error(`${what}: no JSON summary on stdout: ${stdout.slice(-2000)}`);
+  return JSON.parse(line) as T;
+}
+
+function checkSummary(s: LoadJson, what: string): void {
+  if (s.status !== 'complete' || s.errors !== 0) {
+    throw new Error(`${what}: load ended ${s.status} with ${s.errors} errors: ${s.problems.slice(0, 5).join('; ')}`);
+  }
+}
+
+async function checkVerify(target: Target, source: string | undefined, what: string): Promise<number> {
+  const t0 = Date.now();
+  const report = (await verify(target, source === undefined ? {} : { source })) as unknown as { ok: boolean; problems?: unknown[]; counts?: unknown };
+  const secs = (Date.now() - t0) / 1000;
+  if (!report.ok) {
+    throw new Error(`${what}: verify failed: ${JSON.stringify(report).slice(0, 3000)}`);
+  }
+  return secs;
+}
+
+function cliArgs(source: string, targetUrl: string, state: string, concurrency: number | undefined): string[] {
+  const args = [CLI, 'load', source, targetUrl, '--new', '--state', state, '--json'];
+  if (concurrency !== undefined) args.push('--concurrency', String(concurrency));
+  return args;
+}
+
+/** The loader into a folder target (small, large, scale), with the cp -r floor measured in between. */
+async function folderCase(name: string, title: string, tree: Tree, o: Options, runs: number, withSource: boolean): Promise<CaseResult> {
+  const walls: number[] = [];
+  const rsss: number[] = [];
+  const floors: number[] = [];
+  const floorRss: number[] = [];
+  const reqs: number[] = [];
+  const verifySecs: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const cp = await cpFloor(tree);
+    floors.push(cp.wallSeconds);
+    floorRss.push(cp.peakRssBytes);
+    const dest = fresh('blobs');
+    const state = fresh('state');
+    fs.mkdirSync(dest, { recursive: true });
+    settle();
+    const m = await measureChild(process.execPath, cliArgs(tree.root, `file://${dest}`, state, o.concurrency));
+    ensureOk(m, `${name}: clfsload load`);
+    const s = lastJson<LoadJson>(m.stdout, name);
+    checkSummary(s, name);
+    verifySecs.push(await checkVerify(new FolderTarget(dest), withSource ? tree.root : undefined, name));
+    walls.push(m.wallSeconds);
+    rsss.push(m.peakRssBytes);
+    reqs.push(s.blobsWritten / tree.files);
+    process.stderr.write(`  ${name} run ${r + 1}/${runs}: clfsload ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB; cp -r ${cp.wallSeconds.toFixed(2)} s; verify ${verifySecs.at(-1)!.toFixed(1)} s OK\n`);
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.rmSync(state, { recursive: true, force: true });
+  }
+  const floor = median(floors);
+  return {
+    name,
+    title,
+    rows: [
+      { label: 'clfsload → file://', files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss), requestsPerFile: median(reqs), floorWall: floor },
+      { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: median(floorRss), floorWall: floor },
+    ],
+    notes: [
+      `runs: clfsload ${walls.map((w) => w.toFixed(2)).join(', ')} s; cp -r ${floors.map((w) => w.toFixed(2)).join(', ')} s`,
+      `verify ${withSource ? 'against the source' : 'without source (structure only)'}: OK on every run (median ${median(verifySecs).toFixed(1)} s, not counted)`,
+    ],
+  };
+}
+
+async function latencyCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const floors: number[] = [];
+  const results = new Map<string, { walls: number[]; rss: number[]; reqs: number[] }>();
+  for (let r = 0; r < runs; r++) {
+    floors.push((await cpFloor(tree)).wallSeconds);
+    for (const mode of ['per-blob', 'batched'] as const) {
+      const dest = fresh('blobs');
+      const state = fresh('state');
+      fs.mkdirSync(dest, { recursive: true });
+      settle();
+      const m = await measureChild(process.execPath, [LATENCY_CHILD, tree.root, dest, state, String(o.latencyMs), String(o.latencyConcurrency), mode]);
+      ensureOk(m, `latency ${mode}`);
+      const out = lastJson<{ summary: LoadJson; counts: { singlePuts: number; putManyCalls: number; putManyItems: number; get: number; exists: number; list: number; delete: number } }>(m.stdout, 'latency');
+      checkSummary(out.summary, `latency ${mode}`);
+      await checkVerify(new FolderTarget(dest), tree.root, `latency ${mode}`);
+      const c = out.counts;
+      // delayed requests: a putMany batch is one request
+      const requests = c.singlePuts + c.putManyCalls + c.get + c.exists + c.list + c.delete;
+      const e = results.get(mode) ?? { walls: [], rss: [], reqs: [] };
+      e.walls.push(m.wallSeconds);
+      e.rss.push(m.peakRssBytes);
+      e.reqs.push(requests / tree.files);
+      results.set(mode, e);
+      process.stderr.write(`  latency ${mode} run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB, ${requests} delayed requests (${JSON.stringify(c)}); verify OK\n`);
+      fs.rmSync(dest, { recursive: true, force: true });
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  }
+  const floor = median(floors);
+  for (const [mode, e] of results) {
+    rows.push({
+      label: mode === 'per-blob' ? `load() → Latency(${o.latencyMs} ms) → folder, one delay per blob` : `load() → Latency(${o.latencyMs} ms) → folder, putMany batch = one delay`,
+      files: tree.files,
+      bytes: tree.bytes,
+      wall: median(e.walls),
+      rss: median(e.rss),
+      requestsPerFile: median(e.reqs),
+      floorWall: floor,
+    });
+    notes.push(`${mode}: runs ${e.walls.map((w) => w.toFixed(2)).join(', ')} s`);
+  }
+  rows.push({ label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: 0, floorWall: floor });
+  notes.push(`concurrency ${o.latencyConcurrency}; requests per file counts delayed requests (put/get/exists/list/delete; a putMany call as one); verify against the source OK on every run`);
+  return { name: 'latency', title: `latency: the small tree, ${o.latencyMs} ms added to every blob request (in-process library load, run as its own process)`, rows, notes };
+}
+
+async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const server = await startMiniBlobServer();
+  const walls: number[] = [];
+  const rsss: number[] = [];
+  const cpus_: number[] = [];
+  const reqs: number[] = [];
+  const floors: number[] = [];
+  try {
+    for (let r = 0; r < runs; r++) {
+      floors.push((await cpFloor(tree)).wallSeconds);
+      const container = `bench${r}`;
+      server.createContainer(container);
+      server.resetStats();
+      const state = fresh('state');
+      const url = server.containerUrl(container);
+      settle();
+      const m = await measureChild(process.execPath, cliArgs(tree.root, url, state, o.concurrency));
+      ensureOk(m, 'http: clfsload load');
+      const s = lastJson<LoadJson>(m.stdout, 'http');
+      checkSummary(s, 'http');
+      const stats = server.stats;
+      await checkVerify(openTarget(url), tree.root, 'http');
+      walls.push(m.wallSeconds);
+      rsss.push(m.peakRssBytes);
+      reqs.push(stats.requests / tree.files);
+      if (m.cpuSeconds !== undefined) cpus_.push((m.cpuSeconds * 1e6) / stats.requests);
+      process.stderr.write(`  http run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB, ${stats.requests} requests ${JSON.stringify(stats)}, loader CPU ${m.cpuSeconds?.toFixed(2)} s; verify OK\n`);
+      server.dropContainer(container);
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  } finally {
+    await server.close();
+  }
+  const floor = median(floors);
+  return {
+    name: 'http',
+    title: 'http: the small tree through the blob REST API (SAS URL) into bench/mini-blob-server.ts (in-memory, keep-alive, same machine)',
+    rows: [
+      { label: 'clfsload → http://127.0.0.1 SAS URL', files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss), requestsPerFile: median(reqs), cpuUsPerRequest: cpus_.length ? median(cpus_) : undefined, floorWall: floor },
+      { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: 0, floorWall: floor },
+    ],
+    notes: [
+      `runs: ${walls.map((w) => w.toFixed(2)).join(', ')} s; requests counted by the server; CPU per request = the loader process's user+sys CPU / requests`,
+      'the server runs in the bench process on the same 2 cores, so it competes with the loader for CPU',
+    ],
+  };
+}
+
+// ---------------------------------------------------------------- output
+
+function fmt(n: number | undefined, digits: number): string {
+  return n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
+}
+
+function table(c: CaseResult): string {
+  const hasCpu = c.rows.some((r) => r.cpuUsPerRequest !== undefined);
+  const head = ['run', 'files', 'files/s', 'MB/s', 'wall s', 'peak RSS MiB', 'requests per file', ...(hasCpu ? ['loader CPU µs per request'] : []), '% of cp -r'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of c.rows) {
+    const cells = [
+      r.label,
+      String(r.files),
+      fmt(r.files / r.wall, 0),
+      fmt(r.bytes / 1e6 / r.wall, 1),
+      fmt(r.wall, 2),
+      r.rss > 0 ? fmt(r.rss / MIB, 0) : '–',
+      fmt(r.requestsPerFile, 2),
+      ...(hasCpu ? [fmt(r.cpuUsPerRequest, 0)] : []),
+      r.floorWall !== undefined ? `${fmt((r.floorWall / r.wall) * 100, 0)}%` : '–',
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function machine(): string {
+  const cpu = cpus()[0]?.model.trim() ?? '?';
+  let nproc = String(cpus().length);
+  try {
+    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {
+    // no coreutils nproc
+  }
+  return `\`nproc\` ${nproc}, CPU "${cpu}", ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}, ${process.platform}/${process.arch}`;
+}
+
+function report(results: CaseResult[], o: Options, command: string): string {
+  const date = new Date().toISOString().slice(0, 10);
+  const parts = [
+    `\`${command}\` — ${date}, ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json${o.concurrency ? ` --concurrency ${o.concurrency}` : ''}\` (LZ4 on, default concurrency unless stated), measured as a whole process (${measureMethod()}); median of ${o.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}. Floor: \`cp -r\` of the same tree to the same disk, in the same run. % of cp -r = cp wall / clfsload wall. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files.`,
+  ];
+  for (const c of results) {
+    parts.push(`#### ${c.title}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`);
+  }
+  return parts.join('\n\n');
+}
+
+const START = '<!-- bench:load:start (written by npm run bench; edits between these markers are overwritten) -->';
+const END = '<!-- bench:load:end -->';
+
+function writeDocs(body: string): void {
+  let doc = fs.existsSync(DOCS) ? fs.readFileSync(DOCS, 'utf8') : '# Benchmarks\n';
+  const block = `${START}\n\n${body}\n\n${END}`;
+  const s = doc.indexOf(START);
+  const e = doc.indexOf(END);
+  if (s >= 0 && e > s) {
+    doc = doc.slice(0, s) + block + doc.slice(e + END.length);
+  } else if (doc.includes('\n## Load\n')) {
+    const at = doc.indexOf('\n## Load\n') + '\n## Load\n'.length;
+    doc = `${doc.slice(0, at)}\n${block}\n${doc.slice(at)}`;
+  } else {
+    doc = `${doc.replace(/\s*$/, '')}\n\n## Load\n\n${block}\n`;
+  }
+  fs.writeFileSync(DOCS, doc);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  fs.mkdirSync(CACHE, { recursive: true });
+  dropWork();
+  const q = o.quick;
+  const smallFiles = q ? 2000 : 20_000;
+  const smallDirs = q ? 20 : 200;
+  const largeBytes = q ? 16 * MIB : 256 * MIB;
+  const results: CaseResult[] = [];
+  const small = () => cached(`small-${smallFiles}-${smallDirs}`, (root) => buildSmall(root, smallFiles, smallDirs));
+  for (const c of o.cases) {
+    process.stderr.write(`== ${c}\n`);
+    if (c === 'small') {
+      results.push(await folderCase('small', `small: ${smallFiles} files of 1–8 KiB (half text, half random) in ${smallDirs} directories, two levels deep → file://`, small(), o, o.runs, true));
+    } else if (c === 'large') {
+      const t = cached(`large-4x${largeBytes / MIB}`, (root) => buildLarge(root, largeBytes));
+      results.push(await folderCase('large', `large: four ${largeBytes / MIB} MiB files (two text-like, two random) → file://`, t, o, o.runs, true));
+    } else if (c === 'latency') {
+      results.push(await latencyCase(small(), o, o.runs));
+    } else if (c === 'http') {
+      results.push(await httpCase(small(), o, o.runs));
+    } else if (c === 'scale') {
+      const t = cached(`scale-${o.scaleFiles}`, (root) => buildScale(root, o.scaleFiles));
+      const runs = o.quick ? o.runs : Math.min(o.runs, 1);
+      results.push(await folderCase('scale', `scale: ${o.scaleFiles} empty files in ${Math.min(1000, Math.ceil(o.scaleFiles / 1000))} directories → file:// (${runs} run)`, t, o, runs, false));
+    }
+    dropWork();
+  }
+  const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
+  const body = report(results, o, command);
+  process.stdout.write(`${body}\n`);
+  if (o.writeDocs) {
+    writeDocs(body);
+    process.stderr.write(`written to ${path.relative(REPO, DOCS)}\n`);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
