@@ -466,25 +466,37 @@ function machine(): string {
   return `\`nproc\` ${nproc}, CPU "${cpu}", ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}, ${process.platform}/${process.arch}`;
 }
 
-function report(results: CaseResult[], o: Options, command: string): string {
+function preamble(o: Options): string {
+  return `Machine: ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json\` (LZ4 on, the loader's default concurrency unless stated), measured as a whole process (${measureMethod()}); median of the runs. Floor: \`cp -r\` of the same tree to the same disk, measured in the same run (after \`sync\`, like every measurement). % of cp -r = cp wall / clfsload wall. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files. Every loaded container passed \`verify\` before its figures were kept.`;
+}
+
+function caseBlock(c: CaseResult, o: Options, command: string): string {
   const date = new Date().toISOString().slice(0, 10);
-  const parts = [
-    `\`${command}\` — ${date}, ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json${o.concurrency ? ` --concurrency ${o.concurrency}` : ''}\` (LZ4 on, default concurrency unless stated), measured as a whole process (${measureMethod()}); median of ${o.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}. Floor: \`cp -r\` of the same tree to the same disk, in the same run. % of cp -r = cp wall / clfsload wall. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files.`,
-  ];
-  for (const c of results) {
-    parts.push(`#### ${c.title}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`);
-  }
-  return parts.join('\n\n');
+  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${o.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
 }
 
 const START = '<!-- bench:load:start (written by npm run bench; edits between these markers are overwritten) -->';
 const END = '<!-- bench:load:end -->';
+const caseStart = (name: string) => `<!-- bench:case:${name} -->`;
+const CASE_END = '<!-- bench:case:end -->';
 
-function writeDocs(body: string): void {
+/** Replace the cases just run inside the Load block, keep the others (e.g. a separate --only scale run). */
+function writeDocs(blocks: Map<string, string>, o: Options): void {
   let doc = fs.existsSync(DOCS) ? fs.readFileSync(DOCS, 'utf8') : '# Benchmarks\n';
-  const block = `${START}\n\n${body}\n\n${END}`;
   const s = doc.indexOf(START);
   const e = doc.indexOf(END);
+  const old = new Map<string, string>();
+  if (s >= 0 && e > s) {
+    const inner = doc.slice(s, e);
+    for (const m of inner.matchAll(/<!-- bench:case:(\w+) -->\n([\s\S]*?)\n<!-- bench:case:end -->/g)) old.set(m[1]!, m[2]!);
+  }
+  const parts = [START, '', preamble(o), ''];
+  for (const name of CASES) {
+    const text = blocks.get(name) ?? old.get(name);
+    if (text !== undefined) parts.push(caseStart(name), text, CASE_END, '');
+  }
+  parts.push(END);
+  const block = parts.join('\n');
   if (s >= 0 && e > s) {
     doc = doc.slice(0, s) + block + doc.slice(e + END.length);
   } else if (doc.includes('\n## Load\n')) {
@@ -528,10 +540,10 @@ async function main(): Promise<void> {
     dropWork();
   }
   const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
-  const body = report(results, o, command);
-  process.stdout.write(`${body}\n`);
+  const blocks = new Map(results.map((c) => [c.name, caseBlock(c, o, command)]));
+  process.stdout.write(`${preamble(o)}\n\n${[...blocks.values()].join('\n\n')}\n`);
   if (o.writeDocs) {
-    writeDocs(body);
+    writeDocs(blocks, o);
     process.stderr.write(`written to ${path.relative(REPO, DOCS)}\n`);
   }
 }
