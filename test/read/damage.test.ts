@@ -123,3 +123,27 @@ describe('verify: damaged copies of tiny', () => {
     assert.deepEqual(report.problems, []);
   });
 });
+
+describe('CLI verify on a damaged copy', () => {
+  test('prints one problem per line with the path, a summary line, and exits 1', async () => {
+    const { Command } = await import('commander');
+    const { PassThrough } = await import('node:stream');
+    const { registerReadCommands } = await import('../../src/cli/read-commands.js');
+    const { openTarget } = await import('../../src/targets/open-target.js');
+    const dir = copyContainer(pristine);
+    temps.push(dir);
+    const reader = await ContainerReader.open(new FolderTarget(dir));
+    fs.unlinkSync(join(dir, (await reader.resolve('hello.txt')).inode.blob));
+    const stdout = new PassThrough();
+    const chunks: Buffer[] = [];
+    stdout.on('data', (c: Buffer) => chunks.push(c));
+    let code: number | undefined;
+    const program = new Command('clfsload').exitOverride();
+    registerReadCommands(program, { stdout, stderr: new PassThrough(), openTarget: (u) => openTarget(u), setExitCode: (c) => (code = c) });
+    await program.parseAsync(['node', 'clfsload', 'verify', `file://${dir}`]);
+    const lines = Buffer.concat(chunks).toString().trim().split('\n');
+    assert.equal(code, 1);
+    assert.match(lines[0]!, /^\/hello\.txt: dirent points to handle/);
+    assert.match(lines[lines.length - 1]!, /^FAILED: 1 problem\(s\); 2 dirs, 1 files/);
+  });
+});
