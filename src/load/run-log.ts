@@ -19,6 +19,7 @@ const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, er
 export class RunLog {
   private readonly fd: number;
   private readonly minRank: number;
+  private broken = false;
 
   constructor(
     stateDir: string,
@@ -32,7 +33,15 @@ export class RunLog {
   write(level: LogLevel, message: string): void {
     if (LEVEL_RANK[level] < this.minRank) return;
     const tag = level === 'warn' ? 'WARNING' : level.toUpperCase();
-    fs.writeSync(this.fd, `${stamp(new Date())} ${tag} ${message}\n`);
+    if (!this.broken) {
+      try {
+        fs.writeSync(this.fd, `${stamp(new Date())} ${tag} ${message}\n`);
+      } catch {
+        // the state folder is full or gone: the state database reports it as E_STATE_IO;
+        // the log must not turn that into a second, less clear failure
+        this.broken = true;
+      }
+    }
     this.reporter.log?.(level, message);
   }
 
