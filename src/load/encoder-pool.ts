@@ -40,14 +40,16 @@ export class EncoderPool {
     if (this.workers.length === 0) return jobs.map((j) => this.local.encode(j));
     const id = this.seq++;
     const w = this.workers[this.next++ % this.workers.length]!;
-    w.ref();
+    // ref/unref are not counted: keep the workers referenced while any batch is out, or the
+    // event loop may end with a batch still pending
+    if (this.waiting.size === 0) for (const x of this.workers) x.ref();
     try {
       return await new Promise<SingleObjectResult[]>((resolve, reject) => {
         this.waiting.set(id, { resolve, reject });
         w.postMessage({ id, jobs });
       });
     } finally {
-      w.unref();
+      if (this.waiting.size === 0) for (const x of this.workers) x.unref();
     }
   }
 
