@@ -207,6 +207,7 @@ interface Row {
 
 interface CaseResult {
   name: string;
+  runs: number;
   title: string;
   rows: Row[];
   notes: string[];
@@ -320,6 +321,7 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
   const floor = median(floors);
   return {
     name,
+    runs,
     title,
     rows: [
       { label: 'clfsload → file://', files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss), requestsPerFile: median(reqs), floorWall: floor },
@@ -377,7 +379,7 @@ async function latencyCase(tree: Tree, o: Options, runs: number): Promise<CaseRe
   }
   rows.push({ label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: 0, floorWall: floor });
   notes.push(`concurrency ${o.latencyConcurrency}; requests per file counts delayed requests (put/get/exists/list/delete; a putMany call as one); verify against the source OK on every run`);
-  return { name: 'latency', title: `latency: the small tree, ${o.latencyMs} ms added to every blob request (in-process library load, run as its own process)`, rows, notes };
+  return { name: 'latency', runs, title: `latency: the small tree, ${o.latencyMs} ms added to every blob request (in-process library load, run as its own process)`, rows, notes };
 }
 
 async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
@@ -416,6 +418,7 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
   const floor = median(floors);
   return {
     name: 'http',
+    runs,
     title: 'http: the small tree through the blob REST API (SAS URL) into bench/mini-blob-server.ts (in-memory, keep-alive, same machine)',
     rows: [
       { label: 'clfsload → http://127.0.0.1 SAS URL', files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss), requestsPerFile: median(reqs), cpuUsPerRequest: cpus_.length ? median(cpus_) : undefined, floorWall: floor },
@@ -472,7 +475,7 @@ function preamble(o: Options): string {
 
 function caseBlock(c: CaseResult, o: Options, command: string): string {
   const date = new Date().toISOString().slice(0, 10);
-  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${o.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
+  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${c.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
 }
 
 const START = '<!-- bench:load:start (written by npm run bench; edits between these markers are overwritten) -->';
