@@ -1,64 +1,91 @@
 import { Worker } from 'node:worker_threads';
 import type { Compression } from '../codec/index.js';
 import type { TransferIdentity } from '../state/index.js';
+import { encodeSegment } from './segment-encoder.js';
+import type { SegmentJob, SegmentResult } from './segment-encoder.js';
 import { SingleObjectEncoder } from './single-object.js';
 import type { SingleObjectJob, SingleObjectResult } from './single-object.js';
 
+interface Waiter {
+  resolve: (r: unknown) => void;
+  reject: (e: Error) => void;
+}
+
 /**
- * Encodes batches of one-object entries on worker threads (round robin), or in the calling
- * thread when `workers` is 0.
+ * Runs encode jobs on worker threads (the least busy one), or in the calling thread when
+ * `workers` is 0.
  */
 export class EncoderPool {
-  private readonly workers: Worker[] = [];
-  private readonly waiting = new Map<number, { resolve: (r: SingleObjectResult[]) => void; reject: (e: Error) => void }>();
+  private readonly workers: Array<{ worker: Worker; busy: number }> = [];
+  private readonly waiting = new Map<number, Waiter>();
   private readonly local: SingleObjectEncoder;
-  private next = 0;
   private seq = 0;
   private failure: Error | undefined;
 
-  constructor(identity: TransferIdentity, compression: Compression, workers: number) {
+  constructor(
+    identity: TransferIdentity,
+    private readonly compression: Compression,
+    workers: number,
+  ) {
     this.local = new SingleObjectEncoder(identity, compression);
     for (let i = 0; i < workers; i++) {
-      const w = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression } });
-      w.on('message', (m: { id: number; results: SingleObjectResult[] }) => {
+      const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression } });
+      const slot = { worker, busy: 0 };
+      worker.on('message', (m: { id: number; result: unknown }) => {
+        slot.busy -= 1;
         const done = this.waiting.get(m.id);
         this.waiting.delete(m.id);
-        done?.resolve(m.results.map(revive));
+        if (this.waiting.size === 0) for (const w of this.workers) w.worker.unref();
+        done?.resolve(m.result);
       });
-      w.on('error', (err) => {
+      worker.on('error', (err) => {
         this.failure ??= err;
         for (const p of this.waiting.values()) p.reject(err);
         this.waiting.clear();
       });
-      w.unref();
-      this.workers.push(w);
+      worker.unref();
+      this.workers.push(slot);
     }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  private post<T>(message: object, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.seq++;
+    let slot = this.workers[0]!;
+    for (const w of this.workers) if (w.busy < slot.busy) slot = w;
+    slot.busy += 1;
+    // ref/unref are not counted: keep every worker referenced while any job is out, or the
+    // event loop may end with a job still pending
+    if (this.waiting.size === 0) for (const w of this.workers) w.worker.ref();
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (r: unknown) => void, reject });
+      slot.worker.postMessage({ id, ...message }, transfer);
+    });
   }
 
   async encode(jobs: SingleObjectJob[]): Promise<SingleObjectResult[]> {
-    if (this.failure) throw this.failure;
     if (this.workers.length === 0) return jobs.map((j) => this.local.encode(j));
-    const id = this.seq++;
-    const w = this.workers[this.next++ % this.workers.length]!;
-    // ref/unref are not counted: keep the workers referenced while any batch is out, or the
-    // event loop may end with a batch still pending
-    if (this.waiting.size === 0) for (const x of this.workers) x.ref();
-    try {
-      return await new Promise<SingleObjectResult[]>((resolve, reject) => {
-        this.waiting.set(id, { resolve, reject });
-        w.postMessage({ id, jobs });
-      });
-    } finally {
-      if (this.waiting.size === 0) for (const x of this.workers) x.unref();
-    }
+    const results = await this.post<SingleObjectResult[]>({ kind: 'single', jobs });
+    for (const r of results) if (r.kind === 'blob') r.blob = asBuffer(r.blob);
+    return results;
+  }
+
+  async segment(job: SegmentJob): Promise<SegmentResult> {
+    if (this.workers.length === 0) return encodeSegment(job, this.compression);
+    const r = await this.post<SegmentResult>({ kind: 'segment', job });
+    if (r.kind === 'blob') r.blob = asBuffer(r.blob);
+    return r;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }
 
-function revive(r: SingleObjectResult): SingleObjectResult {
-  if (r.kind === 'blob') r.blob = Buffer.from(r.blob.buffer, r.blob.byteOffset, r.blob.byteLength);
-  return r;
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }

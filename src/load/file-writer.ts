@@ -9,14 +9,12 @@ import {
   blobName,
   BlockMapBuilder,
   Btype,
-  encodeFileSegmentBody,
   encodeIndirectBody,
   encodeInodeBody,
   FILE_SEGMENT_BYTES,
   FIRST_SEGMENT_BYTES,
   Ftype,
   INITIAL_VERSION,
-  fileSegmentOffset,
 } from '../codec/index.js';
 import type { Bmap, EmittedIndirect } from '../codec/index.js';
 import { ClfsError } from '../errors/index.js';
@@ -25,6 +23,7 @@ import type { EntryRow } from '../state/index.js';
 import { vattrOf } from './attributes.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { LoadRun } from './load-run.js';
+import type { SegmentResult } from './segment-encoder.js';
 import { transferInodeName } from './single-object.js';
 
 export function entryPath(parent: EntryRow, row: EntryRow): Buffer {
@@ -70,8 +69,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const builder = new BlockMapBuilder(row.fh, run.ids.indirectIds(row.fh));
   const inflight: Array<Promise<void>> = [];
   let failure: unknown;
-  const store = (name: string, body: Buffer, bytes: number) => {
-    const p = run.queuePut(name, body).finally(() => budget.release(bytes));
+  const track = (p: Promise<void>) => {
     p.catch((err) => {
       failure ??= err;
     });
@@ -80,38 +78,55 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const storeIndirect = (blocks: EmittedIndirect[]) => {
     for (const b of blocks) {
       const body = encodeIndirectBody(b.pointers, { ctimeSec, offset: b.databackOffset, owner: row.fh });
-      store(blobName(b.id, Btype.INDIRECT, row.fh, INITIAL_VERSION), body, 0);
+      track(run.queuePut(blobName(b.id, Btype.INDIRECT, row.fh, INITIAL_VERSION), body));
     }
   };
   let inline: Buffer;
   let total = 0;
   let segments = 0;
+  // segments are read, framed and compressed on the encode workers, a few at a time per file,
+  // and stored in order of completion; the byte budget bounds what is in memory
+  const window = Math.max(2, run.encoders.size * 2);
   try {
     inline = Buffer.allocUnsafe(FIRST_SEGMENT_BYTES);
     const first = await readFully(handle, inline, 0, Math.min(FIRST_SEGMENT_BYTES, row.size), path);
     inline = inline.subarray(0, first);
     total = first;
-    while (first === FIRST_SEGMENT_BYTES && total < row.size && failure === undefined && !run.stopping) {
-      const want = Math.min(FILE_SEGMENT_BYTES, row.size - total);
-      await budget.acquire(want);
-      const buf = Buffer.allocUnsafe(want);
-      const got = await readFully(handle, buf, total, want, path);
-      if (got === 0) {
-        budget.release(want);
-        break;
+    let ended = first < FIRST_SEGMENT_BYTES;
+    while (!ended && total < row.size && failure === undefined && !run.stopping) {
+      const batch: Array<{ k: number; want: number; result: Promise<SegmentResult> }> = [];
+      for (let position = total; batch.length < window && position < row.size; ) {
+        const want = Math.min(FILE_SEGMENT_BYTES, row.size - position);
+        await budget.acquire(want);
+        const k = segments + batch.length + 1;
+        batch.push({ k, want, result: run.encoders.segment({ fd: handle.fd, position, length: want, owner: row.fh, ctimeSec }) });
+        position += want;
       }
-      segments += 1;
-      const id = run.ids.segmentId(row.fh, segments);
-      const body = encodeFileSegmentBody(buf.subarray(0, got), { ctimeSec, offset: BigInt(fileSegmentOffset(segments)), owner: row.fh });
-      store(blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION), body, want);
-      storeIndirect(builder.add(id));
-      total += got;
-      run.stats.bytesDone += got;
-      if (got < want) break;
-      // keep the number of queued promises per file bounded
-      if (inflight.length > 64) await Promise.all(inflight.splice(0, inflight.length - 8));
+      for (const { k, want, result } of batch) {
+        const r = await result;
+        if (r.kind === 'error') {
+          budget.release(want);
+          failure ??= sourceError(path, Object.assign(new Error(r.message), { code: r.code }));
+          continue;
+        }
+        if (ended || r.got === 0) {
+          budget.release(want);
+          ended = true;
+          continue;
+        }
+        segments = k;
+        const id = run.ids.segmentId(row.fh, k);
+        track(run.queuePutBlob(blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION), r.blob).finally(() => budget.release(want)));
+        storeIndirect(builder.add(id));
+        total += r.got;
+        run.stats.bytesDone += r.got;
+        if (r.got < want) ended = true; // the file shrank since the scan
+      }
+      // keep the number of tracked promises per file bounded
+      if (inflight.length > 64) await Promise.allSettled(inflight.splice(0, inflight.length - 8));
     }
   } finally {
+    await Promise.allSettled(inflight);
     await handle.close().catch(() => undefined);
   }
   const finished = builder.finish();

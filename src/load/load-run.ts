@@ -94,6 +94,12 @@ export class LoadRun {
     return this.puts.add(() => this.putObject(name, body)) as Promise<void>;
   }
 
+  /** Queue the put of an already compressed blob behind the shared concurrency limit. */
+  async queuePutBlob(name: string, blob: Buffer): Promise<void> {
+    await this.puts.onSizeLessThan(this.concurrency * 2);
+    return this.puts.add(() => this.putRaw(name, blob)) as Promise<void>;
+  }
+
   async deleteBlob(name: string): Promise<void> {
     await this.target.delete(name, { abortSignal: this.abortSignal });
     this.stats.blobsDeleted += 1;

@@ -197,8 +197,11 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   const reporter = options.reporter ?? {};
   let db: StateDb;
   let identity: TransferIdentity;
-  if (options.newTransfer) {
-    if (fs.existsSync(path.join(options.stateDir, 'state.db'))) {
+  // a state folder whose INIT was interrupted before the identity was stored holds nothing
+  // to resume: nothing was written to the target yet, so the load starts over
+  const startOver = !options.newTransfer && fs.existsSync(path.join(options.stateDir, 'state.db')) && !StateDb.holdsTransfer(options.stateDir);
+  if (options.newTransfer || startOver) {
+    if (StateDb.holdsTransfer(options.stateDir)) {
       throw new ClfsError('E_STATE_EXISTS', `state folder ${options.stateDir} already holds a transfer: resume it (run without --new) or remove the folder first`, { subject: options.stateDir });
     }
     await options.target.checkAccess?.({ abortSignal: options.abortSignal });
@@ -222,12 +225,13 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     checkIdentity(identity, sourceAbs, options, options.stateDir);
   }
   const log = new RunLog(options.stateDir, reporter, options.logLevel ?? 'info');
+  if (startOver) log.warn(`state folder ${options.stateDir} held an interrupted start; starting the load over`);
   const concurrency = options.concurrency ?? options.target.capabilities.maxConnections;
   const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal, options.encodeWorkers ?? Math.min(4, os.availableParallelism()));
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
   try {
-    return await runPhases(run, options, sourceAbs);
+    return await runPhases(run, { ...options, newTransfer: options.newTransfer || startOver }, sourceAbs);
   } finally {
     clearInterval(ticker);
     await run.encoders.close();

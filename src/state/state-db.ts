@@ -134,7 +134,7 @@ export class StateDb {
     if (!exists && !options.create) {
       throw new ClfsError('E_STATE_CORRUPT', `no transfer state in ${dir}: start a new load with --new`, { subject: dir });
     }
-    if (exists && options.create) {
+    if (exists && options.create && StateDb.holdsTransfer(dir)) {
       throw new ClfsError('E_STATE_EXISTS', `state folder ${dir} already holds a transfer: resume it (run without --new) or remove the folder first`, { subject: dir });
     }
     try {
@@ -153,6 +153,26 @@ export class StateDb {
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Whether a state folder holds a transfer. A database without an identity is the shell left by
+   * a run killed during INIT, before anything was written to the target: it can be started over.
+   */
+  static holdsTransfer(dir: string): boolean {
+    const file = path.join(dir, STATE_DB_FILE);
+    if (!fs.existsSync(file)) return false;
+    try {
+      const db = new Database(file, { readonly: true });
+      try {
+        const hasMeta = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+        return hasMeta && db.prepare("SELECT 1 FROM meta WHERE key = 'identity'").get() !== undefined;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return true;
+    }
   }
 
   /** Run `fn` in one transaction; disk-full and I/O failures become E_STATE_IO. */
