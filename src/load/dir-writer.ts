@@ -22,7 +22,7 @@ import {
 import type { EmittedIndirect } from '../codec/index.js';
 import { displayPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
-import type { EntryRow } from '../state/index.js';
+import type { ChildRow, EntryRow } from '../state/index.js';
 import { vattrOf } from './attributes.js';
 import { deleteLeftoverSegments } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
@@ -107,7 +107,7 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
 }
 
 /** A child gets a dirent unless it (or, for another name of a hard link, its inode) failed. */
-function childIncluded(run: LoadRun, child: EntryRow): boolean {
+function childIncluded(run: LoadRun, child: ChildRow): boolean {
   if (child.state === EntryState.ERROR) return false;
   if (child.link_of !== null) {
     const primary = run.db.entry(child.link_of);

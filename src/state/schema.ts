@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_children ON entries(parent_id, id);
 CREATE INDEX IF NOT EXISTS entries_work ON entries(state, id);
+CREATE INDEX IF NOT EXISTS entries_dirs ON entries(state, id) WHERE ftype = 1;
 CREATE TABLE IF NOT EXISTS inodes (
   dev TEXT NOT NULL, ino TEXT NOT NULL, ftype INTEGER NOT NULL,
   primary_id INTEGER NOT NULL, links INTEGER NOT NULL,

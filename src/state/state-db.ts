@@ -60,6 +60,8 @@ export interface EntryRow {
   error: string | null;
 }
 
+export type ChildRow = Pick<EntryRow, 'id' | 'name' | 'fh' | 'ftype' | 'state' | 'link_of'>;
+
 export type NewEntry = Omit<EntryRow, 'id' | 'pending' | 'planned_segments' | 'written_size' | 'error'>;
 
 export interface Completion {
@@ -112,7 +114,7 @@ export class StateDb {
       pendingDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.PENDING} AND ftype = 1 AND id > ? ORDER BY id LIMIT ?`),
       readyDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.READY} AND id > ? ORDER BY id LIMIT ?`),
       writingEntries: p(`SELECT * FROM entries WHERE state = ${EntryState.WRITING} ORDER BY id`),
-      children: p('SELECT * FROM entries WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?'),
+      children: p('SELECT id, name, fh, ftype, state, link_of FROM entries WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?'),
       byState: p('SELECT * FROM entries WHERE state = ? AND id > ? ORDER BY id LIMIT ?'),
       countByState: p('SELECT state, COUNT(*) AS n, SUM(size) AS bytes FROM entries GROUP BY state'),
       countAll: p('SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes FROM entries'),
@@ -276,8 +278,9 @@ export class StateDb {
     return this.stmts.writingEntries.all() as EntryRow[];
   }
 
-  children(dirId: number, afterId: number, limit: number): EntryRow[] {
-    return this.stmts.children.all(dirId, afterId, limit) as EntryRow[];
+  /** A directory's children in scan order: only what a dirent needs. */
+  children(dirId: number, afterId: number, limit: number): ChildRow[] {
+    return this.stmts.children.all(dirId, afterId, limit) as ChildRow[];
   }
 
   entriesInState(state: EntryState, afterId: number, limit: number): EntryRow[] {
