@@ -1,0 +1,43 @@
+import { Worker } from 'node:worker_threads';
+import type { FolderWrite, FolderWriteFailure } from './folder-writes.js';
+
+/** A lazily started writer thread for FolderTarget.putMany; it never keeps the process alive when idle. */
+export class FolderWriter {
+  #worker: Worker | undefined;
+  #seq = 0;
+  readonly #waiting = new Map<number, { resolve: (f: FolderWriteFailure | undefined) => void; reject: (e: Error) => void }>();
+
+  #start(): Worker {
+    const worker = new Worker(new URL('./folder-writer-worker.js', import.meta.url));
+    worker.on('message', (m: { id: number; failure?: { index: number; code?: string; message: string } }) => {
+      const w = this.#waiting.get(m.id);
+      this.#waiting.delete(m.id);
+      if (this.#waiting.size === 0) worker.unref();
+      w?.resolve(m.failure && { index: m.failure.index, error: Object.assign(new Error(m.failure.message), { code: m.failure.code }) });
+    });
+    worker.on('error', (err) => {
+      for (const w of this.#waiting.values()) w.reject(err);
+      this.#waiting.clear();
+      this.#worker = undefined;
+    });
+    worker.unref();
+    return worker;
+  }
+
+  write(writes: FolderWrite[], fsync: boolean): Promise<FolderWriteFailure | undefined> {
+    this.#worker ??= this.#start();
+    const worker = this.#worker;
+    const id = this.#seq++;
+    if (this.#waiting.size === 0) worker.ref();
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      worker.postMessage({ id, writes, fsync });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.#worker;
+    this.#worker = undefined;
+    if (w !== undefined) await w.terminate();
+  }
+}
