@@ -14,6 +14,7 @@ import {
   type BlockBlobClient,
 } from '@azure/storage-blob';
 import { ClfsError } from '../errors/index.js';
+import { LeanPut } from './lean-put.js';
 import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities } from './target.js';
 
 export interface AzureContainerSpec {
@@ -33,6 +34,8 @@ export interface AzureTargetOptions {
   sdkMaxTries?: number;
   /** default 64 */
   maxConnections?: number;
+  /** Put Blob through a lean keep-alive request instead of the SDK pipeline (lean-put.ts); default true */
+  leanPut?: boolean;
 }
 
 /** Which SAS permission each operation needs, for E_TARGET_PERMISSION messages. */
@@ -47,6 +50,7 @@ export class AzureTarget implements Target {
   readonly #container: ContainerClient;
   readonly #listPageSize: number;
   readonly #sas: URLSearchParams;
+  readonly #lean: LeanPut | undefined;
 
   constructor(spec: AzureContainerSpec, options: AzureTargetOptions = {}) {
     const sasToken = spec.sasToken.replace(/^\?+/, '');
@@ -61,6 +65,7 @@ export class AzureTarget implements Target {
       keepAliveOptions: { enable: true },
     });
     this.#container = new ContainerClient(url, pipeline);
+    this.#lean = options.leanPut === false ? undefined : new LeanPut(`${this.spec.endpoint}/${encodeURIComponent(spec.containerName)}`, sasToken, this.capabilities.maxConnections);
   }
 
   /** From the parts a user may have separately; a SAS pasted with a leading '?' works. */
@@ -74,10 +79,15 @@ export class AzureTarget implements Target {
     return new AzureTarget({ kind: 'azure', endpoint, accountName, containerName, sasToken }, options);
   }
 
+  async close(): Promise<void> {
+    this.#lean?.close();
+  }
+
   async put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     try {
-      await this.#blob(name).upload(body, body.byteLength, { abortSignal: options.abortSignal });
+      if (this.#lean !== undefined) await this.#lean.put(name, body, options.abortSignal);
+      else await this.#blob(name).upload(body, body.byteLength, { abortSignal: options.abortSignal });
     } catch (error) {
       throw this.#toClfsError(error, 'put', name);
     }

@@ -1,0 +1,81 @@
+/**
+ * Put Blob over a keep-alive `node:http(s)` agent, without the SDK's pipeline. Measured here
+ * (issue 7, docs/dependencies.md): @azure/storage-blob spends about 400-600 µs of client CPU per
+ * 4 KiB Put Blob, a bare keep-alive request 120-150 µs; with one blob per small file that is the
+ * loader's speed limit against a real account. Same SAS, same error mapping (the caller turns the
+ * failure into a ClfsError); the SDK is kept for everything else.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+
+/** A service version every Azure region and Azurite (with --skipApiVersionCheck) accept. */
+export const LEAN_PUT_API_VERSION = '2023-11-03';
+
+/** What the SDK's RestError exposes and the target's error mapping reads. */
+export interface LeanPutError extends Error {
+  statusCode?: number;
+  code?: string;
+  response?: { headers: { get(name: string): string | undefined } };
+}
+
+export class LeanPut {
+  readonly #agent: http.Agent;
+  readonly #request: typeof http.request;
+  readonly #base: string;
+  readonly #sas: string;
+
+  constructor(containerUrl: string, sasToken: string, maxSockets: number) {
+    const secure = containerUrl.startsWith('https:');
+    this.#agent = secure ? new https.Agent({ keepAlive: true, maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
+    this.#request = secure ? https.request : http.request;
+    this.#base = containerUrl.replace(/\/+$/, '');
+    this.#sas = sasToken;
+  }
+
+  put(name: string, body: Uint8Array, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = this.#request(
+        `${this.#base}/${encodeURIComponent(name)}?${this.#sas}`,
+        {
+          method: 'PUT',
+          agent: this.#agent,
+          signal,
+          headers: {
+            'x-ms-blob-type': 'BlockBlob',
+            'x-ms-version': LEAN_PUT_API_VERSION,
+            'content-type': 'application/octet-stream',
+            'content-length': body.byteLength,
+          },
+        },
+        (res) => {
+          if (res.statusCode === 201) {
+            res.resume();
+            res.on('end', resolve);
+            res.on('error', reject);
+            return;
+          }
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const header = (h: string) => {
+              const v = res.headers[h];
+              return Array.isArray(v) ? v[0] : v;
+            };
+            const code = header('x-ms-error-code') ?? /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+            const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1]?.split('\n')[0] ?? `HTTP ${res.statusCode}`;
+            const err: LeanPutError = Object.assign(new Error(message), { statusCode: res.statusCode, code, response: { headers: { get: header } } });
+            reject(err);
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
