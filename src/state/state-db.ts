@@ -144,7 +144,7 @@ export class StateDb {
       const db = new Database(file);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.pragma('cache_size = -32000');
+      db.pragma('cache_size = -8000');
       db.exec(SCHEMA_SQL);
       return new StateDb(dir, db);
     } catch (err) {
