@@ -17,6 +17,13 @@ export class ByteBudget {
     await new Promise<void>((resolve) => this.waiters.push({ n, resolve }));
   }
 
+  /** Take n bytes only if that needs no waiting (for callers already holding some: no hold-and-wait). */
+  tryAcquire(n: number): boolean {
+    if (this.waiters.length > 0 || (this.used !== 0 && this.used + n > this.limitBytes)) return false;
+    this.used += n;
+    return true;
+  }
+
   release(n: number): void {
     this.used -= n;
     while (this.waiters.length > 0) {

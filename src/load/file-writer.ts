@@ -97,7 +97,10 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
       const batch: Array<{ k: number; want: number; result: Promise<SegmentResult> }> = [];
       for (let position = total; batch.length < window && position < row.size; ) {
         const want = Math.min(FILE_SEGMENT_BYTES, row.size - position);
-        await budget.acquire(want);
+        // wait only for the first segment of a batch: waiting while holding budget for segments
+        // not yet consumed would deadlock with other files doing the same
+        if (batch.length === 0) await budget.acquire(want);
+        else if (!budget.tryAcquire(want)) break;
         const k = segments + batch.length + 1;
         batch.push({ k, want, result: run.encoders.segment({ fd: handle.fd, position, length: want, owner: row.fh, ctimeSec }) });
         position += want;

@@ -42,6 +42,8 @@ export interface LoadOptions {
   logLevel?: LogLevel;
   reporter?: Reporter;
   abortSignal?: AbortSignal;
+  /** bytes of file segments in flight at once (default 64 MiB): bounds memory on large files */
+  segmentBudgetBytes?: number;
   /** worker threads that read and encode small files (default: one per CPU, at most 4; 0 = main thread) */
   encodeWorkers?: number;
 }
@@ -289,7 +291,7 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
     return undefined;
   };
   if (phase === Phase.TRANSFER) {
-    await step(Phase.TRANSFER, () => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks }));
+    await step(Phase.TRANSFER, () => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }));
     const s = stopped();
     if (s) return s;
     const root = db.rootEntry()!;

@@ -20,7 +20,7 @@ import type { LoadRun } from './load-run.js';
 
 const FATAL_CODES = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_PERMISSION', 'E_TARGET_CONTAINER_MISSING', 'E_STATE_IO', 'E_STATE_CORRUPT', 'E_INTERNAL']);
 const SMALL_BATCH = 64;
-const SEGMENT_BUDGET_BYTES = 192 * 1024 * 1024;
+const SEGMENT_BUDGET_BYTES = 64 * 1024 * 1024;
 
 /** Is this failure about the whole run (stop, keep state) rather than one entry? */
 export function isRunFatal(err: unknown): boolean {
@@ -34,13 +34,14 @@ export function isInterruption(err: unknown, run: LoadRun): boolean {
 
 export interface TransferOptions {
   preserveHardlinks: boolean;
+  segmentBudgetBytes?: number;
 }
 
 export async function runTransfer(run: LoadRun, options: TransferOptions): Promise<void> {
   const db = run.db;
   const jobLimit = Math.max(2, Math.min(16, run.concurrency));
   const jobs = new PQueue({ concurrency: jobLimit });
-  const budget = new ByteBudget(SEGMENT_BUDGET_BYTES);
+  const budget = new ByteBudget(options.segmentBudgetBytes ?? SEGMENT_BUDGET_BYTES);
   let fileCursor = 0;
   let dirCursor = 0;
   let wake: () => void = () => undefined;

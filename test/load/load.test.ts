@@ -202,3 +202,19 @@ test('times before 1970 are clamped with a warning instead of failing the entry'
   }
   fs.rmSync(work, { recursive: true, force: true });
 });
+
+test('many multi-segment files with a small segment budget: no deadlock, every byte stored', async () => {
+  const work = tmp('budget-deadlock');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  const size = 16384 + 2 * 8 * 1024 * 1024 + 1; // three segments each
+  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(src, `big-${i}.txt`), Buffer.alloc(size, 97 + i));
+  // two segments of budget for five files of three: a file that waited while holding budget
+  // for segments it had not consumed yet would deadlock here
+  const { opts, target } = folderLoad(src, work, { segmentBudgetBytes: 2 * 8 * 1024 * 1024 });
+  const s = await load(opts);
+  assert.equal(s.status, 'complete');
+  const report = await verify(target, { source: src });
+  assert.deepEqual(report.problems, []);
+  fs.rmSync(work, { recursive: true, force: true });
+});
