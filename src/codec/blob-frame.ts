@@ -33,6 +33,25 @@ export function encodeBlob(body: Uint8Array, compression: Compression): Buffer {
   return blob;
 }
 
+/**
+ * encodeBlob for a body that sits at offset 4 of `withHeadroom` (the caller left 4 bytes in
+ * front): the stored form is then written in place, without copying an 8 MiB segment again.
+ */
+export function encodeBlobInPlace(withHeadroom: Buffer, compression: Compression): Buffer {
+  const body = withHeadroom.subarray(BLOB_HEADER_BYTES);
+  if (compression === 'lz4') {
+    const blob = lz4FrameCompressAt(body, BLOB_HEADER_BYTES);
+    if (blob !== undefined) {
+      blob.writeUInt16LE(ENCRYPTION_NONE, 0);
+      blob.writeUInt16LE(COMPRESSION_LZ4, COMPRESSION_OFFSET);
+      return blob;
+    }
+  }
+  withHeadroom.writeUInt16LE(ENCRYPTION_NONE, 0);
+  withHeadroom.writeUInt16LE(COMPRESSION_STORED, COMPRESSION_OFFSET);
+  return withHeadroom;
+}
+
 function readHeader(blob: Uint8Array, blobName: string): number {
   if (blob.length < BLOB_HEADER_BYTES) {
     throw formatCorrupt(blobName, blob.length, `blob of ${blob.length} bytes is shorter than its 4-byte header`);

@@ -50,8 +50,17 @@ export function sectionBytes(realCount: number): number {
 export function encodeSectionWriters(writers: readonly SectionWriter[]): Buffer {
   let total = 0;
   for (const w of writers) total += sectionBytes(w.payloadBytes);
-  // alloc (zeroed): padding and the reserved word must be 0
-  const body = Buffer.alloc(total);
+  const body = Buffer.allocUnsafe(total);
+  writeSectionsInto(body, writers);
+  return body;
+}
+
+/**
+ * Write the sections at the start of `body` (which must hold them all): headers, payloads and
+ * zeroed padding. A payload writer may leave bytes it does not own untouched, for data that was
+ * read into place beforehand (see finishFileSegmentBody).
+ */
+export function writeSectionsInto(body: Buffer, writers: readonly SectionWriter[]): number {
   let off = 0;
   for (const w of writers) {
     const blobCount = sectionBytes(w.payloadBytes);
@@ -61,9 +70,11 @@ export function encodeSectionWriters(writers: readonly SectionWriter[]): Buffer 
     body.writeUInt32LE(w.type, off + OFF_TYPE);
     body.writeUInt32LE(0, off + OFF_RESERVED);
     w.write(body, off + HANDLE_HEADER_BYTES);
+    // padding and the reserved word must be 0
+    body.fill(0, off + HANDLE_HEADER_BYTES + w.payloadBytes, off + blobCount);
     off += blobCount;
   }
-  return body;
+  return off;
 }
 
 export function copyWriter(type: HandleType, payload: Uint8Array): SectionWriter {

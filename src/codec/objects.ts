@@ -16,6 +16,8 @@ import {
   copyWriter,
   decodeSections,
   encodeSectionWriters,
+  sectionBytes,
+  writeSectionsInto,
 } from './handles.js';
 import { idListBytes, writeIdList } from './id-list.js';
 import { Btype } from './ids.js';
@@ -98,6 +100,25 @@ export function encodeInodeBody(p: InodeParts): Buffer {
 
 export function encodeFileSegmentBody(data: Uint8Array, back: Databack): Buffer {
   return encodeSectionWriters([prefixedWriter(HandleType.DATA, data), databackWriter(back)]);
+}
+
+/** Where a file segment body's data starts: after the DATA header and its u32 length. */
+export const FILE_SEGMENT_DATA_OFFSET = HANDLE_HEADER_BYTES + 4;
+
+/** Bytes of a file segment body holding `dataBytes`, to read file data straight into place. */
+export function fileSegmentBodyBytes(dataBytes: number, back: Databack): number {
+  return sectionBytes(4 + dataBytes) + sectionBytes(databackBytes(back));
+}
+
+/**
+ * Complete a file segment body whose `dataBytes` of data are already at FILE_SEGMENT_DATA_OFFSET
+ * (read there by the caller): the same bytes as encodeFileSegmentBody, without copying the data.
+ */
+export function finishFileSegmentBody(body: Buffer, dataBytes: number, back: Databack): void {
+  writeSectionsInto(body, [
+    { type: HandleType.DATA, payloadBytes: 4 + dataBytes, write: (b, o) => void b.writeUInt32LE(dataBytes, o) },
+    databackWriter(back),
+  ]);
 }
 
 /** DIRENTS, an empty DATA (the CLFS reader needs it, format.md §5.12), DATABACK. */

@@ -4,7 +4,7 @@
  * descriptors are shared by all threads of the process) or in the main thread.
  */
 import * as fs from 'node:fs';
-import { encodeBlob, encodeFileSegmentBody } from '../codec/index.js';
+import { BLOB_HEADER_BYTES, encodeBlob, encodeBlobInPlace, encodeFileSegmentBody, FILE_SEGMENT_DATA_OFFSET, fileSegmentBodyBytes, finishFileSegmentBody } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 
 export interface SegmentJob {
@@ -20,16 +20,24 @@ export type SegmentResult = { kind: 'blob'; blob: Buffer; got: number } | { kind
 
 export function encodeSegment(job: SegmentJob, compression: Compression): SegmentResult {
   try {
-    const data = Buffer.allocUnsafe(job.length);
+    // one allocation: the blob header's 4 bytes, then the body, the file data read straight into
+    // its place; a stored (incompressible) segment is returned without another copy
+    const back = { ctimeSec: job.ctimeSec, offset: BigInt(job.position), owner: job.owner };
+    const buf = Buffer.allocUnsafe(BLOB_HEADER_BYTES + fileSegmentBodyBytes(job.length, back));
+    const dataStart = BLOB_HEADER_BYTES + FILE_SEGMENT_DATA_OFFSET;
     let got = 0;
     while (got < job.length) {
-      const n = fs.readSync(job.fd, data, got, job.length - got, job.position + got);
+      const n = fs.readSync(job.fd, buf, dataStart + got, job.length - got, job.position + got);
       if (n === 0) break;
       got += n;
     }
     if (got === 0) return { kind: 'blob', blob: Buffer.alloc(0), got };
-    const body = encodeFileSegmentBody(data.subarray(0, got), { ctimeSec: job.ctimeSec, offset: BigInt(job.position), owner: job.owner });
-    return { kind: 'blob', blob: encodeBlob(body, compression), got };
+    if (got < job.length) {
+      // the file shrank since the scan: the layout moves, so encode a copy
+      return { kind: 'blob', blob: encodeBlob(encodeFileSegmentBody(buf.subarray(dataStart, dataStart + got), back), compression), got };
+    }
+    finishFileSegmentBody(buf.subarray(BLOB_HEADER_BYTES), got, back);
+    return { kind: 'blob', blob: encodeBlobInPlace(buf, compression), got };
   } catch (err) {
     const e = err as { message?: string; code?: string };
     return { kind: 'error', message: e?.message ?? String(err), code: e?.code ?? 'EIO' };

@@ -282,3 +282,19 @@ test('reg-indirect-tree0: the 1025 summarized zero segments: names, and the body
     assert.equal(o.kind, 'file-segment');
   }
 });
+
+test('finishFileSegmentBody over data read into place equals encodeFileSegmentBody; encodeBlobInPlace equals encodeBlob', async () => {
+  const { encodeFileSegmentBody, finishFileSegmentBody, fileSegmentBodyBytes, FILE_SEGMENT_DATA_OFFSET, encodeBlob, encodeBlobInPlace } = await import('../../src/codec/index.js');
+  const owner = Buffer.from('3137efc607070200d00700000000000024851c95949a61e8', 'hex');
+  for (const n of [0, 1, 3, 7, 8, 1000, 65536 + 5]) {
+    const data = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) data[i] = (i * 7 + (i >> 8)) & 0xff;
+    const back = { ctimeSec: 1700000100, offset: 16384n, owner };
+    const expected = encodeFileSegmentBody(data, back);
+    const buf = Buffer.allocUnsafe(4 + fileSegmentBodyBytes(n, back)).fill(0xee);
+    data.copy(buf, 4 + FILE_SEGMENT_DATA_OFFSET);
+    finishFileSegmentBody(buf.subarray(4), n, back);
+    assert.deepEqual(buf.subarray(4), expected, `data length ${n}`);
+    for (const c of ['lz4', 'disabled'] as const) assert.deepEqual(encodeBlobInPlace(Buffer.from(buf), c), encodeBlob(expected, c), `${c}, data length ${n}`);
+  }
+});
