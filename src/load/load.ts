@@ -229,7 +229,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   const log = new RunLog(options.stateDir, reporter, options.logLevel ?? 'info');
   if (startOver) log.warn(`state folder ${options.stateDir} held an interrupted start; starting the load over`);
   const concurrency = options.concurrency ?? options.target.capabilities.maxConnections;
-  const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal, options.encodeWorkers ?? Math.min(4, os.availableParallelism()));
+  const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal, options.encodeWorkers ?? Number(process.env.CLFSLOAD_ENCODE_WORKERS ?? Math.min(4, os.availableParallelism())));
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
   try {

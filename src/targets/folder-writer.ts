@@ -8,7 +8,7 @@ export class FolderWriter {
   readonly #waiting = new Map<number, { resolve: (f: FolderWriteFailure | undefined) => void; reject: (e: Error) => void }>();
 
   #start(): Worker {
-    const worker = new Worker(new URL('./folder-writer-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const worker = new Worker(new URL('./folder-writer-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     worker.on('message', (m: { id: number; failure?: { index: number; code?: string; message: string } }) => {
       const w = this.#waiting.get(m.id);
       this.#waiting.delete(m.id);
