@@ -105,7 +105,7 @@ export class StateDb {
       setState: p('UPDATE entries SET state = ? WHERE id = ?'),
       setWriting: p('UPDATE entries SET state = ?, planned_segments = ? WHERE id = ?'),
       finish: p('UPDATE entries SET state = ?, error = ?, written_size = COALESCE(?, written_size) WHERE id = ?'),
-      decParent: p('UPDATE entries SET pending = pending - 1 WHERE id = ?'),
+      decParent: p('UPDATE entries SET pending = pending - ? WHERE id = ?'),
       readyIfDone: p(`UPDATE entries SET state = ${EntryState.READY} WHERE id = ? AND state = ${EntryState.SCANNED} AND pending <= 0`),
       releaseHeld: p(`UPDATE entries SET state = ${EntryState.PENDING} WHERE parent_id = ? AND state = ${EntryState.HELD}`),
       countUnfinished: p(`SELECT COUNT(*) AS n FROM entries WHERE parent_id = ? AND state NOT IN (${EntryState.DONE}, ${EntryState.ERROR}, ${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`),
@@ -251,13 +251,14 @@ export class StateDb {
   /** Record finished entries and let their parents become ready; one transaction per batch. */
   complete(batch: readonly Completion[]): void {
     if (batch.length === 0) return;
+    // children of one directory usually finish together: one decrement per parent, not per child
+    const perParent = new Map<number, number>();
+    for (const c of batch) if (c.parentId !== null) perParent.set(c.parentId, (perParent.get(c.parentId) ?? 0) + 1);
     this.tx(() => {
-      for (const c of batch) {
-        this.stmts.finish.run(c.state, c.error ?? null, c.writtenSize ?? null, c.id);
-        if (c.parentId !== null) {
-          this.stmts.decParent.run(c.parentId);
-          this.stmts.readyIfDone.run(c.parentId);
-        }
+      for (const c of batch) this.stmts.finish.run(c.state, c.error ?? null, c.writtenSize ?? null, c.id);
+      for (const [parentId, n] of perParent) {
+        this.stmts.decParent.run(n, parentId);
+        this.stmts.readyIfDone.run(parentId);
       }
     });
   }
