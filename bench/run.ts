@@ -24,7 +24,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const REPO = path.resolve(HERE, '..', '..');
 const CLI = path.join(REPO, 'dist', 'bin', 'clfsload.js');
 const LATENCY_CHILD = path.join(HERE, 'latency-child.js');
-const CACHE = path.join(REPO, '.bench-cache');
+// BENCH_CACHE puts the trees and the outputs elsewhere (e.g. a freshly made file system)
+const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
@@ -219,16 +220,32 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+let freshCount = 0;
+
+/**
+ * A new, unique folder under the work folder. Nothing is deleted while the suite measures: ext4
+ * allocates new inodes several times slower for minutes after mass deletions (it skips inodes
+ * deleted recently: `recently_deleted` in `__ext4_new_inode`, up to 300 s, was 38% of all CPU in
+ * a profile), which would charge one run for an earlier run's cleanup. The outputs are removed
+ * when the next `npm run bench` starts.
+ */
 function fresh(name: string): string {
-  const p = path.join(WORK, name);
-  fs.rmSync(p, { recursive: true, force: true });
-  return p;
+  return path.join(WORK, `${name}-${++freshCount}`);
 }
 
-function dropWork(): void {
+/** At the start: remove the previous suite's outputs, then wait out ext4's recently-deleted window. */
+async function dropWork(): Promise<void> {
+  const had = fs.existsSync(WORK) && fs.readdirSync(WORK).length > 0;
   fs.rmSync(WORK, { recursive: true, force: true });
   fs.mkdirSync(WORK, { recursive: true });
+  if (had) {
+    settle();
+    process.stderr.write(`removed the previous outputs; waiting ${DELETE_SETTLE_MS / 1000} s for ext4 to settle\n`);
+    await new Promise((r) => setTimeout(r, DELETE_SETTLE_MS));
+  }
 }
+
+const DELETE_SETTLE_MS = Number(process.env.BENCH_DELETE_SETTLE_MS ?? 300_000);
 
 function ensureOk(m: Measured, what: string): void {
   if (m.exitCode !== 0) {
@@ -250,7 +267,6 @@ async function cpFloor(tree: Tree): Promise<Measured> {
   settle();
   const m = await measureChild('cp', ['-r', tree.root, dest]);
   ensureOk(m, 'cp -r');
-  fs.rmSync(dest, { recursive: true, force: true });
   return m;
 }
 
@@ -315,8 +331,6 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
     rsss.push(m.peakRssBytes);
     reqs.push(s.blobsWritten / tree.files);
     process.stderr.write(`  ${name} run ${r + 1}/${runs}: clfsload ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB; cp -r ${cp.wallSeconds.toFixed(2)} s; verify ${verifySecs.at(-1)!.toFixed(1)} s OK\n`);
-    fs.rmSync(dest, { recursive: true, force: true });
-    fs.rmSync(state, { recursive: true, force: true });
   }
   const floor = median(floors);
   return {
@@ -360,8 +374,6 @@ async function latencyCase(tree: Tree, o: Options, runs: number): Promise<CaseRe
       e.reqs.push(requests / tree.files);
       results.set(mode, e);
       process.stderr.write(`  latency ${mode} run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB, ${requests} delayed requests (${JSON.stringify(c)}); verify OK\n`);
-      fs.rmSync(dest, { recursive: true, force: true });
-      fs.rmSync(state, { recursive: true, force: true });
     }
   }
   const floor = median(floors);
@@ -410,7 +422,6 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
       if (m.cpuSeconds !== undefined) cpus_.push((m.cpuSeconds * 1e6) / stats.requests);
       process.stderr.write(`  http run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB, ${stats.requests} requests ${JSON.stringify(stats)}, loader CPU ${m.cpuSeconds?.toFixed(2)} s; verify OK\n`);
       server.dropContainer(container);
-      fs.rmSync(state, { recursive: true, force: true });
     }
   } finally {
     await server.close();
@@ -517,7 +528,7 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   fs.mkdirSync(CACHE, { recursive: true });
-  dropWork();
+  await dropWork();
   const q = o.quick;
   const smallFiles = q ? 2000 : 20_000;
   const smallDirs = q ? 20 : 200;
@@ -540,7 +551,6 @@ async function main(): Promise<void> {
       const runs = o.quick ? o.runs : Math.min(o.runs, 1);
       results.push(await folderCase('scale', `scale: ${o.scaleFiles} empty files in ${Math.min(1000, Math.ceil(o.scaleFiles / 1000))} directories → file:// (${runs} run)`, t, o, runs, false));
     }
-    dropWork();
   }
   const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
   const blocks = new Map(results.map((c) => [c.name, caseBlock(c, o, command)]));
