@@ -70,7 +70,7 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
         if (isRunFatal(err)) throw err;
         const message = scanFailure(err, dir);
         run.countError(message);
-        db.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.ERROR, error: message }]);
+        run.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.ERROR, error: message }]);
       }
       if (run.stopping) break;
     }
@@ -102,6 +102,11 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
       }
     }
     if (claimed === 0) {
+      // completions held back may make directories ready: record them before deciding anything
+      if (run.hasPendingCompletions) {
+        run.flushCompletions();
+        continue;
+      }
       if (jobs.size === 0 && jobs.pending === 0) break;
       await woken;
       woken = new Promise<void>((r) => (wake = r));
@@ -112,6 +117,7 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
   }
   await jobs.onIdle();
   await run.puts.onIdle();
+  run.flushCompletions();
   if (run.fatal !== undefined) throw run.fatal;
 }
 
@@ -185,11 +191,11 @@ async function writeSingleObjects(run: LoadRun, rows: EntryRow[], budget: ByteBu
     try {
       await putMany.call(run.target, blobs, { abortSignal: run.abortSignal });
       blobs.forEach(stored);
-      run.db.complete(completions);
+      run.complete(completions);
       return;
     } catch (err) {
       if (isRunFatal(err) || isInterruption(err, run)) {
-        run.db.complete(completions);
+        run.complete(completions);
         throw err;
       }
       // fall through: store one by one to find the entry that fails
@@ -209,7 +215,7 @@ async function writeSingleObjects(run: LoadRun, rows: EntryRow[], budget: ByteBu
       if (c !== undefined) completions.push(c);
     }
   });
-  run.db.complete(completions);
+  run.complete(completions);
 }
 
 async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget): Promise<void> {
@@ -217,10 +223,10 @@ async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget
   try {
     const written = await writeSegmentedFile(run, row, parent, budget);
     countKind(run, row);
-    run.db.complete([{ id: row.id, parentId: row.parent_id, state: finishedState(row), writtenSize: written }]);
+    run.complete([{ id: row.id, parentId: row.parent_id, state: finishedState(row), writtenSize: written }]);
   } catch (err) {
     const c = entryFailure(run, row, displayPath(entryPath(parent, row)), err);
-    if (c !== undefined) run.db.complete([c]);
+    if (c !== undefined) run.complete([c]);
   }
 }
 
@@ -228,9 +234,9 @@ async function writeOneDirectory(run: LoadRun, dir: EntryRow): Promise<void> {
   try {
     await writeDirectory(run, dir);
     countKind(run, dir);
-    run.db.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.DONE }]);
+    run.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.DONE }]);
   } catch (err) {
     const c = entryFailure(run, dir, displayPath(dir.path ?? dir.name), err);
-    if (c !== undefined) run.db.complete([c]);
+    if (c !== undefined) run.complete([c]);
   }
 }
