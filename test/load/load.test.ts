@@ -218,3 +218,39 @@ test('many multi-segment files with a small segment budget: no deadlock, every b
   assert.deepEqual(report.problems, []);
   fs.rmSync(work, { recursive: true, force: true });
 });
+
+test('boundary sizes around one full segment (8 MiB + 16 KiB ± 1), owners and modes read back exactly', async () => {
+  const work = tmp('bounds');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  const full = 16384 + 8 * 1024 * 1024;
+  for (const n of [full - 1, full, full + 1]) {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i + 4 <= n; i += 4096) b.writeUInt32LE(i, i);
+    fs.writeFileSync(path.join(src, `size-${n}.bin`), b);
+  }
+  fs.writeFileSync(path.join(src, 'owned.txt'), 'owned\n');
+  fs.chmodSync(path.join(src, 'owned.txt'), 0o4751);
+  if (process.getuid?.() === 0) fs.chownSync(path.join(src, 'owned.txt'), 1234, 5678);
+  const { opts, target } = folderLoad(src, work);
+  assert.equal((await load(opts)).status, 'complete');
+  const report = await verify(target, { source: src });
+  assert.deepEqual(report.problems, []);
+  const segments = fs.readdirSync(path.join(work, 'blobs')).filter((n) => parseBlobName(n)?.btype === Btype.SEGMENT).length;
+  assert.equal(segments, 1 + 1 + 2, 'full-1 and full have one segment each, full+1 has two');
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('bad input stops before anything is written: source is a file; state of another target', async () => {
+  const work = tmp('badinput');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'a'), 'a');
+  const { opts } = folderLoad(path.join(src, 'a'), work);
+  await assert.rejects(load(opts), (err: unknown) => isClfsError(err) && err.code === 'E_SOURCE_NOT_FOUND' && /not a directory/.test(err.message));
+  assert.ok(!fs.existsSync(path.join(work, 'state')));
+  const good = folderLoad(src, work);
+  assert.equal((await load(good.opts)).status, 'complete');
+  await assert.rejects(load({ ...good.opts, targetKey: 'file:/somewhere/else', newTransfer: false }), (err: unknown) => isClfsError(err) && err.code === 'E_STATE_MISMATCH' && /target/.test(err.message));
+  fs.rmSync(work, { recursive: true, force: true });
+});
