@@ -22,9 +22,13 @@ const FATAL_CODES = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_
 const SMALL_BATCH = 64;
 const SEGMENT_BUDGET_BYTES = 64 * 1024 * 1024;
 
-/** Is this failure about the whole run (stop, keep state) rather than one entry? */
+/**
+ * Is this failure about the whole run (stop, keep state) rather than one entry? A target I/O
+ * failure is, unless the target marked it as about one blob (recoverable): a full disk must stop
+ * the load at once, not fail every entry until the error budget runs out.
+ */
 export function isRunFatal(err: unknown): boolean {
-  return isClfsError(err) && FATAL_CODES.has(err.code);
+  return isClfsError(err) && (FATAL_CODES.has(err.code) || (err.code === 'E_TARGET_IO' && !err.recoverable));
 }
 
 export function isInterruption(err: unknown, run: LoadRun): boolean {

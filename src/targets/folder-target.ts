@@ -216,6 +216,13 @@ export class FolderTarget implements Target {
         { subject, cause: error },
       );
     }
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      return new ClfsError(
+        'E_TARGET_IO',
+        `${this.description} is full (${code}: no space or no free inodes): free some and re-run the same command to resume`,
+        { subject: this.path, cause: error },
+      );
+    }
     if (code === 'EMFILE' || code === 'ENFILE' || code === 'EAGAIN' || code === 'EBUSY' || code === 'EINTR') {
       return new ClfsError('E_TARGET_TRANSIENT', `cannot ${action} ${name} in ${this.description} for now (${code})`, {
         subject,

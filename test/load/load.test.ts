@@ -254,3 +254,32 @@ test('bad input stops before anything is written: source is a file; state of ano
   await assert.rejects(load({ ...good.opts, targetKey: 'file:/somewhere/else', newTransfer: false }), (err: unknown) => isClfsError(err) && err.code === 'E_STATE_MISMATCH' && /target/.test(err.message));
   fs.rmSync(work, { recursive: true, force: true });
 });
+
+test('a full target folder stops the load at once with a clear error; freeing space and re-running resumes', async (t) => {
+  const mnt = tmp('fullfs');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=400', 'tmpfs', mnt], { stdio: 'ignore' });
+  } catch {
+    t.skip('cannot mount a small tmpfs here (needs root)');
+    return;
+  }
+  const work = tmp('fullfs-work');
+  try {
+    const src = path.join(work, 'src');
+    fs.mkdirSync(src);
+    for (let i = 0; i < 600; i++) fs.writeFileSync(path.join(src, `f${i}.txt`), `${i}\n`);
+    const target = new FolderTarget(mnt);
+    const opts = { source: src, target, targetKey: 'full', stateDir: path.join(work, 'state'), newTransfer: true, maxErrors: 0 };
+    await assert.rejects(load(opts), (err: unknown) => isClfsError(err) && err.code === 'E_TARGET_IO' && /is full \(ENOSPC/.test(err.message));
+    // move what was written to a roomier folder, as a user freeing space would, and resume there
+    const roomy = path.join(work, 'roomy');
+    fs.mkdirSync(roomy);
+    for (const n of fs.readdirSync(mnt)) if (!n.startsWith('.')) fs.copyFileSync(path.join(mnt, n), path.join(roomy, n));
+    const resumed = await load({ ...opts, target: new FolderTarget(roomy), newTransfer: false });
+    assert.equal(resumed.status, 'complete');
+    assert.deepEqual((await verify(new FolderTarget(roomy), { source: src })).problems, []);
+  } finally {
+    execFileSync('umount', [mnt]);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
