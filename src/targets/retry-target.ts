@@ -4,6 +4,7 @@
  * one Throttle, which halves the concurrency when the service throttles (see throttle.ts).
  * Puts are idempotent (same name, same bytes), so a request that timed out is simply sent again.
  */
+import { setMaxListeners } from 'node:events';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { Throttle } from './throttle.js';
 import type {
@@ -205,14 +206,10 @@ export class RetryTarget implements Target {
         this.#timeoutMs + 1000,
       );
       // Our own timer, not AbortSignal.timeout: that one is unref'd and outlives the request.
-      d = {
-        second,
-        callerSignal,
-        timeout: controller.signal,
-        signal: callerSignal === undefined ? controller.signal : AbortSignal.any([callerSignal, controller.signal]),
-        timer,
-        active: 0,
-      };
+      const signal = callerSignal === undefined ? controller.signal : AbortSignal.any([callerSignal, controller.signal]);
+      // every request of the second listens on this one signal: not a listener leak
+      setMaxListeners(0, controller.signal, signal);
+      d = { second, callerSignal, timeout: controller.signal, signal, timer, active: 0 };
       this.#current = d;
     }
     d.active += 1;
