@@ -3,8 +3,8 @@ import type { Compression } from '../codec/index.js';
 import type { TransferIdentity } from '../state/index.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob, SegmentResult } from './segment-encoder.js';
-import { SingleObjectEncoder } from './single-object.js';
-import type { SingleObjectJob, SingleObjectResult } from './single-object.js';
+import { encodeRange, SingleObjectEncoder } from './single-object.js';
+import type { RangeResult, SingleObjectSource } from './single-object.js';
 
 interface Waiter {
   resolve: (r: unknown) => void;
@@ -26,11 +26,13 @@ export class EncoderPool {
     identity: TransferIdentity,
     private readonly compression: Compression,
     workers: number,
+    /** the state, for ranges encoded in this thread; workers open their own read-only connection */
+    private readonly state: SingleObjectSource & { dir: string },
   ) {
     this.local = new SingleObjectEncoder(identity, compression);
     for (let i = 0; i < workers; i++) {
       // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
-      const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression }, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 48 } });
+      const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression, stateDir: state.dir }, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 48 } });
       const slot = { worker, busy: 0 };
       worker.on('message', (m: { id: number; result: unknown }) => {
         slot.busy -= 1;
@@ -68,9 +70,10 @@ export class EncoderPool {
     });
   }
 
-  async encode(jobs: SingleObjectJob[]): Promise<SingleObjectResult[]> {
-    if (this.workers.length === 0) return jobs.map((j) => this.local.encode(j));
-    const results = await this.post<SingleObjectResult[]>({ kind: 'single', jobs });
+  /** Encode the pending one-object entries with ids in [first, last] (see encodeRange). */
+  async encodeRange(firstId: number, lastId: number): Promise<RangeResult[]> {
+    if (this.workers.length === 0) return encodeRange(this.state, this.local, firstId, lastId);
+    const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId });
     for (const r of results) if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return results;
   }

@@ -38,11 +38,6 @@ function clampWarner(run: LoadRun, path: Buffer): (which: string) => void {
   return (which) => run.log.warn(`${displayPath(path)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`);
 }
 
-/** True when the entry is stored as a single inode object with no segments. */
-export function isSingleObject(row: EntryRow): boolean {
-  return row.ftype !== Ftype.REG || row.size <= FIRST_SEGMENT_BYTES;
-}
-
 /** Number of data segments (blocks after block 0) a file of this size needs. */
 export function segmentsFor(sizeBytes: number): number {
   return sizeBytes <= FIRST_SEGMENT_BYTES ? 0 : Math.ceil((sizeBytes - FIRST_SEGMENT_BYTES) / FILE_SEGMENT_BYTES);

@@ -63,7 +63,7 @@ export class LoadRun {
     readonly abortSignal: AbortSignal | undefined,
     encodeWorkers: number,
   ) {
-    this.encoders = new EncoderPool(identity, compression, encodeWorkers);
+    this.encoders = new EncoderPool(identity, compression, encodeWorkers, db);
     this.ids = new ObjectIdFactory(identity.idSecretHex);
     this.puts = new PQueue({ concurrency });
   }

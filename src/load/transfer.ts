@@ -14,8 +14,7 @@ import type { Completion, EntryRow } from '../state/index.js';
 import { ByteBudget } from './byte-budget.js';
 import { scanDirectory, scanFailure } from './dir-scan.js';
 import { writeDirectory } from './dir-writer.js';
-import { entryPath, isSingleObject, writeSegmentedFile } from './file-writer.js';
-import type { SingleObjectJob } from './single-object.js';
+import { entryPath, writeSegmentedFile } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
 const FATAL_CODES = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_PERMISSION', 'E_TARGET_CONTAINER_MISSING', 'E_STATE_IO', 'E_STATE_CORRUPT', 'E_INTERNAL']);
@@ -79,26 +78,31 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
       if (run.stopping) break;
     }
     if (jobs.size < jobLimit * 2) {
-      const files = db.pendingFiles(fileCursor, SMALL_BATCH * 4);
-      if (files.length > 0) fileCursor = files[files.length - 1]!.id;
+      // ids only: the encode workers read the rows of one-object entries themselves
+      const files = db.pendingFileIds(fileCursor, SMALL_BATCH * 4);
+      if (files.length > 0) fileCursor = files[files.length - 1]![0];
       claimed += files.length;
-      let small: EntryRow[] = [];
-      for (const row of files) {
-        if (isSingleObject(row)) {
-          small.push(row);
-          if (small.length === SMALL_BATCH) {
-            const batch = small;
-            addJob(() => writeSingleObjects(run, batch, budget));
-            small = [];
-          }
+      let first = 0;
+      let last = 0;
+      let count = 0;
+      const flush = () => {
+        if (count === 0) return;
+        const [a, b] = [first, last];
+        addJob(() => writeSingleObjects(run, a, b, budget));
+        count = 0;
+      };
+      for (const [id, single] of files) {
+        if (single) {
+          if (count === 0) first = id;
+          last = id;
+          count += 1;
+          if (count === SMALL_BATCH) flush();
         } else {
+          const row = db.entry(id)!;
           addJob(() => writeOneSegmented(run, row, budget));
         }
       }
-      if (small.length > 0) {
-        const batch = small;
-        addJob(() => writeSingleObjects(run, batch, budget));
-      }
+      flush();
       for (const dir of db.readyDirs(0, 32)) {
         claimed += 1;
         db.tx(() => db.setWriting(dir.id, dir.planned_segments));
@@ -135,7 +139,7 @@ function noteJobFailure(run: LoadRun, err: unknown): void {
 }
 
 /** A failure of one entry: fatal ones stop the run; the rest are counted and the entry left out. */
-function entryFailure(run: LoadRun, row: EntryRow, what: string, err: unknown): Completion | undefined {
+function entryFailure(run: LoadRun, row: EntryRef, what: string, err: unknown): Completion | undefined {
   if (isInterruption(err, run)) return undefined;
   if (isRunFatal(err)) {
     run.fatal ??= err as ClfsError;
@@ -146,34 +150,32 @@ function entryFailure(run: LoadRun, row: EntryRow, what: string, err: unknown): 
   return { id: row.id, parentId: row.parent_id, state: EntryState.ERROR, error: message };
 }
 
-function finishedState(row: EntryRow): EntryState.DONE | EntryState.INPROGRESS {
+function finishedState(row: EntryRef): EntryState.DONE | EntryState.INPROGRESS {
   return row.reconcile ? EntryState.INPROGRESS : EntryState.DONE;
 }
 
-function countKind(run: LoadRun, row: EntryRow): void {
+function countKind(run: LoadRun, row: EntryRef): void {
   const kind = Ftype[row.ftype] ?? String(row.ftype);
   run.stats.kinds[kind] = (run.stats.kinds[kind] ?? 0) + 1;
   run.stats.entriesDone += 1;
 }
 
+/** What the transfer needs of an entry to record its outcome. */
+type EntryRef = Pick<EntryRow, 'id' | 'parent_id' | 'ftype' | 'reconcile'>;
+
 /**
- * Many one-object entries: read, encoded and compressed in a batch (on an encode worker when
- * there are some), stored together, recorded in one transaction.
+ * The pending one-object entries with ids in [first, last]: read and encoded on an encode worker
+ * (the main thread only hands out the range), stored together, recorded together.
  */
-async function writeSingleObjects(run: LoadRun, rows: EntryRow[], budget: ByteBudget): Promise<void> {
+async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number, budget: ByteBudget): Promise<void> {
   const completions: Completion[] = [];
-  const jobs: SingleObjectJob[] = [];
-  for (const row of rows) {
-    const parent = run.dirRow(row.parent_id!);
-    jobs.push({ row, parentFh: parent.fh, parentPath: parent.path! });
-  }
-  const results = await run.encoders.encode(jobs);
-  const blobs: Array<{ row: EntryRow; name: string; data: Buffer; writtenSize: number }> = [];
-  for (let i = 0; i < results.length; i++) {
-    const r = results[i]!;
-    const row = rows[i]!;
+  const results = await run.encoders.encodeRange(firstId, lastId);
+  const blobs: Array<{ row: EntryRef; name: string; data: Buffer; writtenSize: number }> = [];
+  for (const r of results) {
+    const row: EntryRef = { id: r.id, parent_id: r.parentId, ftype: r.ftype, reconcile: r.reconcile };
     if (r.kind === 'segmented') {
-      await writeOneSegmented(run, row, budget);
+      // grew past 16 KiB since the scan
+      await writeOneSegmented(run, run.db.entry(r.id)!, budget);
     } else if (r.kind === 'error') {
       const err = new ClfsError(r.code as ClfsErrorCode, r.message, { recoverable: true });
       const c = entryFailure(run, row, r.message, err);

@@ -61,11 +61,47 @@ export interface EntryRow {
 }
 
 /**
- * What writing a non-directory needs (fewer columns: building row objects was the largest cost of
- * claiming work). The other EntryRow fields are absent from rows read with it.
+ * What encoding a non-directory needs (fewer columns: building row objects was the largest cost
+ * of claiming work). The other EntryRow fields are absent from rows read with it.
  */
 const WRITER_COLUMNS =
   'id, parent_id, name, ftype, fh, state, mode, uid, gid, size, mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, rdev, nlink, link_of, reconcile, planned_segments';
+
+/** Files up to this size are one object (inode with the data inline, spec §6.1). */
+const SINGLE_OBJECT_MAX_BYTES = 16384;
+
+/**
+ * The pending one-object entries with ids in [first, last], with what encoding them needs of
+ * their parent. Read by the encode workers on their own read-only connections.
+ */
+const SINGLE_OBJECT_ROWS_SQL = `SELECT ${WRITER_COLUMNS
+  .split(', ')
+  .map((c) => `e.${c}`)
+  .join(', ')}, p.fh AS parent_fh, p.path AS parent_path
+  FROM entries e JOIN entries p ON p.id = e.parent_id
+  WHERE e.id BETWEEN ? AND ? AND e.state = ${EntryState.PENDING} AND e.ftype != 1 AND (e.ftype != 2 OR e.size <= ${SINGLE_OBJECT_MAX_BYTES})
+  ORDER BY e.id`;
+
+export type SingleObjectRow = EntryRow & { parent_fh: Buffer; parent_path: Buffer };
+
+/** A read-only connection to a transfer's state, for worker threads (WAL allows concurrent readers). */
+export class StateReader {
+  private readonly db: Database.Database;
+  private readonly rows: Database.Statement;
+
+  constructor(dir: string) {
+    this.db = new Database(path.join(dir, STATE_DB_FILE), { readonly: true, fileMustExist: true });
+    this.rows = this.db.prepare(SINGLE_OBJECT_ROWS_SQL);
+  }
+
+  singleObjectRows(firstId: number, lastId: number): SingleObjectRow[] {
+    return this.rows.all(firstId, lastId) as SingleObjectRow[];
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
 
 export type ChildRow = Pick<EntryRow, 'id' | 'name' | 'fh' | 'ftype' | 'state' | 'link_of'>;
 
@@ -117,7 +153,8 @@ export class StateDb {
       releaseHeld: p(`UPDATE entries SET state = ${EntryState.PENDING} WHERE parent_id = ? AND state = ${EntryState.HELD}`),
       countUnfinished: p(`SELECT COUNT(*) AS n FROM entries WHERE parent_id = ? AND state NOT IN (${EntryState.DONE}, ${EntryState.ERROR}, ${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`),
       finishScan: p('UPDATE entries SET state = ?, pending = ? WHERE id = ?'),
-      pendingFiles: p(`SELECT ${WRITER_COLUMNS} FROM entries WHERE state = ${EntryState.PENDING} AND ftype != 1 AND id > ? ORDER BY id LIMIT ?`),
+      pendingFileIds: p(`SELECT id, (ftype != 2 OR size <= ${SINGLE_OBJECT_MAX_BYTES}) AS single FROM entries WHERE state = ${EntryState.PENDING} AND ftype != 1 AND id > ? ORDER BY id LIMIT ?`).raw(true),
+      singleObjectRows: p(SINGLE_OBJECT_ROWS_SQL),
       pendingDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.PENDING} AND ftype = 1 AND id > ? ORDER BY id LIMIT ?`),
       readyDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.READY} AND id > ? ORDER BY id LIMIT ?`),
       writingEntries: p(`SELECT * FROM entries WHERE state = ${EntryState.WRITING} ORDER BY id`),
@@ -270,8 +307,13 @@ export class StateDb {
     });
   }
 
-  pendingFiles(afterId: number, limit: number): EntryRow[] {
-    return this.stmts.pendingFiles.all(afterId, limit) as EntryRow[];
+  /** Pending non-directories after a cursor: ids only, and whether each is a one-object entry. */
+  pendingFileIds(afterId: number, limit: number): Array<[number, number]> {
+    return this.stmts.pendingFileIds.all(afterId, limit) as Array<[number, number]>;
+  }
+
+  singleObjectRows(firstId: number, lastId: number): SingleObjectRow[] {
+    return this.stmts.singleObjectRows.all(firstId, lastId) as SingleObjectRow[];
   }
 
   pendingDirs(afterId: number, limit: number): EntryRow[] {
