@@ -32,7 +32,7 @@ export class EncoderPool {
     this.local = new SingleObjectEncoder(identity, compression);
     for (let i = 0; i < workers; i++) {
       // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
-      const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression, stateDir: state.dir }, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 48 } });
+      const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression, stateDir: state.dir }, resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
       const slot = { worker, busy: 0 };
       worker.on('message', (m: { id: number; result: unknown }) => {
         slot.busy -= 1;

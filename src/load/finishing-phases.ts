@@ -29,6 +29,7 @@ import { displayPath, joinPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
 import type { EntryRow } from '../state/index.js';
 import { tmpRootName } from './dir-writer.js';
+import { deleteLeftoverSegments } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 import { PROBLEMS_FILE } from './run-log.js';
 import { isInterruption, isRunFatal } from './transfer.js';
@@ -146,7 +147,30 @@ function writeProblems(run: LoadRun): number {
   return count;
 }
 
+/**
+ * A failed entry is left out of its directory, so whatever it had stored before failing (a
+ * partly written inode, the segments of a file that could not be read to the end) is unreachable:
+ * delete it. Every such name is known (filehandle, deterministic segment ids), and deleting a
+ * missing blob is a no-op.
+ */
+async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const rows = run.db.errorsAfter(after, 256);
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]!.id;
+    for (const row of rows) {
+      if (row.parent_id === null || row.link_of !== null) continue;
+      const parent = run.dirRow(row.parent_id);
+      const btype = ftypeToBtype(row.ftype);
+      await run.deleteBlob(blobName(row.fh, btype, row.reconcile ? INPROGRESS_ID : parent.fh, INITIAL_VERSION));
+      await deleteLeftoverSegments(run, row.fh, 0, row.planned_segments);
+    }
+  }
+}
+
 export async function runFinalize(run: LoadRun): Promise<void> {
+  await removeFailedEntryObjects(run);
   const problems = writeProblems(run);
   if (problems > 0) run.log.warn(`${problems} entries failed; listed in ${PROBLEMS_FILE}`);
   run.log.info('finalize: uploading logs, updating the bucket object, moving the root to its final name');

@@ -81,7 +81,9 @@ export class FolderTarget implements Target {
 
   async putMany(items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> {
     if (options.abortSignal?.aborted) throw abortedError(this.description, items[0]?.name ?? '');
-    const writes = items.map((item) => ({ tempPath: this.#tempPath(item.name), finalPath: this.#blobPath(item.name), data: item.data }));
+    // In place, not temp + rename: the rename was a third of the writer's time on small blobs.
+    // putMany promises no atomicity on a crash (target.ts); put() keeps it.
+    const writes = items.map((item) => ({ finalPath: this.#blobPath(item.name), data: item.data }));
     const failure = this.#writer === undefined ? writeFilesSync(writes, this.#fsync) : await this.#writer.write(writes, this.#fsync);
     if (failure !== undefined) throw await this.#toClfsError(failure.error, items[failure.index]!.name, 'write');
   }

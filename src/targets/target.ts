@@ -59,9 +59,11 @@ export interface Target {
    */
   checkAccess?(options?: PutOptions): Promise<void>;
   /**
-   * Optional: create or overwrite several (small) blobs in one call. Same semantics as calling put
-   * for each item: each blob appears whole or not at all, and on failure some items may already
-   * be written (callers re-put the batch; puts are idempotent). Targets declare it only when it is
+   * Optional: create or overwrite several (small) blobs in one call. Like calling put for each item,
+   * except that a crash (not an error) during the call may leave a blob of the batch partly
+   * written: the caller must then put or delete that name again (the loader rewrites unfinished
+   * entries on resume and deletes the names of entries that failed). On failure some items may
+   * already be written (callers re-put the batch; puts are idempotent). Targets declare it only when it is
    * cheaper than one put per item (the folder target writes the batch synchronously, without a
    * promise chain per file); callers fall back to put when it is absent. Wrappers forward it only
    * when the target they wrap has it.

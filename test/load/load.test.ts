@@ -145,17 +145,20 @@ test('a failing entry is left out of its directory, listed in problems.txt, and 
   fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
   fs.writeFileSync(path.join(src, 'ok.txt'), 'fine\n');
   fs.writeFileSync(path.join(src, 'sub', 'poison.txt'), 'refused\n');
+  // a file whose segments are stored but whose inode is refused: its segments must not be left behind
+  fs.writeFileSync(path.join(src, 'sub', 'poison-big.bin'), Buffer.alloc(9 * 1024 * 1024, 7));
   fs.writeFileSync(path.join(src, 'sub', 'also-ok.txt'), 'fine too\n');
   const { opts, target } = folderLoad(src, work);
   const poison = new PoisonTarget(target);
   const s = await load({ ...opts, target: poison });
   assert.equal(s.status, 'complete-with-errors');
-  assert.equal(s.errors, 1);
+  assert.equal(s.errors, 2);
   assert.match(s.problems[0]!, /refused by the test/);
   const problems = fs.readFileSync(path.join(work, 'state', 'problems.txt'), 'utf8');
   assert.match(problems, /sub\/poison\.txt/);
   assert.ok(fs.readdirSync(path.join(work, 'blobs')).includes('problems.txt'), 'problems.txt uploaded with the logs');
-  // the container is consistent without the failed entry: no dangling dirent
+  // the container is consistent without the failed entries: no dangling dirent, and no segment
+  // of the refused big file left unreachable
   const partial = await verify(target, {});
   assert.deepEqual(partial.problems, []);
   // resume retries the failed entry and rewrites its directory
