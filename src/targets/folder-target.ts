@@ -24,6 +24,8 @@ import type {
 } from './target.js';
 
 const TEMP_PREFIX = '.clfsload-tmp-';
+/** Larger blobs (file segments) are written from this thread: copying them to the writer costs more than it saves. */
+const SMALL_PUT_BYTES = 256 * 1024;
 
 export interface FolderTargetOptions {
   /** fsync each file before the rename, so a power loss cannot leave an empty blob; default false */
@@ -60,6 +62,15 @@ export class FolderTarget implements Target {
   async put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     const finalPath = this.#blobPath(name);
     const tempPath = this.#tempPath(name);
+    if (this.#writer !== undefined && data.byteLength <= SMALL_PUT_BYTES) {
+      // puts made in the same turn of the event loop go to the writer thread as one batch (each
+      // still to a temp name, then renamed): one promise chain per blob on libuv's four threads
+      // was what limited many concurrent small puts
+      if (options.abortSignal?.aborted) throw abortedError(this.description, name);
+      const failure = await this.#writer.writeOne({ tempPath, finalPath, data }, this.#fsync);
+      if (failure !== undefined) throw await this.#toClfsError(failure.error, name, 'write');
+      return;
+    }
     try {
       if (this.#fsync) {
         const handle = await open(tempPath, 'w');

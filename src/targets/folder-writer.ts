@@ -35,6 +35,40 @@ export class FolderWriter {
     });
   }
 
+  #pending: Array<{ write: FolderWrite; resolve: (f: FolderWriteFailure | undefined) => void; reject: (e: Error) => void }> = [];
+  #pendingFsync = false;
+
+  /** One write, sent with every other one made before the next turn of the event loop. */
+  writeOne(write: FolderWrite, fsync: boolean): Promise<FolderWriteFailure | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => this.#flush());
+      this.#pending.push({ write, resolve, reject });
+      this.#pendingFsync ||= fsync;
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#pending;
+    const fsync = this.#pendingFsync;
+    this.#pending = [];
+    this.#pendingFsync = false;
+    this.write(
+      batch.map((b) => b.write),
+      fsync,
+    ).then(
+      (failure) => {
+        const failedAt = failure?.index ?? batch.length;
+        batch.forEach((b, i) => {
+          if (i < failedAt) b.resolve(undefined);
+          else if (i === failedAt) b.resolve({ index: 0, error: failure!.error });
+          // not attempted after the failure: try again
+          else this.writeOne(b.write, fsync).then(b.resolve, b.reject);
+        });
+      },
+      (err: Error) => batch.forEach((b) => b.reject(err)),
+    );
+  }
+
   async close(): Promise<void> {
     const w = this.#worker;
     this.#worker = undefined;
