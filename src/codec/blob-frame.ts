@@ -18,18 +18,22 @@ const COMPRESSION_OFFSET = 2;
  * by the reference's fallback rules (format.md §4.3), applied to our blocks.
  */
 export function encodeBlob(body: Uint8Array, compression: Compression): Buffer {
-  if (compression === 'lz4') {
-    const blob = lz4FrameCompressAt(body, BLOB_HEADER_BYTES);
-    if (blob !== undefined) {
-      blob.writeUInt16LE(ENCRYPTION_NONE, 0);
-      blob.writeUInt16LE(COMPRESSION_LZ4, COMPRESSION_OFFSET);
-      return blob;
-    }
-  }
+  const compressed = compression === 'lz4' ? lz4Blob(body) : undefined;
+  if (compressed !== undefined) return compressed;
   const blob = Buffer.allocUnsafe(BLOB_HEADER_BYTES + body.length);
-  blob.writeUInt16LE(ENCRYPTION_NONE, 0);
-  blob.writeUInt16LE(COMPRESSION_STORED, COMPRESSION_OFFSET);
   blob.set(body, BLOB_HEADER_BYTES);
+  return writeHeader(blob, COMPRESSION_STORED);
+}
+
+/** The LZ4 form with its header, or undefined where the reference stores the body (§4.3). */
+function lz4Blob(body: Uint8Array): Buffer | undefined {
+  const blob = lz4FrameCompressAt(body, BLOB_HEADER_BYTES);
+  return blob === undefined ? undefined : writeHeader(blob, COMPRESSION_LZ4);
+}
+
+function writeHeader(blob: Buffer, compressionType: number): Buffer {
+  blob.writeUInt16LE(ENCRYPTION_NONE, 0);
+  blob.writeUInt16LE(compressionType, COMPRESSION_OFFSET);
   return blob;
 }
 
@@ -38,18 +42,8 @@ export function encodeBlob(body: Uint8Array, compression: Compression): Buffer {
  * front): the stored form is then written in place, without copying an 8 MiB segment again.
  */
 export function encodeBlobInPlace(withHeadroom: Buffer, compression: Compression): Buffer {
-  const body = withHeadroom.subarray(BLOB_HEADER_BYTES);
-  if (compression === 'lz4') {
-    const blob = lz4FrameCompressAt(body, BLOB_HEADER_BYTES);
-    if (blob !== undefined) {
-      blob.writeUInt16LE(ENCRYPTION_NONE, 0);
-      blob.writeUInt16LE(COMPRESSION_LZ4, COMPRESSION_OFFSET);
-      return blob;
-    }
-  }
-  withHeadroom.writeUInt16LE(ENCRYPTION_NONE, 0);
-  withHeadroom.writeUInt16LE(COMPRESSION_STORED, COMPRESSION_OFFSET);
-  return withHeadroom;
+  const compressed = compression === 'lz4' ? lz4Blob(withHeadroom.subarray(BLOB_HEADER_BYTES)) : undefined;
+  return compressed ?? writeHeader(withHeadroom, COMPRESSION_STORED);
 }
 
 function readHeader(blob: Uint8Array, blobName: string): number {

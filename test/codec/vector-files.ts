@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { mulberry32 } from '../../src/targets/index.js';
 
 /** dist/test/codec → repo root */
 export const VECTORS_DIR = new URL('../../../format/vectors/', import.meta.url);
@@ -84,16 +85,7 @@ function xorshift32(seed: number, length: number): Buffer {
 }
 
 /** Deterministic PRNG for property tests (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 export function randomBytes(rand: () => number, n: number): Buffer {
   const b = Buffer.alloc(n);
