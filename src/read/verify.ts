@@ -40,6 +40,7 @@ import {
   isDotOrDotDot,
   pythonCharCount,
 } from './container-reader.js';
+import { BlobNameSet } from './blob-name-set.js';
 import { entryTypeOf } from './ls.js';
 
 export type VerifyProblemCode =
@@ -117,6 +118,8 @@ export interface VerifyOptions {
   skipSourceField?: (path: string, field: 'mtime' | 'mode' | 'owner') => boolean;
   /** stop collecting after this many problems (default 10000) */
   maxProblems?: number;
+  /** blob names kept in memory before the set moves to a temporary SQLite file (default 500,000) */
+  namesInMemory?: number;
 }
 
 const BUCKET_KEYS = ['bucketCurrentNameVersion', 'bucketNameVersion', 'bucketObjVersion', 'bucketUUID'];
@@ -173,12 +176,8 @@ async function sha256OfFile(path: Buffer): Promise<string> {
 class Verifier {
   readonly problems: VerifyProblem[] = [];
   readonly counts: VerifyCounts = { dirs: 0, files: 0, symlinks: 0, special: 0, hardlinkRepeats: 0, blobs: 0, segments: 0, indirect: 0, bytes: 0 };
-  /**
-   * Every CLFS blob name → its size; a reached blob is stored as -(size + 1). Memory limit: this
-   * holds every blob name of the container (about 200 bytes each: ~2 GB for 10 million blobs).
-   * A container larger than that needs an on-disk (SQLite) name set instead.
-   */
-  readonly names = new Map<string, number>();
+  /** Every CLFS blob name with its size and whether the walk reached it (spills to disk when large). */
+  readonly names: BlobNameSet;
   /** ids whose blob names are damaged: id hex → blob name (normally empty) */
   readonly badNameIds = new Map<string, string>();
   /** ids with a leftover in-progress blob: id hex → blob name (normally empty) */
@@ -201,6 +200,7 @@ class Verifier {
     this.readData = options.readData === true || options.source !== undefined;
     this.limit = Math.max(1, options.concurrency ?? target.capabilities.maxConnections);
     this.maxProblems = options.maxProblems ?? 10000;
+    this.names = new BlobNameSet(options.namesInMemory);
   }
 
   problem(path: string, code: VerifyProblemCode, message: string, blob?: string): void {
@@ -222,16 +222,11 @@ class Verifier {
 
   /** Marks a blob reached; returns true when it already was. */
   reach(name: string): boolean {
-    const v = this.names.get(name);
-    if (v === undefined) return false;
-    if (v < 0) return true;
-    this.names.set(name, -(v + 1));
-    return false;
+    return this.names.reach(name);
   }
 
   sizeOf(name: string): number | undefined {
-    const v = this.names.get(name);
-    return v === undefined ? undefined : v < 0 ? -v - 1 : v;
+    return this.names.sizeOf(name);
   }
 
   async read(name: string): Promise<DecodedObject> {
@@ -253,7 +248,7 @@ class Verifier {
         continue;
       }
       this.counts.blobs++;
-      this.names.set(name, info.sizeBytes);
+      this.names.add(name, info.sizeBytes);
       if (p.tmp) {
         this.problem('/', 'not-finalized', `tmp root ${name} left behind: the load was not finalized (resume it)`, name);
         this.reach(name);
@@ -721,8 +716,7 @@ class Verifier {
       this.problem(path, 'in-progress-left', `leftover in-progress inode blob ${blob}: reconcile or cleanup did not finish (resume the load)`, blob);
     }
     let described = 0;
-    for (const [name, v] of this.names) {
-      if (v < 0) continue;
+    for (const name of this.names.unreached()) {
       let what = '';
       if (described < UNREACHABLE_DESCRIBED) {
         described++;
@@ -747,5 +741,10 @@ class StopWalk extends Error {}
 
 /** Checks a container; see the module comment. Never throws for damage, only for access failures. */
 export async function verify(target: Target, options: VerifyOptions = {}): Promise<VerifyReport> {
-  return new Verifier(target, options).run();
+  const v = new Verifier(target, options);
+  try {
+    return await v.run();
+  } finally {
+    v.names.close();
+  }
 }

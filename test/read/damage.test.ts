@@ -147,3 +147,15 @@ describe('CLI verify on a damaged copy', () => {
     assert.match(lines[lines.length - 1]!, /^FAILED: 1 problem\(s\); 2 dirs, 1 files/);
   });
 });
+
+test('verify with its name set on disk (a tiny memory limit) finds the same damage', async () => {
+  const dir = copyContainer(extractContainer('tiny'));
+  const blobs = fs.readdirSync(dir).filter((n) => n.includes('.0008.'));
+  fs.rmSync(join(dir, blobs[0]!));
+  fs.writeFileSync(join(dir, '0000000000000001_00000000000000000000000000000001.0008.0000000000000000.00000000009.FFFFFFFF.0002'), 'x');
+  const inMemory = await verify(new FolderTarget(dir), {});
+  const onDisk = await verify(new FolderTarget(dir), { namesInMemory: 2 });
+  assert.equal(onDisk.ok, false);
+  assert.deepEqual(onDisk.problems.map((p) => p.code).sort(), inMemory.problems.map((p) => p.code).sort());
+  assert.deepEqual(onDisk.counts, inMemory.counts);
+});
