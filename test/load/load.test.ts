@@ -286,3 +286,20 @@ test('a full target folder stops the load at once with a clear error; freeing sp
     fs.rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('--compression disabled stores every CLFS blob uncompressed (header 00000000) and reads back', async () => {
+  const work = tmp('nocomp');
+  const src = path.join(work, 'src');
+  buildOddTree(src, { manyEntries: 20, bigFileBytes: 9 * 1024 * 1024 });
+  const { opts, target } = folderLoad(src, work, { compression: 'disabled' });
+  assert.equal((await load(opts)).status, 'complete');
+  let clfs = 0;
+  for (const n of fs.readdirSync(path.join(work, 'blobs'))) {
+    if (parseBlobName(n) === undefined) continue;
+    clfs += 1;
+    assert.equal(fs.readFileSync(path.join(work, 'blobs', n)).readUInt32LE(0), 0, n);
+  }
+  assert.ok(clfs > 20);
+  assert.deepEqual((await verify(target, { source: src })).problems, []);
+  fs.rmSync(work, { recursive: true, force: true });
+});
