@@ -91,12 +91,25 @@ export function registerReadCommands(program: Command, io: ReadCommandsIo): void
     .option('--endpoint <url>', 'account endpoint for a bare CONTAINER?SAS target')
     .action(async (targetUrl: string, opts: { source?: string; readData: boolean; json: boolean; concurrency?: number; endpoint?: string }) => {
       const target = open(targetUrl, opts);
+      // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
+      const err = io.stderr as NodeJS.WriteStream;
+      let lastLine = 0;
+      const onProgress = (p: { counts: { dirs: number; files: number; blobs: number }; problems: number }) => {
+        const line = `verify: ${p.counts.dirs} dirs, ${p.counts.files} files checked of ${p.counts.blobs} blobs, ${p.problems} problems`;
+        if (err.isTTY) err.write(`\r\x1b[K${line}`);
+        else if (Date.now() - lastLine >= 5000) {
+          lastLine = Date.now();
+          err.write(`${line}\n`);
+        }
+      };
       try {
         const report = await verify(target, {
+          onProgress,
           readData: opts.readData,
           ...(opts.source !== undefined ? { source: opts.source } : {}),
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
         });
+        if (err.isTTY) err.write('\r\x1b[K');
         if (opts.json) {
           await write(io.stdout, JSON.stringify(report) + '\n');
         } else {
