@@ -142,6 +142,16 @@ function read32(b: Uint8Array, i: number): number {
 }
 
 /** liblz4 LZ4_hash5 on a little-endian 64-bit machine: ((read64(p) << 24) * prime5) >> (64 - 12) */
+/**
+ * The match table, zeroed for each block. One per thread, reused: a fresh 16 KiB table per inode
+ * was most of the encode workers' garbage on small files. Safe to share: compression is
+ * synchronous, so no two blocks use it at once, and every use starts by zeroing it.
+ */
+const TABLE = new Uint32Array(1 << HASH_LOG);
+function hashTable(): Uint32Array {
+  return TABLE.fill(0);
+}
+
 function hash5(b: Uint8Array, i: number): number {
   const lo = (b[i]! << 24) >>> 0;
   const hi = read32(b, i + 1);
@@ -164,7 +174,7 @@ export function lz4SmallBlockCompress(src: Uint8Array, dst: Uint8Array, dstPos: 
   let ip = 0;
   let match = 0;
   main: if (n >= MF_LIMIT + 1) {
-    const table = new Uint32Array(1 << HASH_LOG);
+    const table = hashTable();
     table[hash5(src, 0)] = 0;
     ip = 1;
     let forwardH = hash5(src, ip);
