@@ -3,10 +3,10 @@
  * Memory: the stack of directories still to visit, and one directory's batch at a time.
  */
 import * as path from 'node:path';
-import { DirentPacker } from '../codec/index.js';
+import { DirentPacker, fileSegmentCount } from '../codec/index.js';
 import { joinPath, lstatEntry, readDirectoryBatches } from '../scan/index.js';
 import { MAX_LINKS_PER_INODE } from './dir-scan.js';
-import { indirectCount, segmentsFor } from './file-writer.js';
+import { indirectCount } from './file-writer.js';
 
 export interface DryRunOptions {
   source: string;
@@ -67,7 +67,7 @@ export function dryRun(options: DryRunOptions): DryRunEstimate {
           if (e.kind === 'file') {
             const size = Number(e.sizeBytes);
             est.fileBytes += size;
-            const segs = segmentsFor(size);
+            const segs = fileSegmentCount(size);
             est.fileSegments += segs;
             if (segs > 1023) est.indirectBlocks += indirectCount(segs);
           }

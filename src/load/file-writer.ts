@@ -12,6 +12,7 @@ import {
   encodeIndirectBody,
   encodeInodeBody,
   FILE_SEGMENT_BYTES,
+  fileSegmentCount,
   FIRST_SEGMENT_BYTES,
   Ftype,
   INITIAL_VERSION,
@@ -38,11 +39,6 @@ function clampWarner(run: LoadRun, path: Buffer): (which: string) => void {
   return (which) => run.log.warn(`${displayPath(path)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`);
 }
 
-/** Number of data segments (blocks after block 0) a file of this size needs. */
-export function segmentsFor(sizeBytes: number): number {
-  return sizeBytes <= FIRST_SEGMENT_BYTES ? 0 : Math.ceil((sizeBytes - FIRST_SEGMENT_BYTES) / FILE_SEGMENT_BYTES);
-}
-
 /**
  * Write a regular file of any size: segments streamed one at a time under the byte budget,
  * indirect blocks as they flush, then the inode. Memory per file: the inline 16 KiB, the
@@ -51,7 +47,7 @@ export function segmentsFor(sizeBytes: number): number {
 export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: EntryRow, budget: ByteBudget): Promise<number> {
   const path = entryPath(parent, row);
   const previousSegments = row.planned_segments;
-  run.db.setWriting(row.id, Math.max(segmentsFor(row.size), previousSegments));
+  run.db.setWriting(row.id, Math.max(fileSegmentCount(row.size), previousSegments));
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(path, 'r');

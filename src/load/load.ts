@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { bucketBlobName, decodeBlob, decodeObject, encodeBucketBody, Ftype, ROOT_ID } from '../codec/index.js';
+import { bucketBlobName, decodeBlob, decodeObject, encodeBlob, encodeBucketBody, Ftype, ROOT_ID } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, lstatEntry } from '../scan/index.js';
@@ -98,7 +98,6 @@ async function firstBlob(target: Target, signal?: AbortSignal): Promise<string |
 }
 
 async function writeBucket(target: Target, identity: TransferIdentity): Promise<void> {
-  const { encodeBlob } = await import('../codec/index.js');
   await target.put(bucketBlobName(), encodeBlob(encodeBucketBody(bucketExtattrs(identity.bucketUuid)), identity.compression));
 }
 
