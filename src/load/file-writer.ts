@@ -17,7 +17,7 @@ import {
   Ftype,
   INITIAL_VERSION,
 } from '../codec/index.js';
-import type { Bmap, EmittedIndirect } from '../codec/index.js';
+import type { EmittedIndirect } from '../codec/index.js';
 import { ClfsError } from '../errors/index.js';
 import { displayPath, joinPath, sourceError } from '../scan/index.js';
 import type { EntryRow } from '../state/index.js';
@@ -25,14 +25,10 @@ import { vattrOf } from './attributes.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { LoadRun } from './load-run.js';
 import type { SegmentResult } from './segment-encoder.js';
-import { transferInodeName } from './single-object.js';
+import { fileBmap, transferInodeName } from './single-object.js';
 
 export function entryPath(parent: EntryRow, row: EntryRow): Buffer {
   return joinPath(parent.path!, row.name);
-}
-
-function singleSlotBmap(row: EntryRow, direct: Buffer[] = [row.fh], treeRoots: Array<Buffer | undefined> = [undefined, undefined, undefined, undefined]): Bmap {
-  return { firstSegmentBytes: FIRST_SEGMENT_BYTES, otherSegmentBytes: FILE_SEGMENT_BYTES, direct, treeRoots };
 }
 
 function clampWarner(run: LoadRun, path: Buffer): (which: string) => void {
@@ -129,7 +125,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   if (failure !== undefined) throw failure;
   if (run.stopping) throw new ClfsError('E_ABORTED', 'stopped before the file was complete');
   const vattr = vattrOf(row, run.identity, { sizeBytes: BigInt(total), nlink: 1 }, () => undefined);
-  const bmap = singleSlotBmap(row, finished.direct, finished.treeRoots);
+  const bmap = fileBmap(finished.direct, finished.treeRoots);
   const body = encodeInodeBody({ vattr, bmap, back: [parent.fh], name: row.name, data: inline });
   await run.queuePut(transferInodeName(row, parent.fh), body);
   await deleteLeftoverSegments(run, row.fh, segments, previousSegments);

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { blobName, encodeBlob, encodeInodeBody, FILE_SEGMENT_BYTES, FIRST_SEGMENT_BYTES, Ftype, ftypeToBtype, INITIAL_VERSION, INPROGRESS_ID } from '../codec/index.js';
-import type { Compression } from '../codec/index.js';
+import type { Bmap, Compression } from '../codec/index.js';
 import { displayPath, joinPath, sourceError } from '../scan/index.js';
 import type { EntryRow, SingleObjectRow, TransferIdentity } from '../state/index.js';
 import { vattrOf } from './attributes.js';
@@ -45,6 +45,11 @@ export function transferInodeName(row: EntryRow, parentFh: Buffer): string {
   return blobName(row.fh, ftypeToBtype(row.ftype), row.reconcile ? INPROGRESS_ID : parentFh, INITIAL_VERSION);
 }
 
+/** BMAP of a non-directory (spec §5.4): slot 0 is the inode itself, then its segments. */
+export function fileBmap(direct: Buffer[], treeRoots: Array<Buffer | undefined> = [undefined, undefined, undefined, undefined]): Bmap {
+  return { firstSegmentBytes: FIRST_SEGMENT_BYTES, otherSegmentBytes: FILE_SEGMENT_BYTES, direct, treeRoots };
+}
+
 export class SingleObjectEncoder {
   private readonly scratch = Buffer.allocUnsafe(SMALL_READ);
 
@@ -81,7 +86,7 @@ export class SingleObjectEncoder {
       );
       const body = encodeInodeBody({
         vattr,
-        bmap: { firstSegmentBytes: FIRST_SEGMENT_BYTES, otherSegmentBytes: FILE_SEGMENT_BYTES, direct: [row.fh], treeRoots: [undefined, undefined, undefined, undefined] },
+        bmap: fileBmap([row.fh]),
         back: [parentFh],
         name: row.name,
         data,
