@@ -1,8 +1,14 @@
 import { Btype, encodeTime, ftypeToBtype, rdevSplit } from '../codec/index.js';
 import type { ClfsTime, Vattr } from '../codec/index.js';
+import { displayPath } from '../scan/index.js';
 import type { EntryRow, TransferIdentity } from '../state/index.js';
 
 const MAX_SEC = 0xffffffffn;
+
+/** The warning for a clamped time (one wording wherever it is reported). */
+export function clampWarning(path: Buffer, which: string): string {
+  return `${displayPath(path)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`;
+}
 
 /**
  * Encode one stat time the way the reference does (spec §8.3). A time the format cannot hold

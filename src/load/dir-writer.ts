@@ -20,10 +20,9 @@ import {
   ROOT_ID,
 } from '../codec/index.js';
 import type { EmittedIndirect } from '../codec/index.js';
-import { displayPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
 import type { ChildRow, EntryRow } from '../state/index.js';
-import { vattrOf } from './attributes.js';
+import { clampWarning, vattrOf } from './attributes.js';
 import { deleteLeftoverSegments } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
@@ -90,9 +89,7 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
   const results = await Promise.allSettled(pending);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-  const vattr = vattrOf(dir, run.identity, { sizeBytes: BigInt(packer.streamBytes), nlink: 2 + childDirs }, (which) =>
-    run.log.warn(`${displayPath(dir.path!)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`),
-  );
+  const vattr = vattrOf(dir, run.identity, { sizeBytes: BigInt(packer.streamBytes), nlink: 2 + childDirs }, (which) => run.log.warn(clampWarning(dir.path!, which)));
   const body = encodeInodeBody({
     vattr,
     bmap: { firstSegmentBytes: FIRST_SEGMENT_BYTES, otherSegmentBytes: DIR_SEGMENT_BYTES, direct: finished.direct, treeRoots: finished.treeRoots },

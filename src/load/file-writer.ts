@@ -19,9 +19,9 @@ import {
 } from '../codec/index.js';
 import type { EmittedIndirect } from '../codec/index.js';
 import { ClfsError } from '../errors/index.js';
-import { displayPath, joinPath, sourceError } from '../scan/index.js';
+import { joinPath, sourceError } from '../scan/index.js';
 import type { EntryRow } from '../state/index.js';
-import { vattrOf } from './attributes.js';
+import { clampWarning, vattrOf } from './attributes.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { LoadRun } from './load-run.js';
 import type { SegmentResult } from './segment-encoder.js';
@@ -32,7 +32,7 @@ export function entryPath(parent: EntryRow, row: EntryRow): Buffer {
 }
 
 function clampWarner(run: LoadRun, path: Buffer): (which: string) => void {
-  return (which) => run.log.warn(`${displayPath(path)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`);
+  return (which) => run.log.warn(clampWarning(path, which));
 }
 
 /**

@@ -30,6 +30,7 @@ import { EntryState } from '../state/index.js';
 import type { EntryRow } from '../state/index.js';
 import { tmpRootName } from './dir-writer.js';
 import { deleteLeftoverSegments } from './file-writer.js';
+import { transferInodeName } from './single-object.js';
 import type { LoadRun } from './load-run.js';
 import { PROBLEMS_FILE } from './run-log.js';
 import { isInterruption, isRunFatal } from './transfer.js';
@@ -161,9 +162,7 @@ async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
     after = rows[rows.length - 1]!.id;
     for (const row of rows) {
       if (row.parent_id === null || row.link_of !== null) continue;
-      const parent = run.dirRow(row.parent_id);
-      const btype = ftypeToBtype(row.ftype);
-      await run.deleteBlob(blobName(row.fh, btype, row.reconcile ? INPROGRESS_ID : parent.fh, INITIAL_VERSION));
+      await run.deleteBlob(transferInodeName(row, run.dirRow(row.parent_id).fh));
       await deleteLeftoverSegments(run, row.fh, 0, row.planned_segments);
     }
   }

@@ -202,9 +202,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   // to resume: nothing was written to the target yet, so the load starts over
   const startOver = !options.newTransfer && fs.existsSync(path.join(options.stateDir, 'state.db')) && !StateDb.holdsTransfer(options.stateDir);
   if (options.newTransfer || startOver) {
-    if (StateDb.holdsTransfer(options.stateDir)) {
-      throw new ClfsError('E_STATE_EXISTS', `state folder ${options.stateDir} already holds a transfer: resume it (run without --new) or remove the folder first`, { subject: options.stateDir });
-    }
+    // before the target is contacted
+    StateDb.refuseExisting(options.stateDir);
     await options.target.checkAccess?.({ abortSignal: options.abortSignal });
     const existing = await firstBlob(options.target, options.abortSignal);
     if (existing !== undefined) {

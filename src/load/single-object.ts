@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import { blobName, encodeBlob, encodeInodeBody, FILE_SEGMENT_BYTES, FIRST_SEGMENT_BYTES, Ftype, ftypeToBtype, INITIAL_VERSION, INPROGRESS_ID } from '../codec/index.js';
 import type { Bmap, Compression } from '../codec/index.js';
-import { displayPath, joinPath, sourceError } from '../scan/index.js';
+import { joinPath, sourceError } from '../scan/index.js';
 import type { EntryRow, SingleObjectRow, TransferIdentity } from '../state/index.js';
-import { vattrOf } from './attributes.js';
+import { clampWarning, vattrOf } from './attributes.js';
 
 export interface SingleObjectJob {
   row: EntryRow;
@@ -81,9 +81,7 @@ export class SingleObjectEncoder {
       } catch (err) {
         throw sourceError(path, err);
       }
-      const vattr = vattrOf(row, this.identity, { sizeBytes, nlink: 1 }, (which) =>
-        warnings.push(`${displayPath(path)}: ${which} outside the range CLFS can store (1970 to 2106); clamped`),
-      );
+      const vattr = vattrOf(row, this.identity, { sizeBytes, nlink: 1 }, (which) => warnings.push(clampWarning(path, which)));
       const body = encodeInodeBody({
         vattr,
         bmap: fileBmap([row.fh]),

@@ -180,9 +180,7 @@ export class StateDb {
     if (!exists && !options.create) {
       throw new ClfsError('E_STATE_CORRUPT', `no transfer state in ${dir}: start a new load with --new`, { subject: dir });
     }
-    if (exists && options.create && StateDb.holdsTransfer(dir)) {
-      throw new ClfsError('E_STATE_EXISTS', `state folder ${dir} already holds a transfer: resume it (run without --new) or remove the folder first`, { subject: dir });
-    }
+    if (options.create) StateDb.refuseExisting(dir);
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const db = new Database(file);
@@ -199,6 +197,13 @@ export class StateDb {
 
   close(): void {
     this.db.close();
+  }
+
+  /** A new transfer may not take a state folder that holds one (E_STATE_EXISTS). */
+  static refuseExisting(dir: string): void {
+    if (StateDb.holdsTransfer(dir)) {
+      throw new ClfsError('E_STATE_EXISTS', `state folder ${dir} already holds a transfer: resume it (run without --new) or remove the folder first`, { subject: dir });
+    }
   }
 
   /**
