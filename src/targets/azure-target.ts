@@ -6,13 +6,8 @@
  * The SDK's own retry policy is cut down to one try: RetryTarget does the backoff, and it has to
  * see every 429/503 to slow the whole queue down (see retry-target.ts).
  */
-import {
-  AnonymousCredential,
-  ContainerClient,
-  RestError,
-  newPipeline,
-  type BlockBlobClient,
-} from '@azure/storage-blob';
+import type { BlockBlobClient, ContainerClient, RestError } from '@azure/storage-blob';
+import { azureSdk } from './azure-sdk.js';
 import { ClfsError } from '../errors/index.js';
 import { LeanPut } from './lean-put.js';
 import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities } from './target.js';
@@ -60,6 +55,7 @@ export class AzureTarget implements Target {
     this.#listPageSize = options.listPageSize ?? 5000;
     this.#sas = new URLSearchParams(sasToken);
     const url = `${this.spec.endpoint}/${encodeURIComponent(spec.containerName)}?${sasToken}`;
+    const { newPipeline, AnonymousCredential, ContainerClient } = azureSdk();
     const pipeline = newPipeline(new AnonymousCredential(), {
       retryOptions: { maxTries: options.sdkMaxTries ?? 1, tryTimeoutInMs: 10 * 60_000 },
       keepAliveOptions: { enable: true },
@@ -111,7 +107,7 @@ export class AzureTarget implements Target {
     } catch (error) {
       // A range that starts at or past the end (e.g. any range of an empty blob): no bytes,
       // as a file read past its end gives.
-      if (error instanceof RestError && error.statusCode === 416) return Buffer.alloc(0);
+      if (error instanceof azureSdk().RestError && error.statusCode === 416) return Buffer.alloc(0);
       throw this.#toClfsError(error, 'get', name);
     }
   }

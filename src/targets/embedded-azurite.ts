@@ -11,17 +11,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import {
-  AccountSASPermissions,
-  AccountSASResourceTypes,
-  AccountSASServices,
-  BlobServiceClient,
-  ContainerSASPermissions,
-  SASProtocol,
-  StorageSharedKeyCredential,
-  generateAccountSASQueryParameters,
-  generateBlobSASQueryParameters,
-} from '@azure/storage-blob';
+import { azureSdk } from './azure-sdk.js';
 import { ClfsError } from '../errors/index.js';
 
 /** The development account every Azurite accepts (documented by Microsoft, not a secret). */
@@ -87,6 +77,17 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<R
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   let child: ChildProcess | undefined = await launch(binary, port, location, startTimeoutMs, options.abortSignal);
 
+  const {
+    AccountSASPermissions,
+    AccountSASResourceTypes,
+    AccountSASServices,
+    BlobServiceClient,
+    ContainerSASPermissions,
+    SASProtocol,
+    StorageSharedKeyCredential,
+    generateAccountSASQueryParameters,
+    generateBlobSASQueryParameters,
+  } = azureSdk();
   const containerSasUrl = async (name: string, sasOptions: MakeContainerOptions = {}): Promise<AzuriteContainer> => {
     const credential = new StorageSharedKeyCredential(AZURITE_ACCOUNT_NAME, AZURITE_ACCOUNT_KEY);
     const lifetimeMs = sasOptions.lifetimeMs ?? 24 * 3600_000;
