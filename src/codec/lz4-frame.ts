@@ -59,6 +59,21 @@ const MAX_EXPANSION_SLACK = 64;
 /** unused output capacity we return without copying */
 const SLACK_KEPT_BYTES = 4096;
 
+/** Scratch space up to this size is kept between calls (one 8 MiB segment and its framing). */
+const SCRATCH_KEPT_BYTES = 9 * 1024 * 1024;
+let keptScratch: Buffer | undefined;
+
+/**
+ * Room to compress into. The result is always copied out of it, so one buffer per thread serves
+ * every call: a fresh 8 MiB buffer per segment cost a page fault per 4 KiB (kernel time that
+ * showed in the large-file benchmark).
+ */
+function scratchBuffer(bytes: number): Buffer {
+  if (bytes > SCRATCH_KEPT_BYTES) return Buffer.allocUnsafe(bytes);
+  if (keptScratch === undefined || keptScratch.length < bytes) keptScratch = Buffer.allocUnsafe(Math.max(bytes, 64 * 1024));
+  return keptScratch;
+}
+
 /**
  * Compresses `body` into a frame written at `headRoom` bytes into the result, or returns undefined
  * when the reference would store the blob uncompressed (format.md §4.3). `headRoom` lets encodeBlob
@@ -72,9 +87,7 @@ export function lz4FrameCompressAt(body: Uint8Array, headRoom: number): Buffer |
   const blockCount = Math.ceil(n / LZ4_WRITER_BLOCK_BYTES);
   // Each block gets room for blockLen - 1 compressed bytes: liblz4 stores a block raw exactly when its
   // compressed form is not shorter than its input (LZ4F_makeBlock), and a raw block means fallback.
-  const scratch = Buffer.allocUnsafe(
-    headRoom + LZ4_FRAME_HEADER.length + n + blockCount * (BLOCK_SIZE_WORD_BYTES - 1) + END_MARK_BYTES,
-  );
+  const scratch = scratchBuffer(headRoom + LZ4_FRAME_HEADER.length + n + blockCount * (BLOCK_SIZE_WORD_BYTES - 1) + END_MARK_BYTES);
   LZ4_FRAME_HEADER.copy(scratch, headRoom);
   let pos = headRoom + LZ4_FRAME_HEADER.length;
   let total = 4 + LZ4_FRAME_HEADER.length;
