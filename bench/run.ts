@@ -203,6 +203,9 @@ interface Row {
   requestsPerFile?: number;
   cpuUsPerRequest?: number;
   floorWall?: number;
+  /** wall + the `sync` right after it: until the written data is on the disk */
+  diskWall?: number;
+  floorDiskWall?: number;
   note?: string;
 }
 
@@ -253,21 +256,59 @@ function ensureOk(m: Measured, what: string): void {
   }
 }
 
-/** Flush dirty pages left by the previous step, so one measurement does not pay for the last one's write-back. */
-function settle(): void {
+/**
+ * Flush dirty pages left by the previous step, so one measurement does not pay for the last one's
+ * write-back; returns how long the flush took (after a measured child: the rest of its writing).
+ */
+function settle(): number {
+  const t0 = process.hrtime.bigint();
   try {
     execFileSync('sync');
   } catch {
     // no sync(1)
   }
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-async function cpFloor(tree: Tree): Promise<Measured> {
-  const dest = fresh('cp-out');
+/**
+ * Before a measurement, the same machine state every time: dirty pages flushed, the page cache
+ * emptied (where /proc/sys/vm/drop_caches may be written), the source tree read back in, then a
+ * second of quiet. Without this the floor swung tenfold with what earlier runs left cached: cp -r
+ * of the large tree took 0.25 s with free memory and 2.5 s once the cache filled the memory
+ * (every new page then costs a reclaim). With free memory cp -r is a page-cache copy, the hardest
+ * floor to come near; right after a flush the journal is still busy (0.3-1.5 s at random).
+ */
+async function quiet(tree: Tree): Promise<void> {
   settle();
+  cachesDropped = dropCaches();
+  warm(tree.root);
+  await new Promise((r) => setTimeout(r, QUIET_MS));
+}
+
+let cachesDropped = false;
+
+function dropCaches(): boolean {
+  try {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Read every file of the tree once, so the measured runs read it from memory. */
+function warm(root: string): void {
+  execFileSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 -r cat > /dev/null', 'warm', root]);
+}
+
+const QUIET_MS = Number(process.env.BENCH_QUIET_MS ?? 1000);
+
+async function cpFloor(tree: Tree): Promise<Measured & { diskSeconds: number }> {
+  const dest = fresh('cp-out');
+  await quiet(tree);
   const m = await measureChild('cp', ['-r', tree.root, dest]);
   ensureOk(m, 'cp -r');
-  return m;
+  return { ...m, diskSeconds: m.wallSeconds + settle() };
 }
 
 interface LoadJson {
@@ -311,19 +352,23 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
   const walls: number[] = [];
   const rsss: number[] = [];
   const floors: number[] = [];
+  const floorDisks: number[] = [];
+  const disks: number[] = [];
   const floorRss: number[] = [];
   const reqs: number[] = [];
   const verifySecs: number[] = [];
   for (let r = 0; r < runs; r++) {
     const cp = await cpFloor(tree);
     floors.push(cp.wallSeconds);
+    floorDisks.push(cp.diskSeconds);
     floorRss.push(cp.peakRssBytes);
     const dest = fresh('blobs');
     const state = fresh('state');
     fs.mkdirSync(dest, { recursive: true });
-    settle();
+    await quiet(tree);
     const m = await measureChild(process.execPath, cliArgs(tree.root, `file://${dest}`, state, o.concurrency));
     ensureOk(m, `${name}: clfsload load`);
+    disks.push(m.wallSeconds + settle());
     const s = lastJson<LoadJson>(m.stdout, name);
     checkSummary(s, name);
     verifySecs.push(await checkVerify(new FolderTarget(dest), withSource ? tree.root : undefined, name));
@@ -333,16 +378,18 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
     process.stderr.write(`  ${name} run ${r + 1}/${runs}: clfsload ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB; cp -r ${cp.wallSeconds.toFixed(2)} s; verify ${verifySecs.at(-1)!.toFixed(1)} s OK\n`);
   }
   const floor = median(floors);
+  const floorDisk = median(floorDisks);
   return {
     name,
     runs,
     title,
     rows: [
-      { label: 'clfsload → file://', files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss), requestsPerFile: median(reqs), floorWall: floor },
-      { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: median(floorRss), floorWall: floor },
+      { label: 'clfsload → file://', files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss), requestsPerFile: median(reqs), floorWall: floor, diskWall: median(disks), floorDiskWall: floorDisk },
+      { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: median(floorRss), floorWall: floor, diskWall: floorDisk, floorDiskWall: floorDisk },
     ],
     notes: [
       `runs: clfsload ${walls.map((w) => w.toFixed(2)).join(', ')} s; cp -r ${floors.map((w) => w.toFixed(2)).join(', ')} s`,
+      `to disk (wall + the sync right after): clfsload ${disks.map((w) => w.toFixed(2)).join(', ')} s; cp -r ${floorDisks.map((w) => w.toFixed(2)).join(', ')} s`,
       `verify ${withSource ? 'against the source' : 'without source (structure only)'}: OK on every run (median ${median(verifySecs).toFixed(1)} s, not counted)`,
     ],
   };
@@ -359,7 +406,7 @@ async function latencyCase(tree: Tree, o: Options, runs: number): Promise<CaseRe
       const dest = fresh('blobs');
       const state = fresh('state');
       fs.mkdirSync(dest, { recursive: true });
-      settle();
+      await quiet(tree);
       const m = await measureChild(process.execPath, [LATENCY_CHILD, tree.root, dest, state, String(o.latencyMs), String(o.latencyConcurrency), mode]);
       ensureOk(m, `latency ${mode}`);
       const out = lastJson<{ summary: LoadJson; counts: { singlePuts: number; putManyCalls: number; putManyItems: number; get: number; exists: number; list: number; delete: number } }>(m.stdout, 'latency');
@@ -409,7 +456,7 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
       server.resetStats();
       const state = fresh('state');
       const url = server.containerUrl(container);
-      settle();
+      await quiet(tree);
       const m = await measureChild(process.execPath, cliArgs(tree.root, url, state, o.concurrency));
       ensureOk(m, 'http: clfsload load');
       const s = lastJson<LoadJson>(m.stdout, 'http');
@@ -450,7 +497,13 @@ function fmt(n: number | undefined, digits: number): string {
 
 function table(c: CaseResult): string {
   const hasCpu = c.rows.some((r) => r.cpuUsPerRequest !== undefined);
-  const head = ['run', 'files', 'files/s', 'MB/s', 'wall s', 'peak RSS MiB', 'requests per file', ...(hasCpu ? ['loader CPU µs per request'] : []), '% of cp -r'];
+  const hasDisk = c.rows.some((r) => r.diskWall !== undefined);
+  const head = [
+    'run', 'files', 'files/s', 'MB/s', 'wall s', 'peak RSS MiB', 'requests per file',
+    ...(hasCpu ? ['loader CPU µs per request'] : []),
+    '% of cp -r',
+    ...(hasDisk ? ['to disk s', '% of cp -r to disk'] : []),
+  ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const r of c.rows) {
     const cells = [
@@ -463,6 +516,7 @@ function table(c: CaseResult): string {
       fmt(r.requestsPerFile, 2),
       ...(hasCpu ? [fmt(r.cpuUsPerRequest, 0)] : []),
       r.floorWall !== undefined ? `${fmt((r.floorWall / r.wall) * 100, 0)}%` : '–',
+      ...(hasDisk ? [fmt(r.diskWall, 2), r.diskWall !== undefined && r.floorDiskWall !== undefined ? `${fmt((r.floorDiskWall / r.diskWall) * 100, 0)}%` : '–'] : []),
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
@@ -481,7 +535,7 @@ function machine(): string {
 }
 
 function preamble(o: Options): string {
-  return `Machine: ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json\` (LZ4 on, the loader's default concurrency unless stated), measured as a whole process (${measureMethod()}); median of the runs. Floor: \`cp -r\` of the same tree to the same disk, measured in the same run (after \`sync\`, like every measurement). % of cp -r = cp wall / clfsload wall. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files. Every loaded container passed \`verify\` before its figures were kept.`;
+  return `Machine: ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json\` (LZ4 on, the loader's default concurrency unless stated), measured as a whole process (${measureMethod()}); median of the runs. Floor: \`cp -r\` of the same tree to the same disk, measured in the same run (after \`sync\`, like every measurement). % of cp -r = cp wall / clfsload wall. To disk = wall + the \`sync\` run right after the process (until what it wrote is on the disk; cp -r of a tree that fits in the page cache returns before any of it is). Before every measurement: \`sync\`, the page cache dropped (\`/proc/sys/vm/drop_caches\`, where the bench may write it${cachesDropped ? '' : '; **it could not here**'}), the source tree read back into memory, a second of quiet. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files. Every loaded container passed \`verify\` before its figures were kept.`;
 }
 
 function caseBlock(c: CaseResult, o: Options, command: string): string {
