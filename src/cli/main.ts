@@ -187,7 +187,7 @@ function buildProgram(io: Io, signals: SignalState, setExit: (code: number) => v
     .option('--preserve-hardlinks', 'keep hard links as one inode with several names')
     .option('--max-errors <n>', 'stop after N failed entries (0 = unlimited)', intOption('--max-errors', 0), DEFAULT_MAX_ERRORS)
     .option('--no-retry-errors', 'on resume, do not retry entries that failed before')
-    .option('--concurrency <n>', 'blob requests in flight (default: 64 for Azure, 16 for a folder)', intOption('--concurrency', 1, 1024))
+    .option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)', intOption('--concurrency', 1, 1024))
     .option('--endpoint <url>', 'blob service URL, for emulators and sovereign clouds (TARGET may then be CONTAINER?SAS)')
     .option('--dry-run', 'scan only: print entries, bytes, objects and requests a load would make; writes nothing')
     .option('--json', 'print one JSON summary object at the end', false)
