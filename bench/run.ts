@@ -361,35 +361,43 @@ function cliArgs(source: string, targetUrl: string, state: string, concurrency: 
   return args;
 }
 
+interface Variant {
+  label: string;
+  /** extra CLI arguments */
+  args: string[];
+}
+
+const DEFAULT_VARIANT: Variant = { label: 'clfsload → file://', args: [] };
+
 /** The loader into a folder target (small, large, scale), with the cp -r floor measured in between. */
-async function folderCase(name: string, title: string, tree: Tree, o: Options, runs: number, withSource: boolean): Promise<CaseResult> {
-  const walls: number[] = [];
-  const rsss: number[] = [];
+async function folderCase(name: string, title: string, tree: Tree, o: Options, runs: number, withSource: boolean, variants: Variant[] = [DEFAULT_VARIANT]): Promise<CaseResult> {
+  const per = variants.map(() => ({ walls: [] as number[], rsss: [] as number[], disks: [] as number[], reqs: [] as number[] }));
   const floors: number[] = [];
   const floorDisks: number[] = [];
-  const disks: number[] = [];
   const floorRss: number[] = [];
-  const reqs: number[] = [];
   const verifySecs: number[] = [];
   for (let r = 0; r < runs; r++) {
     const cp = await cpFloor(tree);
     floors.push(cp.wallSeconds);
     floorDisks.push(cp.diskSeconds);
     floorRss.push(cp.peakRssBytes);
-    const dest = fresh('blobs');
-    const state = fresh('state');
-    fs.mkdirSync(dest, { recursive: true });
-    await quiet(tree);
-    const m = await measureChild(process.execPath, cliArgs(tree.root, `file://${dest}`, state, o.concurrency));
-    ensureOk(m, `${name}: clfsload load`);
-    disks.push(m.wallSeconds + settle());
-    const s = lastJson<LoadJson>(m.stdout, name);
-    checkSummary(s, name);
-    verifySecs.push(await checkVerify(new FolderTarget(dest), withSource ? tree.root : undefined, name));
-    walls.push(m.wallSeconds);
-    rsss.push(m.peakRssBytes);
-    reqs.push(s.blobsWritten / tree.files);
-    process.stderr.write(`  ${name} run ${r + 1}/${runs}: clfsload ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB; cp -r ${cp.wallSeconds.toFixed(2)} s; verify ${verifySecs.at(-1)!.toFixed(1)} s OK\n`);
+    for (const [i, v] of variants.entries()) {
+      const e = per[i]!;
+      const dest = fresh('blobs');
+      const state = fresh('state');
+      fs.mkdirSync(dest, { recursive: true });
+      await quiet(tree);
+      const m = await measureChild(process.execPath, [...cliArgs(tree.root, `file://${dest}`, state, o.concurrency), ...v.args]);
+      ensureOk(m, `${name}: clfsload load ${v.args.join(' ')}`);
+      e.disks.push(m.wallSeconds + settle());
+      const s = lastJson<LoadJson>(m.stdout, name);
+      checkSummary(s, name);
+      verifySecs.push(await checkVerify(new FolderTarget(dest), withSource ? tree.root : undefined, name));
+      e.walls.push(m.wallSeconds);
+      e.rsss.push(m.peakRssBytes);
+      e.reqs.push(s.blobsWritten / tree.files);
+      process.stderr.write(`  ${name} run ${r + 1}/${runs}: clfsload${v.args.length ? ` ${v.args.join(' ')}` : ''} ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB; cp -r ${cp.wallSeconds.toFixed(2)} s; verify ${verifySecs.at(-1)!.toFixed(1)} s OK\n`);
+    }
   }
   const floor = median(floors);
   const floorDisk = median(floorDisks);
@@ -398,12 +406,15 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
     runs,
     title,
     rows: [
-      { label: 'clfsload → file://', files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss), requestsPerFile: median(reqs), floorWall: floor, diskWall: median(disks), floorDiskWall: floorDisk },
+      ...variants.map((v, i) => {
+        const e = per[i]!;
+        return { label: v.label, files: tree.files, bytes: tree.bytes, wall: median(e.walls), rss: median(e.rsss), requestsPerFile: median(e.reqs), floorWall: floor, diskWall: median(e.disks), floorDiskWall: floorDisk };
+      }),
       { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: median(floorRss), floorWall: floor, diskWall: floorDisk, floorDiskWall: floorDisk },
     ],
     notes: [
-      `runs: clfsload ${walls.map((w) => w.toFixed(2)).join(', ')} s; cp -r ${floors.map((w) => w.toFixed(2)).join(', ')} s`,
-      `to disk (wall + the sync right after): clfsload ${disks.map((w) => w.toFixed(2)).join(', ')} s; cp -r ${floorDisks.map((w) => w.toFixed(2)).join(', ')} s`,
+      ...variants.map((v, i) => `runs: ${v.label} ${per[i]!.walls.map((w) => w.toFixed(2)).join(', ')} s; to disk (wall + the sync right after) ${per[i]!.disks.map((w) => w.toFixed(2)).join(', ')} s`),
+      `runs: cp -r ${floors.map((w) => w.toFixed(2)).join(', ')} s; to disk ${floorDisks.map((w) => w.toFixed(2)).join(', ')} s`,
       `verify ${withSource ? 'against the source' : 'without source (structure only)'}: OK on every run (median ${median(verifySecs).toFixed(1)} s, not counted)`,
     ],
   };
@@ -609,7 +620,13 @@ async function main(): Promise<void> {
       results.push(await folderCase('small', `small: ${smallFiles} files of 1–8 KiB (half text, half random) in ${smallDirs} directories, two levels deep → file://`, small(), o, o.runs, true));
     } else if (c === 'large') {
       const t = cached(`large-4x${largeBytes / MIB}`, (root) => buildLarge(root, largeBytes));
-      results.push(await folderCase('large', `large: four ${largeBytes / MIB} MiB files (two text-like, two random) → file://`, t, o, o.runs, true));
+      results.push(
+        await folderCase('large', `large: four ${largeBytes / MIB} MiB files (two text-like, two random) → file://`, t, o, o.runs, true, [
+          DEFAULT_VARIANT,
+          // the same load without LZ4: how much of the time is compression
+          { label: 'clfsload → file://, --compression disabled', args: ['--compression', 'disabled'] },
+        ]),
+      );
     } else if (c === 'latency') {
       results.push(await latencyCase(small(), o, o.runs));
     } else if (c === 'http') {
