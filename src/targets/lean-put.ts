@@ -18,6 +18,11 @@ export interface LeanPutError extends Error {
   response?: { headers: { get(name: string): string | undefined } };
 }
 
+/** What Node's own requests reject with on abort (AzureTarget maps the name to E_ABORTED). */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason as unknown }), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
 export class LeanPut {
   readonly #agent: http.Agent;
   readonly #request: typeof http.request;
@@ -46,27 +51,24 @@ export class LeanPut {
   readonly #bySignal = new WeakMap<AbortSignal, Set<http.ClientRequest>>();
 
   #watch(signal: AbortSignal, req: http.ClientRequest): () => void {
-    let set = this.#bySignal.get(signal);
-    if (set === undefined) {
-      const requests = new Set<http.ClientRequest>();
-      set = requests;
-      this.#bySignal.set(signal, requests);
-      signal.addEventListener('abort', () => {
-        const reason: unknown = signal.reason;
-        const error = Object.assign(new Error('The operation was aborted', { cause: reason }), { name: 'AbortError', code: 'ABORT_ERR' });
-        for (const r of requests) r.destroy(error);
-        requests.clear();
-      }, { once: true });
-    }
-    const requests = set;
+    const requests = this.#bySignal.get(signal) ?? this.#track(signal);
     requests.add(req);
     return () => requests.delete(req);
   }
 
+  #track(signal: AbortSignal): Set<http.ClientRequest> {
+    const requests = new Set<http.ClientRequest>();
+    this.#bySignal.set(signal, requests);
+    signal.addEventListener('abort', () => {
+      const error = abortError(signal);
+      for (const r of requests) r.destroy(error);
+      requests.clear();
+    }, { once: true });
+    return requests;
+  }
+
   put(name: string, body: Uint8Array, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) {
-      return Promise.reject(Object.assign(new Error('The operation was aborted', { cause: signal.reason as unknown }), { name: 'AbortError', code: 'ABORT_ERR' }));
-    }
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise((resolve, reject) => {
       const req = this.#request(
         {
