@@ -85,7 +85,10 @@ describe('azure target error codes through the proxy', () => {
   it('throttling lowers the retry target concurrency', async () => {
     p.setFaults({ mode: 'busy', nth: 5, retryAfterSeconds: 0 });
     const retry = new RetryTarget(direct, { baseDelayMs: 1, successesPerIncrease: 1000 });
+    const ceiling = retry.throttle.maxConcurrency;
     await Promise.all(Array.from({ length: 100 }, (_, i) => retry.put(`t${i}`, Buffer.from('x'))));
-    assert.ok(retry.throttle.limit < 64, `limit ${retry.throttle.limit}`);
+    // at least one 503 arrived, so the limit was halved at least once from the target's ceiling
+    // (which is the target's default connection count, not a constant of this test)
+    assert.ok(retry.throttle.limit <= ceiling / 2, `limit ${retry.throttle.limit} of ${ceiling}`);
   });
 });
