@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
-import { cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -292,6 +292,7 @@ async function quiet(tree: Tree): Promise<void> {
  */
 function warmPrograms(): void {
   execFileSync('cp', ['--version'], { stdio: 'ignore' });
+  if (hasLz4Cli()) execFileSync('lz4', ['--version'], { stdio: 'ignore' });
   const dir = fresh('warm');
   fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'out'));
@@ -323,6 +324,37 @@ async function cpFloor(tree: Tree): Promise<Measured & { diskSeconds: number }> 
   const m = await measureChild('cp', ['-r', tree.root, dest]);
   ensureOk(m, 'cp -r');
   return { ...m, diskSeconds: m.wallSeconds + settle() };
+}
+
+/**
+ * The \`lz4\` command line tool compressing every file of the tree into the same disk, as many at
+ * once as there are cores, in the frame layout the reference writes (level 1, 256 KiB linked
+ * blocks): compression alone, no CLFS objects, no state. What any LZ4-on loader must at least
+ * spend on this machine. Undefined when \`lz4\` is not installed.
+ */
+async function lz4CliFloor(tree: Tree): Promise<(Measured & { diskSeconds: number }) | undefined> {
+  if (!hasLz4Cli()) return undefined;
+  const dest = fresh('lz4-out');
+  fs.mkdirSync(dest, { recursive: true });
+  await quiet(tree);
+  const script = 'find "$1" -type f -print0 | xargs -0 -r -P "$3" -I{} sh -c \'lz4 -q -1 -B5 -BD "$1" "$2/$(basename "$1").lz4"\' lz4 {} "$2"';
+  const m = await measureChild('sh', ['-c', script, 'lz4-floor', tree.root, dest, String(availableParallelism())]);
+  ensureOk(m, 'lz4 command line');
+  return { ...m, diskSeconds: m.wallSeconds + settle() };
+}
+
+let lz4CliFound: boolean | undefined;
+
+function hasLz4Cli(): boolean {
+  if (lz4CliFound === undefined) {
+    try {
+      execFileSync('lz4', ['--version'], { stdio: 'ignore' });
+      lz4CliFound = true;
+    } catch {
+      lz4CliFound = false;
+    }
+  }
+  return lz4CliFound;
 }
 
 interface LoadJson {
@@ -370,17 +402,25 @@ interface Variant {
 const DEFAULT_VARIANT: Variant = { label: 'clfsload → file://', args: [] };
 
 /** The loader into a folder target (small, large, scale), with the cp -r floor measured in between. */
-async function folderCase(name: string, title: string, tree: Tree, o: Options, runs: number, withSource: boolean, variants: Variant[] = [DEFAULT_VARIANT]): Promise<CaseResult> {
+async function folderCase(name: string, title: string, tree: Tree, o: Options, runs: number, withSource: boolean, variants: Variant[] = [DEFAULT_VARIANT], withLz4Cli = false): Promise<CaseResult> {
   const per = variants.map(() => ({ walls: [] as number[], rsss: [] as number[], disks: [] as number[], reqs: [] as number[] }));
   const floors: number[] = [];
   const floorDisks: number[] = [];
   const floorRss: number[] = [];
+  const lz4 = { walls: [] as number[], disks: [] as number[], rsss: [] as number[] };
   const verifySecs: number[] = [];
   for (let r = 0; r < runs; r++) {
     const cp = await cpFloor(tree);
     floors.push(cp.wallSeconds);
     floorDisks.push(cp.diskSeconds);
     floorRss.push(cp.peakRssBytes);
+    const z = withLz4Cli ? await lz4CliFloor(tree) : undefined;
+    if (z !== undefined) {
+      lz4.walls.push(z.wallSeconds);
+      lz4.disks.push(z.diskSeconds);
+      lz4.rsss.push(z.peakRssBytes);
+      process.stderr.write(`  ${name} run ${r + 1}/${runs}: lz4 command line ${z.wallSeconds.toFixed(2)} s\n`);
+    }
     for (const [i, v] of variants.entries()) {
       const e = per[i]!;
       const dest = fresh('blobs');
@@ -410,10 +450,18 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
         const e = per[i]!;
         return { label: v.label, files: tree.files, bytes: tree.bytes, wall: median(e.walls), rss: median(e.rsss), requestsPerFile: median(e.reqs), floorWall: floor, diskWall: median(e.disks), floorDiskWall: floorDisk };
       }),
+      ...(lz4.walls.length > 0
+        ? [{ label: `lz4 command line, ${availableParallelism()} files at once (compression only, no CLFS)`, files: tree.files, bytes: tree.bytes, wall: median(lz4.walls), rss: median(lz4.rsss), floorWall: floor, diskWall: median(lz4.disks), floorDiskWall: floorDisk }]
+        : []),
       { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: median(floorRss), floorWall: floor, diskWall: floorDisk, floorDiskWall: floorDisk },
     ],
     notes: [
       ...variants.map((v, i) => `runs: ${v.label} ${per[i]!.walls.map((w) => w.toFixed(2)).join(', ')} s; to disk (wall + the sync right after) ${per[i]!.disks.map((w) => w.toFixed(2)).join(', ')} s`),
+      ...(lz4.walls.length > 0
+        ? [`runs: lz4 command line (\`lz4 -q -1 -B5 -BD\` per file, into the same disk) ${lz4.walls.map((w) => w.toFixed(2)).join(', ')} s; to disk ${lz4.disks.map((w) => w.toFixed(2)).join(', ')} s`]
+        : withLz4Cli
+          ? ['the `lz4` command line tool is not installed here: its row is missing']
+          : []),
       `runs: cp -r ${floors.map((w) => w.toFixed(2)).join(', ')} s; to disk ${floorDisks.map((w) => w.toFixed(2)).join(', ')} s`,
       `verify ${withSource ? 'against the source' : 'without source (structure only)'}: OK on every run (median ${median(verifySecs).toFixed(1)} s, not counted)`,
     ],
@@ -625,7 +673,7 @@ async function main(): Promise<void> {
           DEFAULT_VARIANT,
           // the same load without LZ4: how much of the time is compression
           { label: 'clfsload → file://, --compression disabled', args: ['--compression', 'disabled'] },
-        ]),
+        ], true),
       );
     } else if (c === 'latency') {
       results.push(await latencyCase(small(), o, o.runs));
