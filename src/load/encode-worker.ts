@@ -8,13 +8,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Compression } from '../codec/index.js';
 import type { TransferIdentity } from '../state/index.js';
+import type { StateReader } from '../state/state-reader.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
-import { StateReader } from '../state/index.js';
 import { encodeRange, SingleObjectEncoder } from './single-object.js';
 
 const { identity, compression, stateDir } = workerData as { identity: TransferIdentity; compression: Compression; stateDir?: string };
-let reader: StateReader | undefined;
+// SQLite is loaded on the first range of small files: a load of large files never needs it, and
+// the worker answers its first segment sooner without it (start-up runs on contended cores)
+let reader: Promise<StateReader> | undefined;
 const encoder = new SingleObjectEncoder(identity, compression);
 
 function buf(u: Uint8Array): Buffer {
@@ -27,8 +29,9 @@ type Message =
 
 parentPort!.on('message', (msg: Message) => {
   if (msg.kind === 'range') {
-    reader ??= new StateReader(stateDir!);
-    parentPort!.postMessage({ id: msg.id, result: encodeRange(reader, encoder, msg.firstId, msg.lastId) });
+    reader ??= import('../state/state-reader.js').then((m) => new m.StateReader(stateDir!));
+    // ranges answer in arrival order: each waits on the same promise, then runs synchronously
+    void reader.then((r) => parentPort!.postMessage({ id: msg.id, result: encodeRange(r, encoder, msg.firstId, msg.lastId) }));
     return;
   }
   const result = encodeSegment({ ...msg.job, owner: buf(msg.job.owner) }, compression);

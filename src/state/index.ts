@@ -1,3 +1,6 @@
-export { StateDb, StateReader, TransferIdentitySchema, STATE_DB_FILE } from './state-db.js';
-export type { ChildRow, SingleObjectRow, EntryRow, NewEntry, Completion, TransferIdentity, Counters } from './state-db.js';
+export { StateDb, TransferIdentitySchema } from './state-db.js';
+export type { ChildRow, NewEntry, Completion, TransferIdentity, Counters } from './state-db.js';
+export { STATE_DB_FILE } from './rows.js';
+export type { EntryRow, SingleObjectRow } from './rows.js';
+export { StateReader } from './state-reader.js';
 export { EntryState, Phase, STATE_FORMAT_VERSION } from './schema.js';
