@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +12,22 @@ import { buildOddTree } from '../helpers/tree-builder.js';
 
 function tmp(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-${prefix}-`));
+}
+
+/** A temporary work folder with an empty `src` in it, removed when the test ends, passed or failed. */
+function workDir(t: TestContext, prefix: string): { work: string; src: string } {
+  const work = tmp(prefix);
+  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  return { work, src };
+}
+
+/** The container decodes and matches `source` (or, without one, is consistent in itself). */
+async function assertVerifies(target: Target, source?: string): Promise<void> {
+  const report = await verify(target, source === undefined ? {} : { source });
+  assert.deepEqual(report.problems, []);
+  assert.ok(report.ok);
 }
 
 function folderLoad(source: string, work: string, extra: Partial<LoadOptions> = {}): { opts: LoadOptions; target: FolderTarget } {
@@ -54,17 +71,14 @@ class PoisonTarget implements Target {
   }
 }
 
-test('load of an odd tree into a folder: complete, verifies against the source, symlink size is its byte length', async () => {
-  const work = tmp('odd');
-  const src = path.join(work, 'src');
+test('load of an odd tree into a folder: complete, verifies against the source, symlink size is its byte length', async (t) => {
+  const { work, src } = workDir(t, 'odd');
   buildOddTree(src);
   const { opts, target } = folderLoad(src, work);
   const s = await load(opts);
   assert.equal(s.status, 'complete');
   assert.equal(s.errors, 0);
-  const report = await verify(target, { source: src });
-  assert.deepEqual(report.problems, []);
-  assert.ok(report.ok);
+  await assertVerifies(target, src);
   // no tmp root, a final root
   const names = fs.readdirSync(path.join(work, 'blobs'));
   assert.ok(names.includes(rootBlobName(9)));
@@ -88,18 +102,15 @@ test('load of an odd tree into a folder: complete, verifies against the source, 
   assert.equal(again.status, 'already-complete');
   const after = fs.readdirSync(path.join(work, 'blobs')).map((n) => `${n}:${fs.statSync(path.join(work, 'blobs', n)).mtimeMs}`).sort();
   assert.deepEqual(after, before);
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('preserved hard links: one inode, nlink 3, no in-progress blob left', async () => {
-  const work = tmp('hl');
-  const src = path.join(work, 'src');
+test('preserved hard links: one inode, nlink 3, no in-progress blob left', async (t) => {
+  const { work, src } = workDir(t, 'hl');
   buildOddTree(src, { manyEntries: 10, bigFileBytes: 20000 });
   const { opts, target } = folderLoad(src, work, { preserveHardlinks: true });
   const s = await load(opts);
   assert.equal(s.status, 'complete');
-  const report = await verify(target, { source: src });
-  assert.deepEqual(report.problems, []);
+  await assertVerifies(target, src);
   const names = fs.readdirSync(path.join(work, 'blobs'));
   assert.ok(!names.some((n) => n.includes('.00000062BAE79F98.')), 'no in-progress inode left');
   const reconciled = names.filter((n) => parseBlobName(n)?.version === 11);
@@ -108,26 +119,20 @@ test('preserved hard links: one inode, nlink 3, no in-progress blob left', async
   assert.ok(obj.kind === 'inode');
   assert.equal(obj.vattr.nlink, 3);
   assert.equal(obj.back?.length, 3);
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('a new load refuses a non-empty target before writing anything', async () => {
-  const work = tmp('nonempty');
-  const src = path.join(work, 'src');
-  fs.mkdirSync(src);
+test('a new load refuses a non-empty target before writing anything', async (t) => {
+  const { work, src } = workDir(t, 'nonempty');
   fs.writeFileSync(path.join(src, 'a'), 'a');
   const { opts } = folderLoad(src, work);
   fs.writeFileSync(path.join(work, 'blobs', 'something-else'), 'x');
   await assert.rejects(load(opts), (err: unknown) => isClfsError(err) && err.code === 'E_TARGET_NOT_EMPTY' && /something-else/.test(err.message));
   assert.ok(!fs.existsSync(path.join(work, 'state')), 'no state was created');
   assert.deepEqual(fs.readdirSync(path.join(work, 'blobs')), ['something-else']);
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('state belongs to one transfer: --new on it refuses, a resume with another source refuses', async () => {
-  const work = tmp('state');
-  const src = path.join(work, 'src');
-  fs.mkdirSync(src);
+test('state belongs to one transfer: --new on it refuses, a resume with another source refuses', async (t) => {
+  const { work, src } = workDir(t, 'state');
   fs.writeFileSync(path.join(src, 'a'), 'a');
   const { opts } = folderLoad(src, work);
   assert.equal((await load(opts)).status, 'complete');
@@ -136,12 +141,10 @@ test('state belongs to one transfer: --new on it refuses, a resume with another 
   fs.mkdirSync(other);
   await assert.rejects(load({ ...opts, source: other, newTransfer: false }), (err: unknown) => isClfsError(err) && err.code === 'E_STATE_MISMATCH');
   await assert.rejects(load({ ...opts, source: path.join(work, 'missing'), newTransfer: false }), (err: unknown) => isClfsError(err) && err.code === 'E_SOURCE_NOT_FOUND');
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('a failing entry is left out of its directory, listed in problems.txt, and retried on resume', async () => {
-  const work = tmp('poison');
-  const src = path.join(work, 'src');
+test('a failing entry is left out of its directory, listed in problems.txt, and retried on resume', async (t) => {
+  const { work, src } = workDir(t, 'poison');
   fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
   fs.writeFileSync(path.join(src, 'ok.txt'), 'fine\n');
   fs.writeFileSync(path.join(src, 'sub', 'poison.txt'), 'refused\n');
@@ -159,34 +162,26 @@ test('a failing entry is left out of its directory, listed in problems.txt, and 
   assert.ok(fs.readdirSync(path.join(work, 'blobs')).includes('problems.txt'), 'problems.txt uploaded with the logs');
   // the container is consistent without the failed entries: no dangling dirent, and no segment
   // of the refused big file left unreachable
-  const partial = await verify(target, {});
-  assert.deepEqual(partial.problems, []);
+  await assertVerifies(target);
   // resume retries the failed entry and rewrites its directory
   poison.poisoned = false;
   const r = await load({ ...opts, target: poison, newTransfer: false });
   assert.equal(r.status, 'complete');
-  const full = await verify(target, { source: src });
-  assert.deepEqual(full.problems, []);
-  fs.rmSync(work, { recursive: true, force: true });
+  await assertVerifies(target, src);
 });
 
-test('--max-errors stops the run before finalize; the root stays under its tmp name', async () => {
-  const work = tmp('budget');
-  const src = path.join(work, 'src');
-  fs.mkdirSync(src);
+test('--max-errors stops the run before finalize; the root stays under its tmp name', async (t) => {
+  const { work, src } = workDir(t, 'budget');
   for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(src, `poison-${i}.txt`), `${i}`);
   const { opts, target } = folderLoad(src, work, { maxErrors: 2 });
   const s = await load({ ...opts, target: new PoisonTarget(target) });
   assert.equal(s.status, 'error-budget-exceeded');
   const names = fs.readdirSync(path.join(work, 'blobs'));
   assert.ok(!names.includes(rootBlobName(9)), 'no final root: the container does not look complete');
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('times before 1970 are clamped with a warning instead of failing the entry', async () => {
-  const work = tmp('time');
-  const src = path.join(work, 'src');
-  fs.mkdirSync(src);
+test('times before 1970 are clamped with a warning instead of failing the entry', async (t) => {
+  const { work, src } = workDir(t, 'time');
   fs.writeFileSync(path.join(src, 'old.txt'), 'old\n');
   // Node's utimes ignores negative times; touch sets a 1960 mtime
   execFileSync('touch', ['-m', '-d', '1960-01-01 00:00:00', path.join(src, 'old.txt')]);
@@ -203,13 +198,10 @@ test('times before 1970 are clamped with a warning instead of failing the entry'
     assert.ok(obj.kind === 'inode');
     assert.deepEqual(obj.vattr.mtime, { sec: 0, nsec: 0 });
   }
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('many multi-segment files with a small segment budget: no deadlock, every byte stored', async () => {
-  const work = tmp('budget-deadlock');
-  const src = path.join(work, 'src');
-  fs.mkdirSync(src);
+test('many multi-segment files with a small segment budget: no deadlock, every byte stored', async (t) => {
+  const { work, src } = workDir(t, 'budget-deadlock');
   const size = 16384 + 2 * 8 * 1024 * 1024 + 1; // three segments each
   for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(src, `big-${i}.txt`), Buffer.alloc(size, 97 + i));
   // two segments of budget for five files of three: a file that waited while holding budget
@@ -217,15 +209,11 @@ test('many multi-segment files with a small segment budget: no deadlock, every b
   const { opts, target } = folderLoad(src, work, { segmentBudgetBytes: 2 * 8 * 1024 * 1024 });
   const s = await load(opts);
   assert.equal(s.status, 'complete');
-  const report = await verify(target, { source: src });
-  assert.deepEqual(report.problems, []);
-  fs.rmSync(work, { recursive: true, force: true });
+  await assertVerifies(target, src);
 });
 
-test('boundary sizes around one full segment (8 MiB + 16 KiB ± 1), owners and modes read back exactly', async () => {
-  const work = tmp('bounds');
-  const src = path.join(work, 'src');
-  fs.mkdirSync(src);
+test('boundary sizes around one full segment (8 MiB + 16 KiB ± 1), owners and modes read back exactly', async (t) => {
+  const { work, src } = workDir(t, 'bounds');
   const full = 16384 + 8 * 1024 * 1024;
   for (const n of [full - 1, full, full + 1]) {
     const b = Buffer.alloc(n);
@@ -237,17 +225,13 @@ test('boundary sizes around one full segment (8 MiB + 16 KiB ± 1), owners and m
   if (process.getuid?.() === 0) fs.chownSync(path.join(src, 'owned.txt'), 1234, 5678);
   const { opts, target } = folderLoad(src, work);
   assert.equal((await load(opts)).status, 'complete');
-  const report = await verify(target, { source: src });
-  assert.deepEqual(report.problems, []);
+  await assertVerifies(target, src);
   const segments = fs.readdirSync(path.join(work, 'blobs')).filter((n) => parseBlobName(n)?.btype === Btype.SEGMENT).length;
   assert.equal(segments, 1 + 1 + 2, 'full-1 and full have one segment each, full+1 has two');
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
-test('bad input stops before anything is written: source is a file; state of another target', async () => {
-  const work = tmp('badinput');
-  const src = path.join(work, 'src');
-  fs.mkdirSync(src);
+test('bad input stops before anything is written: source is a file; state of another target', async (t) => {
+  const { work, src } = workDir(t, 'badinput');
   fs.writeFileSync(path.join(src, 'a'), 'a');
   const { opts } = folderLoad(path.join(src, 'a'), work);
   await assert.rejects(load(opts), (err: unknown) => isClfsError(err) && err.code === 'E_SOURCE_NOT_FOUND' && /not a directory/.test(err.message));
@@ -255,7 +239,6 @@ test('bad input stops before anything is written: source is a file; state of ano
   const good = folderLoad(src, work);
   assert.equal((await load(good.opts)).status, 'complete');
   await assert.rejects(load({ ...good.opts, targetKey: 'file:/somewhere/else', newTransfer: false }), (err: unknown) => isClfsError(err) && err.code === 'E_STATE_MISMATCH' && /target/.test(err.message));
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
 test('a full target folder stops the load at once with a clear error; freeing space and re-running resumes', async (t) => {
@@ -287,9 +270,8 @@ test('a full target folder stops the load at once with a clear error; freeing sp
   }
 });
 
-test('--compression disabled stores every CLFS blob uncompressed (header 00000000) and reads back', async () => {
-  const work = tmp('nocomp');
-  const src = path.join(work, 'src');
+test('--compression disabled stores every CLFS blob uncompressed (header 00000000) and reads back', async (t) => {
+  const { work, src } = workDir(t, 'nocomp');
   buildOddTree(src, { manyEntries: 20, bigFileBytes: 9 * 1024 * 1024 });
   const { opts, target } = folderLoad(src, work, { compression: 'disabled' });
   assert.equal((await load(opts)).status, 'complete');
@@ -300,6 +282,5 @@ test('--compression disabled stores every CLFS blob uncompressed (header 0000000
     assert.equal(fs.readFileSync(path.join(work, 'blobs', n)).readUInt32LE(0), 0, n);
   }
   assert.ok(clfs > 20);
-  assert.deepEqual((await verify(target, { source: src })).problems, []);
-  fs.rmSync(work, { recursive: true, force: true });
+  await assertVerifies(target, src);
 });
