@@ -60,15 +60,20 @@ function backpointersOf(run: LoadRun, row: EntryRow): Buffer[] {
   return parents;
 }
 
-export async function runReconcile(run: LoadRun): Promise<void> {
+/** Runs `each` on every entry in `state`, a page of them at once, until none is left or the run stops. */
+async function forEachEntryIn(run: LoadRun, state: EntryState, each: (row: EntryRow) => Promise<void>): Promise<void> {
   let after = 0;
   for (;;) {
     if (run.stopping) return;
-    const rows = run.db.entriesInState(EntryState.INPROGRESS, after, PAGE);
-    if (rows.length === 0) break;
+    const rows = run.db.entriesInState(state, after, PAGE);
+    if (rows.length === 0) return;
     after = rows[rows.length - 1]!.id;
-    await Promise.all(rows.map((row) => reconcileOne(run, row)));
+    await Promise.all(rows.map(each));
   }
+}
+
+export async function runReconcile(run: LoadRun): Promise<void> {
+  await forEachEntryIn(run, EntryState.INPROGRESS, (row) => reconcileOne(run, row));
 }
 
 async function reconcileOne(run: LoadRun, row: EntryRow): Promise<void> {
@@ -101,26 +106,17 @@ async function reconcileOne(run: LoadRun, row: EntryRow): Promise<void> {
 }
 
 export async function runCleanup(run: LoadRun): Promise<void> {
-  let after = 0;
-  for (;;) {
-    if (run.stopping) return;
-    const rows = run.db.entriesInState(EntryState.RECONCILED, after, PAGE);
-    if (rows.length === 0) break;
-    after = rows[rows.length - 1]!.id;
-    await Promise.all(
-      rows.map(async (row) => {
-        try {
-          await run.deleteBlob(inprogressName(row));
-        } catch (err) {
-          if (isRunFatal(err) || isInterruption(err, run)) throw err;
-          // the reference only warns here: the target is intact, the intermediate is left over
-          run.log.warn(`${inprogressName(row)}: delete failed (${(err as Error).message}); re-run to retry`);
-          return;
-        }
-        run.db.tx(() => run.db.setState(row.id, EntryState.DONE));
-      }),
-    );
-  }
+  await forEachEntryIn(run, EntryState.RECONCILED, async (row) => {
+    try {
+      await run.deleteBlob(inprogressName(row));
+    } catch (err) {
+      if (isRunFatal(err) || isInterruption(err, run)) throw err;
+      // the reference only warns here: the target is intact, the intermediate is left over
+      run.log.warn(`${inprogressName(row)}: delete failed (${(err as Error).message}); re-run to retry`);
+      return;
+    }
+    run.db.tx(() => run.db.setState(row.id, EntryState.DONE));
+  });
 }
 
 /** problems.txt: one source path per failed entry, as the reference writes it. */
