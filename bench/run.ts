@@ -681,8 +681,10 @@ async function main(): Promise<void> {
       results.push(await httpCase(small(), o, o.runs));
     } else if (c === 'scale') {
       const t = cached(`scale-${o.scaleFiles}`, (root) => buildScale(root, o.scaleFiles));
-      const runs = o.quick ? o.runs : Math.min(o.runs, 1);
-      results.push(await folderCase('scale', `scale: ${o.scaleFiles} empty files in ${Math.min(1000, Math.ceil(o.scaleFiles / 1000))} directories → file:// (${runs} run)`, t, o, runs, false));
+      // the median of --runs like every case (the issue asks for several runs): about 5 minutes a
+      // run at 1,000,000 files, most of it the verify that every run must pass
+      const runs = o.runs;
+      results.push(await folderCase('scale', `scale: ${o.scaleFiles} empty files in ${Math.min(1000, Math.ceil(o.scaleFiles / 1000))} directories → file:// (${runs} run${runs === 1 ? '' : 's'})`, t, o, runs, false));
     }
   }
   const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
