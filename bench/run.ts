@@ -327,10 +327,10 @@ async function cpFloor(tree: Tree): Promise<Measured & { diskSeconds: number }> 
 }
 
 /**
- * The \`lz4\` command line tool compressing every file of the tree into the same disk, as many at
+ * The `lz4` command line tool compressing every file of the tree into the same disk, as many at
  * once as there are cores, in the frame layout the reference writes (level 1, 256 KiB linked
  * blocks): compression alone, no CLFS objects, no state. What any LZ4-on loader must at least
- * spend on this machine. Undefined when \`lz4\` is not installed.
+ * spend on this machine. Undefined when `lz4` is not installed.
  */
 async function lz4CliFloor(tree: Tree): Promise<(Measured & { diskSeconds: number }) | undefined> {
   if (!hasLz4Cli()) return undefined;

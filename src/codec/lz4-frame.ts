@@ -25,7 +25,6 @@ import { LZ4_SMALL_BLOCK_LIMIT, lz4BlockDecode, lz4SmallBlockCompress } from './
 interface Lz4Binding {
   /** liblz4 LZ4_compress_default into output[startIdx, endIdx); 0 when it does not fit */
   encodeBlock(input: Uint8Array, output: Uint8Array, startIdx?: number, endIdx?: number): number;
-  encodeBound(size: number): number;
 }
 /**
  * The package's native block binding, required directly: its main module also loads stream
@@ -35,10 +34,8 @@ interface Lz4Binding {
 function loadLz4Binding(): Lz4Binding {
   const require = createRequire(import.meta.url);
   try {
-    const native = require('lz4/build/Release/lz4.node') as { compress: Lz4Binding['encodeBlock']; compressBound: Lz4Binding['encodeBound'] };
-    if (typeof native.compress === 'function' && typeof native.compressBound === 'function') {
-      return { encodeBlock: native.compress, encodeBound: native.compressBound };
-    }
+    const native = require('lz4/build/Release/lz4.node') as { compress?: Lz4Binding['encodeBlock'] };
+    if (typeof native.compress === 'function') return { encodeBlock: native.compress };
   } catch {
     // fall through to the package entry
   }
