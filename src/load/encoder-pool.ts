@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Compression } from '../codec/index.js';
 import type { TransferIdentity } from '../state/index.js';
@@ -14,9 +15,18 @@ interface Waiter {
 /**
  * Runs encode jobs on worker threads (the least busy one), or in the calling thread when
  * `workers` is 0.
+ *
+ * Ranges of small files go to at most one worker per core the main thread leaves free: while
+ * small files load, the main thread is busy too (scan, state, handing blobs to the target), and
+ * on 2 cores a second worker encoding ranges only contended with it (20,000 small files: 2.12 s
+ * with ranges on both workers, 2.00 s on one; 4 alternating pairs). File segments go to every
+ * worker: then the main thread mostly waits, and compressing compressible text is the work
+ * (2 x 290 MiB of JavaScript source: 0.95 s on two workers, 1.33 s on one).
  */
 export class EncoderPool {
   private readonly workers: Array<{ worker: Worker; busy: number }> = [];
+  /** how many of `workers` (the first ones) take ranges of small files */
+  private readonly rangeWorkers: number;
   private readonly waiting = new Map<number, Waiter>();
   private readonly local: SingleObjectEncoder;
   private seq = 0;
@@ -30,6 +40,7 @@ export class EncoderPool {
     private readonly state: SingleObjectSource & { dir: string },
   ) {
     this.local = new SingleObjectEncoder(identity, compression);
+    this.rangeWorkers = Math.min(workers, Math.max(1, availableParallelism() - 1));
     for (let i = 0; i < workers; i++) {
       // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
       const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression, stateDir: state.dir }, resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
@@ -55,32 +66,33 @@ export class EncoderPool {
     return this.workers.length;
   }
 
-  private post<T>(message: object, transfer: ArrayBuffer[] = []): Promise<T> {
+  /** Sends a job to the least busy of the first `among` workers. */
+  private post<T>(message: object, among: number): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.seq++;
     let slot = this.workers[0]!;
-    for (const w of this.workers) if (w.busy < slot.busy) slot = w;
+    for (let i = 1; i < among; i++) if (this.workers[i]!.busy < slot.busy) slot = this.workers[i]!;
     slot.busy += 1;
     // ref/unref are not counted: keep every worker referenced while any job is out, or the
     // event loop may end with a job still pending
     if (this.waiting.size === 0) for (const w of this.workers) w.worker.ref();
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (r: unknown) => void, reject });
-      slot.worker.postMessage({ id, ...message }, transfer);
+      slot.worker.postMessage({ id, ...message });
     });
   }
 
   /** Encode the pending one-object entries with ids in [first, last] (see encodeRange). */
   async encodeRange(firstId: number, lastId: number): Promise<RangeResult[]> {
     if (this.workers.length === 0) return encodeRange(this.state, this.local, firstId, lastId);
-    const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId });
+    const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId }, this.rangeWorkers);
     for (const r of results) if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return results;
   }
 
   async segment(job: SegmentJob): Promise<SegmentResult> {
     if (this.workers.length === 0) return encodeSegment(job, this.compression);
-    const r = await this.post<SegmentResult>({ kind: 'segment', job });
+    const r = await this.post<SegmentResult>({ kind: 'segment', job }, this.workers.length);
     if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return r;
   }
