@@ -27,6 +27,9 @@ export class EncoderPool {
   private readonly workers: Array<{ worker: Worker; busy: number }> = [];
   /** how many of `workers` (the first ones) take ranges of small files */
   private readonly rangeWorkers: number;
+  /** the workers there are once segments have come */
+  private readonly maxWorkers: number;
+  private readonly workerData: object;
   private readonly waiting = new Map<number, Waiter>();
   private readonly local: SingleObjectEncoder;
   private seq = 0;
@@ -41,29 +44,37 @@ export class EncoderPool {
   ) {
     this.local = new SingleObjectEncoder(identity, compression);
     this.rangeWorkers = Math.min(workers, Math.max(1, availableParallelism() - 1));
-    for (let i = 0; i < workers; i++) {
-      // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
-      const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: { identity, compression, stateDir: state.dir }, resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
-      const slot = { worker, busy: 0 };
-      worker.on('message', (m: { id: number; result: unknown }) => {
-        slot.busy -= 1;
-        const done = this.waiting.get(m.id);
-        this.waiting.delete(m.id);
-        if (this.waiting.size === 0) for (const w of this.workers) w.worker.unref();
-        done?.resolve(m.result);
-      });
-      worker.on('error', (err) => {
-        this.failure ??= err;
-        for (const p of this.waiting.values()) p.reject(err);
-        this.waiting.clear();
-      });
-      worker.unref();
-      this.workers.push(slot);
-    }
+    this.maxWorkers = workers;
+    this.workerData = { identity, compression, stateDir: state.dir };
+    // the range workers now; the others when the first segment comes (a load of small files only
+    // never boots them)
+    for (let i = 0; i < this.rangeWorkers; i++) this.startWorker();
   }
 
+  private startWorker(): void {
+    // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
+    const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: this.workerData, resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
+    const slot = { worker, busy: 0 };
+    worker.on('message', (m: { id: number; result: unknown }) => {
+      slot.busy -= 1;
+      const done = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) for (const w of this.workers) w.worker.unref();
+      done?.resolve(m.result);
+    });
+    worker.on('error', (err) => {
+      this.failure ??= err;
+      for (const p of this.waiting.values()) p.reject(err);
+      this.waiting.clear();
+    });
+    // referenced while jobs are out, like the others (see post)
+    if (this.waiting.size === 0) worker.unref();
+    this.workers.push(slot);
+  }
+
+  /** worker threads this pool runs when busy with segments (0: everything in the calling thread) */
   get size(): number {
-    return this.workers.length;
+    return this.maxWorkers;
   }
 
   /** Sends a job to the least busy of the first `among` workers. */
@@ -84,14 +95,15 @@ export class EncoderPool {
 
   /** Encode the pending one-object entries with ids in [first, last] (see encodeRange). */
   async encodeRange(firstId: number, lastId: number): Promise<RangeResult[]> {
-    if (this.workers.length === 0) return encodeRange(this.state, this.local, firstId, lastId);
+    if (this.maxWorkers === 0) return encodeRange(this.state, this.local, firstId, lastId);
     const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId }, this.rangeWorkers);
     for (const r of results) if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return results;
   }
 
   async segment(job: SegmentJob): Promise<SegmentResult> {
-    if (this.workers.length === 0) return encodeSegment(job, this.compression);
+    if (this.maxWorkers === 0) return encodeSegment(job, this.compression);
+    while (this.workers.length < this.maxWorkers) this.startWorker();
     const r = await this.post<SegmentResult>({ kind: 'segment', job }, this.workers.length);
     if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return r;
