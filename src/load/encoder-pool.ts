@@ -18,8 +18,8 @@ interface Waiter {
  *
  * Ranges of small files go to at most one worker per core the main thread leaves free: while
  * small files load, the main thread is busy too (scan, state, handing blobs to the target), and
- * on 2 cores a second worker encoding ranges only contended with it (20,000 small files: 2.12 s
- * with ranges on both workers, 2.00 s on one; 4 alternating pairs). File segments go to every
+ * on 2 cores a second worker encoding ranges only contended with it (20,000 small files: 2.16 s
+ * with ranges on both workers, 1.98 s on one; 4 alternating pairs). File segments go to every
  * worker: then the main thread mostly waits, and compressing compressible text is the work
  * (2 x 290 MiB of JavaScript source: 0.95 s on two workers, 1.33 s on one).
  */
