@@ -42,7 +42,7 @@ export interface EntryRow {
  * What encoding a non-directory needs (fewer columns: building row objects was the largest cost
  * of claiming work). The other EntryRow fields are absent from rows read with it.
  */
-export const WRITER_COLUMNS =
+const WRITER_COLUMNS =
   'id, parent_id, name, ftype, fh, state, mode, uid, gid, size, mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, rdev, nlink, link_of, reconcile, planned_segments';
 
 /** Files up to this size are one object (inode with the data inline, spec §6.1). */

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ClfsError } from '../errors/index.js';
 import { EntryState, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
-import { SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE, WRITER_COLUMNS } from './rows.js';
+import { SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
 
 /** Who this transfer is: checked on every resume so state is never applied to another load. */
