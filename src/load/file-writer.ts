@@ -14,7 +14,6 @@ import {
   FILE_SEGMENT_BYTES,
   fileSegmentCount,
   FIRST_SEGMENT_BYTES,
-  Ftype,
   INITIAL_VERSION,
 } from '../codec/index.js';
 import type { EmittedIndirect } from '../codec/index.js';
