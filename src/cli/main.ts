@@ -88,7 +88,10 @@ function printSummary(io: Io, s: LoadSummary, json: boolean): void {
     `${s.status}: ${s.entries} entries (${kinds || 'none written this run'}), ${(s.fileBytes / 1048576).toFixed(1)} MiB of file data, ` +
       `${s.blobsWritten} blobs written (${(s.bytesUploaded / 1048576).toFixed(1)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
   );
-  for (const p of s.problems) io.stdout.write(`  problem: ${p}\n`);
+  for (const p of s.problems.slice(0, 20)) io.stdout.write(`  problem: ${p.path}: ${p.message}\n`);
+  if (s.problemsTotal > 20) io.stdout.write(`  ... and ${s.problemsTotal - 20} more\n`);
+  if (s.problemsFile !== undefined) io.stdout.write(`every failed path is listed in ${s.problemsFile}\n`);
+  if (s.linkSplits > 0) io.stdout.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
   if (s.status === 'interrupted' || s.status === 'error-budget-exceeded') io.stdout.write(`state kept in ${s.stateDir}: run the same command again to resume\n`);
 }
 

@@ -2,8 +2,8 @@ import { Ftype } from '../codec/index.js';
 import { isClfsError } from '../errors/index.js';
 import { displayPath, joinPath, readDirectoryBatches } from '../scan/index.js';
 import type { SourceEntry, SourceKind } from '../scan/index.js';
-import { EntryState } from '../state/index.js';
-import type { EntryRow, NewEntry } from '../state/index.js';
+import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
+import type { Counters, EntryRow, NewEntry } from '../state/index.js';
 import type { LoadRun } from './load-run.js';
 
 const FTYPE_OF_KIND: Record<SourceKind, Ftype> = {
@@ -61,54 +61,100 @@ export function newEntryFrom(e: SourceEntry, parentId: number | null, fh: Buffer
   };
 }
 
+/** The row of a child whose lstat failed: no type, no handle; an ERROR a resume retries by lstat again. */
+export function unreadableChild(parentId: number, name: Buffer, message: string): NewEntry & { error: string } {
+  return {
+    parent_id: parentId, name, path: null, ftype: FTYPE_UNKNOWN, fh: Buffer.alloc(0), state: EntryState.ERROR,
+    mode: 0, uid: 0, gid: 0, size: 0, mtime_s: 0, mtime_ns: 0, ctime_s: 0, ctime_ns: 0, atime_s: 0, atime_ns: 0,
+    ino: '0', dev: '0', rdev: '0', nlink: 0, link_of: null, reconcile: 0, error: message,
+  };
+}
+
+/**
+ * Insert one scanned child (inside the caller's transaction): a row with a new filehandle, or, for
+ * another name of a hard-linked inode already in the tree, a row that shares its handle and
+ * follows its outcome. Returns whether the child got an object of its own.
+ */
+export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserveHardlinks: boolean, counters: Counters, state: EntryState): number {
+  const db = run.db;
+  const ftype = FTYPE_OF_KIND[e.kind];
+  if (preserveHardlinks && e.kind !== 'dir' && e.nlink !== 1) {
+    const dev = e.dev.toString();
+    const ino = e.ino.toString();
+    const known = db.findInode(dev, ino, ftype);
+    if (known !== undefined && known.links < MAX_LINKS_PER_INODE) {
+      // another name of an inode already in the tree: a dirent and a backpointer, no object
+      const primary = db.entry(known.primary_id)!;
+      const row = newEntryFrom(e, dir.id, primary.fh, null, state);
+      row.link_of = primary.id;
+      const id = db.insertEntry(row);
+      db.bumpInode(dev, ino, ftype);
+      return id;
+    }
+    if (known !== undefined) {
+      // the reference's behaviour past 1,023 names: the extra names get a new inode of their own
+      run.stats.linkSplits += 1;
+      run.log.warn(`${displayPath(joinPath(dir.path!, e.name))}: more than ${MAX_LINKS_PER_INODE} names of one inode; this name and the next ones get a new inode (as the reference does)`);
+    }
+    const fh = run.allocateHandle(dir.fh, ftype, counters);
+    const row = newEntryFrom(e, dir.id, fh, null, state);
+    row.reconcile = 1;
+    const id = db.insertEntry(row);
+    db.putInode(dev, ino, ftype, id);
+    return id;
+  }
+  const fh = run.allocateHandle(dir.fh, ftype, counters);
+  return db.insertEntry(newEntryFrom(e, dir.id, fh, e.kind === 'dir' ? joinPath(dir.path!, e.name) : null, state));
+}
+
 /**
  * Scan one directory into the state: children are inserted in readdir order, in batches, as HELD
- * rows (invisible to the writers) and released together when the scan completes, so an
- * interrupted scan is simply redone. Nothing is written to the target here.
+ * rows (invisible to the writers) and released together when the scan completes. A scan starts
+ * from a clean slate (whatever an earlier attempt inserted is dropped first), so an interrupted
+ * or failed scan is simply redone. A child whose lstat fails is recorded as an ERROR row (left
+ * out of the directory, listed in problems.txt, retried on resume). A directory whose read fails
+ * part way drops every child it inserted and fails as a whole. Nothing is written to the target.
  */
 export function scanDirectory(run: LoadRun, dir: EntryRow, preserveHardlinks: boolean): void {
   const db = run.db;
   const dirPath = dir.path!;
-  db.tx(() => db.setState(dir.id, EntryState.SCANNING));
-  const batches = readDirectoryBatches(dirPath, SCAN_BATCH, (err) => {
-    run.countError(err.message);
+  db.tx(() => db.beginScan(dir.id));
+  let failedChildren: Array<{ name: Buffer; message: string }> = [];
+  const batches = readDirectoryBatches(dirPath, SCAN_BATCH, (err, name) => {
+    failedChildren.push({ name, message: err.message });
   });
+  let scanned = 0;
+  let bytes = 0;
   for (const batch of batches) {
+    const failed = failedChildren;
+    failedChildren = [];
     db.tx(() => {
       const counters = db.counters;
-      for (const e of batch) {
-        const ftype = FTYPE_OF_KIND[e.kind];
-        const childPath = e.kind === 'dir' ? joinPath(dirPath, e.name) : null;
-        if (preserveHardlinks && e.kind !== 'dir' && e.nlink !== 1) {
-          const dev = e.dev.toString();
-          const ino = e.ino.toString();
-          const known = db.findInode(dev, ino, ftype);
-          if (known !== undefined && known.links < MAX_LINKS_PER_INODE) {
-            // another name of an inode already in the tree: a dirent and a backpointer, no object
-            const primary = db.entry(known.primary_id)!;
-            const row = newEntryFrom(e, dir.id, primary.fh, null, EntryState.DONE);
-            row.link_of = primary.id;
-            db.insertEntry(row);
-            db.bumpInode(dev, ino, ftype);
-            run.stats.entriesScanned += 1;
-            continue;
-          }
-          const fh = run.allocateHandle(dir.fh, ftype, counters);
-          const row = newEntryFrom(e, dir.id, fh, null, EntryState.HELD);
-          row.reconcile = 1;
-          const id = db.insertEntry(row);
-          db.putInode(dev, ino, ftype, id);
-        } else {
-          const fh = run.allocateHandle(dir.fh, ftype, counters);
-          db.insertEntry(newEntryFrom(e, dir.id, fh, childPath, EntryState.HELD));
-        }
-        run.stats.entriesScanned += 1;
-        if (e.kind === 'file') run.stats.bytesScanned += Number(e.sizeBytes);
-      }
+      for (const e of batch) insertChild(run, dir, e, preserveHardlinks, counters, EntryState.HELD);
+      for (const f of failed) db.insertEntry(unreadableChild(dir.id, f.name, f.message));
       db.setCounters(counters);
     });
+    for (const e of batch) if (e.kind === 'file') bytes += Number(e.sizeBytes);
+    scanned += batch.length;
+    for (const f of failed) run.countError(f.message);
   }
-  db.tx(() => db.finishScan(dir.id));
+  const failed = failedChildren;
+  db.tx(() => {
+    for (const f of failed) db.insertEntry(unreadableChild(dir.id, f.name, f.message));
+    db.finishScan(dir.id);
+  });
+  for (const f of failed) run.countError(f.message);
+  run.stats.entriesScanned += scanned;
+  run.stats.bytesScanned += bytes;
+}
+
+/** A directory that cannot be read (at all, or to the end) fails whole: its child rows are dropped with it. */
+export function failScan(run: LoadRun, dir: EntryRow, message: string): void {
+  run.db.tx(() => {
+    run.db.dropChildren(dir.id);
+    run.db.completeInTx([{ id: dir.id, parentId: dir.parent_id, state: EntryState.ERROR, error: message }]);
+  });
+  run.countError(message);
 }
 
 /** A directory that cannot be read at all becomes an ERROR entry (left out of its parent). */

@@ -20,13 +20,21 @@ import {
   ROOT_ID,
 } from '../codec/index.js';
 import type { EmittedIndirect } from '../codec/index.js';
-import { EntryState } from '../state/index.js';
+import { EntryState, FINISHED_STATES } from '../state/index.js';
 import type { ChildRow, EntryRow } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
 import { deleteLeftoverSegments } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
 const PAGE = 2000;
+const FINISHED: ReadonlySet<EntryState> = new Set(FINISHED_STATES);
+
+/** Thrown when a directory claimed as ready still has an unfinished child: its count was wrong. */
+export class NotReadyYet extends Error {
+  constructor(readonly dirId: number) {
+    super(`directory row ${dirId} has an unfinished child`);
+  }
+}
 
 export function rootExtattrs(run: LoadRun): Array<[string, string]> {
   return [
@@ -76,7 +84,10 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
     if (rows.length === 0) break;
     after = rows[rows.length - 1]!.id;
     for (const child of rows) {
-      if (!childIncluded(run, child)) continue;
+      if (!childIncluded(child)) {
+        if (!FINISHED.has(child.state)) throw new NotReadyYet(dir.id);
+        continue;
+      }
       if (child.ftype === Ftype.DIR) childDirs += 1;
       const closed = packer.add(child.name, child.fh);
       if (closed !== undefined) closePiece(closed);
@@ -103,12 +114,13 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
   run.db.tx(() => run.db.run('UPDATE entries SET planned_segments = ? WHERE id = ?', segments, dir.id));
 }
 
-/** A child gets a dirent unless it (or, for another name of a hard link, its inode) failed. */
-function childIncluded(run: LoadRun, child: ChildRow): boolean {
-  if (child.state === EntryState.ERROR) return false;
-  if (child.link_of !== null) {
-    const primary = run.db.entry(child.link_of);
-    return primary !== undefined && primary.state !== EntryState.ERROR;
-  }
-  return true;
+/**
+ * A child gets a dirent only when its object is stored: DONE, or written under the in-progress
+ * owner for reconcile. Another name of a hard link is DONE only once its inode is (LINKWAIT until
+ * then, ERROR when the inode failed), so a directory never names an inode that is not there.
+ * A directory is written only when no child is unfinished, so nothing else can be met here; the
+ * check is on the state itself so that a damaged count can never let a dangling dirent through.
+ */
+function childIncluded(child: ChildRow): boolean {
+  return child.state === EntryState.DONE || child.state === EntryState.INPROGRESS || child.state === EntryState.RECONCILED;
 }

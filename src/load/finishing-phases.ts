@@ -26,7 +26,7 @@ import {
 } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, joinPath } from '../scan/index.js';
-import { EntryState } from '../state/index.js';
+import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
 import type { EntryRow } from '../state/index.js';
 import { tmpRootName } from './dir-writer.js';
 import { deleteLeftoverSegments } from './file-writer.js';
@@ -73,10 +73,21 @@ async function forEachEntryIn(run: LoadRun, state: EntryState, each: (row: Entry
 }
 
 export async function runReconcile(run: LoadRun): Promise<void> {
-  await forEachEntryIn(run, EntryState.INPROGRESS, (row) => reconcileOne(run, row));
+  let after = 0;
+  for (;;) {
+    if (run.stopping) return;
+    const rows = run.db.entriesInState(EntryState.INPROGRESS, after, PAGE);
+    if (rows.length === 0) return;
+    after = rows[rows.length - 1]!.id;
+    const done = (await Promise.all(rows.map((row) => reconcileOne(run, row)))).filter((id): id is number => id !== undefined);
+    if (run.stopping) return;
+    // the state says RECONCILED (cleanup then deletes the in-progress blob) only once the rewritten inodes are durable
+    await run.durable();
+    run.db.tx(() => done.forEach((id) => run.db.setState(id, EntryState.RECONCILED)));
+  }
 }
 
-async function reconcileOne(run: LoadRun, row: EntryRow): Promise<void> {
+async function reconcileOne(run: LoadRun, row: EntryRow): Promise<number | undefined> {
   const source = inprogressName(row);
   try {
     const blob = await run.target.get(source, { abortSignal: run.abortSignal });
@@ -92,16 +103,27 @@ async function reconcileOne(run: LoadRun, row: EntryRow): Promise<void> {
     });
     const finalName = blobName(row.fh, ftypeToBtype(row.ftype), parents[0]!, RECONCILED_VERSION);
     await run.queuePut(finalName, encodeSections(sections));
-    run.db.tx(() => run.db.setState(row.id, EntryState.RECONCILED));
+    return row.id;
   } catch (err) {
-    if (isInterruption(err, run)) return;
+    if (isInterruption(err, run)) return undefined;
     if (isRunFatal(err)) {
-      run.fatal ??= err as ClfsError;
-      return;
+      run.fail(err as ClfsError);
+      return undefined;
     }
     const message = `${displayPath(row.name)}: reconcile failed: ${isClfsError(err) ? err.message : String(err)}`;
     run.countError(message);
-    run.db.tx(() => run.db.run('UPDATE entries SET state = ?, error = ? WHERE id = ?', EntryState.ERROR, message, row.id));
+    // the inode is not in the container under its final name: it fails with every name it has,
+    // and their directories are written again without them (TRANSFER runs once more)
+    run.db.tx(() => {
+      run.db.run('UPDATE entries SET state = ?, error = ? WHERE id = ?', EntryState.ERROR, message, row.id);
+      run.db.reopen(row.parent_id!);
+      for (const link of run.db.linksOf(row.id)) {
+        run.db.run('UPDATE entries SET state = ?, error = ? WHERE id = ?', EntryState.ERROR, `another name of an inode that failed: ${message}`, link.id);
+        run.db.reopen(link.parent_id!);
+      }
+      run.db.recountPending();
+    });
+    return undefined;
   }
 }
 
@@ -119,8 +141,13 @@ export async function runCleanup(run: LoadRun): Promise<void> {
   });
 }
 
+/** The source path of an entry. */
+export function entrySourcePath(run: LoadRun, row: EntryRow): Buffer {
+  return row.parent_id === null ? row.path! : joinPath(run.dirRow(row.parent_id).path!, row.name);
+}
+
 /** problems.txt: one source path per failed entry, as the reference writes it. */
-function writeProblems(run: LoadRun): number {
+export function writeProblems(run: LoadRun): number {
   const file = path.join(run.db.dir, PROBLEMS_FILE);
   fs.rmSync(file, { force: true });
   let after = 0;
@@ -132,8 +159,7 @@ function writeProblems(run: LoadRun): number {
       if (rows.length === 0) break;
       after = rows[rows.length - 1]!.id;
       for (const row of rows) {
-        const p = row.parent_id === null ? row.path! : joinPath(run.dirRow(row.parent_id).path!, row.name);
-        fs.writeSync(fd, `${displayPath(p)}\t${row.error ?? ''}\n`);
+        fs.writeSync(fd, `${displayPath(entrySourcePath(run, row))}\t${row.error ?? ''}\n`);
         count += 1;
       }
     }
@@ -157,7 +183,7 @@ async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
     if (rows.length === 0) break;
     after = rows[rows.length - 1]!.id;
     for (const row of rows) {
-      if (row.parent_id === null || row.link_of !== null) continue;
+      if (row.parent_id === null || row.link_of !== null || row.ftype === FTYPE_UNKNOWN) continue;
       await run.deleteBlob(transferInodeName(row, run.dirRow(row.parent_id).fh));
       await deleteLeftoverSegments(run, row.fh, 0, row.planned_segments);
     }
@@ -188,7 +214,9 @@ export async function runFinalize(run: LoadRun): Promise<void> {
     if (!(isClfsError(err) && err.code === 'E_TARGET_NOT_FOUND')) throw err;
   }
   if (tmpBlob !== undefined) {
+    await run.durable();
     await run.putObject(finalName, decodeBlob(tmpBlob, tmp));
+    await run.durable();
     await run.deleteBlob(tmp);
   } else if (!(await run.target.exists(finalName))) {
     throw new ClfsError('E_STATE_MISMATCH', `${run.target.description}: neither the tmp root nor the final root exists; the container does not belong to this state. Start again with --new into an empty container`);

@@ -2,7 +2,8 @@ import PQueue from 'p-queue';
 import { randomBytes } from 'node:crypto';
 import { encodeBlob, Ftype, generateFileHandle } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
-import { ClfsError } from '../errors/index.js';
+import { ClfsError, isClfsError } from '../errors/index.js';
+import { EntryState } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
 import { EncoderPool } from './encoder-pool.js';
@@ -22,6 +23,8 @@ export interface RunStats {
   blobsWritten: number;
   bytesUploaded: number;
   blobsDeleted: number;
+  /** inodes with more than 1,023 names whose extra names got a new inode (the reference's limit) */
+  linkSplits: number;
   kinds: Record<string, number>;
 }
 
@@ -42,12 +45,16 @@ export class LoadRun {
     blobsWritten: 0,
     bytesUploaded: 0,
     blobsDeleted: 0,
+    linkSplits: 0,
     kinds: {},
   };
   readonly startedAt = Date.now();
   phaseName = 'init';
-  /** first fatal error raised inside a job: stops the run */
-  fatal: ClfsError | undefined;
+  private fatalError: ClfsError | undefined;
+  /** aborted when the run stops for a fatal error, so requests and waits in flight end at once */
+  private readonly stopController = new AbortController();
+  /** the user's signal (SIGINT/SIGTERM) and the run's own stop, as one */
+  readonly abortSignal: AbortSignal;
   private readonly dirCache = new Map<number, EntryRow>();
   private readonly random = new Random64();
 
@@ -60,16 +67,36 @@ export class LoadRun {
     readonly reporter: Reporter,
     readonly concurrency: number,
     readonly maxErrors: number,
-    readonly abortSignal: AbortSignal | undefined,
+    readonly userSignal: AbortSignal | undefined,
     encodeWorkers: number,
   ) {
+    this.abortSignal = userSignal === undefined ? this.stopController.signal : AbortSignal.any([userSignal, this.stopController.signal]);
     this.encoders = new EncoderPool(identity, compression, encodeWorkers, db);
     this.ids = new ObjectIdFactory(identity.idSecretHex);
     this.puts = new PQueue({ concurrency });
   }
 
+  /** first fatal error: stops the run */
+  get fatal(): ClfsError | undefined {
+    return this.fatalError;
+  }
+
+  /**
+   * Stop the run for a fatal error (the first one wins): nothing new is claimed, requests and
+   * waits in flight are aborted, and what jobs report afterwards is not counted against entries.
+   */
+  fail(err: ClfsError): void {
+    if (this.fatalError !== undefined) return;
+    this.fatalError = err;
+    this.stopController.abort(err);
+  }
+
+  get interrupted(): boolean {
+    return this.userSignal?.aborted === true;
+  }
+
   get stopping(): boolean {
-    return this.fatal !== undefined || this.abortSignal?.aborted === true || this.budgetExceeded;
+    return this.fatalError !== undefined || this.abortSignal.aborted || this.budgetExceeded;
   }
 
   get budgetExceeded(): boolean {
@@ -136,27 +163,50 @@ export class LoadRun {
 
   private completions: Completion[] = [];
   private lastFlush = Date.now();
+  private flushing: Promise<void> = Promise.resolve();
+  private flushesInFlight = 0;
 
   /**
    * Record finished entries. They are written to the state in one transaction per ~1,000 entries
    * or 100 ms (a commit per small batch was the loader's largest cost on small files); an entry
-   * whose completion is lost in a crash is simply written again, under the same names.
+   * whose completion is lost in a crash is simply written again, under the same names. Before the
+   * state says DONE, the target is asked to make the blobs durable (the folder target fsyncs them).
    */
   complete(batch: readonly Completion[]): void {
     for (const c of batch) this.completions.push(c);
-    if (this.completions.length >= 1024 || Date.now() - this.lastFlush >= 100) this.flushCompletions();
+    if (this.completions.length >= 1024 || Date.now() - this.lastFlush >= 100) void this.flushCompletions().catch(() => undefined);
   }
 
+  /** completions not yet in the state (held back, or being made durable) */
   get hasPendingCompletions(): boolean {
-    return this.completions.length > 0;
+    return this.completions.length > 0 || this.flushesInFlight > 0;
   }
 
-  flushCompletions(): void {
+  /** Record every completion held back; flushes run one after another, in order. */
+  flushCompletions(): Promise<void> {
+    this.flushesInFlight += 1;
+    const next = this.flushing.then(() => this.flushOnce()).finally(() => (this.flushesInFlight -= 1));
+    this.flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async flushOnce(): Promise<void> {
     this.lastFlush = Date.now();
-    if (this.completions.length === 0) return;
+    if (this.completions.length === 0 || this.fatal !== undefined) return;
     const batch = this.completions;
     this.completions = [];
-    this.db.complete(batch);
+    try {
+      if (this.target.flush !== undefined && batch.some((c) => c.state !== EntryState.ERROR)) await this.target.flush({ abortSignal: this.abortSignal });
+      this.db.complete(batch);
+    } catch (err) {
+      this.fail(isClfsError(err) ? err : new ClfsError('E_STATE_IO', `state folder ${this.db.dir}: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      throw err;
+    }
+  }
+
+  /** Make what was put durable before the caller records it in the state (reconcile, finalize). */
+  async durable(): Promise<void> {
+    await this.target.flush?.({ abortSignal: this.abortSignal });
   }
 
   countError(message: string): void {

@@ -10,15 +10,16 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { bucketBlobName, decodeBlob, decodeObject, encodeBlob, encodeBucketBody, Ftype, ROOT_ID } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
-import { displayPath, lstatEntry } from '../scan/index.js';
-import { EntryState, Phase, StateDb, STATE_FORMAT_VERSION } from '../state/index.js';
-import type { EntryRow, TransferIdentity } from '../state/index.js';
+import { displayPath, joinPath, lstatEntry } from '../scan/index.js';
+import type { SourceEntry } from '../scan/index.js';
+import { checkState, EntryState, FINISHED_STATES, FTYPE_UNKNOWN, Phase, StateDb, STATE_FORMAT_VERSION } from '../state/index.js';
+import type { Counters, EntryRow, TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
-import { newEntryFrom } from './dir-scan.js';
-import { bucketExtattrs, runCleanup, runFinalize, runReconcile } from './finishing-phases.js';
+import { insertChild, newEntryFrom } from './dir-scan.js';
+import { bucketExtattrs, entrySourcePath, runCleanup, runFinalize, runReconcile, writeProblems } from './finishing-phases.js';
 import { LoadRun } from './load-run.js';
 import type { LogLevel, Reporter } from './reporter.js';
-import { RunLog } from './run-log.js';
+import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
 
 export interface LoadOptions {
@@ -62,7 +63,13 @@ export interface LoadSummary {
   bytesUploaded: number;
   blobsDeleted: number;
   errors: number;
-  problems: string[];
+  /** failed entries (the first 1,000; problemsFile lists every one) */
+  problems: Array<{ path: string; message: string }>;
+  problemsTotal: number;
+  /** problems.txt in the state folder: one line per failed entry (path, tab, reason) */
+  problemsFile?: string;
+  /** inodes with more than 1,023 names whose extra names got a new inode */
+  linkSplits: number;
   seconds: number;
 }
 
@@ -148,13 +155,22 @@ function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: L
   }
 }
 
-/** Put the state back into a shape the writers can continue from (docs/architecture.md, "Resume model"). */
-function prepareResume(db: StateDb, retryErrors: boolean): { rescans: number; redone: number; retried: number } {
-  const rescans = db.resetInterruptedScans();
-  const writing = db.writingEntries();
-  db.tx(() => {
-    for (const row of writing) db.setState(row.id, row.ftype === Ftype.DIR ? EntryState.READY : EntryState.PENDING);
-  });
+/**
+ * Put the state back into a shape the writers can continue from (docs/architecture.md, "Resume
+ * model"): the consistency check repairs what a dead run left, then failed entries are retried,
+ * and every count is derived again from the rows. A state that cannot be repaired is refused
+ * here, before anything is written.
+ */
+function prepareResume(run: LoadRun, retryErrors: boolean, source: string, targetKey: string): { findings: string[]; retried: number; phase: Phase } {
+  const db = run.db;
+  const report = checkState(db, { repair: true });
+  if (report.damage.length > 0) {
+    throw new ClfsError(
+      'E_STATE_CORRUPT',
+      `state folder ${db.dir} is damaged (${report.damage.join('; ')}) and cannot be resumed; start over into a new, empty container: clfsload load ${source} ${targetKey.startsWith('file:') ? `file://${targetKey.slice(5)}` : 'TARGET'} --new --state NEW_STATE_FOLDER`,
+      { subject: db.dir },
+    );
+  }
   let retried = 0;
   if (retryErrors) {
     let after = 0;
@@ -163,32 +179,64 @@ function prepareResume(db: StateDb, retryErrors: boolean): { rescans: number; re
       if (rows.length === 0) break;
       after = rows[rows.length - 1]!.id;
       db.tx(() => {
-        for (const row of rows) retryEntry(db, row);
+        const counters = db.counters;
+        for (const row of rows) retryEntry(run, row, counters);
+        db.setCounters(counters);
       });
       retried += rows.length;
     }
+    if (retried > 0) db.recountPending();
   }
-  return { rescans, redone: writing.length, retried };
+  let phase = report.phase;
+  if (retried > 0 && phase !== Phase.TRANSFER) phase = Phase.TRANSFER;
+  return { findings: report.findings, retried, phase };
 }
 
-function retryEntry(db: StateDb, row: EntryRow): void {
-  let next = EntryState.PENDING;
-  if (row.ftype === Ftype.DIR) {
-    const scanned = db.children(row.id, 0, 1).length > 0;
-    next = scanned ? EntryState.READY : EntryState.PENDING;
+/**
+ * One failed entry back to work (inside the caller's transaction). Every directory that must
+ * name it again is reopened: its parent, and for a hard-linked inode the directories of all its
+ * other names, which were written without them.
+ */
+function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
+  const db = run.db;
+  if (row.parent_id === null) {
+    // the root: scanned again if its scan failed, written again otherwise
+    db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', db.hasChildren(row.id) ? EntryState.READY : EntryState.PENDING, row.id);
+    return;
   }
-  db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', next, row.id);
-  if (row.parent_id === null) return;
   const parent = db.entry(row.parent_id)!;
-  if (parent.state === EntryState.DONE) {
-    // the parent was written without this child: it will be written again once the child is done
-    db.run('UPDATE entries SET state = ?, pending = 1 WHERE id = ?', EntryState.SCANNED, parent.id);
-    if (parent.parent_id !== null) {
-      db.run(`UPDATE entries SET pending = pending + 1 WHERE id = ? AND state != ${EntryState.DONE}`, parent.parent_id);
-      db.run(`UPDATE entries SET state = ${EntryState.SCANNED} WHERE id = ? AND state = ${EntryState.READY}`, parent.parent_id);
+  if (row.ftype === FTYPE_UNKNOWN) {
+    // its lstat failed: lstat it again, and it takes its place as a child like any scanned one
+    const path = joinPath(parent.path!, row.name);
+    let e: SourceEntry;
+    try {
+      e = lstatEntry(path, row.name);
+    } catch (err) {
+      db.run('UPDATE entries SET error = ? WHERE id = ?', (err as Error).message, row.id);
+      return;
     }
-  } else {
-    db.run(`UPDATE entries SET pending = pending + 1, state = CASE WHEN state = ${EntryState.READY} THEN ${EntryState.SCANNED} ELSE state END WHERE id = ?`, parent.id);
+    db.run('DELETE FROM entries WHERE id = ?', row.id);
+    insertChild(run, parent, e, run.identity.preserveHardlinks, counters, EntryState.HELD);
+    db.releaseHeld(parent.id);
+    db.reopen(parent.id);
+    return;
+  }
+  if (row.link_of !== null) {
+    // another name: it follows its inode (retried in this same pass when it failed too)
+    const primary = db.entry(row.link_of);
+    const ok = primary !== undefined && (primary.state === EntryState.DONE || primary.state === EntryState.INPROGRESS || primary.state === EntryState.RECONCILED);
+    db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', ok ? EntryState.DONE : EntryState.LINKWAIT, row.id);
+    db.reopen(parent.id);
+    return;
+  }
+  const next = row.ftype === Ftype.DIR ? (db.hasChildren(row.id) ? EntryState.READY : EntryState.PENDING) : EntryState.PENDING;
+  db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', next, row.id);
+  db.reopen(parent.id);
+  for (const link of db.linksOf(row.id)) {
+    if (link.state === EntryState.ERROR || link.state === EntryState.DONE) {
+      db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', EntryState.LINKWAIT, link.id);
+      db.reopen(link.parent_id!);
+    }
   }
 }
 
@@ -253,13 +301,20 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
       }
     } else {
       await checkBucket(run.target, run.identity);
-      if (phase === Phase.DONE && (db.errorCount() === 0 || !retryErrors)) {
+      if (phase === Phase.DONE && (db.errorCount() === 0 || !retryErrors) && checkState(db, { repair: false }).findings.length === 0) {
+        const errors = db.errorCount();
+        if (errors > 0) {
+          // --no-retry-errors: nothing is done, and what failed is still failed
+          log.warn(`load already finished with ${errors} failed entries (listed in ${PROBLEMS_FILE}); re-run without --no-retry-errors to retry them`);
+          return summary(run, 'complete-with-errors', Phase.DONE);
+        }
         log.info('load already complete; nothing to do');
         return summary(run, 'already-complete', Phase.DONE);
       }
-      const r = prepareResume(db, retryErrors);
-      log.info(`resuming in phase ${phase}: ${r.rescans} directory scans redone, ${r.redone} interrupted writes redone, ${r.retried} failed entries retried`);
-      if (r.retried > 0 && phase !== Phase.TRANSFER) phase = Phase.TRANSFER;
+      const r = prepareResume(run, retryErrors, sourceAbs, options.targetKey);
+      for (const f of r.findings) log.warn(`state repaired on resume: ${f}`);
+      log.info(`resuming in phase ${r.phase}: ${r.retried} failed entries retried`);
+      phase = r.phase;
       if (phase === Phase.DONE) phase = Phase.FINALIZE;
       db.setPhase(phase);
     }
@@ -281,47 +336,47 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
   }
   const stopped = (): LoadSummary | undefined => {
     if (run.fatal !== undefined) throw run.fatal;
-    if (run.abortSignal?.aborted) return summary(run, 'interrupted', phase);
+    if (run.interrupted) return summary(run, 'interrupted', phase);
     if (run.budgetExceeded) {
       log.error(`stopped: ${run.stats.errors} errors reached --max-errors ${run.maxErrors}; fix them and re-run to resume`);
       return summary(run, 'error-budget-exceeded', phase);
     }
     return undefined;
   };
-  if (phase === Phase.TRANSFER) {
-    await step(Phase.TRANSFER, () => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }));
-    const s = stopped();
-    if (s) return s;
-    const root = db.rootEntry()!;
-    if (root.state !== EntryState.DONE) {
-      throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
+  const unfinished = () => db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE state NOT IN (${FINISHED_STATES.join(', ')})`)[0]!.n;
+  while (phase !== Phase.DONE) {
+    if (phase === Phase.TRANSFER) {
+      await step(Phase.TRANSFER, () => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }));
+      const s = stopped();
+      if (s) return s;
+      const root = db.rootEntry()!;
+      if (root.state !== EntryState.DONE) {
+        throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
+      }
+      const toReconcile = db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE state IN (${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`)[0]!.n;
+      phase = toReconcile > 0 ? Phase.RECONCILE : Phase.FINALIZE;
+    } else if (phase === Phase.RECONCILE) {
+      await step(Phase.RECONCILE, async () => {
+        await runReconcile(run);
+        await run.puts.onIdle();
+      });
+      const s = stopped();
+      if (s) return s;
+      // an inode that could not be reconciled failed with all its names: their directories are written again
+      phase = unfinished() > 0 ? Phase.TRANSFER : Phase.CLEANUP;
+    } else if (phase === Phase.CLEANUP) {
+      await step(Phase.CLEANUP, () => runCleanup(run));
+      const s = stopped();
+      if (s) return s;
+      phase = Phase.FINALIZE;
+    } else if (phase === Phase.FINALIZE) {
+      await step(Phase.FINALIZE, () => runFinalize(run));
+      const s = stopped();
+      if (s) return s;
+      phase = Phase.DONE;
+    } else {
+      throw new ClfsError('E_STATE_CORRUPT', `state folder ${db.dir}: unknown phase ${String(phase)}; remove the folder and start again with --new`);
     }
-    const toReconcile = db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE state IN (${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`)[0]!.n;
-    phase = toReconcile > 0 ? Phase.RECONCILE : Phase.FINALIZE;
-    db.setPhase(phase);
-  }
-  if (phase === Phase.RECONCILE) {
-    await step(Phase.RECONCILE, async () => {
-      await runReconcile(run);
-      await run.puts.onIdle();
-    });
-    const s = stopped();
-    if (s) return s;
-    phase = Phase.CLEANUP;
-    db.setPhase(phase);
-  }
-  if (phase === Phase.CLEANUP) {
-    await step(Phase.CLEANUP, () => runCleanup(run));
-    const s = stopped();
-    if (s) return s;
-    phase = Phase.FINALIZE;
-    db.setPhase(phase);
-  }
-  if (phase === Phase.FINALIZE) {
-    await step(Phase.FINALIZE, () => runFinalize(run));
-    const s = stopped();
-    if (s) return s;
-    phase = Phase.DONE;
     db.setPhase(phase);
   }
   const errors = db.errorCount();
@@ -329,9 +384,15 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
   return summary(run, errors > 0 ? 'complete-with-errors' : 'complete', phase);
 }
 
+/** Failed entries listed in the summary (all of them are in the problems file). */
+const SUMMARY_PROBLEMS = 1000;
+
 function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
   const totals = run.db.totals();
-  const problems = run.db.errorsAfter(0, 20).map((r) => r.error ?? displayPath(r.name));
+  const errors = run.db.errorCount();
+  // the problems file is the complete list, kept in the state folder whatever stopped the run
+  const problemsTotal = writeProblems(run);
+  const problems = run.db.errorsAfter(0, SUMMARY_PROBLEMS).map((r) => ({ path: displayPath(entrySourcePath(run, r)), message: r.error ?? 'failed' }));
   return {
     status,
     phase,
@@ -343,8 +404,11 @@ function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
     blobsWritten: run.stats.blobsWritten,
     bytesUploaded: run.stats.bytesUploaded,
     blobsDeleted: run.stats.blobsDeleted,
-    errors: run.db.errorCount(),
+    errors,
     problems,
+    problemsTotal,
+    problemsFile: problemsTotal > 0 ? path.join(run.db.dir, PROBLEMS_FILE) : undefined,
+    linkSplits: run.stats.linkSplits,
     seconds: (Date.now() - run.startedAt) / 1000,
   };
 }

@@ -12,8 +12,8 @@ import { displayPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
 import type { Completion, EntryRow } from '../state/index.js';
 import { ByteBudget } from './byte-budget.js';
-import { scanDirectory, scanFailure } from './dir-scan.js';
-import { writeDirectory } from './dir-writer.js';
+import { failScan, scanDirectory, scanFailure } from './dir-scan.js';
+import { NotReadyYet, writeDirectory } from './dir-writer.js';
 import { entryPath, writeSegmentedFile } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
@@ -32,14 +32,34 @@ export function isRunFatal(err: unknown): boolean {
   return isClfsError(err) && (FATAL_CODES.has(err.code) || (err.code === 'E_TARGET_IO' && !err.recoverable));
 }
 
+/**
+ * Did this failure come from the run stopping (a signal, or a fatal error elsewhere)? Then it is
+ * about no entry: after a fatal error, whatever jobs in flight report (aborted requests, a state
+ * that is closing) is not recorded as a failed entry.
+ */
 export function isInterruption(err: unknown, run: LoadRun): boolean {
+  if (run.fatal !== undefined) return true;
   if (isClfsError(err) && err.code === 'E_ABORTED') return true;
-  return run.abortSignal?.aborted === true && (err as Error)?.name === 'AbortError';
+  return run.abortSignal.aborted && ((err as Error)?.name === 'AbortError' || err === run.abortSignal.reason);
 }
 
 export interface TransferOptions {
   preserveHardlinks: boolean;
   segmentBudgetBytes?: number;
+}
+
+/** How long a stopping run waits for jobs in flight before it abandons them. */
+const DRAIN_MS = 15_000;
+
+/** Resolves when `p` settles or after `ms`, whichever comes first; says which. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export async function runTransfer(run: LoadRun, options: TransferOptions): Promise<void> {
@@ -49,6 +69,8 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
   const budget = new ByteBudget(options.segmentBudgetBytes ?? SEGMENT_BUDGET_BYTES);
   let fileCursor = 0;
   let dirCursor = 0;
+  // set when a pass over the whole state (cursors at 0) found nothing to claim
+  let sweptFromStart = false;
   let wake: () => void = () => undefined;
   let woken = new Promise<void>((r) => (wake = r));
   const addJob = (fn: () => Promise<void>) => {
@@ -62,103 +84,139 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
       })
       .finally(() => wake());
   };
+  // a fatal error anywhere wakes the claim loop, which then stops
+  run.abortSignal.addEventListener('abort', () => wake(), { once: true });
 
   while (!run.stopping) {
     let claimed = 0;
-    // directories first: scanning feeds all the other work
-    for (const dir of db.pendingDirs(dirCursor, SCAN_DIRS_PER_ROUND)) {
-      dirCursor = dir.id;
-      claimed += 1;
-      try {
-        scanDirectory(run, dir, options.preserveHardlinks);
-      } catch (err) {
-        if (isRunFatal(err)) throw err;
-        const message = scanFailure(err, dir);
-        run.countError(message);
-        run.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.ERROR, error: message }]);
+    try {
+      // directories first: scanning feeds all the other work
+      for (const dir of db.pendingDirs(dirCursor, SCAN_DIRS_PER_ROUND)) {
+        dirCursor = dir.id;
+        claimed += 1;
+        try {
+          scanDirectory(run, dir, options.preserveHardlinks);
+        } catch (err) {
+          if (isRunFatal(err)) throw err;
+          failScan(run, dir, scanFailure(err, dir));
+        }
+        if (run.stopping) break;
       }
       if (run.stopping) break;
-    }
-    if (jobs.size < jobLimit * 2) {
-      // ids only: the encode workers read the rows of one-object entries themselves
-      const files = db.pendingFileIds(fileCursor, SMALL_BATCH * 4);
-      if (files.length > 0) fileCursor = files[files.length - 1]![0];
-      claimed += files.length;
-      let first = 0;
-      let last = 0;
-      let count = 0;
-      const flush = () => {
-        if (count === 0) return;
-        const [a, b] = [first, last];
-        addJob(() => writeSingleObjects(run, a, b, budget));
-        count = 0;
-      };
-      for (const [id, single] of files) {
-        if (single) {
-          if (count === 0) first = id;
-          last = id;
-          count += 1;
-          if (count === SMALL_BATCH) flush();
-        } else {
-          const row = db.entry(id)!;
-          addJob(() => writeOneSegmented(run, row, budget));
+      if (jobs.size < jobLimit * 2) {
+        // ids only: the encode workers read the rows of one-object entries themselves
+        const files = db.pendingFileIds(fileCursor, SMALL_BATCH * 4);
+        if (files.length > 0) fileCursor = files[files.length - 1]![0];
+        claimed += files.length;
+        let first = 0;
+        let last = 0;
+        let count = 0;
+        const flush = () => {
+          if (count === 0) return;
+          const [a, b] = [first, last];
+          addJob(() => writeSingleObjects(run, a, b, budget));
+          count = 0;
+        };
+        for (const [id, single] of files) {
+          if (single) {
+            if (count === 0) first = id;
+            last = id;
+            count += 1;
+            if (count === SMALL_BATCH) flush();
+          } else {
+            const row = db.entry(id)!;
+            addJob(() => writeOneSegmented(run, row, budget));
+          }
+        }
+        flush();
+        for (const dir of db.readyDirs(0, 32)) {
+          claimed += 1;
+          db.tx(() => db.setWriting(dir.id, dir.planned_segments));
+          addJob(() => writeOneDirectory(run, dir));
         }
       }
-      flush();
-      for (const dir of db.readyDirs(0, 32)) {
-        claimed += 1;
-        db.tx(() => db.setWriting(dir.id, dir.planned_segments));
-        addJob(() => writeOneDirectory(run, dir));
+      if (claimed > 0) sweptFromStart = false;
+      if (claimed === 0) {
+        // completions held back may make directories ready: record them before deciding anything
+        if (run.hasPendingCompletions) {
+          await run.flushCompletions();
+          continue;
+        }
+        if (jobs.size === 0 && jobs.pending === 0) {
+          // Before deciding that the transfer is over, look once more from the start of the
+          // state (work can become pending behind a cursor), and derive the directories' counts
+          // from their rows: a wrong count must never leave a directory waiting for nothing.
+          if (!sweptFromStart) {
+            fileCursor = 0;
+            dirCursor = 0;
+            sweptFromStart = true;
+            continue;
+          }
+          const recounted = db.recountPending();
+          if (recounted === 0) break;
+          run.log.warn(`${recounted} directories had a wrong count of unfinished children; recounted`);
+          sweptFromStart = false;
+          continue;
+        }
+        await woken;
+        woken = new Promise<void>((r) => (wake = r));
+      } else if (jobs.size >= jobLimit * 2) {
+        await Promise.race([jobs.onSizeLessThan(jobLimit), woken]);
+      } else {
+        // Scanning and claiming are synchronous: let finished encodes, puts and timers run between
+        // rounds. Without this the loop scanned ~60 directories before its first await, and every
+        // put in flight waited for it (20 ms puts took 30-40 ms in the latency benchmark).
+        await new Promise<void>((r) => setImmediate(r));
       }
-    }
-    if (claimed === 0) {
-      // completions held back may make directories ready: record them before deciding anything
-      if (run.hasPendingCompletions) {
-        run.flushCompletions();
-        continue;
-      }
-      if (jobs.size === 0 && jobs.pending === 0) break;
-      await woken;
-      woken = new Promise<void>((r) => (wake = r));
-    } else if (jobs.size >= jobLimit * 2) {
-      await jobs.onSizeLessThan(jobLimit);
-    } else {
-      // Scanning and claiming are synchronous: let finished encodes, puts and timers run between
-      // rounds. Without this the loop scanned ~60 directories before its first await, and every
-      // put in flight waited for it (20 ms puts took 30-40 ms in the latency benchmark).
-      await new Promise<void>((r) => setImmediate(r));
+    } catch (err) {
+      noteJobFailure(run, err);
+      break;
     }
     run.reporter.progress?.(run.snapshot());
   }
+  if (run.fatal !== undefined) {
+    // stopping for a fatal error: jobs in flight were aborted; give them a bounded time to end
+    jobs.clear();
+    const drained = await within(Promise.all([jobs.onIdle(), run.puts.onIdle()]), DRAIN_MS);
+    if (!drained) run.log.warn(`stopping: ${jobs.pending + run.puts.pending} jobs still in flight after ${DRAIN_MS / 1000} s were abandoned`);
+    throw run.fatal;
+  }
   await jobs.onIdle();
   await run.puts.onIdle();
-  run.flushCompletions();
+  await run.flushCompletions();
   if (run.fatal !== undefined) throw run.fatal;
 }
 
 function noteJobFailure(run: LoadRun, err: unknown): void {
   if (isInterruption(err, run)) return;
   if (isRunFatal(err)) {
-    run.fatal ??= err as ClfsError;
+    run.fail(err as ClfsError);
     return;
   }
-  run.fatal ??= new ClfsError('E_INTERNAL', `internal error: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
+  // one line for the user; the stack goes to the run log (and to stderr with --debug)
+  run.log.debug(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+  run.fail(new ClfsError('E_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}; the state is kept: re-run to resume, and report it with the run log (output.txt in the state folder)`, { cause: err }));
 }
 
 /** A failure of one entry: fatal ones stop the run; the rest are counted and the entry left out. */
 function entryFailure(run: LoadRun, row: EntryRef, what: string, err: unknown): Completion | undefined {
   if (isInterruption(err, run)) return undefined;
   if (isRunFatal(err)) {
-    run.fatal ??= err as ClfsError;
+    run.fail(err as ClfsError);
     return undefined;
   }
   const message = isClfsError(err) ? err.message : `${what}: ${(err as Error)?.message ?? String(err)}`;
   run.countError(message);
-  return { id: row.id, parentId: row.parent_id, state: EntryState.ERROR, error: message };
+  return { id: row.id, parentId: row.parent_id, state: EntryState.ERROR, error: message, linked: row.reconcile === 1 };
 }
 
 function finishedState(row: EntryRef): EntryState.DONE | EntryState.INPROGRESS {
   return row.reconcile ? EntryState.INPROGRESS : EntryState.DONE;
+}
+
+/** The completion of an entry that was stored; a hard link's first name carries its other names with it. */
+function stored(row: EntryRef, writtenSize?: number): Completion {
+  return { id: row.id, parentId: row.parent_id, state: finishedState(row), writtenSize, linked: row.reconcile === 1 };
 }
 
 function countKind(run: LoadRun, row: EntryRef): void {
@@ -192,8 +250,8 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
       blobs.push({ row, name: r.name, data: r.blob, writtenSize: r.writtenSize });
     }
   }
-  const stored = (b: (typeof blobs)[number]) => {
-    completions.push({ id: b.row.id, parentId: b.row.parent_id, state: finishedState(b.row), writtenSize: b.writtenSize });
+  const storedBlob = (b: (typeof blobs)[number]) => {
+    completions.push(stored(b.row, b.writtenSize));
     countKind(run, b.row);
     run.stats.bytesDone += b.writtenSize;
     run.stats.blobsWritten += 1;
@@ -203,7 +261,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   if (putMany !== undefined && blobs.length > 1 && !run.stopping) {
     try {
       await putMany.call(run.target, blobs, { abortSignal: run.abortSignal });
-      blobs.forEach(stored);
+      blobs.forEach(storedBlob);
       run.complete(completions);
       return;
     } catch (err) {
@@ -222,7 +280,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   );
   settled.forEach((r, i) => {
     const b = blobs[i]!;
-    if (r.status === 'fulfilled') stored(b);
+    if (r.status === 'fulfilled') storedBlob(b);
     else {
       const c = entryFailure(run, b.row, b.name, r.reason);
       if (c !== undefined) completions.push(c);
@@ -236,7 +294,7 @@ async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget
   try {
     const written = await writeSegmentedFile(run, row, parent, budget);
     countKind(run, row);
-    run.complete([{ id: row.id, parentId: row.parent_id, state: finishedState(row), writtenSize: written }]);
+    run.complete([stored(row, written)]);
   } catch (err) {
     const c = entryFailure(run, row, displayPath(entryPath(parent, row)), err);
     if (c !== undefined) run.complete([c]);
@@ -245,10 +303,20 @@ async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget
 
 async function writeOneDirectory(run: LoadRun, dir: EntryRow): Promise<void> {
   try {
+    if (run.stopping) {
+      run.db.tx(() => run.db.setState(dir.id, EntryState.READY));
+      return;
+    }
     await writeDirectory(run, dir);
     countKind(run, dir);
     run.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.DONE }]);
   } catch (err) {
+    if (err instanceof NotReadyYet) {
+      // a wrong count let it through early: wait for its children like any scanned directory
+      run.log.debug(`${displayPath(dir.path ?? dir.name)}: claimed before all its children were finished; waiting for them`);
+      run.db.tx(() => run.db.waitForChildren(dir.id));
+      return;
+    }
     const c = entryFailure(run, dir, displayPath(dir.path ?? dir.name), err);
     if (c !== undefined) run.complete([c]);
   }

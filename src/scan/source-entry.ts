@@ -107,7 +107,7 @@ export function sourceError(path: Buffer, err: unknown): ClfsError {
 export function* readDirectoryBatches(
   dirPath: Buffer,
   batchSize: number,
-  onError: (error: ClfsError) => void,
+  onError: (error: ClfsError, name: Buffer) => void,
 ): Generator<SourceEntry[]> {
   let dir: fs.Dir;
   try {
@@ -130,7 +130,7 @@ export function* readDirectoryBatches(
       try {
         batch.push(lstatEntry(childPath, name));
       } catch (err) {
-        onError(err as ClfsError);
+        onError(err as ClfsError, name);
         continue;
       }
       if (batch.length >= batchSize) {

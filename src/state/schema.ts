@@ -26,7 +26,18 @@ export enum EntryState {
   INPROGRESS = 8,
   /** rewritten under its final name; cleanup deletes the in-progress blob */
   RECONCILED = 9,
+  /**
+   * another name of a hard-linked inode whose object is not finished yet: it becomes DONE or
+   * ERROR with its inode, so its directory never names an inode that failed or is still unwritten
+   */
+  LINKWAIT = 10,
 }
+
+/** States in which an entry counts as finished for its directory (the others keep it waiting). */
+export const FINISHED_STATES = [EntryState.DONE, EntryState.ERROR, EntryState.INPROGRESS, EntryState.RECONCILED] as const;
+export const FINISHED_SQL = FINISHED_STATES.join(', ');
+/** ftype of an ERROR row for a child whose lstat failed: its type is unknown, it has no handle */
+export const FTYPE_UNKNOWN = 0;
 
 export enum Phase {
   INIT = 'init',
@@ -68,6 +79,7 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE INDEX IF NOT EXISTS entries_children ON entries(parent_id, id);
 CREATE INDEX IF NOT EXISTS entries_work ON entries(state, id);
 CREATE INDEX IF NOT EXISTS entries_dirs ON entries(state, id) WHERE ftype = 1;
+CREATE INDEX IF NOT EXISTS entries_links ON entries(link_of) WHERE link_of IS NOT NULL;
 CREATE TABLE IF NOT EXISTS inodes (
   dev TEXT NOT NULL, ino TEXT NOT NULL, ftype INTEGER NOT NULL,
   primary_id INTEGER NOT NULL, links INTEGER NOT NULL,

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ClfsError } from '../errors/index.js';
-import { EntryState, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
+import { EntryState, FINISHED_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
 import { SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
 
@@ -40,6 +40,8 @@ export interface Completion {
   state: EntryState.DONE | EntryState.ERROR | EntryState.INPROGRESS;
   error?: string;
   writtenSize?: number;
+  /** the entry may be the first name of a hard-linked inode: its other names finish with it */
+  linked?: boolean;
 }
 
 function stateIo(dir: string, err: unknown): ClfsError {
@@ -73,18 +75,28 @@ export class StateDb {
       root: p('SELECT * FROM entries WHERE parent_id IS NULL'),
       setState: p('UPDATE entries SET state = ? WHERE id = ?'),
       setWriting: p('UPDATE entries SET state = ?, planned_segments = ? WHERE id = ?'),
-      finish: p('UPDATE entries SET state = ?, error = ?, written_size = COALESCE(?, written_size) WHERE id = ?'),
+      // only an unfinished entry finishes: a completion recorded twice must not count twice
+      finish: p(`UPDATE entries SET state = ?, error = ?, written_size = COALESCE(?, written_size) WHERE id = ? AND state NOT IN (${FINISHED_SQL})`),
       decParent: p('UPDATE entries SET pending = pending - ? WHERE id = ?'),
       readyIfDone: p(`UPDATE entries SET state = ${EntryState.READY} WHERE id = ? AND state = ${EntryState.SCANNED} AND pending <= 0`),
-      releaseHeld: p(`UPDATE entries SET state = ${EntryState.PENDING} WHERE parent_id = ? AND state = ${EntryState.HELD}`),
-      countUnfinished: p(`SELECT COUNT(*) AS n FROM entries WHERE parent_id = ? AND state NOT IN (${EntryState.DONE}, ${EntryState.ERROR}, ${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`),
+      // HELD children become visible; another name of a hard link follows its inode's outcome
+      releaseHeld: p(`UPDATE entries SET state = CASE WHEN link_of IS NULL THEN ${EntryState.PENDING} ELSE
+          COALESCE((SELECT CASE WHEN p.state IN (${EntryState.DONE}, ${EntryState.INPROGRESS}, ${EntryState.RECONCILED}) THEN ${EntryState.DONE}
+            WHEN p.state = ${EntryState.ERROR} THEN ${EntryState.ERROR} ELSE ${EntryState.LINKWAIT} END
+            FROM entries p WHERE p.id = entries.link_of), ${EntryState.ERROR}) END
+        WHERE parent_id = ? AND state = ${EntryState.HELD}`),
+      countUnfinished: p(`SELECT COUNT(*) AS n FROM entries WHERE parent_id = ? AND state NOT IN (${FINISHED_SQL})`),
       finishScan: p('UPDATE entries SET state = ?, pending = ? WHERE id = ?'),
+      waitingLinks: p(`SELECT parent_id, COUNT(*) AS n FROM entries WHERE link_of = ? AND state = ${EntryState.LINKWAIT} GROUP BY parent_id`),
+      finishLinks: p(`UPDATE entries SET state = ?, error = ? WHERE link_of = ? AND state = ${EntryState.LINKWAIT}`),
+      deleteChildren: p('DELETE FROM entries WHERE parent_id = ?'),
       pendingFileIds: p(`SELECT id, (ftype != 2 OR size <= ${SINGLE_OBJECT_MAX_BYTES}) AS single FROM entries WHERE state = ${EntryState.PENDING} AND ftype != 1 AND id > ? ORDER BY id LIMIT ?`).raw(true),
       singleObjectRows: p(SINGLE_OBJECT_ROWS_SQL),
       pendingDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.PENDING} AND ftype = 1 AND id > ? ORDER BY id LIMIT ?`),
       readyDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.READY} AND id > ? ORDER BY id LIMIT ?`),
       writingEntries: p(`SELECT * FROM entries WHERE state = ${EntryState.WRITING} ORDER BY id`),
       children: p('SELECT id, name, fh, ftype, state, link_of FROM entries WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?'),
+      hasChildren: p('SELECT 1 FROM entries WHERE parent_id = ? LIMIT 1'),
       byState: p('SELECT * FROM entries WHERE state = ? AND id > ? ORDER BY id LIMIT ?'),
       countByState: p('SELECT state, COUNT(*) AS n, SUM(size) AS bytes FROM entries GROUP BY state'),
       countAll: p('SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes FROM entries'),
@@ -93,7 +105,6 @@ export class StateDb {
       bumpInode: p('UPDATE inodes SET links = links + 1 WHERE dev = ? AND ino = ? AND ftype = ?'),
       linksOf: p('SELECT * FROM entries WHERE link_of = ? ORDER BY id'),
       scanningDirs: p(`SELECT id FROM entries WHERE state = ${EntryState.SCANNING}`),
-      deleteHeld: p(`DELETE FROM entries WHERE parent_id = ? AND state = ${EntryState.HELD}`),
       errorsAfter: p(`SELECT * FROM entries WHERE state = ${EntryState.ERROR} AND id > ? ORDER BY id LIMIT ?`),
       countErrors: p(`SELECT COUNT(*) AS n FROM entries WHERE state = ${EntryState.ERROR}`),
     };
@@ -122,7 +133,11 @@ export class StateDb {
   }
 
   close(): void {
-    this.db.close();
+    if (this.db.open) this.db.close();
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
   }
 
   /** A new transfer may not take a state folder that holds one (E_STATE_EXISTS). */
@@ -229,19 +244,81 @@ export class StateDb {
     this.stmts.finishScan.run(unfinished === 0 ? EntryState.READY : EntryState.SCANNED, unfinished, dirId);
   }
 
+  /**
+   * A directory scan starts, or starts again, from a clean slate: every child row a previous
+   * attempt left (held or not, other names of hard links included) is dropped in the same
+   * transaction, so a scan is never trusted half done.
+   */
+  beginScan(dirId: number): void {
+    this.dropChildren(dirId);
+    this.stmts.setState.run(EntryState.SCANNING, dirId);
+  }
+
+  /** Drop a directory's child rows and what the inode map held of them. Call inside tx. */
+  dropChildren(dirId: number): number {
+    const removed = this.stmts.deleteChildren.run(dirId).changes;
+    if (removed > 0) this.repairInodeMap();
+    return removed;
+  }
+
+  /** The inode map derived again from the rows: no inode whose first name is gone, link counts counted. */
+  repairInodeMap(): void {
+    this.db.exec('DELETE FROM inodes WHERE NOT EXISTS (SELECT 1 FROM entries WHERE entries.id = inodes.primary_id)');
+    this.db.exec('UPDATE inodes SET links = 1 + (SELECT COUNT(*) FROM entries WHERE entries.link_of = inodes.primary_id)');
+  }
+
   /** Record finished entries and let their parents become ready; one transaction per batch. */
   complete(batch: readonly Completion[]): void {
     if (batch.length === 0) return;
+    this.tx(() => this.completeInTx(batch));
+  }
+
+  /** complete() inside a transaction the caller holds (a scan failure and its cleanup are one). */
+  completeInTx(batch: readonly Completion[]): void {
     // children of one directory usually finish together: one decrement per parent, not per child
     const perParent = new Map<number, number>();
-    for (const c of batch) if (c.parentId !== null) perParent.set(c.parentId, (perParent.get(c.parentId) ?? 0) + 1);
-    this.tx(() => {
-      for (const c of batch) this.stmts.finish.run(c.state, c.error ?? null, c.writtenSize ?? null, c.id);
-      for (const [parentId, n] of perParent) {
-        this.stmts.decParent.run(n, parentId);
-        this.stmts.readyIfDone.run(parentId);
+    const count = (parentId: number, n: number) => perParent.set(parentId, (perParent.get(parentId) ?? 0) + n);
+    for (const c of batch) {
+      const changed = this.stmts.finish.run(c.state, c.error ?? null, c.writtenSize ?? null, c.id).changes;
+      if (changed === 0) continue;
+      if (c.parentId !== null) count(c.parentId, 1);
+      if (c.linked || c.state === EntryState.ERROR) {
+        const waiting = this.stmts.waitingLinks.all(c.id) as Array<{ parent_id: number; n: number }>;
+        if (waiting.length === 0) continue;
+        const failed = c.state === EntryState.ERROR;
+        this.stmts.finishLinks.run(failed ? EntryState.ERROR : EntryState.DONE, failed ? `another name of an inode that failed: ${c.error ?? ''}` : null, c.id);
+        for (const w of waiting) count(w.parent_id, w.n);
       }
-    });
+    }
+    for (const [parentId, n] of perParent) {
+      this.stmts.decParent.run(n, parentId);
+      this.stmts.readyIfDone.run(parentId);
+    }
+  }
+
+  /** A directory back to waiting, its count of unfinished children derived from the rows. */
+  waitForChildren(dirId: number): void {
+    const unfinished = (this.stmts.countUnfinished.get(dirId) as { n: number }).n;
+    this.stmts.finishScan.run(unfinished === 0 ? EntryState.READY : EntryState.SCANNED, unfinished, dirId);
+  }
+
+  /**
+   * A finished directory that must be written again (a child retried, a name added back): it
+   * waits for its children like a scanned one. Its own name does not change, so its parent,
+   * already written, need not be. Call inside tx; counts are derived afterwards (recountPending).
+   */
+  reopen(dirId: number): void {
+    this.run(`UPDATE entries SET state = ${EntryState.SCANNED} WHERE id = ? AND ftype = 1 AND state IN (${EntryState.DONE}, ${EntryState.READY})`, dirId);
+  }
+
+  /** Make a directory's held children visible (finishScan's release, without its count). Call inside tx. */
+  releaseHeld(dirId: number): void {
+    this.stmts.releaseHeld.run(dirId);
+  }
+
+  /** Whether a directory has child rows (it was scanned). */
+  hasChildren(dirId: number): boolean {
+    return this.stmts.hasChildren.get(dirId) !== undefined;
   }
 
   /** Pending non-directories after a cursor: ids only, and whether each is a one-object entry. */
@@ -290,17 +367,34 @@ export class StateDb {
     this.stmts.bumpInode.run(dev, ino, ftype);
   }
 
-  /** Directories whose scan was interrupted: their held children are dropped so the scan can be redone. */
+  /** Directories whose scan was interrupted: every child row is dropped so the scan is redone from a clean slate. */
   resetInterruptedScans(): number {
     const dirs = this.stmts.scanningDirs.all() as Array<{ id: number }>;
     this.tx(() => {
       for (const { id } of dirs) {
-        this.stmts.deleteHeld.run(id);
+        this.stmts.deleteChildren.run(id);
         this.stmts.setState.run(EntryState.PENDING, id);
       }
-      if (dirs.length > 0) this.db.exec('DELETE FROM inodes WHERE primary_id NOT IN (SELECT id FROM entries)');
+      if (dirs.length > 0) this.repairInodeMap();
     });
     return dirs.length;
+  }
+
+  /**
+   * Derive every waiting directory's count of unfinished children from the rows, and its state
+   * from the count (counts are only decremented during a run; a resume never trusts them).
+   * Returns how many directories had a wrong count.
+   */
+  recountPending(): number {
+    const waiting = `ftype = 1 AND state IN (${EntryState.SCANNED}, ${EntryState.READY})`;
+    const actual = `(SELECT COUNT(*) FROM entries c WHERE c.parent_id = entries.id AND c.state NOT IN (${FINISHED_SQL}))`;
+    let wrong = 0;
+    this.tx(() => {
+      wrong = (this.db.prepare(`SELECT COUNT(*) AS n FROM entries WHERE ${waiting} AND pending != ${actual}`).get() as { n: number }).n;
+      this.db.exec(`UPDATE entries SET pending = ${actual} WHERE ${waiting}`);
+      this.db.exec(`UPDATE entries SET state = CASE WHEN pending > 0 THEN ${EntryState.SCANNED} ELSE ${EntryState.READY} END WHERE ${waiting}`);
+    });
+    return wrong;
   }
 
   errorsAfter(afterId: number, limit: number): EntryRow[] {

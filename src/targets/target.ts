@@ -71,4 +71,6 @@ export interface Target {
   putMany?(items: readonly PutManyItem[], options?: PutOptions): Promise<void>;
   /** release sockets, file handles */
   close?(): Promise<void>;
+  /** Optional: every blob whose put resolved before this call is durable when it resolves (absent: puts are durable when they resolve). */
+  flush?(options?: PutOptions): Promise<void>;
 }

@@ -156,7 +156,8 @@ test('a failing entry is left out of its directory, listed in problems.txt, and 
   const s = await load({ ...opts, target: poison });
   assert.equal(s.status, 'complete-with-errors');
   assert.equal(s.errors, 2);
-  assert.match(s.problems[0]!, /refused by the test/);
+  assert.match(s.problems[0]!.message, /refused by the test/);
+  assert.match(s.problems.map((p) => p.path).join('\n'), /sub\/poison\.txt/);
   const problems = fs.readFileSync(path.join(work, 'state', 'problems.txt'), 'utf8');
   assert.match(problems, /sub\/poison\.txt/);
   assert.ok(fs.readdirSync(path.join(work, 'blobs')).includes('problems.txt'), 'problems.txt uploaded with the logs');
