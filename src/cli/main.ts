@@ -19,6 +19,7 @@ import type { DryRunEstimate, LoadOptions, LoadSummary, LogLevel, Target, Target
 import { runDemo } from './demo.js';
 import { ProgressPrinter } from './progress.js';
 import { registerReadCommands } from './read-commands.js';
+import { registerStateCommand } from './state-command.js';
 import { defaultStateDir } from './state-path.js';
 
 export const VERSION = '0.1.0';
@@ -26,7 +27,7 @@ export const VERSION = '0.1.0';
 /** Exit codes: 0 all loaded; 1 finished with errors or stopped by a failure; 2 bad usage; 130/143 interrupted. */
 export const EXIT = { OK: 0, INCOMPLETE: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
 
-const SUBCOMMANDS = new Set(['load', 'verify', 'ls', 'cat', 'export', 'demo', 'help']);
+const SUBCOMMANDS = new Set(['load', 'verify', 'ls', 'cat', 'export', 'demo', 'state', 'help']);
 
 interface Io {
   stdout: NodeJS.WriteStream;
@@ -231,6 +232,7 @@ function buildProgram(io: Io, signals: SignalState, setExit: (code: number) => v
       setExit(await runDemo(io, { json: opts.json, abortSignal: signals.controller.signal }));
     });
 
+  registerStateCommand(program, { stdout: io.stdout, setExitCode: setExit });
   registerReadCommands(program, {
     stdout: io.stdout,
     stderr: io.stderr,
