@@ -132,6 +132,23 @@ export class LinkTable {
     ).iterate() as Iterable<SourceGroupRow>;
   }
 
+  /** The source inode most names of container inode `cont` have (the earliest on a tie), with its first path. */
+  mainSourceOf(cont: string): { src: string; path: string } | undefined {
+    if (!this.#ready()) return undefined;
+    const row = this.#db!.prepare(
+      'SELECT src, COUNT(*) AS n, MIN(seq) AS s FROM names WHERE cont = ? AND src IS NOT NULL GROUP BY src ORDER BY n DESC, s LIMIT 1',
+    ).get(cont) as { src: string } | undefined;
+    if (row === undefined) return undefined;
+    return { src: row.src, path: this.pathsOf(row.src, cont, 1)[0]! };
+  }
+
+  /** Names of container inode `cont` whose source entry is another inode than `src`, in visit order. */
+  pathsNotOf(cont: string, src: string, limit: number): string[] {
+    if (!this.#ready()) return [];
+    const rows = this.#db!.prepare('SELECT path FROM names WHERE cont = ? AND src IS NOT NULL AND src <> ? ORDER BY seq LIMIT ?').all(cont, src, limit) as Array<{ path: string }>;
+    return rows.map((r) => r.path);
+  }
+
   /** Paths of the names of source inode `src` that reach container inode `cont`, in visit order. */
   pathsOf(src: string, cont: string, limit: number): string[] {
     if (!this.#ready()) return [];

@@ -768,8 +768,12 @@ class Verifier {
     let first: { path: string; nlink: number; src: string | null } | undefined;
     let backLeft = new Map<string, number>();
     let names = 0;
-    let refSrc: { src: string; path: string } | undefined;
+    let groupSrc: string | undefined;
+    let mixed = false;
+    // inodes whose names are several source inodes: reported against the one most of them are
+    const mixedInodes: string[] = [];
     const end = (): void => {
+      if (mixed && mixedInodes.length < this.maxProblems) mixedInodes.push(cont!);
       if (first === undefined || first.nlink < 0) return;
       if (names !== first.nlink) this.problem(first.path, 'nlink', `nlink ${first.nlink} but ${names} dirents point at the inode`, cont);
       if (names > MAX_LINKS_PER_INODE) this.problem(first.path, 'nlink', `${names} names; an inode holds at most ${MAX_LINKS_PER_INODE} (the loader starts a new inode for more)`, cont);
@@ -779,7 +783,8 @@ class Verifier {
         end();
         cont = row.cont;
         names = 0;
-        refSrc = undefined;
+        groupSrc = undefined;
+        mixed = false;
         backLeft = new Map();
         if (row.first === 1) {
           first = { path: row.path, nlink: row.nlink!, src: row.src };
@@ -799,12 +804,16 @@ class Verifier {
         this.problem(row.path, 'backpointer', `hard link of ${first.path}: ${why}`, row.cont);
       }
       if (row.src === null) continue;
-      if (refSrc === undefined) refSrc = { src: row.src, path: row.path };
-      else if (row.src !== refSrc.src) {
-        this.problem(row.path, 'hardlink', `${refSrc.path} and ${row.path} are one inode in the container but two in the source`, row.cont);
-      }
+      groupSrc ??= row.src;
+      if (row.src !== groupSrc) mixed = true;
     }
     end();
+    for (const c of mixedInodes) {
+      const main = this.links.mainSourceOf(c)!;
+      for (const path of this.links.pathsNotOf(c, main.src, this.maxProblems)) {
+        this.problem(path, 'hardlink', `${main.path} and ${path} are one inode in the container but two in the source`, c);
+      }
+    }
   }
 
   /** Every further name of an inode against its own source entry; content only when it is another source file. */
