@@ -86,10 +86,12 @@ export function registerReadCommands(program: Command, io: ReadCommandsIo): void
     .argument('<target>', 'file:///ABS/DIR or a container SAS URL')
     .option('--source <dir>', 'compare every entry with this source tree (reads all data)')
     .option('--read-data', 'download every data segment and check it', false)
+    .option('--preserve-hardlinks', 'the load preserved hard links: names that share an inode in the source must share one in the container (default: decided from the container)')
+    .option('--no-preserve-hardlinks', 'the load copied hard links: each name may be its own inode')
     .option('--json', 'print the report as one JSON object', false)
     .option('--concurrency <n>', 'blob requests in flight', positiveInt('--concurrency'))
     .option('--endpoint <url>', 'account endpoint for a bare CONTAINER?SAS target')
-    .action(async (targetUrl: string, opts: { source?: string; readData: boolean; json: boolean; concurrency?: number; endpoint?: string }) => {
+    .action(async (targetUrl: string, opts: { source?: string; readData: boolean; preserveHardlinks?: boolean; json: boolean; concurrency?: number; endpoint?: string }) => {
       const target = open(targetUrl, opts);
       // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
       const err = io.stderr as NodeJS.WriteStream;
@@ -107,6 +109,7 @@ export function registerReadCommands(program: Command, io: ReadCommandsIo): void
           onProgress,
           readData: opts.readData,
           ...(opts.source !== undefined ? { source: opts.source } : {}),
+          ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
         });
         if (err.isTTY) err.write('\r\x1b[K');
@@ -118,7 +121,8 @@ export function registerReadCommands(program: Command, io: ReadCommandsIo): void
           await write(
             io.stdout,
             `${report.ok ? 'OK' : 'FAILED'}: ${report.problems.length} problem(s); ${c.dirs} dirs, ${c.files} files, ${c.symlinks} symlinks, ${c.special} special, ` +
-              `${c.hardlinkRepeats} hard link repeats, ${c.blobs} blobs, ${c.segments} segments, ${c.indirect} indirect blocks, ${c.bytes} bytes\n`,
+              `${c.hardlinkRepeats} hard link repeats, ${c.blobs} blobs, ${c.segments} segments, ${c.indirect} indirect blocks, ${c.bytes} bytes` +
+              `${report.hardlinks !== undefined ? `; hard links checked as ${report.hardlinks}` : ''}\n`,
           );
         }
         io.setExitCode(report.ok ? 0 : 1);

@@ -4,6 +4,14 @@
  * One listing of the whole container, then a walk from the root one directory at a time: every
  * dirent must lead to an inode that names the directory back, every block map must resolve, and
  * every CLFS blob must be reached. Problems name the path (and the blob) and what is wrong.
+ *
+ * Hard links (issue 11): every dirent that reaches an inode again, and the first dirent of an
+ * inode with several names in the container or in the source, is kept in a LinkTable (bounded
+ * memory). After the walk: each inode's nlink equals its dirents, BACK names each directory as
+ * many times as the inode has names in it, names that share a container inode share a source
+ * inode, each further name is compared with its own source entry, and (when the load preserved
+ * hard links) names that share a source inode share a container inode, split only the way the
+ * loader splits an inode past 1,023 names.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -41,6 +49,7 @@ import {
   pythonCharCount,
 } from './container-reader.js';
 import { BlobNameSet } from './blob-name-set.js';
+import { LinkTable, type StoredAttrs } from './link-table.js';
 import { entryTypeOf } from './ls.js';
 
 export type VerifyProblemCode =
@@ -63,7 +72,9 @@ export type VerifyProblemCode =
   | 'bad-indirect'
   | 'size'
   | 'unreachable'
-  | 'source-mismatch';
+  | 'source-mismatch'
+  /** hard-link structure differs between the source and the container */
+  | 'hardlink';
 
 export interface VerifyProblem {
   /** the entry's path in the container ('/' = root), or '' for a blob no path leads to */
@@ -93,6 +104,12 @@ export interface VerifyReport {
   ok: boolean;
   problems: VerifyProblem[];
   counts: VerifyCounts;
+  /**
+   * With a source: how its hard links were judged. 'preserved': names that share a source inode
+   * must share a container inode; 'copied': each name may be its own inode. Either way names that
+   * share a container inode must share a source inode.
+   */
+  hardlinks?: 'preserved' | 'copied';
 }
 
 export interface VerifyProgress {
@@ -120,6 +137,12 @@ export interface VerifyOptions {
   maxProblems?: number;
   /** blob names kept in memory before the set moves to a temporary SQLite file (default 500,000) */
   namesInMemory?: number;
+  /**
+   * Whether the load preserved hard links (load's preserveHardlinks). Left out, verify decides
+   * from the container: links were preserved when some non-directory inode has nlink > 1 or
+   * several backpointers (a load without preserveHardlinks writes none). Only matters with a source.
+   */
+  preserveHardlinks?: boolean;
 }
 
 const BUCKET_KEYS = ['bucketCurrentNameVersion', 'bucketNameVersion', 'bucketObjVersion', 'bucketUUID'];
@@ -128,17 +151,14 @@ const INPROGRESS_HASH = hash64Hex(INPROGRESS_ID);
 /** a blob name that looks like CLFS (hash_id.) but did not parse */
 const CLFS_LOOKING = /^(tmp)?([0-9A-F]{8}|[0-9A-F]{16})_([0-9A-F]+)\./;
 const UNREACHABLE_DESCRIBED = 200;
+/** backpointers per inode: the loader starts a new inode for further names (format.md §8.6) */
+const MAX_LINKS_PER_INODE = 1023;
 
 interface DirTask {
   parts: Buffer[];
   handle: Buffer;
   parent: Buffer;
   source?: Buffer;
-}
-
-interface RepeatInfo {
-  dirs: Buffer[];
-  paths: string[];
 }
 
 function hex(b: Buffer): string {
@@ -184,10 +204,10 @@ class Verifier {
   readonly inProgressIds = new Map<string, string>();
   /** paths of the ids above, as the walk finds them */
   readonly pathsById = new Map<string, string>();
-  /** inodes with nlink > 1: blob → what the first visit found */
-  readonly links = new Map<string, { nlink: number; back: Buffer[]; path: string }>();
-  /** inodes reached more than once: blob → the further dirents */
-  readonly repeats = new Map<string, RepeatInfo>();
+  /** names to check as hard links (temporary SQLite, bounded memory) */
+  readonly links = new LinkTable();
+  /** a non-directory inode with nlink > 1 or several backpointers was seen: links were preserved */
+  sawSharedInode = false;
   readonly readData: boolean;
   readonly limit: number;
   readonly maxProblems: number;
@@ -303,7 +323,11 @@ class Verifier {
     const missing = ROOT_KEYS.filter((k) => !ext.has(k));
     if (missing.length > 0) this.problem('/', 'root', `root inode lacks extattrs ${missing.join(', ')}`, root.blob);
     const source = this.options.source === undefined ? undefined : Buffer.from(this.options.source);
-    if (source !== undefined) this.compareWithSource('/', root, source, Buffer.alloc(0));
+    if (source !== undefined) {
+      // an unreadable source root is reported by compareNames
+      const st = lstatOrUndefined(source);
+      if (st !== undefined) this.compareWithSource('/', attrsOf(root), st, source, root.blob);
+    }
 
     const stack: DirTask[] = [{ parts: [], handle: ROOT_ID, parent: ROOT_ID, ...(source ? { source } : {}) }];
     let first = true;
@@ -326,13 +350,20 @@ class Verifier {
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
       this.options.onProgress?.({ counts: { ...this.counts }, problems: this.problems.length, path: displayClfsPath(task.parts) });
     }
-    this.finishLinks();
+    await this.finishLinks(source !== undefined);
     await this.reportUnreached();
     return this.report();
   }
 
   report(): VerifyReport {
-    return { ok: this.problems.length === 0, problems: this.problems, counts: { ...this.counts } };
+    const r: VerifyReport = { ok: this.problems.length === 0, problems: this.problems, counts: { ...this.counts } };
+    if (this.options.source !== undefined) r.hardlinks = this.hardlinkMode();
+    return r;
+  }
+
+  hardlinkMode(): 'preserved' | 'copied' {
+    const preserved = this.options.preserveHardlinks ?? this.sawSharedInode;
+    return preserved ? 'preserved' : 'copied';
   }
 
   /** Checks the block map header and slot 0 shared by every inode. */
@@ -522,31 +553,41 @@ class Verifier {
       }
       blob = best;
     }
+    const source = task.source === undefined ? undefined : joinPath(task.source, name);
+    const dirHex = hex(dir.handle);
     if (this.reach(blob)) {
-      const r = this.repeats.get(blob) ?? { dirs: [], paths: [] };
-      r.dirs.push(dir.handle);
-      r.paths.push(path);
-      this.repeats.set(blob, r);
       this.counts.hardlinkRepeats++;
+      if (btype === Btype.DIR) {
+        this.problem(path, 'bad-dirent', `directory inode ${blob} is reached by a second dirent (a directory has one name)`, blob);
+        return false;
+      }
+      // compared with its source at the end, once the first visit has stored what it found
+      const st = source === undefined ? undefined : lstatOrUndefined(source);
+      this.links.addRepeat({ cont: blob, path, dir: dirHex, src: st === undefined ? null : sourceKey(st), srcPath: source ?? null });
       return false;
     }
+    // the first visit of an unreadable inode is recorded so its further names add no noise
+    const broken = (): false => {
+      if (btype !== Btype.DIR) this.links.addFirst({ cont: blob, path, dir: dirHex, src: null, srcPath: null, nlink: -1, back: [], attrs: null, sha: null });
+      return false;
+    };
     let inode: Inode;
     try {
       const obj = await this.read(blob);
       if (obj.kind !== 'inode') {
         this.problem(path, 'corrupt', `blob ${blob} should be an inode but holds a ${obj.kind}`, blob);
-        return false;
+        return broken();
       }
       const parsed = parseBlobName(blob)!;
       inode = { handle, blob, version: parsed.version, obj };
     } catch (e) {
       this.problem(path, 'corrupt', `inode blob ${blob} does not decode: ${msgOf(e)}`, blob);
-      return false;
+      return broken();
     }
     const v = inode.obj.vattr;
     if (v.btype !== btype) {
       this.problem(path, 'wrong-type', `inode type ${v.btype} does not match the handle's type ${btype}`, blob);
-      return false;
+      return broken();
     }
     this.checkBmapHead(path, inode);
     const ownerHash = parseBlobName(blob)!.ownerHashHex!;
@@ -561,16 +602,17 @@ class Verifier {
         if (!back.some((b) => b.equals(dir.handle))) this.problem(path, 'backpointer', `BACK does not name the directory it is in (${hex(dir.handle)})`, blob);
       }
       if (v.nlink !== back.length) this.problem(path, 'nlink', `nlink ${v.nlink} but ${back.length} backpointers`, blob);
-      if (v.nlink > 1 || back.length > 1) this.links.set(blob, { nlink: v.nlink, back, path });
+      if (v.nlink > 1 || back.length > 1) this.sawSharedInode = true;
     }
 
+    let sha: string | undefined;
     switch (btype) {
       case Btype.DIR:
         break;
       case Btype.REG:
         this.counts.files++;
         this.counts.bytes += Number(v.sizeBytes);
-        await this.checkFileData(path, inode, task.source === undefined ? undefined : joinPath(task.source, name));
+        sha = await this.checkFileData(path, inode, source);
         break;
       case Btype.LNK: {
         this.counts.symlinks++;
@@ -586,11 +628,31 @@ class Verifier {
         this.counts.special++;
         if (inode.obj.bmap.direct.length !== 1) this.problem(path, 'bmap', `special file has ${inode.obj.bmap.direct.length - 1} segments`, blob);
     }
-    if (task.source !== undefined) this.compareWithSource(path, inode, joinPath(task.source, name), name);
+    const attrs = attrsOf(inode);
+    const st = source === undefined ? undefined : lstatOrUndefined(source);
+    // a name missing from the source is reported by compareNames
+    if (st !== undefined) this.compareWithSource(path, attrs, st, source!, blob);
+    if (btype !== Btype.DIR) {
+      const back = inode.obj.back ?? [];
+      if (v.nlink > 1 || back.length > 1 || (st !== undefined && st.nlink > 1n)) {
+        this.links.addFirst({
+          cont: blob,
+          path,
+          dir: dirHex,
+          src: st === undefined ? null : sourceKey(st),
+          srcPath: null,
+          nlink: v.nlink,
+          back: back.map(hex),
+          attrs,
+          sha: sha ?? null,
+        });
+      }
+    }
     return btype === Btype.DIR;
   }
 
-  async checkFileData(path: string, inode: Inode, source: Buffer | undefined): Promise<void> {
+  /** Checks a file's segments; with a source, returns the SHA-256 of the container content. */
+  async checkFileData(path: string, inode: Inode, source: Buffer | undefined): Promise<string | undefined> {
     const v = inode.obj.vattr;
     const size = Number(v.sizeBytes);
     const inline = inode.obj.data ?? Buffer.alloc(0);
@@ -636,77 +698,174 @@ class Verifier {
     if (segments !== wantSegments) this.problem(path, 'size', `size ${size} needs ${wantSegments} segments but the block map has ${segments}`, inode.blob);
     else if (found !== size) this.problem(path, 'size', `size ${size} but ${found} bytes of data were found`, inode.blob);
     if (hash !== undefined && source !== undefined) {
+      const got = hash.digest('hex');
       let want: string;
       try {
         want = await sha256OfFile(source);
       } catch {
-        return; // reported by compareWithSource (missing or unreadable)
+        return got; // reported by compareWithSource (missing or unreadable)
       }
-      if (hash.digest('hex') !== want) this.problem(path, 'source-mismatch', 'content differs from the source (SHA-256)', inode.blob);
+      if (got !== want) this.problem(path, 'source-mismatch', 'content differs from the source (SHA-256)', inode.blob);
+      return got;
     }
+    return undefined;
   }
 
-  compareWithSource(path: string, inode: Inode, source: Buffer, name: Buffer): void {
-    let st: fs.BigIntStats;
-    try {
-      st = fs.lstatSync(source as unknown as string, { bigint: true });
-    } catch {
-      return; // a name missing from the source is reported by compareNames
-    }
-    const v = inode.obj.vattr;
+  /** Compares what an inode stores with its source entry; false when the types differ. */
+  compareWithSource(path: string, a: StoredAttrs, st: fs.BigIntStats, source: Buffer, blob: string): boolean {
     const mode = Number(st.mode);
     const kind = kindOfMode(mode);
-    const type = entryTypeOf(v.btype);
+    const type = entryTypeOf(a.btype);
     const typeName = (k: string | undefined): string => k ?? 'unknown';
     if (kind !== type) {
-      this.problem(path, 'source-mismatch', `type ${typeName(type)} but the source is a ${typeName(kind)}`, inode.blob);
-      return;
+      this.problem(path, 'source-mismatch', `type ${typeName(type)} but the source is a ${typeName(kind)}`, blob);
+      return false;
     }
     const skip = this.options.skipSourceField ?? (() => false);
-    if ((v.mode & 0xffff) !== (mode & 0xffff) && !skip(path, 'mode')) {
-      this.problem(path, 'source-mismatch', `mode ${v.mode.toString(8)} but the source has ${mode.toString(8)}`, inode.blob);
+    if ((a.mode & 0xffff) !== (mode & 0xffff) && !skip(path, 'mode')) {
+      this.problem(path, 'source-mismatch', `mode ${a.mode.toString(8)} but the source has ${mode.toString(8)}`, blob);
     }
-    if ((v.uid !== Number(st.uid) || v.gid !== Number(st.gid)) && !skip(path, 'owner')) {
-      this.problem(path, 'source-mismatch', `owner ${v.uid}:${v.gid} but the source has ${st.uid}:${st.gid}`, inode.blob);
+    if ((a.uid !== Number(st.uid) || a.gid !== Number(st.gid)) && !skip(path, 'owner')) {
+      this.problem(path, 'source-mismatch', `owner ${a.uid}:${a.gid} but the source has ${st.uid}:${st.gid}`, blob);
     }
     // format.md §8.3: the stored seconds come from the reference's double round trip
     const want = encodeTimeNs(st.mtimeNs);
-    if (want !== undefined && v.mtime.sec !== want.sec && !skip(path, 'mtime')) {
-      this.problem(path, 'source-mismatch', `mtime ${new Date(v.mtime.sec * 1000).toISOString()} but the source has ${new Date(want.sec * 1000).toISOString()}`, inode.blob);
+    if (want !== undefined && a.mtimeSec !== want.sec && !skip(path, 'mtime')) {
+      this.problem(path, 'source-mismatch', `mtime ${new Date(a.mtimeSec * 1000).toISOString()} but the source has ${new Date(want.sec * 1000).toISOString()}`, blob);
     }
-    if (kind === 'file' && v.sizeBytes !== st.size) {
-      this.problem(path, 'source-mismatch', `size ${v.sizeBytes} but the source has ${st.size} bytes`, inode.blob);
+    if (kind === 'file' && a.size !== st.size.toString()) {
+      this.problem(path, 'source-mismatch', `size ${a.size} but the source has ${st.size} bytes`, blob);
     }
     if (kind === 'symlink') {
+      const stored = Buffer.from(a.link ?? '', 'hex');
       try {
         const target = fs.readlinkSync(source as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
-        if (!target.equals(inode.obj.data ?? Buffer.alloc(0))) {
-          this.problem(path, 'source-mismatch', `symlink target "${escapeName(inode.obj.data ?? Buffer.alloc(0))}" but the source points to "${escapeName(target)}"`, inode.blob);
+        if (!target.equals(stored)) {
+          this.problem(path, 'source-mismatch', `symlink target "${escapeName(stored)}" but the source points to "${escapeName(target)}"`, blob);
         }
       } catch (e) {
         this.problem(path, 'source-mismatch', `cannot read the source symlink: ${msgOf(e)}`);
       }
     }
-    void name;
+    return true;
   }
 
-  /** nlink of hard-linked inodes = the dirents that reach them; every extra link is in BACK. */
-  finishLinks(): void {
-    for (const [blob, r] of this.repeats) {
-      const link = this.links.get(blob);
-      if (link === undefined) {
-        this.problem(r.paths[0]!, 'nlink', `reached by ${r.paths.length + 1} dirents but nlink is 1 (also at ${r.paths.slice(1).join(', ') || 'the first path'})`, blob);
+  /**
+   * The hard-link checks, once every name has been seen (module comment). Problems are reported
+   * at the path of the name that breaks the structure, naming the name it should go with.
+   */
+  async finishLinks(withSource: boolean): Promise<void> {
+    if (this.links.size === 0) return;
+    this.checkInodeNames();
+    if (!withSource) return;
+    await this.compareRepeats();
+    if (this.hardlinkMode() === 'preserved') this.checkSourceGroups();
+  }
+
+  /** Per container inode: nlink = its dirents, BACK as a multiset = their directories, one source inode. */
+  checkInodeNames(): void {
+    let cont: string | undefined;
+    let first: { path: string; nlink: number; src: string | null } | undefined;
+    let backLeft = new Map<string, number>();
+    let names = 0;
+    let groupSrc: string | undefined;
+    let mixed = false;
+    // inodes whose names are several source inodes: reported against the one most of them are
+    const mixedInodes: string[] = [];
+    const end = (): void => {
+      if (mixed && mixedInodes.length < this.maxProblems) mixedInodes.push(cont!);
+      if (first === undefined || first.nlink < 0) return;
+      if (names !== first.nlink) this.problem(first.path, 'nlink', `nlink ${first.nlink} but ${names} dirents point at the inode`, cont);
+      if (names > MAX_LINKS_PER_INODE) this.problem(first.path, 'nlink', `${names} names; an inode holds at most ${MAX_LINKS_PER_INODE} (the loader starts a new inode for more)`, cont);
+    };
+    for (const row of this.links.byInode()) {
+      if (row.cont !== cont) {
+        end();
+        cont = row.cont;
+        names = 0;
+        groupSrc = undefined;
+        mixed = false;
+        backLeft = new Map();
+        if (row.first === 1) {
+          first = { path: row.path, nlink: row.nlink!, src: row.src };
+          for (const b of row.back === '' || row.back === null ? [] : row.back.split(',')) backLeft.set(b, (backLeft.get(b) ?? 0) + 1);
+        } else first = undefined;
+      }
+      if (first === undefined) {
+        this.problem(row.path, 'nlink', `dirent reaches inode ${row.cont} again, but its nlink is 1 (it was first reached by another name)`, row.cont);
         continue;
       }
-      for (let i = 0; i < r.dirs.length; i++) {
-        if (!link.back.some((b) => b.equals(r.dirs[i]!))) {
-          this.problem(r.paths[i]!, 'backpointer', `hard link of ${link.path}: BACK does not name this directory`, blob);
-        }
+      if (first.nlink < 0) continue;
+      names++;
+      const left = backLeft.get(row.dir) ?? 0;
+      if (left > 0) backLeft.set(row.dir, left - 1);
+      else if (row.first === 0) {
+        const why = left === 0 && !backLeft.has(row.dir) ? 'BACK does not name this directory' : 'BACK names this directory fewer times than the inode has names in it';
+        this.problem(row.path, 'backpointer', `hard link of ${first.path}: ${why}`, row.cont);
+      }
+      if (row.src === null) continue;
+      groupSrc ??= row.src;
+      if (row.src !== groupSrc) mixed = true;
+    }
+    end();
+    for (const c of mixedInodes) {
+      const main = this.links.mainSourceOf(c)!;
+      for (const path of this.links.pathsNotOf(c, main.src, this.maxProblems)) {
+        this.problem(path, 'hardlink', `${main.path} and ${path} are one inode in the container but two in the source`, c);
       }
     }
-    for (const [blob, link] of this.links) {
-      const reached = 1 + (this.repeats.get(blob)?.paths.length ?? 0);
-      if (reached !== link.nlink) this.problem(link.path, 'nlink', `nlink ${link.nlink} but ${reached} dirents point at the inode`, blob);
+  }
+
+  /** Every further name of an inode against its own source entry; content only when it is another source file. */
+  async compareRepeats(): Promise<void> {
+    for (const r of this.links.repeats()) {
+      this.checkAbort();
+      if (r.attrs === null) continue;
+      const st = lstatOrUndefined(r.srcPath);
+      if (st === undefined) continue; // reported by compareNames
+      const attrs = JSON.parse(r.attrs) as StoredAttrs;
+      if (!this.compareWithSource(r.path, attrs, st, r.srcPath, r.cont)) continue;
+      if (r.sha === null || !st.isFile() || (r.src !== null && r.src === r.firstSrc)) continue;
+      let want: string;
+      try {
+        want = await sha256OfFile(r.srcPath);
+      } catch (e) {
+        this.problem(r.path, 'source-mismatch', `cannot read the source file: ${msgOf(e)}`);
+        continue;
+      }
+      if (want !== r.sha) this.problem(r.path, 'source-mismatch', `content differs from the source (SHA-256; the container holds the content of its hard link ${r.firstPath})`, r.cont);
+    }
+  }
+
+  /**
+   * Links preserved: the names of one source inode reach one container inode, or several that the
+   * loader split past 1,023 names (every one full but one). Any other container inode of the group
+   * is reported at each of its names.
+   */
+  checkSourceGroups(): void {
+    const wrong: Array<{ src: string; cont: string; mainPath: string }> = [];
+    let src: string | undefined;
+    let mainPath = '';
+    let partialSeen = false;
+    for (const g of this.links.sourceGroups()) {
+      if (g.src !== src) {
+        src = g.src;
+        mainPath = this.links.pathsOf(g.src, g.cont, 1)[0]!;
+        partialSeen = g.n < MAX_LINKS_PER_INODE;
+        continue;
+      }
+      if (g.n >= MAX_LINKS_PER_INODE) continue;
+      if (!partialSeen) {
+        partialSeen = true;
+        continue;
+      }
+      wrong.push({ src: g.src, cont: g.cont, mainPath });
+      if (wrong.length >= this.maxProblems) break;
+    }
+    for (const w of wrong) {
+      for (const path of this.links.pathsOf(w.src, w.cont, this.maxProblems)) {
+        this.problem(path, 'hardlink', `${w.mainPath} and ${path} are one inode in the source but two in the container`, w.cont);
+      }
     }
   }
 
@@ -739,6 +898,26 @@ class Verifier {
 
 class StopWalk extends Error {}
 
+function lstatOrUndefined(path: Buffer): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(path as unknown as string, { bigint: true });
+  } catch {
+    return undefined;
+  }
+}
+
+/** A source inode: the loader matches hard links by the same pair. */
+function sourceKey(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+function attrsOf(inode: Inode): StoredAttrs {
+  const v = inode.obj.vattr;
+  const a: StoredAttrs = { btype: v.btype, mode: v.mode, uid: v.uid, gid: v.gid, mtimeSec: v.mtime.sec, size: v.sizeBytes.toString() };
+  if (v.btype === Btype.LNK) a.link = (inode.obj.data ?? Buffer.alloc(0)).toString('hex');
+  return a;
+}
+
 /** Checks a container; see the module comment. Never throws for damage, only for access failures. */
 export async function verify(target: Target, options: VerifyOptions = {}): Promise<VerifyReport> {
   const v = new Verifier(target, options);
@@ -746,5 +925,6 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
     return await v.run();
   } finally {
     v.names.close();
+    v.links.close();
   }
 }
