@@ -3,6 +3,7 @@
  * positional form `clfsload [--new] STATE SOURCE ACCOUNT CONTAINER SAS` as a drop-in.
  * Only this folder prints or chooses exit codes.
  */
+import * as fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import {
@@ -26,6 +27,12 @@ export const VERSION = '0.1.0';
 
 /** Exit codes: 0 all loaded; 1 finished with errors or stopped by a failure; 2 bad usage; 130/143 interrupted. */
 export const EXIT = { OK: 0, INCOMPLETE: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
+
+/** Errors in what the user typed (options, the source path): exit 2, as docs/guide.md says. */
+const USAGE_CODES = new Set(['E_USAGE', 'E_SOURCE_NOT_FOUND']);
+
+/** Requests in flight a user may ask for: above this the sockets and queues cost more than they hide. */
+export const MAX_CONCURRENCY = 1024;
 
 const SUBCOMMANDS = new Set(['load', 'verify', 'ls', 'cat', 'export', 'demo', 'state', 'help']);
 
@@ -55,11 +62,38 @@ export function targetKeyOf(spec: TargetSpec): string {
   return spec.kind === 'folder' ? `file:${spec.path}` : `azure:${spec.endpoint}/${spec.containerName}`;
 }
 
-/** A user target, wrapped in retries with backoff (transient failures, throttling). */
-export function openUserTarget(spec: TargetSpec, io?: Io): Target {
-  return new RetryTarget(openTarget(spec), {
-    onRetry: io ? (info) => (info.attempt >= 3 ? io.stderr.write(`retrying ${info.operation} ${info.subject}: ${info.error.message} (attempt ${info.attempt + 1})\n`) : undefined) : undefined,
+/**
+ * A user target, wrapped in retries with backoff (transient failures, throttling). `concurrency`
+ * (--concurrency) becomes the target's own connection limit, so the retry wrapper's throttle and
+ * the Put Blob agent's sockets allow as many requests in flight as the loader sends.
+ */
+export function openUserTarget(spec: TargetSpec, io?: Io, concurrency?: number): Target {
+  const limit = concurrency === undefined ? {} : { maxConnections: concurrency };
+  return new RetryTarget(openTarget(spec, { azure: limit, folder: limit }), {
+    // an unreachable host gets a few quick tries, then one line from main(): no retry chatter
+    onRetry: io ? (info) => (info.attempt >= 3 && !info.error.unreachable ? io.stderr.write(`retrying ${info.operation} ${info.subject}: ${info.error.message} (attempt ${info.attempt + 1})\n`) : undefined) : undefined,
   });
+}
+
+/**
+ * The source must be a directory: checked here too, because a dry run only scans (and would
+ * count a missing or non-directory source as one unreadable entry). Same code and message as load().
+ */
+function requireSourceDirectory(source: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(source);
+  } catch {
+    throw new ClfsError('E_SOURCE_NOT_FOUND', `source ${source}: no such directory; give the root of the tree to load`, { subject: source });
+  }
+  if (!st.isDirectory()) throw new ClfsError('E_SOURCE_NOT_FOUND', `source ${source}: not a directory; give the root of the tree to load`, { subject: source });
+}
+
+/** Exit 0 only when every entry is loaded: a status that says complete with errors counted is not. */
+function exitCodeOf(s: LoadSummary, signals: SignalState): number {
+  if (s.status === 'interrupted') return signals.exitCode ?? EXIT.SIGINT;
+  const clean = s.errors === 0 && s.problems.length === 0;
+  return (s.status === 'complete' || s.status === 'already-complete') && clean ? EXIT.OK : EXIT.INCOMPLETE;
 }
 
 interface LoadCliOptions {
@@ -113,7 +147,8 @@ function printEstimate(io: Io, e: DryRunEstimate, json: boolean): void {
 async function runLoad(io: Io, o: LoadCliOptions, signals: SignalState): Promise<number> {
   const targetKey = targetKeyOf(o.spec);
   const stateDir = o.stateDir ?? defaultStateDir(targetKey);
-  const target = openUserTarget(o.spec, io);
+  requireSourceDirectory(o.source);
+  const target = openUserTarget(o.spec, io, o.concurrency);
   const printer = new ProgressPrinter(io.stderr);
   if (o.countFirst) {
     const e = dryRun({ source: o.source, preserveHardlinks: o.preserveHardlinks });
@@ -145,8 +180,7 @@ async function runLoad(io: Io, o: LoadCliOptions, signals: SignalState): Promise
     const s = await load(options);
     printer.clear();
     printSummary(io, s, o.json);
-    if (s.status === 'interrupted') return signals.exitCode ?? EXIT.SIGINT;
-    return s.status === 'complete' || s.status === 'already-complete' ? EXIT.OK : EXIT.INCOMPLETE;
+    return exitCodeOf(s, signals);
   } finally {
     printer.clear();
     await target.close?.();
@@ -191,13 +225,14 @@ function buildProgram(io: Io, signals: SignalState, setExit: (code: number) => v
     .option('--preserve-hardlinks', 'keep hard links as one inode with several names')
     .option('--max-errors <n>', 'stop after N failed entries (0 = unlimited)', intOption('--max-errors', 0), DEFAULT_MAX_ERRORS)
     .option('--no-retry-errors', 'on resume, do not retry entries that failed before')
-    .option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)', intOption('--concurrency', 1, 1024))
+    .option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)', intOption('--concurrency', 1, MAX_CONCURRENCY))
     .option('--endpoint <url>', 'blob service URL, for emulators and sovereign clouds (TARGET may then be CONTAINER?SAS)')
     .option('--dry-run', 'scan only: print entries, bytes, objects and requests a load would make; writes nothing')
     .option('--json', 'print one JSON summary object at the end', false)
     .option('--log-level <level>', 'debug, info, warning or error', logLevelOf, 'info' as LogLevel)
     .action(async (source: string, targetUrl: string, opts) => {
       if (opts.dryRun) {
+        requireSourceDirectory(source);
         printEstimate(io, dryRun({ source, preserveHardlinks: opts.preserveHardlinks }), opts.json);
         return;
       }
@@ -297,6 +332,7 @@ function buildLegacyProgram(io: Io, signals: SignalState, setExit: (code: number
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const args = argv.slice(2);
   const debug = args.includes('--debug');
+  installCrashHandler(io, debug);
   const signals = installSignals(io);
   let exitCode: number = EXIT.OK;
   const setExit = (code: number) => {
@@ -313,15 +349,56 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
-    if (isClfsError(err)) {
-      io.stderr.write(`clfsload: ${err.message}\n`);
-      if (debug && err.stack) io.stderr.write(`${err.stack}\n`);
-      if (signals.exitCode !== undefined && err.code === 'E_ABORTED') return signals.exitCode;
-      return err.code === 'E_USAGE' ? EXIT.USAGE : EXIT.INCOMPLETE;
+    if (isClfsError(err) && err.code === 'E_ABORTED' && signals.exitCode !== undefined) {
+      io.stderr.write(`clfsload: ${firstLine(err.message)}\n`);
+      return signals.exitCode;
     }
-    io.stderr.write(`clfsload: internal error: ${(err as Error)?.message ?? String(err)}${debug ? `\n${(err as Error)?.stack}` : ' (re-run with --debug for details)'}\n`);
-    return EXIT.INCOMPLETE;
+    return reportError(io, err, debug);
   }
+}
+
+/**
+ * One line on stderr, never a stack trace unless --debug: a coded error's message names the
+ * subject and the fix; anything else is a defect of ours, said as such. Messages are cut to their
+ * first line, since a message built from another error may carry that error's stack.
+ */
+function reportError(io: Io, err: unknown, debug: boolean): number {
+  const coded = isClfsError(err);
+  const message = err instanceof Error || coded ? (err as Error).message : String(err);
+  const internal = !coded || err.code === 'E_INTERNAL';
+  const prefix = coded ? '' : 'internal error: ';
+  const hint = internal && !debug ? ' (re-run with --debug for details)' : '';
+  io.stderr.write(`clfsload: ${prefix}${debug ? message : firstLine(message)}${hint}\n`);
+  if (debug) io.stderr.write(`${stacksOf(err)}\n`);
+  if (!coded) return EXIT.INCOMPLETE;
+  return USAGE_CODES.has(err.code) ? EXIT.USAGE : EXIT.INCOMPLETE;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').find((l) => l.trim() !== '')?.trim() ?? text.trim();
+}
+
+/** For --debug: the error's stack and those of its causes. */
+function stacksOf(err: unknown): string {
+  const out: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
+    out.push(`${depth === 0 ? '' : 'caused by: '}${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
+  return out.join('\n');
+}
+
+/**
+ * A throw or rejection no caller handled (a defect, or a library callback gone wrong): the same
+ * one line as any other internal error, exit 1. The state is written in transactions, so a re-run
+ * resumes as after a crash.
+ */
+function installCrashHandler(io: Io, debug: boolean): void {
+  const onCrash = (err: unknown): void => {
+    reportError(io, err, debug);
+    process.exit(EXIT.INCOMPLETE);
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
 }
 
 export { ClfsError };

@@ -52,6 +52,12 @@ export interface ClfsErrorOptions {
   statusCode?: number;
   /** byte offset inside a blob, for E_FORMAT_* */
   offset?: number;
+  /**
+   * the request never reached the service (host name not resolved, connection refused, no
+   * route): a retry wrapper tries only a few times, since a wrong URL or a down network does not
+   * mend itself in a request's retry budget
+   */
+  unreachable?: boolean;
 }
 
 export class ClfsError extends Error {
@@ -62,6 +68,7 @@ export class ClfsError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly statusCode: number | undefined;
   readonly offset: number | undefined;
+  readonly unreachable: boolean;
   readonly [BRAND] = true;
 
   constructor(code: ClfsErrorCode, message: string, options: ClfsErrorOptions = {}) {
@@ -74,6 +81,7 @@ export class ClfsError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.statusCode = options.statusCode;
     this.offset = options.offset;
+    this.unreachable = options.unreachable ?? false;
   }
 }
 

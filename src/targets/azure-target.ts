@@ -223,6 +223,21 @@ export class AzureTarget implements Target {
     );
   }
 
+  /**
+   * The host could not be reached at all. Not a usage error (the URL parsed, and a DNS or network
+   * outage gives the same answer) and not one entry's failure: every request would fail alike, so
+   * after a few tries (RetryTarget) it stops the run, and the state is kept for a re-run.
+   */
+  #unreachable(netCode: string, why: string, cause: unknown): ClfsError {
+    const host = new URL(this.spec.endpoint).host;
+    const check = netCode === 'ENOTFOUND' ? 'check the account name in the URL and the network' : 'check the URL and the network';
+    return new ClfsError(
+      'E_TARGET_IO',
+      `cannot reach ${host} for container ${this.spec.accountName}/${this.spec.containerName} (${why}, ${netCode}): ${check}, then re-run the same command to resume`,
+      { subject: host, cause, retryable: true, recoverable: false, unreachable: true },
+    );
+  }
+
   /** The SDK's RestError (or a socket error) as a coded error that says whether a retry may help. */
   #toClfsError(error: unknown, operation: Operation, subject: string): ClfsError {
     if (error instanceof ClfsError) return error;
@@ -292,15 +307,13 @@ export class AzureTarget implements Target {
       );
     }
     if (status === undefined) {
-      const causeCode = (rest as { cause?: { code?: string } }).cause?.code;
-      const netCode = [rest.code, causeCode].find((c) => c !== undefined && /^E[A-Z]+$/.test(c));
-      if (netCode === 'ENOTFOUND') {
-        return new ClfsError('E_USAGE', `host of ${where} not found (ENOTFOUND): check the account name in the URL`, statusInfo);
-      }
+      const netCode = networkCodeOf(error);
+      const unreachable = netCode === undefined ? undefined : UNREACHABLE[netCode];
+      if (unreachable !== undefined) return this.#unreachable(netCode!, unreachable, error);
       if (
         netCode !== undefined ||
         rest.code === 'REQUEST_SEND_ERROR' ||
-        /socket hang up|ECONNRESET|ETIMEDOUT|ECONNREFUSED|EPIPE|network/i.test(message)
+        /socket hang up|ECONNRESET|ETIMEDOUT|EPIPE|network/i.test(message)
       ) {
         return new ClfsError(
           'E_TARGET_TRANSIENT',
@@ -325,6 +338,41 @@ export function parseRetryAfter(value: string | undefined | null, nowMs = Date.n
   const date = Date.parse(value);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, Math.ceil((date - nowMs) / 1000));
+}
+
+/** Socket errors that mean the request never reached the service, with their plain meaning. */
+const UNREACHABLE: Record<string, string> = {
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EAI_FAIL: 'host name lookup failed',
+  ECONNREFUSED: 'connection refused',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network unreachable',
+  EHOSTDOWN: 'host is down',
+};
+
+/**
+ * The socket error code of a failed request: on the error itself (Node, the lean put), on its
+ * cause (the SDK wraps it), or on the attempts of an AggregateError (a name with both an IPv4 and
+ * an IPv6 address, each refused).
+ */
+export function networkCodeOf(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  const visit = (e: unknown): string | undefined => {
+    if (typeof e !== 'object' || e === null || seen.has(e)) return undefined;
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E(AI_)?[A-Z]+$/.test(code)) return code;
+    for (const inner of Array.isArray((e as { errors?: unknown }).errors) ? (e as { errors: unknown[] }).errors : []) {
+      const c = visit(inner);
+      if (c !== undefined) return c;
+    }
+    return visit((e as { cause?: unknown }).cause);
+  };
+  const found = visit(error);
+  if (found !== undefined) return found;
+  const message = error instanceof Error ? error.message : String(error);
+  return /\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH)\b/.exec(message)?.[1];
 }
 
 function firstLine(text: string): string {

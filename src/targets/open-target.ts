@@ -3,7 +3,8 @@
  * (`https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS`, or for Azurite
  * `http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS`).
  */
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ClfsError } from '../errors/index.js';
 import { AzureTarget, type AzureContainerSpec, type AzureTargetOptions } from './azure-target.js';
 import { FolderTarget, type FolderTargetOptions } from './folder-target.js';
@@ -51,6 +52,16 @@ export function parseTargetUrl(url: string, options: ParseTargetUrlOptions = {})
 
   const text = url.trim();
   if (text === '') throw bad('empty');
+  // WHATWG URL parsing reads file:relative/dir as file:///relative/dir: a folder at the root,
+  // not the relative one the user meant. A folder URL must spell its absolute path.
+  const fileRest = /^file:(.*)$/is.exec(text)?.[1];
+  if (fileRest !== undefined && !fileRest.startsWith('/')) {
+    throw new ClfsError(
+      'E_USAGE',
+      `bad target URL ${shown}: a folder URL needs an absolute path, file:///ABS/DIR; for this folder: ${pathToFileURL(resolve(fileRest.replace(/[?#].*$/s, ''))).href}`,
+      { subject: shown },
+    );
+  }
   let parsed: URL;
   try {
     parsed =
@@ -67,7 +78,8 @@ export function parseTargetUrl(url: string, options: ParseTargetUrlOptions = {})
     try {
       path = fileURLToPath(parsed);
     } catch {
-      throw bad('not an absolute local path');
+      // file://dir/x: "dir" was read as a host name
+      throw bad(`not an absolute local path (a folder URL has three slashes: file:///ABS/DIR)`);
     }
     return { kind: 'folder', path: path.length > 1 ? path.replace(/\/+$/, '') : path };
   }

@@ -3,6 +3,12 @@
  * jitter, honouring Retry-After, and bounds each request with a timeout. All requests pass through
  * one Throttle, which halves the concurrency when the service throttles (see throttle.ts).
  * Puts are idempotent (same name, same bytes), so a request that timed out is simply sent again.
+ *
+ * A host that cannot be reached at all (errors marked `unreachable`: name not found, connection
+ * refused) gets a few tries only, 4 to 8 s in all: enough for a service that restarts, while a
+ * wrong URL or a down network would not mend itself within the full retry budget (minutes), and
+ * the error is run-fatal, so the load stops with its state kept and a re-run resumes. Once one request gave up so, the
+ * others give up at their next such failure instead of each waiting out its own tries.
  */
 import { setMaxListeners } from 'node:events';
 import { ClfsError, isClfsError } from '../errors/index.js';
@@ -31,6 +37,10 @@ export interface RetryTargetOptions {
   maxAttempts?: number;
   /** default 200 */
   baseDelayMs?: number;
+  /** attempts per request while the host is unreachable; default 6 (or maxAttempts, if fewer) */
+  unreachableAttempts?: number;
+  /** first wait after an unreachable host, doubled per try, half jittered; default 250 */
+  unreachableDelayMs?: number;
   /** default 30 000 */
   maxDelayMs?: number;
   /** per attempt (for list: the longest wait for the next name); default 60 000 */
@@ -64,6 +74,10 @@ export class RetryTarget implements Target {
   readonly #maxAttempts: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
+  readonly #unreachableAttempts: number;
+  readonly #unreachableDelayMs: number;
+  /** a request gave up on an unreachable host, and none has succeeded since */
+  #hostDown = false;
   readonly #timeoutMs: number;
   readonly #random: () => number;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
@@ -76,6 +90,8 @@ export class RetryTarget implements Target {
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);
     this.#baseDelayMs = options.baseDelayMs ?? 200;
     this.#maxDelayMs = options.maxDelayMs ?? 30_000;
+    this.#unreachableAttempts = Math.max(1, options.unreachableAttempts ?? Math.min(6, this.#maxAttempts));
+    this.#unreachableDelayMs = options.unreachableDelayMs ?? 250;
     this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
     this.#random = options.random ?? Math.random;
     this.#onRetry = options.onRetry;
@@ -129,6 +145,7 @@ export class RetryTarget implements Target {
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
     let last: string | undefined;
     let attempt = 1;
+    let unreachable = 0;
     for (;;) {
       const controller = new AbortController();
       const signals = [controller.signal, ...(options.abortSignal ? [options.abortSignal] : [])];
@@ -144,6 +161,8 @@ export class RetryTarget implements Target {
           if (last !== undefined && info.name <= last) continue;
           last = info.name;
           attempt = 1;
+          unreachable = 0;
+          this.#hostDown = false;
           disarm();
           yield info;
           arm();
@@ -153,8 +172,9 @@ export class RetryTarget implements Target {
       } catch (error) {
         disarm();
         const coded = this.#classify(error, 'list', prefix, options.abortSignal, controller.signal);
-        if (!coded.retryable || attempt >= this.#maxAttempts) throw coded;
-        await this.#backoff('list', prefix, attempt, coded, options.abortSignal);
+        if (coded.unreachable) unreachable += 1;
+        if (this.#giveUp(coded, attempt, unreachable)) throw coded;
+        await this.#backoff('list', prefix, attempt, coded, options.abortSignal, unreachable);
         attempt += 1;
       }
     }
@@ -170,6 +190,7 @@ export class RetryTarget implements Target {
     callerSignal: AbortSignal | undefined,
     request: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
+    let unreachable = 0;
     for (let attempt = 1; ; attempt += 1) {
       const ticket = await this.throttle.acquire(callerSignal);
       const deadline = this.#deadline(callerSignal);
@@ -177,6 +198,7 @@ export class RetryTarget implements Target {
       try {
         const result = await request(deadline.signal);
         this.throttle.onSuccess(ticket);
+        this.#hostDown = false;
         return result;
       } catch (error) {
         coded = this.#classify(error, operation, subject, callerSignal, deadline.timeout);
@@ -185,9 +207,21 @@ export class RetryTarget implements Target {
         this.#release(deadline);
         this.throttle.release(ticket);
       }
-      if (!coded.retryable || attempt >= this.#maxAttempts) throw coded;
-      await this.#backoff(operation, subject, attempt, coded, callerSignal);
+      if (coded.unreachable) unreachable += 1;
+      if (this.#giveUp(coded, attempt, unreachable)) throw coded;
+      await this.#backoff(operation, subject, attempt, coded, callerSignal, unreachable);
     }
+  }
+
+  /** unreachable: how many of this request's failures so far were an unreachable host */
+  #giveUp(error: ClfsError, attempt: number, unreachable: number): boolean {
+    if (!error.retryable || attempt >= this.#maxAttempts) return true;
+    if (!error.unreachable) return false;
+    if (this.#hostDown || unreachable >= this.#unreachableAttempts) {
+      this.#hostDown = true;
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -257,9 +291,17 @@ export class RetryTarget implements Target {
     attempt: number,
     error: ClfsError,
     signal: AbortSignal | undefined,
+    unreachable: number,
   ): Promise<void> {
-    const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (attempt - 1));
-    const jittered = this.#random() * ceiling;
+    let jittered: number;
+    if (error.unreachable) {
+      // half jitter: the tries must span a few seconds (a service restarting) but not more
+      const ceiling = Math.min(this.#maxDelayMs, this.#unreachableDelayMs * 2 ** (unreachable - 1));
+      jittered = ceiling * (0.5 + 0.5 * this.#random());
+    } else {
+      const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (attempt - 1));
+      jittered = this.#random() * ceiling;
+    }
     const delayMs = Math.max(jittered, (error.retryAfterSeconds ?? 0) * 1000);
     this.#onRetry?.({ operation, subject, attempt, error, delayMs });
     await sleep(delayMs, signal, `${operation} ${subject} on ${this.description}`);

@@ -88,9 +88,76 @@ test('bad usage: a clear one-line error and exit code 2', () => {
   const r = cli(['load', src, 'ftp://nowhere/x', '--new']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /bad target URL ftp:\/\/nowhere\/x/);
-  const m = cli(['load', path.join(work, 'missing-dir'), 'file:///tmp/x', '--new']);
-  assert.equal(m.code, 1);
-  assert.match(m.stderr, /missing-dir: no such directory/);
+});
+
+test('a missing or non-directory source is a usage error (exit 2, one line), for a load and a dry run, before anything is written', () => {
+  const file = path.join(work, 'plain-file');
+  fs.writeFileSync(file, 'not a directory');
+  const blobs = path.join(work, 'src-check-blobs');
+  fs.mkdirSync(blobs, { recursive: true });
+  for (const [source, why] of [
+    [path.join(work, 'missing-dir'), 'no such directory'],
+    [file, 'not a directory'],
+  ] as const) {
+    for (const extra of [['--new'], ['--dry-run']]) {
+      const state = path.join(work, 'src-check-state');
+      const r = cli(['load', source, `file://${blobs}`, '--state', state, ...extra]);
+      assert.equal(r.code, 2, `${source} ${extra}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^clfsload: source ${source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ${why}; give the root of the tree to load\n$`));
+      assert.equal(r.stdout, '', 'no estimate or summary');
+      assert.ok(!fs.existsSync(state));
+    }
+  }
+  assert.deepEqual(fs.readdirSync(blobs), []);
+  // the reference's command line as well
+  const legacy = cli(['--new', path.join(work, 'legacy-src-state'), path.join(work, 'missing-dir'), 'acct', 'cont', 'sv=1&sig=x', '--endpoint', 'http://127.0.0.1:1/acct']);
+  assert.equal(legacy.code, 2, legacy.stderr);
+  assert.match(legacy.stderr, /missing-dir: no such directory/);
+});
+
+test('file:relative/dir is refused (it would be read as /relative/dir) with the file:///ABS form to use', () => {
+  const r = cli(['load', src, 'file:staging/blobs', '--new', '--state', path.join(work, 'rel-state')]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /bad target URL file:staging\/blobs: a folder URL needs an absolute path, file:\/\/\/ABS\/DIR; for this folder: file:\/\/\/\S+\/staging\/blobs$/m);
+  assert.ok(!fs.existsSync(path.join(work, 'rel-state')));
+  const host = cli(['load', src, 'file://staging/blobs', '--new', '--state', path.join(work, 'rel-state')]);
+  assert.equal(host.code, 2, host.stderr);
+  assert.match(host.stderr, /three slashes: file:\/\/\/ABS\/DIR/);
+});
+
+test('exit 0 only when every entry is loaded: a re-run with --no-retry-errors of a load that had a failed entry exits 1', () => {
+  // an unreadable file: as nobody when the tests run as root (root reads any file)
+  const asRoot = process.getuid?.() === 0;
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'clfsload-cli-unread-'));
+  try {
+    fs.chmodSync(base, 0o777);
+    const tree = path.join(base, 'src');
+    fs.mkdirSync(tree);
+    fs.writeFileSync(path.join(tree, 'readable'), 'a');
+    fs.writeFileSync(path.join(tree, 'secret'), 'b');
+    fs.chmodSync(path.join(tree, 'secret'), 0o000);
+    fs.mkdirSync(path.join(base, 'blobs'), { mode: 0o777 });
+    fs.chmodSync(path.join(base, 'blobs'), 0o777);
+    const args = (extra: string[]) => ['load', tree, `file://${path.join(base, 'blobs')}`, '--state', path.join(base, 'state'), '--json', ...extra];
+    const run = (a: string[]) => {
+      const r = asRoot
+        ? spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, BIN, ...a], { encoding: 'utf8', timeout: 120_000 })
+        : spawnSync(process.execPath, [BIN, ...a], { encoding: 'utf8', timeout: 120_000 });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr, summary: JSON.parse(r.stdout.trim().split('\n').pop() || 'null') };
+    };
+    const first = run(args(['--new']));
+    assert.equal(first.code, 1, first.stdout + first.stderr);
+    assert.equal(first.summary.errors, 1);
+    assert.match(first.summary.problems.join('\n'), /secret/);
+    const again = run(args(['--no-retry-errors']));
+    assert.equal(again.summary.errors, 1, again.stdout);
+    assert.match(again.summary.problems.join('\n'), /secret/);
+    assert.equal(again.code, 1, `the summary counts a failed entry, so the exit code must not be 0: ${again.stdout}`);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
 });
 
 test('--dry-run counts entries, bytes, objects and requests and writes nothing', async () => {
