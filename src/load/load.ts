@@ -99,6 +99,20 @@ function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
   }
 }
 
+/**
+ * A folder target inside the source would load its own blobs (and grow while it is scanned); one
+ * that holds the source would mix the two. Refused before anything is written.
+ */
+function checkTargetOutsideSource(targetKey: string, sourceAbs: string): void {
+  if (!targetKey.startsWith('file:')) return;
+  const dir = path.resolve(targetKey.slice('file:'.length).replace(/^\/\/(?=\/)/, ''));
+  const t = dir.endsWith(path.sep) ? dir : dir + path.sep;
+  const src = sourceAbs.endsWith(path.sep) ? sourceAbs : sourceAbs + path.sep;
+  if (t.startsWith(src) || src.startsWith(t)) {
+    throw new ClfsError('E_USAGE', `target folder ${dir} overlaps the source ${sourceAbs}: put the target somewhere outside the tree being loaded`, { subject: dir });
+  }
+}
+
 async function firstBlob(target: Target, signal?: AbortSignal): Promise<string | undefined> {
   for await (const b of target.list('', { abortSignal: signal })) return b.name;
   return undefined;
@@ -243,6 +257,7 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
 export async function load(options: LoadOptions): Promise<LoadSummary> {
   const sourceAbs = checkSource(options.source);
   checkStateOutsideSource(options.stateDir, sourceAbs);
+  checkTargetOutsideSource(options.targetKey, sourceAbs);
   const reporter = options.reporter ?? {};
   let db: StateDb;
   let identity: TransferIdentity;
