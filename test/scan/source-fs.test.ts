@@ -378,3 +378,60 @@ test(`a load with a malformed ${SOURCE_FAULTS_ENV} stops with one line naming it
   assert.match(lines[0]!, /rule 0: code must be an errno name/);
   fs.rmSync(root, { recursive: true });
 });
+
+for (const encodeWorkers of [0, 2]) {
+  test(`a load reads the source only through the seam: each faulted op leaves its entry out (${encodeWorkers} encode workers)`, async () => {
+    const { load, ls, FolderTarget } = await import('../../src/index.js');
+    const root = tmp();
+    const src = path.join(root, 'src');
+    fs.mkdirSync(path.join(src, 'sub', 'unlistable'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'sub', 'unlistable', 'inside.txt'), 'x');
+    fs.mkdirSync(path.join(src, 'unopenable-dir'));
+    fs.writeFileSync(path.join(src, 'unstatable.txt'), 'x');
+    fs.writeFileSync(path.join(src, 'unopenable.txt'), 'x');
+    fs.writeFileSync(path.join(src, 'unreadable-small.txt'), 'x'.repeat(1000));
+    fs.writeFileSync(path.join(src, 'unreadable-inline.bin'), Buffer.alloc(20_000, 3));
+    fs.writeFileSync(path.join(src, 'unreadable-segment.bin'), Buffer.alloc(9 * 1024 * 1024, 5));
+    fs.writeFileSync(path.join(src, 'unopenable-big.bin'), Buffer.alloc(20_000, 4));
+    fs.symlinkSync('somewhere', path.join(src, 'unreadable-link'));
+    fs.writeFileSync(path.join(src, 'fine.txt'), 'fine');
+    const faulted = [
+      'sub/unlistable',
+      'unopenable-dir',
+      'unstatable.txt',
+      'unopenable.txt',
+      'unreadable-small.txt',
+      'unreadable-inline.bin',
+      'unreadable-segment.bin',
+      'unopenable-big.bin',
+      'unreadable-link',
+    ];
+    setSourceFaults({
+      rules: [
+        { op: 'readdir', path: 'sub/unlistable', code: 'EIO' },
+        { op: 'opendir', path: 'unopenable-dir', code: 'EACCES' },
+        { op: 'lstat', path: 'unstatable.txt', code: 'EACCES' },
+        { op: 'open', path: 'unopenable.txt', code: 'ENOENT' },
+        { op: 'read', path: 'unreadable-small.txt', code: 'EIO' },
+        { op: 'read', path: 'unreadable-inline.bin', afterBytes: 100, code: 'EIO' },
+        // past the inline 16 KiB: a segment, read on an encode worker when there are workers
+        { op: 'read', path: 'unreadable-segment.bin', afterBytes: 8 * 1024 * 1024, code: 'EIO' },
+        { op: 'open', path: 'unopenable-big.bin', code: 'EACCES' },
+        { op: 'readlink', path: 'unreadable-link', code: 'EIO' },
+      ],
+    });
+    const out = path.join(root, 'out');
+    fs.mkdirSync(out);
+    const target = new FolderTarget(out);
+    try {
+      await load({ source: src, target, targetKey: `file:${out}`, stateDir: path.join(root, 'state'), newTransfer: true, encodeWorkers });
+    } finally {
+      setSourceFaults(undefined);
+    }
+    const names: string[] = [];
+    for await (const e of ls(target, '/', { recursive: true })) names.push(e.path.toString());
+    names.sort();
+    assert.deepEqual(names, ['fine.txt', 'sub'], `only the entries with no fault are in the container (faulted: ${faulted.join(', ')})`);
+    fs.rmSync(root, { recursive: true });
+  });
+}
