@@ -258,7 +258,7 @@ function sleepSync(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** The rules of `op` whose path and probability select `path`, after their delays. */
+/** The rules of `op` whose path and probability select `path`. */
 function selected(op: SourceOp, path: Buffer): CompiledRule[] {
   const rules = active?.byOp.get(op);
   if (rules === undefined) return [];
