@@ -177,6 +177,22 @@ export function buildRandomTree(root: string, rand: () => number, options: Rando
     }
     tree.linkGroups.push(names);
   }
+  // with a big directory: an inode whose first name is in the root (scanned first) and other names
+  // in the big directory, so its scan stores link names (the window of issue 11's case 2)
+  if (tree.bigDir !== undefined) {
+    const first = writeFile(Buffer.alloc(0), name('linked'), Math.floor(rand() * 3000));
+    const index = tree.linkGroups.length;
+    first.linkGroup = index;
+    const names = [first.rel];
+    const extra = 1 + Math.floor(rand() * 2);
+    for (let k = 0; k < extra; k++) {
+      const rel = join(tree.bigDir.rel, name('hard'));
+      fs.linkSync(abs(first.rel), abs(rel));
+      names.push(rel);
+      add({ rel, kind: 'file', size: first.size, linkGroup: index });
+    }
+    tree.linkGroups.push(names);
+  }
   return tree;
 }
 

@@ -126,12 +126,12 @@ function runChild(r: Round, opts: { newTransfer: boolean; faults?: SourceFaultPl
     if (opts.kill.mode === 'time') timers.push(setTimeout(kill, opts.kill.atMs));
     if (opts.kill.mode === 'mid-scan') {
       const extra = opts.kill.extraMs;
-      // a scan is under way once a batch of children is stored HELD (a failed scan may have left
-      // HELD rows behind: wait for the count to change); kill a little later
+      // the big directory's scan is under way once a batch of children (1,000, less link names and failures) is stored HELD (a
+      // failed scan may have left HELD rows behind: wait for the count to change); kill a little later
       let previous = heldBefore;
       const poll = setInterval(() => {
         const now = heldRows(r.state);
-        if (now > 0 && now !== previous) {
+        if (now >= 900 && now !== previous) {
           clearInterval(poll);
           timers.push(setTimeout(kill, extra));
         }
@@ -395,7 +395,7 @@ function randomFaults(rand: () => number, tree: RandomTree, seed: number): { pla
 /** Slows the scan of the big directory so a kill can land inside it. */
 function slowScan(tree: RandomTree): SourceFaultRule {
   const dirText = absPath(tree, tree.bigDir!.rel).toString('utf8');
-  return { op: 'lstat', pathRegex: `^${regexEscape(dirText)}/[^/]+$`, probability: 0.2, delayMs: 1 };
+  return { op: 'lstat', pathRegex: `^${regexEscape(dirText)}/[^/]+$`, probability: 0.3, delayMs: 1 };
 }
 
 async function runRound(seed: number, log: (line: string) => void): Promise<string[]> {
@@ -479,7 +479,8 @@ async function runRound(seed: number, log: (line: string) => void): Promise<stri
   if (rand() < 0.3) {
     const atMs = 60 + Math.floor(rand() * estimate);
     const run = await runChild(r, { newTransfer: !fs.existsSync(path.join(r.state, 'state.db')), kill: { mode: 'time', atMs } });
-    if (run.killed) log(`  fault-free resume killed after ${run.ms} ms`);
+    if (run.killed) log(`  fault-free resume (kill at ${atMs} ms): killed after ${run.ms} ms`);
+    else await checkClean(r, `fault-free resume (kill at ${atMs} ms, ended first)`, run, reference);
   }
   const final = await runChild(r, { newTransfer: !fs.existsSync(path.join(r.state, 'state.db')), kill: { mode: 'none' } });
   if (final.hung) {
