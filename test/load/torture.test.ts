@@ -11,9 +11,10 @@
  * decoded container equal to an uninterrupted load's (manifest: path, type, mode, owner, size,
  * mtime, nlink, content hash, link groups).
  *
- * TORTURE_ROUNDS=N runs N rounds (default 10); TORTURE_SEED=S starts at seed S (alone: replays
+ * TORTURE_ROUNDS=N runs N rounds (default 8); TORTURE_SEED=S starts at seed S (alone: replays
  * that one round). Every failure names its seed. A replay repeats the tree, the faults and the
- * planned kill points, not the exact interleaving at a kill.
+ * planned kill points, not the exact interleaving at a kill. TORTURE_KEEP=1 keeps a failed
+ * round's folder (source, state, blobs) and prints where.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,7 +38,7 @@ import type { LoadChildOptions } from '../helpers/load-child.js';
 
 const CLI = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 const LOAD_CHILD = fileURLToPath(new URL('../helpers/load-child.js', import.meta.url));
-const DEFAULT_ROUNDS = 10;
+const DEFAULT_ROUNDS = 8;
 const FIRST_SEED = Number(process.env.TORTURE_SEED ?? 1);
 const ROUNDS = Number(process.env.TORTURE_ROUNDS ?? (process.env.TORTURE_SEED !== undefined ? 1 : DEFAULT_ROUNDS));
 /** a child that runs this long is hung (a deadlock is a finding too) */
@@ -325,6 +326,19 @@ async function checkClean(r: Round, stage: string, run: ChildRun, reference: Man
   if (cm.broken.length > 0) bad(`${cm.broken.length} broken entries: ${cm.broken.slice(0, 4).join('; ')}`);
 }
 
+/**
+ * Each round leans towards one of issue 11's holes (seed modulo 6), so that the default rounds
+ * cover them all; everything else about the round stays random.
+ * - partial-readdir: a big directory whose listing fails past the first scan batch, once [case 1]
+ * - mid-scan-links: hard links preserved, a big directory holding link names, killed mid-scan [case 2]
+ * - link-group: hard links preserved, every name of a linked file fails to open, once [case 3]
+ * - lstat: children whose lstat fails [case 4]
+ * - no-retry: a re-run with --no-retry-errors after failures [case 5]
+ * - free: nothing forced
+ */
+const FOCI = ['partial-readdir', 'mid-scan-links', 'link-group', 'lstat', 'no-retry', 'free'] as const;
+type Focus = (typeof FOCI)[number];
+
 function pickOne<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)]!;
 }
@@ -334,7 +348,7 @@ function regexEscape(s: string): string {
 }
 
 /** 1-4 random faults against entries of the tree (never the root: a root that fails is another story). */
-function randomFaults(rand: () => number, tree: RandomTree, seed: number): { plan: SourceFaultPlan; text: string[] } {
+function randomFaults(rand: () => number, tree: RandomTree, seed: number, focus: Focus): { plan: SourceFaultPlan; text: string[] } {
   const rules: SourceFaultRule[] = [];
   const text: string[] = [];
   const hex = (e: RandomEntry | Buffer) => absPath(tree, Buffer.isBuffer(e) ? e : e.rel).toString('hex');
@@ -347,17 +361,19 @@ function randomFaults(rand: () => number, tree: RandomTree, seed: number): { pla
   };
   const kinds = ['readdir', 'readdir', 'opendir', 'lstat', 'lstat', 'lstat-many', 'open', 'read', 'read', 'link-group', 'readlink'];
   const n = 1 + Math.floor(rand() * 4);
+  // the round's focus comes first: the fault it needs, retried on resume (times 1)
+  const first = focus === 'partial-readdir' ? 'readdir' : focus === 'link-group' ? 'link-group' : focus === 'lstat' ? pickOne(rand, ['lstat', 'lstat-many']) : undefined;
   for (let i = 0; i < n; i++) {
-    const kind = pickOne(rand, kinds);
+    const kind = i === 0 && first !== undefined ? first : pickOne(rand, kinds);
     const dirs = tree.dirs;
     const files = tree.files;
     const symlinks = tree.entries.filter((e) => e.kind === 'symlink');
     if (kind === 'readdir' && dirs.length > 0) {
       // the big directory most of the time: a listing that fails past the first scan batch [case 1]
-      const d = tree.bigDir !== undefined && rand() < 0.7 ? tree.bigDir : pickOne(rand, dirs);
+      const d = tree.bigDir !== undefined && (rand() < 0.7 || (i === 0 && focus === 'partial-readdir')) ? tree.bigDir : pickOne(rand, dirs);
       const size = tree.entries.filter((e) => parentKey(e.rel) === d.rel.toString('hex')).length;
       const after = d === tree.bigDir ? 1000 + Math.floor(rand() * (size - 1000)) : Math.floor(rand() * Math.max(1, size));
-      add({ op: 'readdir', pathHex: hex(d), after, code: code(['EIO', 'EIO', 'ESTALE']), times: times() }, `readdir ${name(d)}`);
+      add({ op: 'readdir', pathHex: hex(d), after, code: code(['EIO', 'EIO', 'ESTALE']), times: i === 0 && focus === 'partial-readdir' ? 1 : times() }, `readdir ${name(d)}`);
     } else if (kind === 'opendir' && dirs.length > 0) {
       const d = pickOne(rand, dirs);
       add({ op: 'opendir', pathHex: hex(d), code: code(['EACCES', 'EIO', 'ENOENT']), times: times() }, `opendir ${name(d)}`);
@@ -381,7 +397,7 @@ function randomFaults(rand: () => number, tree: RandomTree, seed: number): { pla
     } else if (kind === 'link-group' && tree.linkGroups.length > 0) {
       // every name of a hard-linked file fails to open (whichever the loader reads) [case 3]
       const g = pickOne(rand, tree.linkGroups);
-      const t = times();
+      const t = i === 0 && focus === 'link-group' ? 1 : times();
       const c = code(['EIO', 'EACCES']);
       for (const rel of g) add({ op: 'open', pathHex: hex(rel), code: c, times: t }, `open (hard link) ${name(rel)}`);
     } else if (kind === 'readlink' && symlinks.length > 0) {
@@ -398,15 +414,14 @@ function slowScan(tree: RandomTree): SourceFaultRule {
   return { op: 'lstat', pathRegex: `^${regexEscape(dirText)}/[^/]+$`, probability: 0.3, delayMs: 1 };
 }
 
-async function runRound(seed: number, log: (line: string) => void): Promise<string[]> {
+async function runRound(seed: number, work: string, log: (line: string) => void): Promise<string[]> {
   const rand = seeded(seed * 7919 + 17);
-  // real path: a descriptor read on an encode worker is matched by its /proc path
-  const work = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-torture-${seed}-`)));
   const src = path.join(work, 'src');
-  const bigDir = rand() < 0.5;
+  const focus: Focus = FOCI[seed % FOCI.length]!;
+  const bigDir = rand() < 0.5 || focus === 'partial-readdir' || focus === 'mid-scan-links';
   const bigFiles = rand() < 0.3;
   const tree = buildRandomTree(src, rand, { bigDir, bigFiles });
-  const preserveHardlinks = rand() < 0.5;
+  const preserveHardlinks = rand() < 0.5 || focus === 'mid-scan-links' || focus === 'link-group';
   const r: Round = {
     seed,
     work,
@@ -424,7 +439,7 @@ async function runRound(seed: number, log: (line: string) => void): Promise<stri
     log,
   };
   log(
-    `seed ${seed}: ${tree.entries.length} entries, ${tree.dirs.length} dirs${tree.bigDir ? `, big dir ${displayPath(tree.bigDir.rel)} (${tree.entries.filter((e) => parentKey(e.rel) === tree.bigDir!.rel.toString('hex')).length} entries)` : ''}, ` +
+    `seed ${seed} (focus ${focus}): ${tree.entries.length} entries, ${tree.dirs.length} dirs${tree.bigDir ? `, big dir ${displayPath(tree.bigDir.rel)} (${tree.entries.filter((e) => parentKey(e.rel) === tree.bigDir!.rel.toString('hex')).length} entries)` : ''}, ` +
       `${tree.files.filter((f) => f.size > 8 * 1024 * 1024).length} files > 8 MiB, ${tree.linkGroups.length} hard-link groups (${tree.linkGroups.map((g) => g.length).join(',')} names); ` +
       `hardlinks ${preserveHardlinks ? 'preserved' : 'copied'}; runner ${r.runner}${r.runner === 'lib' ? ` (encode workers ${r.encodeWorkers}, latency ${r.latencyMs} ms)` : ''}; max-errors ${r.maxErrors}`,
   );
@@ -443,16 +458,16 @@ async function runRound(seed: number, log: (line: string) => void): Promise<stri
   if (r.violations.length > 0) return r.violations;
 
   // faulted runs: up to three attempts, all but the last perhaps killed
-  const { plan, text } = randomFaults(rand, tree, seed);
+  const { plan, text } = randomFaults(rand, tree, seed, focus);
   log(`  faults: ${text.join('; ')}`);
   fs.mkdirSync(r.blobs);
   const estimate = refMs + 400;
-  const attempts = 1 + Math.floor(rand() * 3);
+  const attempts = Math.max(focus === 'mid-scan-links' ? 2 : 1, 1 + Math.floor(rand() * 3));
   let lastEnded: ChildRun | undefined;
   for (let a = 0; a < attempts; a++) {
     const last = a === attempts - 1;
     let kill: KillPlan = { mode: 'none' };
-    if (!last) kill = tree.bigDir !== undefined && rand() < 0.5 ? { mode: 'mid-scan', extraMs: Math.floor(rand() * 40) } : { mode: 'time', atMs: 60 + Math.floor(rand() * estimate) };
+    if (!last) kill = tree.bigDir !== undefined && (rand() < 0.5 || (a === 0 && focus === 'mid-scan-links')) ? { mode: 'mid-scan', extraMs: Math.floor(rand() * 40) } : { mode: 'time', atMs: 60 + Math.floor(rand() * estimate) };
     const faults = kill.mode === 'mid-scan' ? { ...plan, rules: [...plan.rules, slowScan(tree)] } : plan;
     const newTransfer = !fs.existsSync(path.join(r.state, 'state.db'));
     const run = await runChild(r, { newTransfer, faults, kill });
@@ -470,7 +485,7 @@ async function runRound(seed: number, log: (line: string) => void): Promise<stri
   }
   // a re-run that must not retry the failures still reports them [case 5]
   const lastSummary = lastEnded === undefined ? undefined : lastJson(lastEnded.stdout);
-  if (lastSummary !== undefined && lastSummary.errors > 0 && rand() < 0.6) {
+  if (lastSummary !== undefined && lastSummary.errors > 0 && (rand() < 0.6 || focus === 'no-retry')) {
     const run = await runChild(r, { newTransfer: false, faults: plan, retryErrors: false, kill: { mode: 'none' } });
     await checkEnded(r, 're-run with --no-retry-errors', run);
   }
@@ -488,8 +503,6 @@ async function runRound(seed: number, log: (line: string) => void): Promise<stri
     return r.violations;
   }
   await checkClean(r, 'fault-free resume', final, reference);
-  if (r.violations.length === 0) fs.rmSync(work, { recursive: true, force: true });
-  else log(`  kept ${work} for inspection`);
   return r.violations;
 }
 
@@ -501,7 +514,17 @@ for (let i = 0; i < ROUNDS; i++) {
       lines.push(line);
       t.diagnostic(line);
     };
-    const violations = await runRound(seed, log);
+    // real path: a descriptor read on an encode worker is matched by its /proc path
+    const work = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-torture-${seed}-`)));
+    let violations: string[] = [];
+    try {
+      violations = await runRound(seed, work, log);
+    } catch (err) {
+      violations = [`the round threw: ${(err as Error)?.stack ?? String(err)}`];
+    } finally {
+      if (violations.length > 0 && process.env.TORTURE_KEEP === '1') log(`  kept ${work} for inspection`);
+      else fs.rmSync(work, { recursive: true, force: true });
+    }
     if (violations.length > 0) {
       assert.fail(`seed ${seed} broke the load invariant (replay: TORTURE_SEED=${seed} node --test dist/test/load/torture.test.js):\n${lines.join('\n')}\n${violations.map((v) => `  - ${v}`).join('\n')}`);
     }
