@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Compression } from '../codec/index.js';
+import { sourceFaultsForWorkers } from '../scan/index.js';
 import type { TransferIdentity } from '../state/index.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob, SegmentResult } from './segment-encoder.js';
@@ -45,7 +46,7 @@ export class EncoderPool {
     this.local = new SingleObjectEncoder(identity, compression);
     this.rangeWorkers = Math.min(workers, Math.max(1, availableParallelism() - 1));
     this.maxWorkers = workers;
-    this.workerData = { identity, compression, stateDir: state.dir };
+    this.workerData = { identity, compression, stateDir: state.dir, sourceFaults: sourceFaultsForWorkers() };
     // the range workers now; the others when the first segment comes (a load of small files only
     // never boots them)
     for (let i = 0; i < this.rangeWorkers; i++) this.startWorker();

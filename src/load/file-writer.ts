@@ -18,7 +18,7 @@ import {
 } from '../codec/index.js';
 import type { EmittedIndirect } from '../codec/index.js';
 import { ClfsError } from '../errors/index.js';
-import { joinPath, sourceError } from '../scan/index.js';
+import { joinPath, sourceError, sourceFs } from '../scan/index.js';
 import type { EntryRow } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
 import type { ByteBudget } from './byte-budget.js';
@@ -45,7 +45,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   run.db.setWriting(row.id, Math.max(fileSegmentCount(row.size), previousSegments));
   let handle: fs.promises.FileHandle;
   try {
-    handle = await fs.promises.open(path, 'r');
+    handle = await sourceFs.promises.open(path, 'r');
   } catch (err) {
     throw sourceError(path, err);
   }

@@ -3,7 +3,7 @@
  * framed as DATA + DATABACK, compressed. Pure of run state, so it runs on an encode worker (file
  * descriptors are shared by all threads of the process) or in the main thread.
  */
-import * as fs from 'node:fs';
+import { sourceFs } from '../scan/index.js';
 import { BLOB_HEADER_BYTES, encodeBlob, encodeBlobInPlace, encodeFileSegmentBody, FILE_SEGMENT_DATA_OFFSET, fileSegmentBodyBytes, finishFileSegmentBody } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 
@@ -40,7 +40,7 @@ export function encodeSegment(job: SegmentJob, compression: Compression): Segmen
     const dataStart = BLOB_HEADER_BYTES + FILE_SEGMENT_DATA_OFFSET;
     let got = 0;
     while (got < job.length) {
-      const n = fs.readSync(job.fd, buf, dataStart + got, job.length - got, job.position + got);
+      const n = sourceFs.readSync(job.fd, buf, dataStart + got, job.length - got, job.position + got);
       if (n === 0) break;
       got += n;
     }

@@ -3,10 +3,9 @@
  * stored lstat: read the bytes, build the inode, compress. Pure of run state, so it runs either in
  * the main thread or in an encode worker (`encode-worker.ts`).
  */
-import * as fs from 'node:fs';
 import { blobName, encodeBlob, encodeInodeBody, FILE_SEGMENT_BYTES, FIRST_SEGMENT_BYTES, Ftype, ftypeToBtype, INITIAL_VERSION, INPROGRESS_ID } from '../codec/index.js';
 import type { Bmap, Compression } from '../codec/index.js';
-import { joinPath, sourceError } from '../scan/index.js';
+import { joinPath, sourceError, sourceFs } from '../scan/index.js';
 import type { EntryRow, SingleObjectRow, TransferIdentity } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
 
@@ -25,18 +24,18 @@ export type SingleObjectResult =
 const SMALL_READ = FIRST_SEGMENT_BYTES + 1;
 
 function readSmallFile(path: Buffer, scratch: Buffer): Buffer | undefined {
-  const fd = fs.openSync(path, 'r');
+  const fd = sourceFs.openSync(path, 'r');
   try {
     let got = 0;
     for (;;) {
-      const n = fs.readSync(fd, scratch, got, SMALL_READ - got, null);
+      const n = sourceFs.readSync(fd, scratch, got, SMALL_READ - got, null);
       if (n === 0) break;
       got += n;
       if (got === SMALL_READ) return undefined;
     }
     return scratch.subarray(0, got);
   } finally {
-    fs.closeSync(fd);
+    sourceFs.closeSync(fd);
   }
 }
 
@@ -71,7 +70,7 @@ export class SingleObjectEncoder {
           if (data === undefined) return { kind: 'segmented' };
           sizeBytes = BigInt(data.length);
         } else if (row.ftype === Ftype.LNK) {
-          data = fs.readlinkSync(path as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
+          data = sourceFs.readlinkSync(path as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
           // Deliberate difference (docs/format.md §9): the target's byte length; the reference
           // stores its character count, which cuts non-ASCII targets short.
           sizeBytes = BigInt(data.length);

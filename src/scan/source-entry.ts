@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import { ClfsError } from '../errors/index.js';
+import { ClfsError, isClfsError } from '../errors/index.js';
+import { sourceFs } from './source-fs.js';
 
 /** What the loader needs to know of one source entry, from one lstat (never following symlinks). */
 export interface SourceEntry {
@@ -56,7 +57,7 @@ export function displayPath(path: Buffer): string {
 export function lstatEntry(path: Buffer, name: Buffer): SourceEntry {
   let st: fs.BigIntStats;
   try {
-    st = fs.lstatSync(path, { bigint: true });
+    st = sourceFs.lstatSync(path, { bigint: true });
   } catch (err) {
     throw sourceError(path, err);
   }
@@ -90,6 +91,8 @@ export function entryFromStats(name: Buffer, st: fs.BigIntStats, path: Buffer): 
 }
 
 export function sourceError(path: Buffer, err: unknown): ClfsError {
+  // a bad CLFSLOAD_SOURCE_FAULTS plan is the user's to fix, not this entry's failure
+  if (isClfsError(err) && err.code === 'E_USAGE') return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const shown = displayPath(path);
   if (code === 'ENOENT') {
@@ -111,7 +114,7 @@ export function* readDirectoryBatches(
 ): Generator<SourceEntry[]> {
   let dir: fs.Dir;
   try {
-    dir = fs.opendirSync(dirPath as unknown as string, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 });
+    dir = sourceFs.opendirSync(dirPath as unknown as string, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 });
   } catch (err) {
     throw sourceError(dirPath, err);
   }
