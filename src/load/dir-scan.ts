@@ -85,6 +85,9 @@ export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserv
     if (known !== undefined && known.links < MAX_LINKS_PER_INODE) {
       // another name of an inode already in the tree: a dirent and a backpointer, no object
       const primary = db.entry(known.primary_id)!;
+      // an inode already reconciled (a directory retried after RECONCILE) gains a name: its
+      // nlink and backpointers are written again
+      db.reconcileAgain(primary.id);
       const row = newEntryFrom(e, dir.id, primary.fh, null, state);
       row.link_of = primary.id;
       const id = db.insertEntry(row);

@@ -88,9 +88,18 @@ export async function runReconcile(run: LoadRun): Promise<void> {
 }
 
 async function reconcileOne(run: LoadRun, row: EntryRow): Promise<number | undefined> {
-  const source = inprogressName(row);
+  let source = inprogressName(row);
   try {
-    const blob = await run.target.get(source, { abortSignal: run.abortSignal });
+    let blob: Buffer;
+    try {
+      blob = await run.target.get(source, { abortSignal: run.abortSignal });
+    } catch (err) {
+      if (!(isClfsError(err) && err.code === 'E_TARGET_NOT_FOUND')) throw err;
+      // reconciled before, then its names changed (a retried directory): rewrite the reconciled
+      // inode, whose first parent, and so its name, stays the same
+      source = blobName(row.fh, ftypeToBtype(row.ftype), run.dirRow(row.parent_id!).fh, RECONCILED_VERSION);
+      blob = await run.target.get(source, { abortSignal: run.abortSignal });
+    }
     const body = decodeBlob(blob, source);
     const decoded = decodeObject(body, source);
     if (decoded.kind !== 'inode') throw new ClfsError('E_FORMAT_CORRUPT', `${source}: expected an inode`, { subject: source });

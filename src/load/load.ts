@@ -240,6 +240,7 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
     const primary = db.entry(row.link_of);
     const ok = primary !== undefined && (primary.state === EntryState.DONE || primary.state === EntryState.INPROGRESS || primary.state === EntryState.RECONCILED);
     db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', ok ? EntryState.DONE : EntryState.LINKWAIT, row.id);
+    if (ok) db.reconcileAgain(primary.id);
     db.reopen(parent.id);
     return;
   }

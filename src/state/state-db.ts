@@ -90,6 +90,9 @@ export class StateDb {
       waitingLinks: p(`SELECT parent_id, COUNT(*) AS n FROM entries WHERE link_of = ? AND state = ${EntryState.LINKWAIT} GROUP BY parent_id`),
       finishLinks: p(`UPDATE entries SET state = ?, error = ? WHERE link_of = ? AND state = ${EntryState.LINKWAIT}`),
       deleteChildren: p('DELETE FROM entries WHERE parent_id = ?'),
+      reconcileAgain: p(`UPDATE entries SET state = ${EntryState.INPROGRESS} WHERE id = ? AND reconcile = 1 AND state IN (${EntryState.DONE}, ${EntryState.RECONCILED})`),
+      reconcileLinkedFrom: p(`UPDATE entries SET state = ${EntryState.INPROGRESS} WHERE reconcile = 1 AND state IN (${EntryState.DONE}, ${EntryState.RECONCILED})
+        AND id IN (SELECT link_of FROM entries WHERE parent_id = ? AND link_of IS NOT NULL)`),
       pendingFileIds: p(`SELECT id, (ftype != 2 OR size <= ${SINGLE_OBJECT_MAX_BYTES}) AS single FROM entries WHERE state = ${EntryState.PENDING} AND ftype != 1 AND id > ? ORDER BY id LIMIT ?`).raw(true),
       singleObjectRows: p(SINGLE_OBJECT_ROWS_SQL),
       pendingDirs: p(`SELECT * FROM entries WHERE state = ${EntryState.PENDING} AND ftype = 1 AND id > ? ORDER BY id LIMIT ?`),
@@ -254,8 +257,18 @@ export class StateDb {
     this.stmts.setState.run(EntryState.SCANNING, dirId);
   }
 
+  /**
+   * A hard-linked inode whose names changed after it was reconciled goes back to INPROGRESS, so
+   * RECONCILE writes its nlink and backpointers again. Call inside tx.
+   */
+  reconcileAgain(primaryId: number): void {
+    this.stmts.reconcileAgain.run(primaryId);
+  }
+
   /** Drop a directory's child rows and what the inode map held of them. Call inside tx. */
   dropChildren(dirId: number): number {
+    // inodes that lose a name here must be reconciled again if they already were
+    this.stmts.reconcileLinkedFrom.run(dirId);
     const removed = this.stmts.deleteChildren.run(dirId).changes;
     if (removed > 0) this.repairInodeMap();
     return removed;
