@@ -71,29 +71,33 @@ export function isSqliteFailure(err: unknown): boolean {
   return err instanceof Error && codeOf(err)?.startsWith('SQLITE_') === true;
 }
 
+/** Whether the folder a writer needs is writable: 'readonly', 'gone' or undefined (it is). */
+function probeFolder(folder: string): 'readonly' | 'gone' | undefined {
+  try {
+    fs.accessSync(folder, fs.constants.W_OK);
+    return undefined;
+  } catch (probe) {
+    const c = codeOf(probe);
+    return c === 'ENOENT' || c === 'ENOTDIR' ? 'gone' : 'readonly';
+  }
+}
+
 /**
- * How a failure is treated. `writable`: the database file, checked when an I/O error may really
- * be a file system gone read-only or a folder removed (SQLite reports EROFS on write as
- * SQLITE_IOERR_WRITE), which no retry fixes.
+ * How a failure is treated. `writableFolder`: the state folder of a writing connection, probed
+ * when an I/O error may really be a file system gone read-only or a folder removed (SQLite
+ * reports EROFS on write as SQLITE_IOERR_WRITE, and a read-only file system at open as
+ * SQLITE_CANTOPEN, since the -wal and -shm files cannot be created), which no retry fixes.
  */
-export function classifyStateFailure(err: unknown, writable?: string): StateFailure {
+export function classifyStateFailure(err: unknown, writableFolder?: string): StateFailure {
   const code = codeOf(err) ?? '';
   if (code === 'SQLITE_FULL' || code === 'ENOSPC') return 'full';
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || code === 'SQLITE_IOERR_DATA' || code === 'SQLITE_IOERR_CORRUPTFS') return 'corrupt';
-  if (TRANSIENT.has(code)) {
-    if (writable !== undefined && code.startsWith('SQLITE_IOERR')) {
-      try {
-        fs.accessSync(writable, fs.constants.W_OK);
-      } catch (probe) {
-        const c = codeOf(probe);
-        if (c === 'EROFS' || c === 'EACCES' || c === 'EPERM') return 'readonly';
-        if (c === 'ENOENT') return 'fatal';
-      }
-    }
-    return 'transient';
-  }
-  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'readonly';
-  return 'fatal';
+  if (code.startsWith('SQLITE_READONLY') && code !== 'SQLITE_READONLY_RECOVERY') return 'readonly';
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'readonly';
+  const probed = writableFolder !== undefined && (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN')) ? probeFolder(writableFolder) : undefined;
+  if (probed === 'readonly') return 'readonly';
+  if (probed === 'gone') return 'fatal';
+  return TRANSIENT.has(code) ? 'transient' : 'fatal';
 }
 
 /**
@@ -114,7 +118,7 @@ export function stateIo(dir: string, err: unknown, how: { kind?: StateFailure; e
         message = `state folder ${dir}: disk full; free space there and ${resume}`;
         break;
       case 'readonly':
-        message = `state folder ${dir}: cannot write there (${what}); make it writable and ${resume}`;
+        message = `state folder ${dir} is not writable (a read-only file system or permissions; SQLite: ${what}); make it writable and ${resume}`;
         break;
       case 'corrupt':
         message = `state folder ${dir}: the state database reads as damaged (${what}); ${resume}, and if it fails the same way, remove the folder and start again with --new`;
@@ -143,8 +147,8 @@ export class ConnectionGuard {
 
   constructor(
     readonly dir: string,
-    /** the database file when this connection writes (probed on I/O errors), else undefined */
-    readonly writable: string | undefined,
+    /** the state folder when this connection writes (probed on I/O errors), else undefined */
+    readonly writableFolder: string | undefined,
     readonly policy: Readonly<StateRetryPolicy>,
     public onRetry: StateRetryListener | undefined,
     readonly faults: FaultInjector | undefined,
@@ -158,7 +162,7 @@ export class ConnectionGuard {
     for (let attempt = 1; ; attempt += 1) {
       // the caller's own errors (a ClfsError, a bug) are not the state store's to handle
       if (!isSqliteFailure(err)) throw err;
-      const kind = classifyStateFailure(err, this.writable);
+      const kind = classifyStateFailure(err, this.writableFolder);
       if (kind !== 'transient') throw stateIo(this.dir, err, { kind });
       const elapsed = Date.now() - since;
       if (elapsed + delay > this.policy.totalMs) throw stateIo(this.dir, err, { exhaustedAfterMs: elapsed });

@@ -122,7 +122,7 @@ export class StateDb {
     if (options.create) StateDb.refuseExisting(dir);
     const policy = { ...DEFAULT_STATE_RETRY, ...options.retry };
     const plan = options.faults ?? faultPlanFromEnv();
-    const guard = new ConnectionGuard(dir, file, policy, options.onRetry, plan === undefined ? undefined : new FaultInjector(plan, 'main'));
+    const guard = new ConnectionGuard(dir, dir, policy, options.onRetry, plan === undefined ? undefined : new FaultInjector(plan, 'main'));
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       return guard.attempt('open', () => {
