@@ -6,6 +6,10 @@ import { ClfsError } from '../errors/index.js';
 import { EntryState, FINISHED_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
 import { SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
+import { ConnectionGuard, DEFAULT_STATE_RETRY, stateIo } from './sqlite-retry.js';
+import type { StateRetryListener, StateRetryPolicy } from './sqlite-retry.js';
+import { FaultInjector, faultPlanFromEnv } from './state-faults.js';
+import type { StateFaultPlan, StateFaultStats } from './state-faults.js';
 
 /** Who this transfer is: checked on every resume so state is never applied to another load. */
 export const TransferIdentitySchema = z.object({
@@ -44,27 +48,32 @@ export interface Completion {
   linked?: boolean;
 }
 
-function stateIo(dir: string, err: unknown): ClfsError {
-  const code = (err as NodeJS.ErrnoException)?.code ?? (err as { code?: string })?.code;
-  if (code === 'ENOSPC' || code === 'SQLITE_FULL') {
-    return new ClfsError('E_STATE_IO', `state folder ${dir}: disk full; free space there and re-run the same command to resume`, { subject: dir, cause: err });
-  }
-  return new ClfsError('E_STATE_IO', `state folder ${dir}: ${(err as Error)?.message ?? String(err)}`, { subject: dir, cause: err });
+export interface StateOpenOptions {
+  create: boolean;
+  /** failures to inject (tests); default: the plan in CLFSLOAD_STATE_FAULTS, if set */
+  faults?: StateFaultPlan;
+  /** busy timeout and retry backoff (DEFAULT_STATE_RETRY) */
+  retry?: Partial<StateRetryPolicy>;
+  /** told of each transient failure before it is retried */
+  onRetry?: StateRetryListener;
 }
 
 /**
  * Typed access to the transfer's SQLite state. Every method is synchronous (better-sqlite3) and
  * every multi-row change is one transaction, so a kill at any instant leaves a consistent state.
+ * A statement outside a transaction that fails transiently is retried alone, like `tx`.
  */
 export class StateDb {
   readonly dir: string;
   private readonly db: Database.Database;
+  private readonly guard: ConnectionGuard;
   private readonly stmts;
 
-  private constructor(dir: string, db: Database.Database) {
+  private constructor(dir: string, db: Database.Database, guard: ConnectionGuard) {
     this.dir = dir;
     this.db = db;
-    const p = (sql: string) => db.prepare(sql);
+    this.guard = guard;
+    const p = (sql: string) => guard.prepare(sql);
     this.stmts = {
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       setMeta: p('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -113,34 +122,71 @@ export class StateDb {
     };
   }
 
-  /** Open an existing state folder, or create one when `create` is set (refusing a folder holding another transfer). */
-  static open(dir: string, options: { create: boolean }): StateDb {
+  /**
+   * Open an existing state folder, or create one when `create` is set (refusing a folder holding
+   * another transfer). Every statement waits out locks and transient I/O errors
+   * (src/state/sqlite-retry.ts); what persists becomes E_STATE_IO.
+   */
+  static open(dir: string, options: StateOpenOptions): StateDb {
     const file = path.join(dir, STATE_DB_FILE);
     const exists = fs.existsSync(file);
     if (!exists && !options.create) {
       throw new ClfsError('E_STATE_CORRUPT', `no transfer state in ${dir}: start a new load with --new`, { subject: dir });
     }
     if (options.create) StateDb.refuseExisting(dir);
+    const policy = { ...DEFAULT_STATE_RETRY, ...options.retry };
+    const plan = options.faults ?? faultPlanFromEnv();
+    const guard = new ConnectionGuard(dir, dir, policy, options.onRetry, plan === undefined ? undefined : new FaultInjector(plan, 'main'));
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('cache_size = -8000');
-      db.exec(SCHEMA_SQL);
-      return new StateDb(dir, db);
+      return guard.attempt('open', () => {
+        const db = new Database(file, { timeout: policy.busyTimeoutMs });
+        try {
+          db.pragma('journal_mode = WAL');
+          db.pragma('synchronous = NORMAL');
+          db.pragma('cache_size = -8000');
+          db.exec(SCHEMA_SQL);
+          guard.db = db;
+          return new StateDb(dir, db, guard);
+        } catch (err) {
+          db.close();
+          throw err;
+        }
+      });
     } catch (err) {
+      guard.faults?.close();
       if (err instanceof ClfsError) throw err;
       throw stateIo(dir, err);
     }
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.db.close();
+    this.guard.faults?.close();
   }
 
   get isOpen(): boolean {
     return this.db.open;
+  }
+
+  /** Told of each transient failure before it is retried (e.g. to write it to the run log). */
+  get onRetry(): StateRetryListener | undefined {
+    return this.guard.onRetry;
+  }
+
+  set onRetry(listener: StateRetryListener | undefined) {
+    this.guard.onRetry = listener;
+  }
+
+  /** The fault plan in force (for the encode workers' StateReader), if any. */
+  get faultPlan(): StateFaultPlan | undefined {
+    return this.guard.faults?.plan;
+  }
+
+  /** Write, read and commit points reached so far; only counted while a fault plan is set (`{ rules: [] }` counts only). */
+  get faultStats(): StateFaultStats | undefined {
+    return this.guard.faults?.stats;
   }
 
   /** A new transfer may not take a state folder that holds one (E_STATE_EXISTS). */
@@ -158,7 +204,7 @@ export class StateDb {
     const file = path.join(dir, STATE_DB_FILE);
     if (!fs.existsSync(file)) return false;
     try {
-      const db = new Database(file, { readonly: true });
+      const db = new Database(file, { readonly: true, timeout: DEFAULT_STATE_RETRY.busyTimeoutMs });
       try {
         const hasMeta = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
         return hasMeta && db.prepare("SELECT 1 FROM meta WHERE key = 'identity'").get() !== undefined;
@@ -170,14 +216,19 @@ export class StateDb {
     }
   }
 
-  /** Run `fn` in one transaction; disk-full and I/O failures become E_STATE_IO. */
+  /**
+   * Run `fn` in one transaction (IMMEDIATE: it holds the write lock from the start). After a
+   * transient SQLite failure (a lock, a flaky disk: src/state/sqlite-retry.ts) the transaction
+   * is rolled back and `fn` runs again from the start, with backoff, for up to a minute; a
+   * failure that persists becomes E_STATE_IO naming the folder. So `fn` must be re-runnable:
+   * whatever it changes outside the database (counters, stats, allocated ids, queues) is either
+   * derived from what it reads inside the transaction or applied only after `tx` returns. Only
+   * the attempt that commits returns. Errors thrown by `fn` itself (a ClfsError, a bug) roll
+   * back and propagate unchanged, without a retry. A nested `tx` is a savepoint of the outer one,
+   * which is what retries.
+   */
   tx<T>(fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof ClfsError) throw err;
-      throw stateIo(this.dir, err);
-    }
+    return this.guard.tx(fn);
   }
 
   getMeta<T>(key: string, schema: z.ZodType<T>): T | undefined {
@@ -276,8 +327,8 @@ export class StateDb {
 
   /** The inode map derived again from the rows: no inode whose first name is gone, link counts counted. */
   repairInodeMap(): void {
-    this.db.exec('DELETE FROM inodes WHERE NOT EXISTS (SELECT 1 FROM entries WHERE entries.id = inodes.primary_id)');
-    this.db.exec('UPDATE inodes SET links = 1 + (SELECT COUNT(*) FROM entries WHERE entries.link_of = inodes.primary_id)');
+    this.guard.exec('DELETE FROM inodes WHERE NOT EXISTS (SELECT 1 FROM entries WHERE entries.id = inodes.primary_id)');
+    this.guard.exec('UPDATE inodes SET links = 1 + (SELECT COUNT(*) FROM entries WHERE entries.link_of = inodes.primary_id)');
   }
 
   /** Record finished entries and let their parents become ready; one transaction per batch. */
@@ -403,9 +454,9 @@ export class StateDb {
     const actual = `(SELECT COUNT(*) FROM entries c WHERE c.parent_id = entries.id AND c.state NOT IN (${FINISHED_SQL}))`;
     let wrong = 0;
     this.tx(() => {
-      wrong = (this.db.prepare(`SELECT COUNT(*) AS n FROM entries WHERE ${waiting} AND pending != ${actual}`).get() as { n: number }).n;
-      this.db.exec(`UPDATE entries SET pending = ${actual} WHERE ${waiting}`);
-      this.db.exec(`UPDATE entries SET state = CASE WHEN pending > 0 THEN ${EntryState.SCANNED} ELSE ${EntryState.READY} END WHERE ${waiting}`);
+      wrong = (this.guard.prepare(`SELECT COUNT(*) AS n FROM entries WHERE ${waiting} AND pending != ${actual}`).get() as { n: number }).n;
+      this.guard.exec(`UPDATE entries SET pending = ${actual} WHERE ${waiting}`);
+      this.guard.exec(`UPDATE entries SET state = CASE WHEN pending > 0 THEN ${EntryState.SCANNED} ELSE ${EntryState.READY} END WHERE ${waiting}`);
     });
     return wrong;
   }
@@ -430,14 +481,14 @@ export class StateDb {
 
   /** Raw access for the few one-off statements of resume and tests. */
   exec(sql: string): void {
-    this.db.exec(sql);
+    this.guard.exec(sql);
   }
 
   run(sql: string, ...params: unknown[]): void {
-    this.db.prepare(sql).run(...params);
+    this.guard.prepare(sql).run(...params);
   }
 
   all<T>(sql: string, ...params: unknown[]): T[] {
-    return this.db.prepare(sql).all(...params) as T[];
+    return this.guard.prepare(sql).all(...params) as T[];
   }
 }
