@@ -15,4 +15,9 @@ v8.setFlagsFromString('--optimize-for-size');
 v8.setFlagsFromString('--no-parallel-scavenge');
 
 const { main } = await import('../src/cli/main.js');
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+process.exitCode = code;
+// The run is over and its state closed: whatever still holds the event loop (a worker or socket
+// that a stopped run abandoned) must not keep a CI step or a Slurm task waiting. Output to pipes
+// and files is written synchronously on Linux, so nothing printed is lost.
+setTimeout(() => process.exit(code), 2000).unref();

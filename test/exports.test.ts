@@ -17,6 +17,7 @@ test('src/index.ts exports exactly the public API', () => {
     'LatencyTarget',
     'RetryTarget',
     'cat',
+    'checkStateFolder',
     'dryRun',
     'exportTree',
     'isClfsError',

@@ -7,13 +7,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Compression } from '../codec/index.js';
-import type { TransferIdentity } from '../state/index.js';
+import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
 import { encodeRange, SingleObjectEncoder } from './single-object.js';
 
-const { identity, compression, stateDir } = workerData as { identity: TransferIdentity; compression: Compression; stateDir?: string };
+const { identity, compression, stateDir, stateFaults } = workerData as { identity: TransferIdentity; compression: Compression; stateDir?: string; stateFaults?: StateFaultPlan };
 // SQLite is loaded on the first range of small files: a load of large files never needs it, and
 // the worker answers its first segment sooner without it (start-up runs on contended cores)
 let reader: Promise<StateReader> | undefined;
@@ -29,9 +29,15 @@ type Message =
 
 parentPort!.on('message', (msg: Message) => {
   if (msg.kind === 'range') {
-    reader ??= import('../state/state-reader.js').then((m) => new m.StateReader(stateDir!));
-    // ranges answer in arrival order: each waits on the same promise, then runs synchronously
-    void reader.then((r) => parentPort!.postMessage({ id: msg.id, result: encodeRange(r, encoder, msg.firstId, msg.lastId) }));
+    reader ??= import('../state/state-reader.js').then((m) => new m.StateReader(stateDir!, { faults: stateFaults }));
+    // ranges answer in arrival order: each waits on the same promise, then runs synchronously;
+    // a state failure (persistent after the reader's retries) goes back to the main thread, which stops the run
+    void reader
+      .then((r) => parentPort!.postMessage({ id: msg.id, result: encodeRange(r, encoder, msg.firstId, msg.lastId) }))
+      .catch((err: unknown) => {
+        const e = err as { code?: string; message?: string };
+        parentPort!.postMessage({ id: msg.id, error: { code: typeof e?.code === 'string' && e.code.startsWith('E_') ? e.code : 'E_STATE_IO', message: e?.message ?? String(err) } });
+      });
     return;
   }
   const result = encodeSegment({ ...msg.job, owner: buf(msg.job.owner) }, compression);

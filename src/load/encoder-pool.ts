@@ -2,7 +2,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Compression } from '../codec/index.js';
 import { sourceFaultsForWorkers } from '../scan/index.js';
-import type { TransferIdentity } from '../state/index.js';
+import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
+import { ClfsError } from '../errors/index.js';
+import type { ClfsErrorCode } from '../errors/index.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob, SegmentResult } from './segment-encoder.js';
 import { encodeRange, SingleObjectEncoder } from './single-object.js';
@@ -41,12 +43,12 @@ export class EncoderPool {
     private readonly compression: Compression,
     workers: number,
     /** the state, for ranges encoded in this thread; workers open their own read-only connection */
-    private readonly state: SingleObjectSource & { dir: string },
+    private readonly state: SingleObjectSource & { dir: string; faultPlan?: StateFaultPlan },
   ) {
     this.local = new SingleObjectEncoder(identity, compression);
     this.rangeWorkers = Math.min(workers, Math.max(1, availableParallelism() - 1));
     this.maxWorkers = workers;
-    this.workerData = { identity, compression, stateDir: state.dir, sourceFaults: sourceFaultsForWorkers() };
+    this.workerData = { identity, compression, stateDir: state.dir, stateFaults: state.faultPlan, sourceFaults: sourceFaultsForWorkers() };
     // the range workers now; the others when the first segment comes (a load of small files only
     // never boots them)
     for (let i = 0; i < this.rangeWorkers; i++) this.startWorker();
@@ -56,12 +58,13 @@ export class EncoderPool {
     // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
     const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: this.workerData, resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
     const slot = { worker, busy: 0 };
-    worker.on('message', (m: { id: number; result: unknown }) => {
+    worker.on('message', (m: { id: number; result?: unknown; error?: { code: string; message: string } }) => {
       slot.busy -= 1;
       const done = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (this.waiting.size === 0) for (const w of this.workers) w.worker.unref();
-      done?.resolve(m.result);
+      if (m.error !== undefined) done?.reject(new ClfsError(m.error.code as ClfsErrorCode, m.error.message));
+      else done?.resolve(m.result);
     });
     worker.on('error', (err) => {
       this.failure ??= err;

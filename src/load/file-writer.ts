@@ -18,13 +18,20 @@ import {
 } from '../codec/index.js';
 import type { EmittedIndirect } from '../codec/index.js';
 import { ClfsError } from '../errors/index.js';
-import { joinPath, sourceError, sourceFs } from '../scan/index.js';
+import { displayPath, joinPath, sourceError, sourceFs } from '../scan/index.js';
 import type { EntryRow } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { LoadRun } from './load-run.js';
 import type { SegmentResult } from './segment-encoder.js';
 import { fileBmap, transferInodeName } from './single-object.js';
+
+/** The file is not the one the scan saw (size or mtime): read it again with fresh attributes. */
+export class SourceChanged extends Error {
+  constructor(readonly path: Buffer) {
+    super(`${displayPath(path)}: changed while it was read`);
+  }
+}
 
 export function entryPath(parent: EntryRow, row: EntryRow): Buffer {
   return joinPath(parent.path!, row.name);
@@ -113,6 +120,13 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
       }
       // keep the number of tracked promises per file bounded
       if (inflight.length > 64) await Promise.allSettled(inflight.splice(0, inflight.length - 8));
+    }
+    if (failure === undefined && !run.stopping) {
+      // the bytes read are the file the scan saw only if its size and mtime still match: a file
+      // written while it was read is neither stored truncated nor mixed (the caller retries it)
+      const st = await handle.stat({ bigint: true });
+      const scanMtime = BigInt(row.mtime_s) * 1_000_000_000n + BigInt(row.mtime_ns);
+      if (st.size !== BigInt(total) || total !== row.size || st.mtimeNs !== scanMtime) failure = new SourceChanged(path);
     }
   } finally {
     await Promise.allSettled(inflight);

@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { encodeBlob, Ftype, generateFileHandle } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
@@ -71,6 +72,8 @@ export class LoadRun {
     encodeWorkers: number,
   ) {
     this.abortSignal = userSignal === undefined ? this.stopController.signal : AbortSignal.any([userSignal, this.stopController.signal]);
+    // every request in flight listens to it (hundreds at --concurrency 256): not a leak
+    setMaxListeners(0, this.abortSignal);
     this.encoders = new EncoderPool(identity, compression, encodeWorkers, db);
     this.ids = new ObjectIdFactory(identity.idSecretHex);
     this.puts = new PQueue({ concurrency });

@@ -290,6 +290,10 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   }
   const log = new RunLog(options.stateDir, reporter, options.logLevel ?? 'info');
   if (startOver) log.warn(`state folder ${options.stateDir} held an interrupted start; starting the load over`);
+  // a busy or slow state disk is waited out; say so once it takes a while
+  db.onRetry = (e) => {
+    if (e.attempt === 1 || e.attempt % 10 === 0) log.warn(`state folder ${e.dir}: ${e.code} on a ${e.what} (${e.message}); retrying (attempt ${e.attempt}, ${(e.elapsedMs / 1000).toFixed(1)} s so far)`);
+  };
   const concurrency = options.concurrency ?? options.target.capabilities.maxConnections;
   const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal, options.encodeWorkers ?? Number(process.env.CLFSLOAD_ENCODE_WORKERS ?? Math.min(4, os.availableParallelism())));
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
@@ -317,7 +321,9 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
       }
     } else {
       await checkBucket(run.target, run.identity);
-      if (phase === Phase.DONE && (db.errorCount() === 0 || !retryErrors) && checkState(db, { repair: false }).findings.length === 0) {
+      const finished = phase === Phase.DONE && (db.errorCount() === 0 || !retryErrors);
+      const healthy = (r: { findings: string[]; damage: string[] }) => r.findings.length === 0 && r.damage.length === 0;
+      if (finished && healthy(checkState(db, { repair: false }))) {
         const errors = db.errorCount();
         if (errors > 0) {
           // --no-retry-errors: nothing is done, and what failed is still failed

@@ -17,13 +17,18 @@ export interface SingleObjectJob {
 
 export type SingleObjectResult =
   | { kind: 'blob'; name: string; blob: Buffer; writtenSize: number; warnings: string[] }
-  /** grew past 16 KiB since the scan: take the segmented path */
+  /** grew past 16 KiB, or changed, since the scan: take the segmented path (which checks and retries) */
   | { kind: 'segmented' }
   | { kind: 'error'; message: string; code: string };
 
 const SMALL_READ = FIRST_SEGMENT_BYTES + 1;
 
-function readSmallFile(path: Buffer, scratch: Buffer): Buffer | undefined {
+/**
+ * Read a small file whole; `undefined` when it has grown past 16 KiB, 'changed' when it is not
+ * the file the scan saw (size or mtime differ after the read): it was written while it was read,
+ * or since the scan, and the segmented path retries it with fresh attributes.
+ */
+function readSmallFile(path: Buffer, scratch: Buffer, row: EntryRow): Buffer | undefined | 'changed' {
   const fd = sourceFs.openSync(path, 'r');
   try {
     let got = 0;
@@ -33,6 +38,8 @@ function readSmallFile(path: Buffer, scratch: Buffer): Buffer | undefined {
       got += n;
       if (got === SMALL_READ) return undefined;
     }
+    const st = sourceFs.fstatSync(fd, { bigint: true });
+    if (st.size !== BigInt(got) || got !== row.size || st.mtimeNs !== BigInt(row.mtime_s) * 1_000_000_000n + BigInt(row.mtime_ns)) return 'changed';
     return scratch.subarray(0, got);
   } finally {
     sourceFs.closeSync(fd);
@@ -66,8 +73,9 @@ export class SingleObjectEncoder {
       let sizeBytes: bigint;
       try {
         if (row.ftype === Ftype.REG) {
-          data = readSmallFile(path, this.scratch);
-          if (data === undefined) return { kind: 'segmented' };
+          const read = readSmallFile(path, this.scratch, row);
+          if (read === undefined || read === 'changed') return { kind: 'segmented' };
+          data = read;
           sizeBytes = BigInt(data.length);
         } else if (row.ftype === Ftype.LNK) {
           data = sourceFs.readlinkSync(path as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;

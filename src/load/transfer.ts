@@ -14,7 +14,10 @@ import type { Completion, EntryRow } from '../state/index.js';
 import { ByteBudget } from './byte-budget.js';
 import { failScan, scanDirectory, scanFailure } from './dir-scan.js';
 import { NotReadyYet, writeDirectory } from './dir-writer.js';
-import { entryPath, writeSegmentedFile } from './file-writer.js';
+import { entryPath, SourceChanged, writeSegmentedFile } from './file-writer.js';
+import { newEntryFrom } from './dir-scan.js';
+import { fileSegmentCount } from '../codec/index.js';
+import { lstatEntry } from '../scan/index.js';
 import type { LoadRun } from './load-run.js';
 
 const FATAL_CODES = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_PERMISSION', 'E_TARGET_CONTAINER_MISSING', 'E_STATE_IO', 'E_STATE_CORRUPT', 'E_INTERNAL']);
@@ -289,16 +292,47 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   run.complete(completions);
 }
 
+/** Reads of a file that keeps changing while it is read, before it fails. */
+const CHANGED_ATTEMPTS = 3;
+
 async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget): Promise<void> {
   const parent = run.dirRow(row.parent_id!);
   try {
-    const written = await writeSegmentedFile(run, row, parent, budget);
-    countKind(run, row);
-    run.complete([stored(row, written)]);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const written = await writeSegmentedFile(run, row, parent, budget);
+        countKind(run, row);
+        run.complete([stored(row, written)]);
+        return;
+      } catch (err) {
+        if (!(err instanceof SourceChanged)) throw err;
+        if (attempt === CHANGED_ATTEMPTS) {
+          throw new ClfsError('E_SOURCE_CHANGED', `${displayPath(err.path)}: changed while it was read (${CHANGED_ATTEMPTS} times); entry skipped, re-run when it is quiet to load it`, { subject: displayPath(err.path), recoverable: true });
+        }
+        run.log.warn(`${displayPath(err.path)}: changed while it was read; reading it again`);
+        refreshFromSource(run, row, err.path);
+      }
+    }
   } catch (err) {
     const c = entryFailure(run, row, displayPath(entryPath(parent, row)), err);
     if (c !== undefined) run.complete([c]);
   }
+}
+
+/** The entry's attributes taken again from the source, for another read of a file that changed. */
+function refreshFromSource(run: LoadRun, row: EntryRow, path: Buffer): void {
+  const e = lstatEntry(path, row.name);
+  if (e.kind !== 'file') throw new ClfsError('E_SOURCE_CHANGED', `${displayPath(path)}: is no longer a regular file; entry skipped`, { subject: displayPath(path), recoverable: true });
+  const fresh = newEntryFrom(e, row.parent_id, row.fh, null, row.state);
+  // the segments an earlier attempt may have written are known, so fewer of them now are deleted
+  row.planned_segments = Math.max(row.planned_segments, fileSegmentCount(row.size));
+  Object.assign(row, { size: fresh.size, mode: fresh.mode, uid: fresh.uid, gid: fresh.gid, mtime_s: fresh.mtime_s, mtime_ns: fresh.mtime_ns, ctime_s: fresh.ctime_s, ctime_ns: fresh.ctime_ns, atime_s: fresh.atime_s, atime_ns: fresh.atime_ns });
+  run.db.tx(() =>
+    run.db.run(
+      'UPDATE entries SET size = ?, mode = ?, uid = ?, gid = ?, mtime_s = ?, mtime_ns = ?, ctime_s = ?, ctime_ns = ?, atime_s = ?, atime_ns = ?, planned_segments = ? WHERE id = ?',
+      row.size, row.mode, row.uid, row.gid, row.mtime_s, row.mtime_ns, row.ctime_s, row.ctime_ns, row.atime_s, row.atime_ns, row.planned_segments, row.id,
+    ),
+  );
 }
 
 async function writeOneDirectory(run: LoadRun, dir: EntryRow): Promise<void> {

@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import { load, verify, FolderTarget, ClfsError } from '../../src/index.js';
 import type { Target, LoadOptions, LoadSummary } from '../../src/index.js';
 import { decodeBlob, decodeObject, parseBlobName } from '../../src/codec/index.js';
+import { setSourceFaults } from '../../src/scan/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 const CHILD = fileURLToPath(new URL('../helpers/load-child.js', import.meta.url));
@@ -250,4 +251,46 @@ test('children whose lstat fails (a directory with mode r--, as an unprivileged 
   assert.equal(fixed.json().status, 'complete');
   if (isRoot) assert.deepEqual(await problemsOf(new FolderTarget(blobs), src), []);
   else assert.deepEqual(await problemsOf(new FolderTarget(blobs)), []);
+});
+
+for (const size of [900, 9 * 1024 * 1024]) {
+  test(`a ${size > 16384 ? 'large' : 'small'} file written to while it is read is retried, then failed with its path; a quiet re-run loads it`, async (t) => {
+    const { work, src } = workDir(t, 'changing');
+    const busy = path.join(src, 'busy.bin');
+    fs.writeFileSync(busy, Buffer.alloc(size, 1));
+    fs.writeFileSync(path.join(src, 'quiet.txt'), 'quiet\n');
+    const { opts, target } = folderLoad(src, work);
+    // every read of busy.bin takes 150 ms, and a writer changes the file every 20 ms meanwhile
+    setSourceFaults({ rules: [{ op: 'read', path: 'busy.bin', delayMs: 150 }] });
+    let n = 0;
+    const writer = setInterval(() => fs.writeFileSync(busy, Buffer.alloc(size, ++n % 250)), 20);
+    let s: LoadSummary;
+    try {
+      s = await load(opts);
+    } finally {
+      clearInterval(writer);
+      setSourceFaults(undefined);
+    }
+    assert.equal(s.status, 'complete-with-errors');
+    assertFailedPaths(s, src, opts.stateDir, ['busy.bin']);
+    assert.match(s.problems[0]!.message, /changed while it was read/);
+    assert.deepEqual(await problemsOf(target), []);
+    const again = await load({ ...opts, newTransfer: false });
+    assert.equal(again.status, 'complete', JSON.stringify(again.problems));
+    assert.deepEqual(await problemsOf(target, src), [], 'the file as it is now, with its current attributes');
+  });
+}
+
+test('a folder target inside the source, or holding it, is refused before anything is written', async (t) => {
+  const { work, src } = workDir(t, 'overlap');
+  fs.writeFileSync(path.join(src, 'a'), 'a\n');
+  const inside = path.join(src, 'blobs');
+  fs.mkdirSync(inside);
+  for (const dir of [inside, work]) {
+    const r = spawnSync(process.execPath, [BIN, 'load', src, `file://${dir}`, '--new', '--state', path.join(os.tmpdir(), `clfsload-overlap-state-${process.pid}`)], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /overlaps the source/);
+  }
+  assert.deepEqual(fs.readdirSync(inside), []);
+  assert.ok(!fs.existsSync(path.join(os.tmpdir(), `clfsload-overlap-state-${process.pid}`)));
 });

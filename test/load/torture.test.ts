@@ -286,8 +286,8 @@ async function checkEnded(r: Round, stage: string, run: ChildRun): Promise<void>
   const shown = missing.map((m) => displayPath(m));
   r.log(`    missing from the container: ${shown.slice(0, 8).join(', ')}${shown.length > 8 ? ` (+${shown.length - 8})` : ''}`);
   if (exit === 0) bad(`exit 0 but ${missing.length} source entries are not in the container: ${shown.slice(0, 8).join(', ')}`);
-  const summaryText = (summary?.problems ?? []).join('\n');
-  const truncated = summary !== undefined && summary.problems.length < summary.errors;
+  const summaryText = (summary?.problems ?? []).map((p) => `${p.path}: ${p.message}`).join('\n');
+  const truncated = summary !== undefined && summary.problemsTotal > summary.problems.length;
   for (const m of missing) {
     const names = selfAndAncestors(r, m);
     if (!names.some((n) => mentions(problemsTxt, n))) note(`not in the container and not in ${problemsTxt === '' ? 'a problems file (there is none)' : 'problems.txt'}`, displayPath(m));
@@ -451,7 +451,7 @@ async function runRound(seed: number, work: string, log: (line: string) => void)
   const t0 = Date.now();
   const refSummary = await load({ source: src, target: refTarget, targetKey: `file:${refBlobs}`, stateDir: path.join(work, 'ref-state'), newTransfer: true, preserveHardlinks });
   const refMs = Date.now() - t0;
-  if (refSummary.status !== 'complete') r.violations.push(`uninterrupted load without faults: status ${refSummary.status}, problems ${refSummary.problems.join('; ')}`);
+  if (refSummary.status !== 'complete') r.violations.push(`uninterrupted load without faults: status ${refSummary.status}, problems ${refSummary.problems.map((p) => p.path).join('; ')}`);
   const refReport = await verify(refTarget, { source: src });
   if (!refReport.ok) r.violations.push(`uninterrupted load without faults does not verify --source:\n${describe(refReport.problems)}`);
   const reference = await containerManifest(refTarget);
