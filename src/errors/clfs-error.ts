@@ -4,39 +4,68 @@
  * subject and the fix, and whether the failure is `recoverable` (per-entry: counted, reported,
  * retried on resume) or fatal (the run stops).
  */
-export type ClfsErrorCode =
+export const CLFS_ERROR_CODES = [
   // bad input from the user (options, paths): fatal, before anything is written
-  | 'E_USAGE'
-  | 'E_SOURCE_NOT_FOUND'
+  'E_USAGE',
+  'E_SOURCE_NOT_FOUND',
   // one source entry could not be read or encoded: recoverable
-  | 'E_SOURCE_UNREADABLE'
-  | 'E_SOURCE_CHANGED'
-  | 'E_SOURCE_UNSUPPORTED'
-  | 'E_TIME_RANGE'
+  'E_SOURCE_UNREADABLE',
+  'E_SOURCE_CHANGED',
+  'E_SOURCE_UNSUPPORTED',
   // the target
-  | 'E_TARGET_NOT_FOUND'
-  | 'E_TARGET_NOT_EMPTY'
-  | 'E_TARGET_AUTH'
-  | 'E_TARGET_SAS_EXPIRED'
-  | 'E_TARGET_PERMISSION'
-  | 'E_TARGET_CONTAINER_MISSING'
-  | 'E_TARGET_THROTTLED'
-  | 'E_TARGET_TRANSIENT'
-  | 'E_TARGET_TIMEOUT'
-  | 'E_TARGET_IO'
+  'E_TARGET_NOT_FOUND',
+  'E_TARGET_NOT_EMPTY',
+  'E_TARGET_AUTH',
+  'E_TARGET_SAS_EXPIRED',
+  'E_TARGET_PERMISSION',
+  'E_TARGET_CONTAINER_MISSING',
+  'E_TARGET_THROTTLED',
+  'E_TARGET_TRANSIENT',
+  'E_TARGET_TIMEOUT',
+  'E_TARGET_IO',
   // blob bytes that do not decode
-  | 'E_FORMAT_CORRUPT'
-  | 'E_FORMAT_UNSUPPORTED'
-  | 'E_FORMAT_LIMIT'
+  'E_FORMAT_CORRUPT',
+  'E_FORMAT_UNSUPPORTED',
+  'E_FORMAT_LIMIT',
   // local state
-  | 'E_STATE_MISMATCH'
-  | 'E_STATE_EXISTS'
-  | 'E_STATE_CORRUPT'
-  | 'E_STATE_IO'
-  | 'E_ERROR_BUDGET'
-  | 'E_ABORTED'
-  | 'E_VERIFY_FAILED'
-  | 'E_INTERNAL';
+  'E_STATE_MISMATCH',
+  'E_STATE_EXISTS',
+  'E_STATE_CORRUPT',
+  'E_STATE_IO',
+  'E_ABORTED',
+  'E_INTERNAL',
+] as const;
+
+export type ClfsErrorCode = (typeof CLFS_ERROR_CODES)[number];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(CLFS_ERROR_CODES);
+
+/**
+ * Codes that stop a whole run (the state is kept, a re-run resumes) whatever the entry: the
+ * credentials or the container are gone, the state cannot be written, or the loader is wrong.
+ */
+const RUN_FATAL_CODES: ReadonlySet<ClfsErrorCode> = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_PERMISSION', 'E_TARGET_CONTAINER_MISSING', 'E_STATE_IO', 'E_STATE_CORRUPT', 'E_INTERNAL']);
+
+/**
+ * The one place that decides whether a failure stops the run or fails one entry. A target I/O
+ * failure stops the run unless the target marked it as about one blob (recoverable): a full
+ * disk must stop the load at once, not fail every entry until the error budget runs out.
+ */
+export function stopsRun(err: unknown): boolean {
+  if (!isClfsError(err)) return false;
+  return RUN_FATAL_CODES.has(err.code) || (err.code === 'E_TARGET_IO' && !err.recoverable);
+}
+
+/** A ClfsError as plain data, to cross a thread or process boundary (structured clone drops the class). */
+export interface ClfsErrorJson {
+  code: ClfsErrorCode;
+  message: string;
+  subject?: string;
+  recoverable?: boolean;
+  retryable?: boolean;
+  statusCode?: number;
+  unreachable?: boolean;
+}
 
 const BRAND = Symbol.for('clfsload.ClfsError');
 
@@ -83,6 +112,20 @@ export class ClfsError extends Error {
     this.offset = options.offset;
     this.unreachable = options.unreachable ?? false;
   }
+}
+
+/** The error as data (see ClfsErrorJson); anything else becomes E_INTERNAL with its message. */
+export function errorToJson(err: unknown): ClfsErrorJson {
+  if (isClfsError(err)) {
+    return { code: err.code, message: err.message, subject: err.subject, recoverable: err.recoverable, retryable: err.retryable, statusCode: err.statusCode, unreachable: err.unreachable };
+  }
+  return { code: 'E_INTERNAL', message: (err as Error)?.message ?? String(err) };
+}
+
+/** Rebuild an error sent as data; an unknown code (another version of the sender) is E_INTERNAL. */
+export function errorFromJson(data: ClfsErrorJson): ClfsError {
+  const code: ClfsErrorCode = KNOWN_CODES.has(data.code) ? data.code : 'E_INTERNAL';
+  return new ClfsError(code, data.message, { subject: data.subject, recoverable: data.recoverable, retryable: data.retryable, statusCode: data.statusCode, unreachable: data.unreachable });
 }
 
 /** Brand check that also works when two copies of the library are loaded. */

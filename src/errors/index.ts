@@ -1,2 +1,2 @@
-export { ClfsError, isClfsError, formatCorrupt } from './clfs-error.js';
-export type { ClfsErrorCode, ClfsErrorOptions } from './clfs-error.js';
+export { ClfsError, isClfsError, formatCorrupt, stopsRun, errorToJson, errorFromJson, CLFS_ERROR_CODES } from './clfs-error.js';
+export type { ClfsErrorCode, ClfsErrorOptions, ClfsErrorJson } from './clfs-error.js';

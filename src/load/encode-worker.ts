@@ -6,6 +6,7 @@
  * promise overhead dominated on small files, and compression on the main thread on large ones).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { errorToJson } from '../errors/index.js';
 import type { Compression } from '../codec/index.js';
 import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { StateReader } from '../state/state-reader.js';
@@ -34,10 +35,7 @@ parentPort!.on('message', (msg: Message) => {
     // a state failure (persistent after the reader's retries) goes back to the main thread, which stops the run
     void reader
       .then((r) => parentPort!.postMessage({ id: msg.id, result: encodeRange(r, encoder, msg.firstId, msg.lastId) }))
-      .catch((err: unknown) => {
-        const e = err as { code?: string; message?: string };
-        parentPort!.postMessage({ id: msg.id, error: { code: typeof e?.code === 'string' && e.code.startsWith('E_') ? e.code : 'E_STATE_IO', message: e?.message ?? String(err) } });
-      });
+      .catch((err: unknown) => parentPort!.postMessage({ id: msg.id, error: errorToJson(err) }));
     return;
   }
   const result = encodeSegment({ ...msg.job, owner: buf(msg.job.owner) }, compression);

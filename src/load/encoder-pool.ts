@@ -3,8 +3,8 @@ import { Worker } from 'node:worker_threads';
 import type { Compression } from '../codec/index.js';
 import { sourceFaultsForWorkers } from '../scan/index.js';
 import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
-import { ClfsError } from '../errors/index.js';
-import type { ClfsErrorCode } from '../errors/index.js';
+import { errorFromJson } from '../errors/index.js';
+import type { ClfsErrorJson } from '../errors/index.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob, SegmentResult } from './segment-encoder.js';
 import { encodeRange, SingleObjectEncoder } from './single-object.js';
@@ -58,12 +58,12 @@ export class EncoderPool {
     // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
     const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: this.workerData, resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
     const slot = { worker, busy: 0 };
-    worker.on('message', (m: { id: number; result?: unknown; error?: { code: string; message: string } }) => {
+    worker.on('message', (m: { id: number; result?: unknown; error?: ClfsErrorJson }) => {
       slot.busy -= 1;
       const done = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (this.waiting.size === 0) for (const w of this.workers) w.worker.unref();
-      if (m.error !== undefined) done?.reject(new ClfsError(m.error.code as ClfsErrorCode, m.error.message));
+      if (m.error !== undefined) done?.reject(errorFromJson(m.error));
       else done?.resolve(m.result);
     });
     worker.on('error', (err) => {

@@ -102,7 +102,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
         const r = await result;
         if (r.kind === 'error') {
           budget.release(want);
-          failure ??= sourceError(path, Object.assign(new Error(r.message), { code: r.code }));
+          failure ??= sourceError(path, Object.assign(new Error(r.message), { code: r.errno }));
           continue;
         }
         if (ended || r.got === 0) {

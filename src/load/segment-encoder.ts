@@ -16,7 +16,8 @@ export interface SegmentJob {
   ctimeSec: number;
 }
 
-export type SegmentResult = { kind: 'blob'; blob: Buffer; got: number } | { kind: 'error'; message: string; code: string };
+/** A failed read carries the errno code (EIO, ENOENT, ...): the main thread makes it the entry's source error. */
+export type SegmentResult = { kind: 'blob'; blob: Buffer; got: number } | { kind: 'error'; message: string; errno: string };
 
 /** This thread's read buffer of the last segment, when it was not handed over with the result. */
 let spare: Buffer | undefined;
@@ -57,6 +58,6 @@ export function encodeSegment(job: SegmentJob, compression: Compression): Segmen
     return { kind: 'blob', blob, got };
   } catch (err) {
     const e = err as { message?: string; code?: string };
-    return { kind: 'error', message: e?.message ?? String(err), code: e?.code ?? 'EIO' };
+    return { kind: 'error', message: e?.message ?? String(err), errno: e?.code ?? 'EIO' };
   }
 }

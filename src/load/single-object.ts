@@ -5,6 +5,8 @@
  */
 import { blobName, encodeBlob, encodeInodeBody, FILE_SEGMENT_BYTES, FIRST_SEGMENT_BYTES, Ftype, ftypeToBtype, INITIAL_VERSION, INPROGRESS_ID } from '../codec/index.js';
 import type { Bmap, Compression } from '../codec/index.js';
+import { errorToJson } from '../errors/index.js';
+import type { ClfsErrorJson } from '../errors/index.js';
 import { joinPath, sourceError, sourceFs } from '../scan/index.js';
 import type { EntryRow, SingleObjectRow, TransferIdentity } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
@@ -19,7 +21,8 @@ export type SingleObjectResult =
   | { kind: 'blob'; name: string; blob: Buffer; writtenSize: number; warnings: string[] }
   /** grew past 16 KiB, or changed, since the scan: take the segmented path (which checks and retries) */
   | { kind: 'segmented' }
-  | { kind: 'error'; message: string; code: string };
+  /** the entry failed: its ClfsError as data, rebuilt with its code on the main thread */
+  | { kind: 'error'; error: ClfsErrorJson };
 
 const SMALL_READ = FIRST_SEGMENT_BYTES + 1;
 
@@ -98,8 +101,7 @@ export class SingleObjectEncoder {
       });
       return { kind: 'blob', name: transferInodeName(row, parentFh), blob: encodeBlob(body, this.compression), writtenSize: Number(sizeBytes), warnings };
     } catch (err) {
-      const e = err as { message?: string; code?: string };
-      return { kind: 'error', message: e?.message ?? String(err), code: e?.code ?? 'E_INTERNAL' };
+      return { kind: 'error', error: errorToJson(err) };
     }
   }
 }

@@ -6,8 +6,7 @@
  */
 import PQueue from 'p-queue';
 import { Ftype } from '../codec/index.js';
-import { ClfsError, isClfsError } from '../errors/index.js';
-import type { ClfsErrorCode } from '../errors/index.js';
+import { ClfsError, errorFromJson, isClfsError, stopsRun } from '../errors/index.js';
 import { displayPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
 import type { Completion, EntryRow } from '../state/index.js';
@@ -20,19 +19,14 @@ import { fileSegmentCount } from '../codec/index.js';
 import { lstatEntry } from '../scan/index.js';
 import type { LoadRun } from './load-run.js';
 
-const FATAL_CODES = new Set(['E_TARGET_AUTH', 'E_TARGET_SAS_EXPIRED', 'E_TARGET_PERMISSION', 'E_TARGET_CONTAINER_MISSING', 'E_STATE_IO', 'E_STATE_CORRUPT', 'E_INTERNAL']);
 const SMALL_BATCH = 64;
 /** directories scanned per round of the claim loop, between which the event loop runs */
 const SCAN_DIRS_PER_ROUND = 4;
 const SEGMENT_BUDGET_BYTES = 64 * 1024 * 1024;
 
-/**
- * Is this failure about the whole run (stop, keep state) rather than one entry? A target I/O
- * failure is, unless the target marked it as about one blob (recoverable): a full disk must stop
- * the load at once, not fail every entry until the error budget runs out.
- */
+/** Is this failure about the whole run (stop, keep state) rather than one entry? Decided in src/errors. */
 export function isRunFatal(err: unknown): boolean {
-  return isClfsError(err) && (FATAL_CODES.has(err.code) || (err.code === 'E_TARGET_IO' && !err.recoverable));
+  return stopsRun(err);
 }
 
 /**
@@ -245,8 +239,8 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
       // grew past 16 KiB since the scan
       await writeOneSegmented(run, run.db.entry(r.id)!, budget);
     } else if (r.kind === 'error') {
-      const err = new ClfsError(r.code as ClfsErrorCode, r.message, { recoverable: true });
-      const c = entryFailure(run, row, r.message, err);
+      const err = errorFromJson(r.error);
+      const c = entryFailure(run, row, r.error.message, err);
       if (c !== undefined) completions.push(c);
     } else {
       for (const w of r.warnings) run.log.warn(w);

@@ -322,7 +322,7 @@ test('encode worker threads see the plan and share its counters with the main th
     assert.equal(ok.kind, 'blob');
     const failed = await pool.segment(job(65536));
     assert.equal(failed.kind, 'error');
-    assert.equal(failed.kind === 'error' ? failed.code : '', 'EIO');
+    assert.equal(failed.kind === 'error' ? failed.errno : '', 'EIO');
     // the second failure in this thread, the third read succeeds in a worker: one allowance for all
     assert.equal(codeOf(() => sourceFs.readSync(fd, Buffer.alloc(10), 0, 10, 65536)), 'EIO');
     const after = await pool.segment(job(2 * 65536));
