@@ -9,6 +9,7 @@ import { load, verify, FolderTarget, isClfsError, ClfsError } from '../../src/in
 import type { Target, LoadOptions } from '../../src/index.js';
 import { decodeBlob, decodeObject, parseBlobName, Btype, rootBlobName } from '../../src/codec/index.js';
 import { buildOddTree } from '../helpers/tree-builder.js';
+import { mountTmpfs } from '../helpers/privilege.js';
 
 function tmp(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-${prefix}-`));
@@ -243,12 +244,7 @@ test('bad input stops before anything is written: source is a file; state of ano
 
 test('a full target folder stops the load at once with a clear error; freeing space and re-running resumes', async (t) => {
   const mnt = tmp('fullfs');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=400', 'tmpfs', mnt], { stdio: 'ignore' });
-  } catch {
-    t.skip('cannot mount a small tmpfs here (needs root)');
-    return;
-  }
+  if (!mountTmpfs(t, mnt, 'size=1m,nr_inodes=400')) return;
   const work = tmp('fullfs-work');
   try {
     const src = path.join(work, 'src');
