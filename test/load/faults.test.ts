@@ -57,10 +57,10 @@ test('Azurite stopped and restarted mid-run: retries carry the load through', { 
   const spec = parseTargetUrl(c.url);
   const retries: RetryInfo[] = [];
   const counting = new CountingTarget(openTarget(spec));
-  // 30 ms before each request: the ~830 blobs at concurrency 4 take at least 6 s, so the load is
-  // still sending requests for the whole of the restart, which is started once writes flow.
+  // 20 ms before each request: the ~830 blobs at concurrency 4 take at least 4 s, so the load is
+  // still sending requests when Azurite is stopped, which is done once writes flow.
   // Enough attempts to ride out Azurite's start-up on a loaded machine (backoff capped at 2 s).
-  const target = new RetryTarget(new LatencyTarget(counting, { latencyMs: 30 }), {
+  const target = new RetryTarget(new LatencyTarget(counting, { latencyMs: 20 }), {
     baseDelayMs: 20,
     maxDelayMs: 2000,
     maxAttempts: 60,
@@ -78,7 +78,7 @@ test('Azurite stopped and restarted mid-run: retries carry the load through', { 
   assert.ok(retries.length > 0, 'requests failed while Azurite was down and were retried');
   for (const r of retries) assert.ok(r.error.retryable, `${r.operation} ${r.subject}: ${r.error.code} ${r.error.message}`);
   assert.ok(counting.counts.failed > 0, 'the inner target saw the failures the retries answered');
-  const report = await verify(target, { source: src });
+  const report = await verify(retrying(c.url).target, { source: src });
   assert.deepEqual(report.problems, []);
 });
 
@@ -126,9 +126,7 @@ async function blobNames(target: Target): Promise<string[]> {
 test('a SAS that expires mid-run stops the load naming the cause; a fresh SAS resumes it', { timeout: 600_000 }, async (t) => {
   const tree = path.join(work, 'expiry-src');
   buildSmallFilesTree(tree, 600, 10);
-  // Every request waits 100 ms in the proxy: at --concurrency 2 the ~620 puts cannot take less
-  // than 30 s, so the load is still running when the SAS expires after a few seconds.
-  const proxy = await startFaultProxy(azurite.endpoint, { mode: 'delay', delayMs: 100 });
+  const proxy = await startFaultProxy(azurite.endpoint);
   try {
     // The SAS must outlive the start-up (init, first listing) and expire in the transfer. The
     // start-up's length is the machine's; if it took longer than the SAS lived, try again with a
@@ -139,6 +137,9 @@ test('a SAS that expires mid-run stops the load naming the cause; a fresh SAS re
       const observer = openTarget((await azurite.makeContainer(name)).url);
       const short = await azurite.containerSasUrl(name, { lifetimeMs });
       const expiresAt = new Date(new URL(short.url).searchParams.get('se')!).getTime();
+      // Every request waits lifetime/80 in the proxy: at --concurrency 2 the ~620 puts cannot take
+      // less than 3.9 lifetimes, so the load is still running when the SAS expires.
+      proxy.setFaults({ mode: 'delay', delayMs: lifetimeMs / 80 });
       const run = startCli(['load', tree, proxy.via(short.url), '--new', '--state', state, '--concurrency', '2', '--json']);
       // requests that reach the proxy a second after the expiry (the SAS's se has whole seconds)
       let requestsAtExpiry: number | undefined;
