@@ -192,13 +192,16 @@ test('times before 1970 are clamped with a warning instead of failing the entry'
   const s = await load(opts);
   assert.equal(s.status, 'complete');
   assert.ok(warnings.some((w) => /old\.txt: mtime outside the range/.test(w)), warnings.join('\n'));
+  const files: string[] = [];
   for await (const b of target.list('')) {
     const p = parseBlobName(b.name);
     if (p?.btype !== Btype.REG) continue;
     const obj = decodeObject(decodeBlob(await target.get(b.name), b.name), b.name);
     assert.ok(obj.kind === 'inode');
+    files.push(obj.name.toString());
     assert.deepEqual(obj.vattr.mtime, { sec: 0, nsec: 0 });
   }
+  assert.deepEqual(files, ['old.txt'], 'the one file inode was checked');
 });
 
 test('many multi-segment files with a small segment budget: no deadlock, every byte stored', async (t) => {
