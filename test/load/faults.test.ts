@@ -131,7 +131,7 @@ test('a SAS that expires mid-run stops the load naming the cause; a fresh SAS re
     // The SAS must outlive the start-up (init, first listing) and expire in the transfer. The
     // start-up's length is the machine's; if it took longer than the SAS lived, try again with a
     // longer one (the test fails if no lifetime works).
-    for (const lifetimeMs of [8_000, 30_000, 90_000]) {
+    for (const lifetimeMs of [6_000, 30_000, 90_000]) {
       const name = `expiring-${lifetimeMs}-${Date.now()}`;
       const state = path.join(work, `expiry-state-${lifetimeMs}`);
       const observer = openTarget((await azurite.makeContainer(name)).url);
@@ -187,7 +187,7 @@ test('a SAS that expires mid-run stops the load naming the cause; a fresh SAS re
       assert.deepEqual(report.problems, []);
       return;
     }
-    assert.fail('the start-up outlasted every SAS lifetime tried (8 s, 30 s, 90 s)');
+    assert.fail('the start-up outlasted every SAS lifetime tried (6 s, 30 s, 90 s)');
   } finally {
     await proxy.close();
   }
