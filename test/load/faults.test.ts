@@ -182,7 +182,9 @@ test('a SAS that expires mid-run stops the load naming the cause; a fresh SAS re
       const resumed = await again.exit;
       t.diagnostic(`the resume took ${resumed.at - r.at} ms`);
       assert.equal(resumed.code, 0, again.stdout + again.stderr);
-      assert.equal(JSON.parse(again.stdout.trim().split('\n').pop()!).status, 'complete');
+      const summary = JSON.parse(again.stdout.trim().split('\n').pop()!);
+      assert.equal(summary.status, 'complete');
+      assert.ok(summary.blobsWritten < (await blobNames(observer)).length, 'the resume did not redo the blobs stored before the expiry');
       const report = await verify(retrying(fresh.url).target, { source: tree });
       assert.deepEqual(report.problems, []);
       return;
@@ -221,7 +223,9 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       proxy.setFaults({ mode: 'pass' });
       const again = startCli(['load', tree, url, '--state', state, '--json']);
       assert.equal((await again.exit).code, 0, again.stdout + again.stderr);
-      assert.equal(JSON.parse(again.stdout.trim().split('\n').pop()!).status, 'complete');
+      const resumed = JSON.parse(again.stdout.trim().split('\n').pop()!);
+      assert.equal(resumed.status, 'complete');
+      assert.ok(resumed.blobsWritten < (await blobNames(observer)).length, 'the resume did not redo the blobs stored before the signal');
       const report = await verify(observer, { source: tree });
       assert.deepEqual(report.problems, []);
     } finally {
