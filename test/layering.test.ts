@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Dependencies flow one way (docs/architecture.md): cli → index → load/read → codec, scan,
 // targets, state → errors. A short check over the import lines instead of a linter plugin.
@@ -54,16 +56,54 @@ test('only azure-sdk.ts loads @azure/storage-blob at run time', () => {
   assert.deepEqual(bad, []);
 });
 
-test('a folder load never loads @azure/storage-blob', async () => {
-  const { execFileSync } = await import('node:child_process');
-  const index = new URL('../src/index.js', import.meta.url).href;
-  // the CommonJS build is what azure-sdk.ts would load; the ESM build would show in neither
-  // cache, so the static check above covers that side
-  const script = `
-    const { createRequire } = await import('node:module');
-    await import(${JSON.stringify(index)});
-    const cache = Object.keys(createRequire(import.meta.url).cache);
-    process.stdout.write(String(cache.some((k) => k.includes('@azure'))));`;
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-  assert.equal(out, 'false');
+/** Whether the CommonJS build of @azure/storage-blob (what azure-sdk.ts requires) is loaded. */
+const SDK_LOADED = `Object.keys((await import('node:module')).createRequire(import.meta.url).cache).some((k) => k.includes('@azure/storage-blob'))`;
+
+test('a folder load never loads @azure/storage-blob; opening an Azure target does', () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'clfsload-layering-'));
+  try {
+    const src = path.join(work, 'src');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'a.txt'), 'a\n');
+    fs.writeFileSync(path.join(src, 'sub', 'b.bin'), Buffer.alloc(40_000, 7));
+    const blobs = path.join(work, 'blobs');
+    fs.mkdirSync(blobs);
+    const index = new URL('../src/index.js', import.meta.url).href;
+    // a real load and verify, then the probe; then an Azure target is opened (no request is
+    // sent) to show the probe sees the SDK once it is loaded
+    const script = `
+      const lib = await import(${JSON.stringify(index)});
+      const target = new lib.FolderTarget(${JSON.stringify(blobs)});
+      const s = await lib.load({ source: ${JSON.stringify(src)}, target, targetKey: 'layering', stateDir: ${JSON.stringify(path.join(work, 'state'))}, newTransfer: true });
+      const report = await lib.verify(target, { source: ${JSON.stringify(src)} });
+      const afterLoad = ${SDK_LOADED};
+      lib.openTarget('http://127.0.0.1:9/devstoreaccount1/probe?sv=2025-11-05&sig=x');
+      const afterOpen = ${SDK_LOADED};
+      process.stdout.write(JSON.stringify({ status: s.status, problems: report.problems, afterLoad, afterOpen }));`;
+    // a file, not -e: the encode workers inherit the parent's flags, and --input-type breaks them
+    const child = path.join(work, 'load.mjs');
+    fs.writeFileSync(child, script);
+    const out = JSON.parse(execFileSync(process.execPath, [child], { encoding: 'utf8' })) as Record<string, unknown>;
+    assert.deepEqual(out, { status: 'complete', problems: [], afterLoad: false, afterOpen: true });
+
+    // the CLI too, with the probe run as the process exits
+    const probe = path.join(work, 'probe.mjs');
+    const result = path.join(work, 'probe.json');
+    fs.writeFileSync(
+      probe,
+      `import { createRequire } from 'node:module';
+       import { writeFileSync } from 'node:fs';
+       const require = createRequire(import.meta.url);
+       process.on('exit', () => writeFileSync(${JSON.stringify(result)}, JSON.stringify(Object.keys(require.cache).some((k) => k.includes('@azure/storage-blob')))));`,
+    );
+    const bin = fileURLToPath(new URL('../bin/clfsload.js', import.meta.url));
+    const blobs2 = path.join(work, 'blobs2');
+    fs.mkdirSync(blobs2);
+    const cli = spawnSync(process.execPath, ['--import', pathToFileURL(probe).href, bin, 'load', src, pathToFileURL(blobs2).href, '--new', '--state', path.join(work, 'state2'), '--json'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(JSON.parse(cli.stdout.trim().split('\n').pop()!).status, 'complete');
+    assert.equal(fs.readFileSync(result, 'utf8'), 'false', 'the CLI loaded the SDK for a folder load');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 });

@@ -14,7 +14,7 @@ export interface FaultSettings {
   mode: FaultMode;
   /** fraction of requests that get the fault, 0..1 */
   fraction?: number;
-  /** or: every nth request gets the fault */
+  /** or: every nth request gets the fault, counted from setFaults: the 1st, the (1+n)th, ... */
   nth?: number;
   /** for 'delay' (and 'mixed'); default 200 */
   delayMs?: number;
@@ -41,15 +41,18 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
   const target = new URL(upstream);
   let settings = initial;
   let random = mulberry32(initial.seed ?? 1);
+  // requests since the settings were made: `nth` must not depend on how many came before
+  let sinceSet = 0;
   const stats = { requests: 0, faults: { busy: 0, drop: 0, delay: 0, error500: 0 } };
 
   const pick = (): Exclude<FaultMode, 'mixed'> => {
     stats.requests += 1;
+    sinceSet += 1;
     const draw = random();
     const kindDraw = random();
     if (settings.mode === 'pass') return 'pass';
     const hit =
-      settings.nth !== undefined ? stats.requests % settings.nth === 0 : draw < (settings.fraction ?? 1);
+      settings.nth !== undefined ? (sinceSet - 1) % settings.nth === 0 : draw < (settings.fraction ?? 1);
     if (!hit) return 'pass';
     if (settings.mode !== 'mixed') return settings.mode;
     return (['busy', 'drop', 'delay', 'error500'] as const)[Math.floor(kindDraw * 4)]!;
@@ -126,6 +129,7 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
     setFaults(next) {
       settings = next;
       random = mulberry32(next.seed ?? 1);
+      sinceSet = 0;
     },
     via(url) {
       const parsed = new URL(url);

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startAzurite } from '../../src/index.js';
+import { openTarget, startAzurite } from '../../src/index.js';
 import { buildOddTree } from '../helpers/tree-builder.js';
 
 const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
@@ -160,15 +160,54 @@ test('exit 0 only when every entry is loaded: a re-run with --no-retry-errors of
   }
 });
 
+/** What an lstat walk of `root` finds (the root included): entries by kind and bytes of regular files. */
+function census(root: string): { entries: number; kinds: Record<string, number>; fileBytes: number } {
+  const kinds: Record<string, number> = {};
+  let fileBytes = 0;
+  let entries = 0;
+  // byte paths: the odd tree has a name that is not UTF-8
+  const walk = (p: Buffer) => {
+    const st = fs.lstatSync(p);
+    entries += 1;
+    const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : 'other';
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+    if (st.isFile()) fileBytes += st.size;
+    if (st.isDirectory()) for (const n of fs.readdirSync(p, { encoding: 'buffer' })) walk(Buffer.concat([p, Buffer.from('/'), n]));
+  };
+  walk(Buffer.from(root));
+  return { entries, kinds, fileBytes };
+}
+
 test('--dry-run counts entries, bytes, objects and requests and writes nothing', async () => {
   const c = await azurite.makeContainer();
+  const xdgStates = path.join(work, 'xdg', 'clfsload');
+  const statesFor = (container: string) => (fs.existsSync(xdgStates) ? fs.readdirSync(xdgStates).filter((n) => n.includes(container)) : []);
   const r = cli(['load', src, c.url, '--dry-run', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const e = JSON.parse(r.stdout);
   assert.equal(e.dryRun, true);
-  assert.ok(e.entries > 600);
+  const want = census(src);
+  assert.equal(e.entries, want.entries);
+  assert.deepEqual(e.kinds, want.kinds);
+  assert.equal(e.fileBytes, want.fileBytes);
+  assert.equal(e.errors, 0);
+  // the 9 MiB file is 16 KiB inline + 2 segments; 'many' spills into a directory segment
   assert.ok(e.fileSegments >= 2);
+  assert.ok(e.objects >= want.entries - 1 + e.fileSegments);
   assert.ok(e.requests > e.objects);
-  const l = cli(['ls', c.url]);
-  assert.notEqual(l.code, 0, 'the container is still empty (no root to list)');
+  const names: string[] = [];
+  for await (const b of openTarget(c.url).list('')) names.push(b.name);
+  assert.deepEqual(names, [], 'the container is still empty');
+  assert.deepEqual(statesFor(c.containerName), [], 'no state folder under the default state home');
+
+  // into a folder, with --state: the folder stays empty and the state folder is never made
+  const blobs = path.join(work, 'dry-blobs');
+  fs.mkdirSync(blobs);
+  const state = path.join(work, 'dry-state');
+  const f = cli(['load', src, `file://${blobs}`, '--dry-run', '--state', state]);
+  assert.equal(f.code, 0, f.stderr);
+  assert.match(f.stdout, new RegExp(`^dry run: ${want.entries} entries`));
+  assert.deepEqual(fs.readdirSync(blobs), []);
+  assert.ok(!fs.existsSync(state), 'no state folder');
+  assert.deepEqual(statesFor(path.basename(blobs)), []);
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isClfsError } from '../../src/errors/index.js';
-import type { Target } from '../../src/targets/index.js';
+import type { PutManyItem, PutOptions, Target } from '../../src/targets/index.js';
 
 export interface ConformanceFactoryResult {
   target: Target;
@@ -35,7 +35,8 @@ export const CONFORMANCE_TESTS = [
   'list with prefix, sorted, with sizes',
   'list many blobs, more than one page',
   'names with dots, underscores and hex',
-  'putMany when declared',
+  'a batch: putMany when declared, else puts',
+  'an aborted signal stores nothing',
 ] as const;
 
 export type ConformanceTestName = (typeof CONFORMANCE_TESTS)[number];
@@ -237,17 +238,36 @@ export function runTargetConformance(
       );
     });
 
-    test('putMany when declared', async () => {
+    // What the loader does with a batch of small blobs (src/load/transfer.ts): one putMany when
+    // the target declares it, else one put per blob, maxConnections at a time.
+    const storeBatch = (items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> =>
+      target.putMany !== undefined
+        ? target.putMany(items, options)
+        : inParallel(items, target.capabilities.maxConnections, (item) => target.put(item.name, item.data, options));
+
+    test('a batch: putMany when declared, else puts', async () => {
       const p = prefix('putmany');
       const items = Array.from({ length: 50 }, (_, i) => ({ name: `${p}${String(i).padStart(2, '0')}`, data: pattern(i * 10, i + 1) }));
-      if (target.putMany === undefined) {
-        assert.equal(typeof target.put, 'function');
-        return;
-      }
-      await target.putMany(items);
-      await target.putMany(items.slice(0, 5)); // again: puts are idempotent
+      await storeBatch(items);
+      await storeBatch(items.slice(0, 5)); // again: puts are idempotent
       for (const item of items) assert.deepEqual(await target.get(item.name), Buffer.from(item.data));
-      assert.equal((await collect(target.list(p))).length, 50);
+      assert.deepEqual(
+        await collect(target.list(p)),
+        items.map((i) => ({ name: i.name, sizeBytes: i.data.byteLength })),
+      );
+    });
+
+    test('an aborted signal stores nothing', async () => {
+      const p = prefix('aborted');
+      const items = Array.from({ length: 5 }, (_, i) => ({ name: `${p}${i}`, data: pattern(100, i + 1) }));
+      const aborted = (error: unknown): boolean => {
+        assert.ok(isClfsError(error), `not a ClfsError: ${String(error)}`);
+        assert.equal(error.code, 'E_ABORTED', error.message);
+        return true;
+      };
+      await assert.rejects(target.put(items[0]!.name, items[0]!.data, { abortSignal: AbortSignal.abort() }), aborted);
+      await assert.rejects(storeBatch(items, { abortSignal: AbortSignal.abort() }), aborted);
+      assert.deepEqual(await collect(target.list(p)), []);
     });
   });
 }

@@ -1,22 +1,48 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LeanPut } from '../../src/targets/lean-put.js';
+import { LEAN_PUT_API_VERSION, LeanPut, type LeanPutError } from '../../src/targets/lean-put.js';
+import { azureSdk } from '../../src/targets/azure-sdk.js';
+import { AzureTarget, parseTargetUrl, type AzureContainerSpec } from '../../src/targets/index.js';
+import { startAzurite, type RunningAzurite } from '../helpers/azurite.js';
 
-/** A server that answers 201 to /ok/* and never answers anything else. */
-async function withServer(fn: (base: string, seen: { requests: number; closed: number }) => Promise<void>): Promise<void> {
-  const seen = { requests: 0, closed: 0 };
+interface Seen {
+  requests: number;
+  closed: number;
+  /** requests whose body arrived in full */
+  received: Array<{ method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }>;
+}
+
+function xmlError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...headers }).end(body);
+}
+
+/**
+ * A server that records every request and answers by name: ok* 201, busy* 503 ServerBusy with
+ * the code in a header, denied* 403 with the code only in the body, drop* a cut connection, and
+ * anything else never.
+ */
+async function withServer(fn: (base: string, seen: Seen) => Promise<void>): Promise<void> {
+  const seen: Seen = { requests: 0, closed: 0, received: [] };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     seen.requests += 1;
-    req.resume();
-    req.on('end', () => {
-      if (req.url?.startsWith('/acct/cont/ok')) {
-        res.writeHead(201).end();
-      }
-    });
+    const name = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.replace(/^\/acct\/cont\//, ''));
     res.on('close', () => (seen.closed += 1));
+    if (name.startsWith('drop')) {
+      req.once('data', () => req.socket.destroy());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+      if (name.startsWith('ok')) res.writeHead(201).end();
+      else if (name.startsWith('busy')) xmlError(res, 503, 'ServerBusy', 'The server is busy.', { 'x-ms-error-code': 'ServerBusy', 'retry-after': '3' });
+      else if (name.startsWith('denied')) xmlError(res, 403, 'AuthorizationPermissionMismatch', 'This request is not authorized.\nRequestId:1234');
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
@@ -37,15 +63,67 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
+/** Every byte value, then a pattern: a body that a text or length mix-up would change. */
+function body(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 131 + (i >> 8)) & 0xff;
+  return b;
+}
+
 describe('LeanPut', () => {
-  it('resolves on 201 and leaves a shared signal usable', async () => {
+  it('sends one Put Blob: the bytes, the block-blob headers, the SAS, the name encoded; resolves on 201', async () => {
+    await withServer(async (base, seen) => {
+      const lean = new LeanPut(base, 'sv=x&sig=y%3D', 4);
+      const controller = new AbortController();
+      const first = body(70_000);
+      await lean.put('ok-1', first, controller.signal);
+      await lean.put('ok 2+%é', Buffer.alloc(0), controller.signal);
+      assert.equal(seen.received.length, 2);
+      const [a, b] = seen.received;
+      assert.equal(a!.method, 'PUT');
+      assert.equal(a!.url, '/acct/cont/ok-1?sv=x&sig=y%3D');
+      assert.ok(a!.body.equals(first), 'the server received the bytes put');
+      assert.equal(a!.headers['x-ms-blob-type'], 'BlockBlob');
+      assert.equal(a!.headers['x-ms-version'], LEAN_PUT_API_VERSION);
+      assert.equal(a!.headers['content-type'], 'application/octet-stream');
+      assert.equal(a!.headers['content-length'], '70000');
+      assert.equal(b!.url, `/acct/cont/${encodeURIComponent('ok 2+%é')}?sv=x&sig=y%3D`);
+      assert.equal(b!.headers['content-length'], '0');
+      assert.equal(b!.body.length, 0);
+      // nothing in flight any more: aborting the shared signal touches no request, and the agent
+      // keeps working for requests on other signals
+      controller.abort();
+      await lean.put('ok-3', Buffer.from('after'), new AbortController().signal);
+      assert.equal(seen.received.length, 3);
+      assert.equal(seen.received[2]!.body.toString(), 'after');
+      lean.close();
+    });
+  });
+
+  it('a refusal rejects with the status, the service code and the first line of the message', async () => {
     await withServer(async (base) => {
       const lean = new LeanPut(base, 'sv=x&sig=y', 4);
-      const controller = new AbortController();
-      await lean.put('ok-1', Buffer.from('a'), controller.signal);
-      await lean.put('ok-2', Buffer.from('b'), controller.signal);
-      // nothing in flight any more: aborting now touches no request
-      controller.abort();
+      await assert.rejects(lean.put('busy-1', Buffer.from('a')), (e: LeanPutError) => {
+        assert.equal(e.statusCode, 503);
+        assert.equal(e.code, 'ServerBusy');
+        assert.equal(e.message, 'The server is busy.');
+        assert.equal(e.response?.headers.get('retry-after'), '3');
+        return true;
+      });
+      // the code only in the XML body, a message of two lines
+      await assert.rejects(lean.put('denied-1', Buffer.from('a')), (e: LeanPutError) => {
+        assert.equal(e.statusCode, 403);
+        assert.equal(e.code, 'AuthorizationPermissionMismatch');
+        assert.equal(e.message, 'This request is not authorized.');
+        assert.equal(e.response?.headers.get('x-ms-error-code'), undefined);
+        return true;
+      });
+      // a connection cut mid-request is a socket error, not a success
+      await assert.rejects(lean.put('drop-1', Buffer.alloc(1 << 20, 1)), (e: LeanPutError) => {
+        assert.equal(e.statusCode, undefined);
+        assert.match(`${e.code} ${e.message}`, /ECONNRESET|EPIPE|socket hang up/);
+        return true;
+      });
       lean.close();
     });
   });
@@ -74,5 +152,41 @@ describe('LeanPut', () => {
       assert.equal(seen.requests, 0);
       lean.close();
     });
+  });
+});
+
+describe('LeanPut into Azurite', () => {
+  let azurite: RunningAzurite | undefined;
+  after(async () => {
+    await azurite?.stop();
+  });
+
+  it('stores a block blob that the SDK reads back byte for byte; a refused SAS surfaces its code', { timeout: 120_000 }, async () => {
+    azurite = await startAzurite();
+    const { url, containerName } = await azurite.makeContainer();
+    const spec = parseTargetUrl(url) as AzureContainerSpec;
+    const base = `${spec.endpoint}/${containerName}`;
+    const lean = new LeanPut(base, spec.sasToken, 4);
+    const data = body(300_000);
+    await lean.put('lean/a b.bin', data);
+    const sdkOnly = new AzureTarget(spec, { leanPut: false });
+    assert.ok((await sdkOnly.get('lean/a b.bin')).equals(data));
+    const props = await new (azureSdk().ContainerClient)(url).getBlockBlobClient('lean/a b.bin').getProperties();
+    assert.equal(props.blobType, 'BlockBlob');
+    assert.equal(props.contentLength, data.length);
+    assert.equal(props.contentType, 'application/octet-stream');
+    lean.close();
+
+    const readOnly = parseTargetUrl((await azurite.containerSasUrl(containerName, { permissions: 'rl' })).url) as AzureContainerSpec;
+    const refused = new LeanPut(base, readOnly.sasToken, 4);
+    await assert.rejects(refused.put('lean/refused', Buffer.from('x')), (e: LeanPutError) => {
+      assert.equal(e.statusCode, 403);
+      assert.ok(typeof e.code === 'string' && e.code.length > 0, `service code ${String(e.code)}`);
+      assert.ok(!e.message.includes('\n'), 'one-line message');
+      return true;
+    });
+    refused.close();
+    assert.equal(await sdkOnly.exists('lean/refused'), false);
+    await sdkOnly.close();
   });
 });
