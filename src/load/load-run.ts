@@ -113,6 +113,7 @@ export class LoadRun {
   }
 
   async putRaw(name: string, blob: Uint8Array): Promise<void> {
+    this.throwIfStopped();
     await this.target.put(name, blob, { abortSignal: this.abortSignal });
     this.stats.blobsWritten += 1;
     this.stats.bytesUploaded += blob.length;
@@ -130,7 +131,13 @@ export class LoadRun {
     return this.puts.add(() => this.putRaw(name, blob)) as Promise<void>;
   }
 
+  /** A request queued before the run stopped is not sent (a fatal error must not be followed by hundreds of doomed puts). */
+  throwIfStopped(): void {
+    if (this.abortSignal.aborted) throw new ClfsError('E_ABORTED', 'the run is stopping');
+  }
+
   async deleteBlob(name: string): Promise<void> {
+    this.throwIfStopped();
     await this.target.delete(name, { abortSignal: this.abortSignal });
     this.stats.blobsDeleted += 1;
   }

@@ -162,18 +162,8 @@ test('a SAS that expires mid-run stops the load naming the cause; a fresh SAS re
       assert.ok(stored.length > 10, `only ${stored.length} blobs were stored before the SAS expired`);
       assert.ok(!stored.includes(rootBlobName(9)), 'no final root: the container does not look complete');
       assert.ok(fs.existsSync(path.join(state, 'state.db')), 'the state is kept for the resume');
-      await t.test(
-        'once the SAS has expired, the load stops sending requests',
-        {
-          todo:
-            'product bug: after a fatal target error the transfer still sends every put already queued ' +
-            '(src/load/transfer.ts: queued batches of 64 are put with allSettled, the fatal error aborts nothing)',
-        },
-        () => {
-          // the writes in flight at the expiry, and little more
-          assert.ok(sentAfterExpiry <= 8, `${sentAfterExpiry} requests were sent after the SAS expired`);
-        },
-      );
+      // the writes in flight at the expiry, and little more
+      assert.ok(sentAfterExpiry <= 8, `${sentAfterExpiry} requests were sent after the SAS expired`);
 
       proxy.setFaults({ mode: 'pass' });
       const fresh = await azurite.containerSasUrl(name);
