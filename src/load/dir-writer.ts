@@ -111,7 +111,7 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
   const name = isRoot ? tmpRootName() : blobName(dir.fh, Btype.DIR, parent.fh, INITIAL_VERSION);
   await run.queuePut(name, body);
   if (previousSegments > segments) await deleteLeftoverSegments(run, dir.fh, segments, previousSegments);
-  run.db.tx(() => run.db.run('UPDATE entries SET planned_segments = ? WHERE id = ?', segments, dir.id));
+  run.db.setPlannedSegments(dir.id, segments);
 }
 
 /**

@@ -124,12 +124,7 @@ async function reconcileOne(run: LoadRun, row: EntryRow): Promise<number | undef
     // the inode is not in the container under its final name: it fails with every name it has,
     // and their directories are written again without them (TRANSFER runs once more)
     run.db.tx(() => {
-      run.db.run('UPDATE entries SET state = ?, error = ? WHERE id = ?', EntryState.ERROR, message, row.id);
-      run.db.reopen(row.parent_id!);
-      for (const link of run.db.linksOf(row.id)) {
-        run.db.run('UPDATE entries SET state = ?, error = ? WHERE id = ?', EntryState.ERROR, `another name of an inode that failed: ${message}`, link.id);
-        run.db.reopen(link.parent_id!);
-      }
+      run.db.failFinishedInode(row.id, message);
       run.db.recountPending();
     });
     return undefined;

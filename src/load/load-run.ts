@@ -29,6 +29,19 @@ export interface RunStats {
   kinds: Record<string, number>;
 }
 
+/** What a run is made of; every value already defaulted (load.ts applies the defaults once). */
+export interface LoadRunOptions {
+  db: StateDb;
+  target: Target;
+  identity: TransferIdentity;
+  log: RunLog;
+  reporter: Reporter;
+  concurrency: number;
+  maxErrors: number;
+  abortSignal: AbortSignal | undefined;
+  encodeWorkers: number;
+}
+
 /**
  * Everything one load run shares, created per run and passed down (no module state):
  * the state, the target, the per-transfer identity, id factories, queues and counters.
@@ -59,24 +72,33 @@ export class LoadRun {
   private readonly dirCache = new Map<number, EntryRow>();
   private readonly random = new Random64();
 
-  constructor(
-    readonly db: StateDb,
-    readonly target: Target,
-    readonly identity: TransferIdentity,
-    readonly compression: Compression,
-    readonly log: RunLog,
-    readonly reporter: Reporter,
-    readonly concurrency: number,
-    readonly maxErrors: number,
-    readonly userSignal: AbortSignal | undefined,
-    encodeWorkers: number,
-  ) {
+  readonly db: StateDb;
+  readonly target: Target;
+  readonly identity: TransferIdentity;
+  readonly compression: Compression;
+  readonly log: RunLog;
+  readonly reporter: Reporter;
+  readonly concurrency: number;
+  readonly maxErrors: number;
+  readonly userSignal: AbortSignal | undefined;
+
+  constructor(o: LoadRunOptions) {
+    this.db = o.db;
+    this.target = o.target;
+    this.identity = o.identity;
+    this.compression = o.identity.compression;
+    this.log = o.log;
+    this.reporter = o.reporter;
+    this.concurrency = o.concurrency;
+    this.maxErrors = o.maxErrors;
+    this.userSignal = o.abortSignal;
+    const userSignal = o.abortSignal;
     this.abortSignal = userSignal === undefined ? this.stopController.signal : AbortSignal.any([userSignal, this.stopController.signal]);
     // every request in flight listens to it (hundreds at --concurrency 256): not a leak
     setMaxListeners(0, this.abortSignal);
-    this.encoders = new EncoderPool(identity, compression, encodeWorkers, db);
-    this.ids = new ObjectIdFactory(identity.idSecretHex);
-    this.puts = new PQueue({ concurrency });
+    this.encoders = new EncoderPool(o.identity, o.identity.compression, o.encodeWorkers, o.db);
+    this.ids = new ObjectIdFactory(o.identity.idSecretHex);
+    this.puts = new PQueue({ concurrency: o.concurrency });
   }
 
   /** first fatal error: stops the run */

@@ -13,7 +13,7 @@ import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, joinPath, lstatEntry } from '../scan/index.js';
 import type { SourceEntry } from '../scan/index.js';
 import { checkState, EntryState, FINISHED_STATES, FTYPE_UNKNOWN, Phase, StateDb, STATE_FORMAT_VERSION } from '../state/index.js';
-import type { Counters, EntryRow, TransferIdentity } from '../state/index.js';
+import type { Counters, EntryRow, StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import { insertChild, newEntryFrom } from './dir-scan.js';
 import { bucketExtattrs, entrySourcePath, runCleanup, runFinalize, runReconcile, writeProblems } from './finishing-phases.js';
@@ -47,9 +47,16 @@ export interface LoadOptions {
   segmentBudgetBytes?: number;
   /** worker threads that read and encode small files (default: one per CPU, at most 4; 0 = main thread) */
   encodeWorkers?: number;
+  /** failures to inject into the state store (tests; the CLI takes it from CLFSLOAD_STATE_FAULTS) */
+  stateFaults?: StateFaultPlan;
+  /**
+   * the phases this call may run (default: all). A run stops with status `phases-done` before a
+   * phase not listed: a shard runs TRANSFER alone, a coordinator INIT and FINALIZE.
+   */
+  phases?: readonly Phase[];
 }
 
-export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded';
+export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded' | 'phases-done';
 
 export interface LoadSummary {
   status: LoadStatus;
@@ -74,6 +81,11 @@ export interface LoadSummary {
 }
 
 export const DEFAULT_MAX_ERRORS = 50;
+
+/** Encode worker threads when the caller does not say: one per core, at most 4 (docs/benchmarks.md). */
+export function defaultEncodeWorkers(): number {
+  return Math.min(4, os.availableParallelism());
+}
 
 function hexOf(p: string): string {
   return Buffer.from(p).toString('hex');
@@ -215,7 +227,7 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
   const db = run.db;
   if (row.parent_id === null) {
     // the root: scanned again if its scan failed, written again otherwise
-    db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', db.hasChildren(row.id) ? EntryState.READY : EntryState.PENDING, row.id);
+    db.markForRetry(row.id, db.hasChildren(row.id) ? EntryState.READY : EntryState.PENDING);
     return;
   }
   const parent = db.entry(row.parent_id)!;
@@ -226,10 +238,10 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
     try {
       e = lstatEntry(path, row.name);
     } catch (err) {
-      db.run('UPDATE entries SET error = ? WHERE id = ?', (err as Error).message, row.id);
+      db.setError(row.id, (err as Error).message);
       return;
     }
-    db.run('DELETE FROM entries WHERE id = ?', row.id);
+    db.deleteEntry(row.id);
     insertChild(run, parent, e, run.identity.preserveHardlinks, counters, EntryState.HELD);
     db.releaseHeld(parent.id);
     db.reopen(parent.id);
@@ -239,17 +251,17 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
     // another name: it follows its inode (retried in this same pass when it failed too)
     const primary = db.entry(row.link_of);
     const ok = primary !== undefined && (primary.state === EntryState.DONE || primary.state === EntryState.INPROGRESS || primary.state === EntryState.RECONCILED);
-    db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', ok ? EntryState.DONE : EntryState.LINKWAIT, row.id);
+    db.markForRetry(row.id, ok ? EntryState.DONE : EntryState.LINKWAIT);
     if (ok) db.reconcileAgain(primary.id);
     db.reopen(parent.id);
     return;
   }
   const next = row.ftype === Ftype.DIR ? (db.hasChildren(row.id) ? EntryState.READY : EntryState.PENDING) : EntryState.PENDING;
-  db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', next, row.id);
+  db.markForRetry(row.id, next);
   db.reopen(parent.id);
   for (const link of db.linksOf(row.id)) {
     if (link.state === EntryState.ERROR || link.state === EntryState.DONE) {
-      db.run('UPDATE entries SET state = ?, error = NULL WHERE id = ?', EntryState.LINKWAIT, link.id);
+      db.markForRetry(link.id, EntryState.LINKWAIT);
       db.reopen(link.parent_id!);
     }
   }
@@ -273,7 +285,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     if (existing !== undefined) {
       throw new ClfsError('E_TARGET_NOT_EMPTY', `${options.target.description} is not empty (it holds ${existing}): a CLFS load needs an empty container; use a new container, or resume the earlier load without --new`, { subject: options.target.description });
     }
-    db = StateDb.open(options.stateDir, { create: true });
+    db = StateDb.open(options.stateDir, { create: true, faults: options.stateFaults });
     identity = newIdentity(sourceAbs, options);
     const rootStat = lstatEntry(Buffer.from(sourceAbs), Buffer.from(path.basename(sourceAbs)));
     db.tx(() => {
@@ -282,7 +294,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       db.insertEntry(newEntryFrom(rootStat, null, ROOT_ID, Buffer.from(sourceAbs), EntryState.PENDING));
     });
   } else {
-    db = StateDb.open(options.stateDir, { create: false });
+    db = StateDb.open(options.stateDir, { create: false, faults: options.stateFaults });
     const stored = db.identity;
     if (stored === undefined) throw new ClfsError('E_STATE_CORRUPT', `state folder ${options.stateDir} has no transfer identity; remove it and start again with --new`);
     identity = stored;
@@ -294,8 +306,17 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   db.onRetry = (e) => {
     if (e.attempt === 1 || e.attempt % 10 === 0) log.warn(`state folder ${e.dir}: ${e.code} on a ${e.what} (${e.message}); retrying (attempt ${e.attempt}, ${(e.elapsedMs / 1000).toFixed(1)} s so far)`);
   };
-  const concurrency = options.concurrency ?? options.target.capabilities.maxConnections;
-  const run = new LoadRun(db, options.target, identity, identity.compression, log, reporter, concurrency, options.maxErrors ?? DEFAULT_MAX_ERRORS, options.abortSignal, options.encodeWorkers ?? Number(process.env.CLFSLOAD_ENCODE_WORKERS ?? Math.min(4, os.availableParallelism())));
+  const run = new LoadRun({
+    db,
+    target: options.target,
+    identity,
+    log,
+    reporter,
+    concurrency: options.concurrency ?? options.target.capabilities.maxConnections,
+    maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
+    abortSignal: options.abortSignal,
+    encodeWorkers: options.encodeWorkers ?? defaultEncodeWorkers(),
+  });
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
   try {
@@ -365,7 +386,7 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
     }
     return undefined;
   };
-  const unfinished = () => db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE state NOT IN (${FINISHED_STATES.join(', ')})`)[0]!.n;
+  const unfinished = () => db.countUnfinished();
   while (phase !== Phase.DONE) {
     if (phase === Phase.TRANSFER) {
       await step(Phase.TRANSFER, () => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }));
@@ -375,7 +396,7 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
       if (root.state !== EntryState.DONE) {
         throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
       }
-      const toReconcile = db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE state IN (${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`)[0]!.n;
+      const toReconcile = db.countAwaitingReconcile();
       phase = toReconcile > 0 ? Phase.RECONCILE : Phase.FINALIZE;
     } else if (phase === Phase.RECONCILE) {
       await step(Phase.RECONCILE, async () => {

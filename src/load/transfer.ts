@@ -324,12 +324,7 @@ function refreshFromSource(run: LoadRun, row: EntryRow, path: Buffer): void {
   // the segments an earlier attempt may have written are known, so fewer of them now are deleted
   row.planned_segments = Math.max(row.planned_segments, fileSegmentCount(row.size));
   Object.assign(row, { size: fresh.size, mode: fresh.mode, uid: fresh.uid, gid: fresh.gid, mtime_s: fresh.mtime_s, mtime_ns: fresh.mtime_ns, ctime_s: fresh.ctime_s, ctime_ns: fresh.ctime_ns, atime_s: fresh.atime_s, atime_ns: fresh.atime_ns });
-  run.db.tx(() =>
-    run.db.run(
-      'UPDATE entries SET size = ?, mode = ?, uid = ?, gid = ?, mtime_s = ?, mtime_ns = ?, ctime_s = ?, ctime_ns = ?, atime_s = ?, atime_ns = ?, planned_segments = ? WHERE id = ?',
-      row.size, row.mode, row.uid, row.gid, row.mtime_s, row.mtime_ns, row.ctime_s, row.ctime_ns, row.atime_s, row.atime_ns, row.planned_segments, row.id,
-    ),
-  );
+  run.db.refreshAttributes(row.id, row);
 }
 
 async function writeOneDirectory(run: LoadRun, dir: EntryRow): Promise<void> {

@@ -1,4 +1,4 @@
 export { lstatEntry, readDirectoryBatches, joinPath, displayPath, kindOfMode, sourceError, entryFromStats } from './source-entry.js';
 export type { SourceEntry, SourceKind } from './source-entry.js';
-export { sourceFs, setSourceFaults, sourceFaults, sourceFaultsForWorkers, sourceFaultCounts, SOURCE_FAULTS_ENV, SOURCE_OPS } from './source-fs.js';
+export { sourceFs, setSourceFaults, installSourceFaultsFromEnv, sourceFaults, sourceFaultsForWorkers, sourceFaultCounts, SOURCE_FAULTS_ENV, SOURCE_OPS } from './source-fs.js';
 export type { SourceFaultPlan, SourceFaultRule, SourceOp, SharedSourceFaults } from './source-fs.js';

@@ -592,20 +592,25 @@ function faultyHandle(handle: FileHandle, path: Buffer): FileHandle {
 
 // ---- the plan of this thread at start-up ---------------------------------------------------
 
-function fromEnvironment(): void {
-  const text = process.env[SOURCE_FAULTS_ENV];
+/**
+ * The plan in an environment (CLFSLOAD_SOURCE_FAULTS), installed in this thread: the CLI and the
+ * test helpers call it; the library itself reads no environment variable. A plan that does not
+ * parse is refused with one E_USAGE line.
+ */
+export function installSourceFaultsFromEnv(env: NodeJS.ProcessEnv): void {
+  const text = env[SOURCE_FAULTS_ENV];
   if (text === undefined || text.trim() === '') return;
+  let plan: SourceFaultPlan;
   try {
-    setSourceFaults(JSON.parse(text) as SourceFaultPlan);
+    plan = JSON.parse(text) as SourceFaultPlan;
   } catch (e) {
-    const why = e instanceof ClfsError ? e.message : `source fault plan: ${SOURCE_FAULTS_ENV} is not JSON (${(e as Error).message})`;
-    const problem = new ClfsError('E_USAGE', `${why}; fix or unset ${SOURCE_FAULTS_ENV}`, { subject: SOURCE_FAULTS_ENV });
-    // a load must not run as if the faults it was asked for were there: every source read fails
-    const refuse = (): never => {
-      throw problem;
-    };
-    Object.assign(sourceFs, { opendirSync: refuse, lstatSync: refuse, openSync: refuse, readSync: refuse, fstatSync: refuse, readlinkSync: refuse });
-    sourceFs.promises.open = (async () => refuse()) as typeof fs.promises.open;
+    throw new ClfsError('E_USAGE', `source fault plan: ${SOURCE_FAULTS_ENV} is not JSON (${(e as Error).message}); fix or unset ${SOURCE_FAULTS_ENV}`, { subject: SOURCE_FAULTS_ENV });
+  }
+  try {
+    setSourceFaults(plan);
+  } catch (e) {
+    const why = e instanceof ClfsError ? e.message : String(e);
+    throw new ClfsError('E_USAGE', `${why}; fix or unset ${SOURCE_FAULTS_ENV}`, { subject: SOURCE_FAULTS_ENV });
   }
 }
 
@@ -613,6 +618,4 @@ const fromParent = !isMainThread && typeof workerData === 'object' && workerData
 if (fromParent) {
   const shared = (workerData as { sourceFaults: SharedSourceFaults | null }).sourceFaults;
   if (shared !== null) install(shared);
-} else {
-  fromEnvironment();
 }

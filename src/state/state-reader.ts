@@ -18,7 +18,7 @@ import { SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { SingleObjectRow } from './rows.js';
 import { ConnectionGuard, DEFAULT_STATE_RETRY, GuardedStatement, stateIo } from './sqlite-retry.js';
 import type { StateRetryListener, StateRetryPolicy } from './sqlite-retry.js';
-import { FaultInjector, faultPlanFromEnv } from './state-faults.js';
+import { FaultInjector } from './state-faults.js';
 import type { StateFaultPlan } from './state-faults.js';
 import { ClfsError } from '../errors/index.js';
 
@@ -37,7 +37,7 @@ export class StateReader {
   constructor(dir: string, options: StateReaderOptions = {}) {
     const file = path.join(dir, STATE_DB_FILE);
     const policy = { ...DEFAULT_STATE_RETRY, ...options.retry };
-    const plan = options.faults ?? faultPlanFromEnv();
+    const plan = options.faults;
     this.guard = new ConnectionGuard(dir, undefined, policy, options.onRetry, plan === undefined ? undefined : new FaultInjector(plan, 'reader'));
     const guard = this.guard;
     try {
