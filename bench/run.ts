@@ -627,12 +627,13 @@ function machine(): string {
 }
 
 function preamble(o: Options): string {
-  return `Machine: ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json\` (LZ4 on, the loader's default concurrency unless stated), measured as a whole process (${measureMethod()}); median of the runs. Floor: \`cp -r\` of the same tree to the same disk, measured in the same run (after \`sync\`, like every measurement). % of cp -r = cp wall / clfsload wall. To disk = wall + the \`sync\` run right after the process (until what it wrote is on the disk; cp -r of a tree that fits in the page cache returns before any of it is). Before every measurement: \`sync\`, the page cache dropped (\`/proc/sys/vm/drop_caches\`, where the bench may write it${cachesDropped ? '' : '; **it could not here**'}), the source tree read back into memory, both programs started once (so neither reads its own code from disk), a second of quiet. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files. Every loaded container passed \`verify\` before its figures were kept.`;
+  return `Machine of this run (each case also names the machine it ran on): ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json\` (LZ4 on, the loader's default concurrency unless stated), measured as a whole process (${measureMethod()}); median of the runs. Floor: \`cp -r\` of the same tree to the same disk, measured in the same run (after \`sync\`, like every measurement). % of cp -r = cp wall / clfsload wall. To disk = wall + the \`sync\` run right after the process (until what it wrote is on the disk; cp -r of a tree that fits in the page cache returns before any of it is). Before every measurement: \`sync\`, the page cache dropped (\`/proc/sys/vm/drop_caches\`, where the bench may write it${cachesDropped ? '' : '; **it could not here**'}), the source tree read back into memory, both programs started once (so neither reads its own code from disk), a second of quiet. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files. Every loaded container passed \`verify\` before its figures were kept.`;
 }
 
 function caseBlock(c: CaseResult, o: Options, command: string): string {
   const date = new Date().toISOString().slice(0, 10);
-  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${c.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
+  // the machine with each case: a later --only run may be on another machine than the cases it keeps
+  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${c.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}; ${machine()}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
 }
 
 const START = '<!-- bench:load:start (written by npm run bench; edits between these markers are overwritten) -->';
