@@ -135,7 +135,7 @@ export class FolderSync {
     this.#mode = options.durability === 'auto' ? undefined : options.durability;
   }
 
-  /** The mode in use: undefined while 'auto' has not decided (it decides at the first write). */
+  /** The mode in use: undefined while 'auto' has not decided (at the first flush, or after `batch` writes). */
   get mode(): 'syncfs' | 'fsync' | 'none' | undefined {
     return this.#mode;
   }
@@ -150,7 +150,9 @@ export class FolderSync {
     if (this.#mode === 'syncfs') return undefined;
     for (const p of paths) this.#unsynced.push(p);
     if (this.#mode === undefined) {
-      this.#deciding ??= this.#decide();
+      // decided at the first flush (a target that is only read, or a test that never flushes,
+      // runs no `sync`), or here once the paths remembered meanwhile reach a batch
+      if (this.#unsynced.length >= this.#batch) this.#deciding ??= this.#decide();
       return undefined;
     }
     return this.#maybeStartBackground();

@@ -275,6 +275,21 @@ describe('FolderTarget.flush, modes and wrappers', () => {
     assert.deepEqual(names(r.files, dir), ['a', 'b']);
   });
 
+  it("'auto' runs no sync before the first flush, unless syncBatch files pile up", async () => {
+    const dir = await folder();
+    const r = recorder(dir);
+    const ops: FolderSyncOps = { ...r.ops, syncfsSuitable: async () => false };
+    const target = new FolderTarget(dir, { durability: 'auto', syncOps: ops, syncBatch: 3, writerThread: false });
+    await target.put('a', Buffer.from('a'));
+    await target.put('b', Buffer.from('b'));
+    await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual([target.syncStats.mode, r.files.length], [undefined, 0]);
+    await target.put('c', Buffer.from('c'));
+    for (let t = 0; t < 100 && r.files.length < 3; t++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(target.syncStats.mode, 'fsync');
+    assert.deepEqual(names(r.files, dir), ['a', 'b', 'c']);
+  });
+
   it("'none' syncs nothing; CLFSLOAD_FOLDER_FSYNC selects the mode", async () => {
     const dir = await folder();
     const r = recorder(dir);
