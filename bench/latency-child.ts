@@ -11,7 +11,7 @@
  */
 import { CountingTarget, FolderTarget, LatencyTarget, load } from '../src/index.js';
 import type { BlobInfo, Target } from '../src/index.js';
-import type { GetOptions, ListOptions, PutManyItem, PutOptions } from '../src/targets/target.js';
+import type { FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions } from '../src/targets/target.js';
 
 /**
  * Forwards to the inner target and counts single puts and putMany calls apart. With
@@ -21,6 +21,7 @@ export class BenchWrapper implements Target {
   readonly description: string;
   readonly capabilities: Target['capabilities'];
   readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
+  readonly flush?: (options?: FlushOptions) => Promise<void>;
   readonly #inner: Target;
   singlePuts = 0;
   putManyCalls = 0;
@@ -38,6 +39,7 @@ export class BenchWrapper implements Target {
         return putMany(items, options);
       };
     }
+    if (inner.flush !== undefined) this.flush = inner.flush.bind(inner);
   }
 
   put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {

@@ -1,10 +1,10 @@
 /**
- * The load benchmark suite (`npm run bench`): small, large, latency, http, scale. Each case runs the
+ * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, hugedir, scale. Each case runs the
  * loader as a child process (whole-process wall time and peak RSS), `cp -r` of the same tree to the
  * same disk as the floor, the median of --runs runs, and `verify` on every container it loads.
  * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
  *
- *   node dist/bench/run.js [--quick] [--runs N] [--only a,b] [--skip a,b] [--scale N]
+ *   node dist/bench/run.js [--quick] [--runs N] [--only a,b] [--skip a,b] [--scale N] [--hugedir N]
  *                          [--concurrency N] [--latency-concurrency N] [--no-docs]
  */
 import { execFileSync } from 'node:child_process';
@@ -29,7 +29,7 @@ const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
-const CASES = ['small', 'large', 'latency', 'http', 'scale'] as const;
+const CASES = ['small', 'flush', 'large', 'latency', 'http', 'hugedir', 'scale'] as const;
 type CaseName = (typeof CASES)[number];
 
 // ---------------------------------------------------------------- options
@@ -39,6 +39,9 @@ interface Options {
   runs: number;
   cases: CaseName[];
   scaleFiles: number;
+  hugedirFiles: number;
+  /** --runs was given (hugedir runs once unless it was) */
+  runsGiven: boolean;
   concurrency?: number;
   latencyConcurrency: number;
   latencyMs: number;
@@ -46,9 +49,10 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, latencyConcurrency: 256, latencyMs: 20, writeDocs: true };
+  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, hugedirFiles: 2_000_000, runsGiven: false, latencyConcurrency: 256, latencyMs: 20, writeDocs: true };
   let runsGiven = false;
   let scaleGiven = false;
+  let hugedirGiven = false;
   const list = (v: string | undefined): CaseName[] => {
     const names = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     for (const n of names) if (!(CASES as readonly string[]).includes(n)) throw new Error(`unknown case ${n} (cases: ${CASES.join(', ')})`);
@@ -73,6 +77,7 @@ function parseArgs(argv: string[]): Options {
       const skip = list(next());
       o.cases = o.cases.filter((c) => !skip.includes(c));
     } else if (a === '--scale') ((o.scaleFiles = int(next())), (scaleGiven = true));
+    else if (a === '--hugedir') ((o.hugedirFiles = int(next())), (hugedirGiven = true));
     else if (a === '--concurrency') o.concurrency = int(next());
     else if (a === '--latency-concurrency') o.latencyConcurrency = int(next());
     else if (a === '--latency-ms') o.latencyMs = int(next());
@@ -85,7 +90,9 @@ function parseArgs(argv: string[]): Options {
   if (o.quick) {
     if (!runsGiven) o.runs = 1;
     if (!scaleGiven) o.scaleFiles = 20_000;
+    if (!hugedirGiven) o.hugedirFiles = 20_000;
   }
+  o.runsGiven = runsGiven;
   // scale runs last whatever the order given
   o.cases = CASES.filter((c) => o.cases.includes(c));
   return o;
@@ -178,6 +185,16 @@ function buildLarge(root: string, fileBytes: number): void {
     } finally {
       fs.closeSync(fd);
     }
+  }
+}
+
+/** One directory holding every file (empty): the directory's entry stream is files x ~20 bytes. */
+function buildHugedir(root: string, files: number): void {
+  const dir = path.join(root, 'huge');
+  fs.mkdirSync(dir);
+  for (let i = 0; i < files; i++) {
+    fs.closeSync(fs.openSync(path.join(dir, `f${i}`), 'w'));
+    if (i % 200_000 === 199_999) process.stderr.write(`  ${i + 1} files\n`);
   }
 }
 
@@ -397,6 +414,8 @@ interface Variant {
   label: string;
   /** extra CLI arguments */
   args: string[];
+  /** extra environment variables for the loader */
+  env?: Record<string, string>;
 }
 
 const DEFAULT_VARIANT: Variant = { label: 'clfsload → file://', args: [] };
@@ -427,7 +446,7 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
       const state = fresh('state');
       fs.mkdirSync(dest, { recursive: true });
       await quiet(tree);
-      const m = await measureChild(process.execPath, [...cliArgs(tree.root, `file://${dest}`, state, o.concurrency), ...v.args]);
+      const m = await measureChild(process.execPath, [...cliArgs(tree.root, `file://${dest}`, state, o.concurrency), ...v.args], v.env === undefined ? {} : { env: { ...process.env, ...v.env } });
       ensureOk(m, `${name}: clfsload load ${v.args.join(' ')}`);
       e.disks.push(m.wallSeconds + settle());
       const s = lastJson<LoadJson>(m.stdout, name);
@@ -608,12 +627,13 @@ function machine(): string {
 }
 
 function preamble(o: Options): string {
-  return `Machine: ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json\` (LZ4 on, the loader's default concurrency unless stated), measured as a whole process (${measureMethod()}); median of the runs. Floor: \`cp -r\` of the same tree to the same disk, measured in the same run (after \`sync\`, like every measurement). % of cp -r = cp wall / clfsload wall. To disk = wall + the \`sync\` run right after the process (until what it wrote is on the disk; cp -r of a tree that fits in the page cache returns before any of it is). Before every measurement: \`sync\`, the page cache dropped (\`/proc/sys/vm/drop_caches\`, where the bench may write it${cachesDropped ? '' : '; **it could not here**'}), the source tree read back into memory, both programs started once (so neither reads its own code from disk), a second of quiet. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files. Every loaded container passed \`verify\` before its figures were kept.`;
+  return `Machine of this run (each case also names the machine it ran on): ${machine()}. Loader: \`node dist/bin/clfsload.js load SOURCE TARGET --new --state DIR --json\` (LZ4 on, the loader's default concurrency unless stated), measured as a whole process (${measureMethod()}); median of the runs. Floor: \`cp -r\` of the same tree to the same disk, measured in the same run (after \`sync\`, like every measurement). % of cp -r = cp wall / clfsload wall. To disk = wall + the \`sync\` run right after the process (until what it wrote is on the disk; cp -r of a tree that fits in the page cache returns before any of it is). Before every measurement: \`sync\`, the page cache dropped (\`/proc/sys/vm/drop_caches\`, where the bench may write it${cachesDropped ? '' : '; **it could not here**'}), the source tree read back into memory, both programs started once (so neither reads its own code from disk), a second of quiet. MB = 10^6 bytes of file data. Requests per file = blob requests / regular files. Every loaded container passed \`verify\` before its figures were kept.`;
 }
 
 function caseBlock(c: CaseResult, o: Options, command: string): string {
   const date = new Date().toISOString().slice(0, 10);
-  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${c.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
+  // the machine with each case: a later --only run may be on another machine than the cases it keeps
+  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${c.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}; ${machine()}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
 }
 
 const START = '<!-- bench:load:start (written by npm run bench; edits between these markers are overwritten) -->';
@@ -666,6 +686,17 @@ async function main(): Promise<void> {
     process.stderr.write(`== ${c}\n`);
     if (c === 'small') {
       results.push(await folderCase('small', `small: ${smallFiles} files of 1–8 KiB (half text, half random) in ${smallDirs} directories, two levels deep → file://`, small(), o, o.runs, true));
+    } else if (c === 'flush') {
+      // what durability costs a load (the loader flushes the folder target before it records
+      // entries done): the default, syncfs where it is trustworthy (folder-sync.ts), against an
+      // fsync of every file and against no flush at all (CLFSLOAD_FOLDER_FSYNC, DEVELOPERS.md)
+      results.push(
+        await folderCase('flush', `flush: the small tree → file://, by how the folder target makes blobs durable (CLFSLOAD_FOLDER_FSYNC)`, small(), o, o.runs, true, [
+          { label: 'clfsload → file:// (default: auto)', args: [] },
+          { label: 'CLFSLOAD_FOLDER_FSYNC=fsync (each file, then the folder)', args: [], env: { CLFSLOAD_FOLDER_FSYNC: 'fsync' } },
+          { label: 'CLFSLOAD_FOLDER_FSYNC=0 (no flush: not durable)', args: [], env: { CLFSLOAD_FOLDER_FSYNC: '0' } },
+        ]),
+      );
     } else if (c === 'large') {
       const t = cached(`large-4x${largeBytes / MIB}`, (root) => buildLarge(root, largeBytes));
       results.push(
@@ -679,6 +710,11 @@ async function main(): Promise<void> {
       results.push(await latencyCase(small(), o, o.runs));
     } else if (c === 'http') {
       results.push(await httpCase(small(), o, o.runs));
+    } else if (c === 'hugedir') {
+      const t = cached(`hugedir-${o.hugedirFiles}`, (root) => buildHugedir(root, o.hugedirFiles));
+      // memory is the point here (issue 11: under 250 MB), and a run takes minutes: once unless --runs
+      const runs = o.runsGiven ? o.runs : 1;
+      results.push(await folderCase('hugedir', `hugedir: one directory of ${o.hugedirFiles} empty files → file:// (${runs} run${runs === 1 ? '' : 's'})`, t, o, runs, false));
     } else if (c === 'scale') {
       const t = cached(`scale-${o.scaleFiles}`, (root) => buildScale(root, o.scaleFiles));
       // the median of --runs like every case (the issue asks for several runs): about 5 minutes a

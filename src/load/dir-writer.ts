@@ -35,6 +35,12 @@ export class NotReadyYet extends Error {
     super(`directory row ${dirId} has an unfinished child`);
   }
 }
+/**
+ * Segment and indirect puts of one directory in flight at once: each holds its body (up to
+ * 256 KiB) until it is stored. Queuing them all at once held a huge directory's whole entry
+ * stream in memory (197 MiB peak RSS at 1M entries, 385 MiB at 4M).
+ */
+const PUTS_IN_FLIGHT = 32;
 
 export function rootExtattrs(run: LoadRun): Array<[string, string]> {
   return [
@@ -57,14 +63,33 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
   const vattr0 = vattrOf(dir, run.identity, { sizeBytes: 0n, nlink: 2 }, () => undefined);
   const ctimeSec = vattr0.ctime.sec;
   const builder = new BlockMapBuilder(dir.fh, run.ids.indirectIds(dir.fh));
-  const pending: Array<Promise<void>> = [];
+  const inflight = new Set<Promise<void>>();
+  let failure: { reason: unknown } | undefined;
+  const track = (put: Promise<void>) => {
+    const settled: Promise<void> = put.then(
+      () => void inflight.delete(settled),
+      (reason: unknown) => {
+        inflight.delete(settled);
+        failure ??= { reason };
+      },
+    );
+    inflight.add(settled);
+  };
+  /** Wait until fewer than limit puts are in flight; after a failure, for all of them, then throw it. */
+  const drain = async (limit: number) => {
+    while (inflight.size >= limit) await Promise.race(inflight);
+    if (failure !== undefined) {
+      await Promise.all(inflight);
+      throw failure.reason;
+    }
+  };
   let piece0: Buffer | undefined;
   let segments = 0;
   let childDirs = 0;
   const storeIndirect = (blocks: EmittedIndirect[]) => {
     for (const b of blocks) {
       const body = encodeIndirectBody(b.pointers, { ctimeSec, offset: b.databackOffset, owner: dir.fh });
-      pending.push(run.queuePut(blobName(b.id, Btype.INDIRECT, dir.fh, INITIAL_VERSION), body));
+      track(run.queuePut(blobName(b.id, Btype.INDIRECT, dir.fh, INITIAL_VERSION), body));
     }
   };
   const closePiece = (piece: Buffer) => {
@@ -75,7 +100,7 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
     segments += 1;
     const id = run.ids.segmentId(dir.fh, segments);
     const body = encodeDirSegmentBody(piece, { ctimeSec, offset: BigInt(dirSegmentOffset(segments)), owner: dir.fh });
-    pending.push(run.queuePut(blobName(id, Btype.SEGMENT, dir.fh, INITIAL_VERSION), body));
+    track(run.queuePut(blobName(id, Btype.SEGMENT, dir.fh, INITIAL_VERSION), body));
     storeIndirect(builder.add(id));
   };
   let after = 0;
@@ -92,14 +117,13 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
       const closed = packer.add(child.name, child.fh);
       if (closed !== undefined) closePiece(closed);
     }
+    await drain(PUTS_IN_FLIGHT);
   }
   const last = packer.finish();
   closePiece(last);
   const finished = builder.finish();
   storeIndirect(finished.emitted);
-  const results = await Promise.allSettled(pending);
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  await drain(1);
   const vattr = vattrOf(dir, run.identity, { sizeBytes: BigInt(packer.streamBytes), nlink: 2 + childDirs }, (which) => run.log.warn(clampWarning(dir.path!, which)));
   const body = encodeInodeBody({
     vattr,

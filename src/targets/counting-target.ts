@@ -1,5 +1,5 @@
 /** Counts requests by kind and bytes moved: for dry-run estimates and benchmarks. */
-import type { BlobInfo, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
+import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
 
 export interface RequestCounts {
   put: number;
@@ -11,6 +11,8 @@ export interface RequestCounts {
   /** names yielded by list */
   listed: number;
   delete: number;
+  /** flush calls (not requests to a blob service: a folder target's fsyncs) */
+  flush: number;
   /** requests that threw */
   failed: number;
   bytesPut: number;
@@ -21,6 +23,7 @@ export class CountingTarget implements Target {
   readonly description: string;
   readonly capabilities: TargetCapabilities;
   readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
+  readonly flush?: (options?: FlushOptions) => Promise<void>;
   readonly #inner: Target;
   #counts: RequestCounts = emptyCounts();
 
@@ -37,6 +40,13 @@ export class CountingTarget implements Target {
           for (const item of items) this.#counts.bytesPut += item.data.byteLength;
           await putMany(items, options);
         });
+    }
+    if (inner.flush !== undefined) {
+      const flush = inner.flush.bind(inner);
+      this.flush = (options) => {
+        this.#counts.flush += 1;
+        return this.#count(() => flush(options));
+      };
     }
   }
 
@@ -102,5 +112,5 @@ export class CountingTarget implements Target {
 }
 
 function emptyCounts(): RequestCounts {
-  return { put: 0, putMany: 0, get: 0, exists: 0, list: 0, listed: 0, delete: 0, failed: 0, bytesPut: 0, bytesGot: 0 };
+  return { put: 0, putMany: 0, get: 0, exists: 0, list: 0, listed: 0, delete: 0, flush: 0, failed: 0, bytesPut: 0, bytesGot: 0 };
 }

@@ -3,7 +3,7 @@
  * finds nothing). Wrap it in CountingTarget to estimate what a load would write.
  */
 import { ClfsError } from '../errors/index.js';
-import type { BlobInfo, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
+import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
 
 export class DryRunTarget implements Target {
   readonly description: string;
@@ -22,6 +22,11 @@ export class DryRunTarget implements Target {
   }
 
   async putMany(_items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> {
+    throwIfAborted(options.abortSignal, this.description);
+  }
+
+  /** nothing was written, so nothing is to be made durable */
+  async flush(options: FlushOptions = {}): Promise<void> {
     throwIfAborted(options.abortSignal, this.description);
   }
 

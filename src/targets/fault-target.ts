@@ -4,9 +4,9 @@
  * lost"), and a listing may fail part way, which is what retry and resume must survive.
  */
 import { ClfsError, type ClfsErrorCode } from '../errors/index.js';
-import type { BlobInfo, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
+import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
 
-export type FaultOperation = 'put' | 'putMany' | 'get' | 'exists' | 'list' | 'delete';
+export type FaultOperation = 'put' | 'putMany' | 'get' | 'exists' | 'list' | 'delete' | 'flush';
 
 export interface FaultTargetOptions {
   /** default 1 */
@@ -19,7 +19,11 @@ export interface FaultTargetOptions {
   code?: Extract<ClfsErrorCode, 'E_TARGET_TRANSIENT' | 'E_TARGET_THROTTLED' | 'E_TARGET_TIMEOUT'>;
   /** with E_TARGET_THROTTLED */
   retryAfterSeconds?: number;
-  /** which operations may fail; default all */
+  /**
+   * which operations may fail; default all but flush. A flush fails (and counts as a request)
+   * only when listed: it is no request to a blob service, and counting it would move every
+   * seeded sequence once a loader flushes.
+   */
   operations?: readonly FaultOperation[];
   /** of the failed writes (put, putMany, delete), the fraction that fail after storing; default 0.5 */
   afterFraction?: number;
@@ -29,6 +33,7 @@ export class FaultTarget implements Target {
   readonly description: string;
   readonly capabilities: TargetCapabilities;
   readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
+  readonly flush?: (options?: FlushOptions) => Promise<void>;
   readonly #inner: Target;
   readonly #random: () => number;
   readonly #rate: number;
@@ -54,6 +59,10 @@ export class FaultTarget implements Target {
     if (inner.putMany !== undefined) {
       const putMany = inner.putMany.bind(inner);
       this.putMany = (items, opts) => this.#write('putMany', items[0]?.name ?? '', () => putMany(items, opts));
+    }
+    if (inner.flush !== undefined) {
+      const flush = inner.flush.bind(inner);
+      this.flush = this.#operations?.has('flush') ? (opts) => this.#write('flush', '', () => flush(opts)) : flush;
     }
   }
 

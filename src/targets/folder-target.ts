@@ -5,16 +5,23 @@
  * put writes a temp file in the same folder and renames it over the final name, so a killed
  * process never leaves a partial blob under a blob name. Temp files start with TEMP_PREFIX; list
  * skips them, and a killed run may leave some behind (they are harmless and never listed).
+ *
+ * Durability is batched: put and putMany resolve once the bytes are in the page cache, and flush
+ * makes everything written before it durable (folder-sync.ts: one syncfs of the file system, or an
+ * fsync of each file and then of the folder).
  */
 import { randomBytes } from 'node:crypto';
 import { open, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClfsError } from '../errors/index.js';
+import { durabilityFromEnv, FolderSync, systemSyncOps } from './folder-sync.js';
+import type { FolderDurability, FolderSyncOps } from './folder-sync.js';
 import { FolderWriter } from './folder-writer.js';
 import { writeFilesSync } from './folder-writes.js';
 import type {
   BlobInfo,
+  FlushOptions,
   GetOptions,
   ListOptions,
   PutManyItem,
@@ -27,9 +34,23 @@ const TEMP_PREFIX = '.clfsload-tmp-';
 /** Larger blobs (file segments) are written from this thread: copying them to the writer costs more than it saves. */
 const SMALL_PUT_BYTES = 256 * 1024;
 
+export type { FolderDurability, FolderSyncOps } from './folder-sync.js';
+
 export interface FolderTargetOptions {
-  /** fsync each file before the rename, so a power loss cannot leave an empty blob; default false */
+  /**
+   * fsync each file as it is written, before its put resolves (flush still syncs the folder's
+   * names); default false: flush makes the files durable in batches, far more cheaply
+   */
   fsync?: boolean;
+  /**
+   * how flush makes blobs durable (folder-sync.ts); default from CLFSLOAD_FOLDER_FSYNC, else
+   * 'auto'. 'none' is for measuring the cost only: flush then does nothing.
+   */
+  durability?: FolderDurability;
+  /** the system calls flush makes; tests replace them to count or fail them */
+  syncOps?: FolderSyncOps;
+  /** fsync mode: files remembered between flushes before they are synced in the background; default 4096 */
+  syncBatch?: number;
   /** default 16 */
   maxConnections?: number;
   /**
@@ -45,6 +66,7 @@ export class FolderTarget implements Target {
   readonly path: string;
   readonly #fsync: boolean;
   readonly #writer: FolderWriter | undefined;
+  readonly #sync: FolderSync;
 
   constructor(path: string, options: FolderTargetOptions = {}) {
     this.path = resolve(path);
@@ -52,6 +74,23 @@ export class FolderTarget implements Target {
     this.capabilities = Object.freeze({ maxConnections: options.maxConnections ?? 16, remote: false });
     this.#fsync = options.fsync ?? false;
     this.#writer = options.writerThread === false ? undefined : new FolderWriter();
+    this.#sync = new FolderSync(this.path, {
+      durability: options.durability ?? durabilityFromEnv(),
+      ops: options.syncOps ?? systemSyncOps,
+      batch: options.syncBatch,
+      description: this.description,
+      toError: (error, subject) => this.#toClfsError(error, subject, 'sync'),
+    });
+  }
+
+  /** What flush has done so far (syncfs calls, files and folders fsynced), and the mode in use. */
+  get syncStats(): { mode: string | undefined; syncfs: number; files: number; folders: number } {
+    return { mode: this.#sync.mode, ...this.#sync.stats };
+  }
+
+  /** Target.flush: every blob whose put resolved before this call is durable when it resolves. */
+  flush(options: FlushOptions = {}): Promise<void> {
+    return this.#sync.flush(options.abortSignal);
   }
 
   /** From `file:///ABS/DIR`. */
@@ -69,6 +108,7 @@ export class FolderTarget implements Target {
       if (options.abortSignal?.aborted) throw abortedError(this.description, name);
       const failure = await this.#writer.writeOne({ tempPath, finalPath, data }, this.#fsync);
       if (failure !== undefined) throw await this.#toClfsError(failure.error, name, 'write');
+      await this.#sync.written([finalPath]);
       return;
     }
     try {
@@ -88,6 +128,7 @@ export class FolderTarget implements Target {
       await unlink(tempPath).catch(() => undefined);
       throw await this.#toClfsError(error, name, 'write');
     }
+    await this.#sync.written([finalPath]);
   }
 
   async putMany(items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> {
@@ -96,7 +137,12 @@ export class FolderTarget implements Target {
     // putMany promises no atomicity on a crash (target.ts); put() keeps it.
     const writes = items.map((item) => ({ finalPath: this.#blobPath(item.name), data: item.data }));
     const failure = this.#writer === undefined ? writeFilesSync(writes, this.#fsync) : await this.#writer.write(writes, this.#fsync);
+    // the items before a failure were written: the caller puts them again, but until then they
+    // are blobs like any other
+    const written = failure === undefined ? writes : writes.slice(0, failure.index);
+    const backlog = this.#sync.written(written.map((w) => w.finalPath));
     if (failure !== undefined) throw await this.#toClfsError(failure.error, items[failure.index]!.name, 'write');
+    await backlog;
   }
 
   async close(): Promise<void> {
@@ -176,6 +222,7 @@ export class FolderTarget implements Target {
   async delete(name: string, _options?: PutOptions): Promise<void> {
     try {
       await unlink(this.#blobPath(name));
+      this.#sync.deleted();
     } catch (error) {
       const mapped = await this.#toClfsError(error, name, 'delete');
       if (mapped.code !== 'E_TARGET_NOT_FOUND') throw mapped;
@@ -204,7 +251,7 @@ export class FolderTarget implements Target {
     return join(this.path, `${TEMP_PREFIX}${name}.${randomBytes(6).toString('hex')}`);
   }
 
-  async #toClfsError(error: unknown, name: string, action: 'read' | 'write' | 'list' | 'delete'): Promise<ClfsError> {
+  async #toClfsError(error: unknown, name: string, action: 'read' | 'write' | 'list' | 'delete' | 'sync'): Promise<ClfsError> {
     if (error instanceof ClfsError) return error;
     const code = (error as NodeJS.ErrnoException | undefined)?.code;
     const subject = name;
@@ -225,7 +272,7 @@ export class FolderTarget implements Target {
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
       return new ClfsError(
         'E_TARGET_PERMISSION',
-        `cannot ${action} ${name} in ${this.description} (${code}): give this user ${action === 'read' || action === 'list' ? 'read' : 'write'} access to the folder`,
+        `cannot ${action} ${name} in ${this.description} (${code}): give this user ${action === 'read' || action === 'list' || action === 'sync' ? 'read' : 'write'} access to the folder`,
         { subject, cause: error },
       );
     }
@@ -233,6 +280,21 @@ export class FolderTarget implements Target {
       return new ClfsError(
         'E_TARGET_IO',
         `${this.description} is full (${code}: no space or no free inodes): free some and re-run the same command to resume`,
+        { subject: this.path, cause: error },
+      );
+    }
+    if (action === 'sync' && code === 'ENOSYS') {
+      return new ClfsError('E_TARGET_IO', `cannot sync ${this.description}: syncfs needs Linux and a \`sync\` command with -f; unset CLFSLOAD_FOLDER_FSYNC (auto falls back to fsync)`, {
+        subject: this.path,
+        cause: error,
+      });
+    }
+    if (action === 'sync') {
+      // not retryable: after a failed fsync the written pages may be gone (folder-sync.ts)
+      const detail = error instanceof Error ? error.message : String(error);
+      return new ClfsError(
+        'E_TARGET_IO',
+        `cannot make the blobs written to ${this.description} durable (${code ?? 'error'}: ${detail}): check the disk, then re-run the same command to resume`,
         { subject: this.path, cause: error },
       );
     }

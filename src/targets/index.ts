@@ -1,5 +1,6 @@
 export type {
   BlobInfo,
+  FlushOptions,
   GetOptions,
   ListOptions,
   PutManyItem,
@@ -8,7 +9,7 @@ export type {
   TargetCapabilities,
 } from './target.js';
 export { FolderTarget } from './folder-target.js';
-export type { FolderTargetOptions } from './folder-target.js';
+export type { FolderDurability, FolderSyncOps, FolderTargetOptions } from './folder-target.js';
 export { AzureTarget, parseRetryAfter } from './azure-target.js';
 export type { AzureContainerSpec, AzureTargetOptions } from './azure-target.js';
 export { openTarget, parseTargetUrl, redact } from './open-target.js';

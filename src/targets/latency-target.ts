@@ -3,7 +3,7 @@
  * service (benchmarks) while storing in a fast local target.
  */
 import { sleep } from './retry-target.js';
-import type { BlobInfo, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
+import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
 
 export interface LatencyTargetOptions {
   /** added before every request; default 20 */
@@ -16,6 +16,7 @@ export class LatencyTarget implements Target {
   readonly description: string;
   readonly capabilities: TargetCapabilities;
   readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
+  readonly flush?: (options?: FlushOptions) => Promise<void>;
   readonly #inner: Target;
   readonly #latencyMs: number;
 
@@ -31,6 +32,8 @@ export class LatencyTarget implements Target {
         await putMany(items, opts);
       };
     }
+    // no delay: a remote blob service has nothing to flush, so a flush is no request to it
+    if (inner.flush !== undefined) this.flush = inner.flush.bind(inner);
   }
 
   async put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {

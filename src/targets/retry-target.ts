@@ -14,6 +14,7 @@ import { setMaxListeners } from 'node:events';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { Throttle } from './throttle.js';
 import type {
+  FlushOptions,
   BlobInfo,
   GetOptions,
   ListOptions,
@@ -70,6 +71,8 @@ export class RetryTarget implements Target {
   readonly throttle: Throttle;
   readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
   readonly checkAccess?: (options?: PutOptions) => Promise<void>;
+  /** forwarded as is: a failed flush must not be retried (what it failed to write is unknown) */
+  readonly flush?: (options?: FlushOptions) => Promise<void>;
   readonly #inner: Target;
   readonly #maxAttempts: number;
   readonly #baseDelayMs: number;
@@ -85,6 +88,7 @@ export class RetryTarget implements Target {
 
   constructor(inner: Target, options: RetryTargetOptions = {}) {
     this.#inner = inner;
+    if (inner.flush !== undefined) this.flush = inner.flush.bind(inner);
     this.description = inner.description;
     this.capabilities = inner.capabilities;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);

@@ -29,6 +29,10 @@ export interface ListOptions {
   abortSignal?: AbortSignal;
 }
 
+export interface FlushOptions {
+  abortSignal?: AbortSignal;
+}
+
 /** One blob for Target.putMany. */
 export interface PutManyItem {
   name: string;
@@ -69,8 +73,16 @@ export interface Target {
    * when the target they wrap has it.
    */
   putMany?(items: readonly PutManyItem[], options?: PutOptions): Promise<void>;
+  /**
+   * Optional: every blob whose put (or putMany) resolved before this call is durable (survives a
+   * power loss) when it resolves. Puts made during the call are not covered: a later flush covers
+   * them. A target whose put is durable when it resolves (Azure: Put Blob answered 201) has no
+   * flush; callers treat a missing flush as already durable. The folder target batches the fsyncs
+   * here. A rejection (E_TARGET_IO) means some of those blobs may not be durable: the caller must
+   * not record them as done, and should stop (the folder target rejects every later flush too: a
+   * failed fsync cannot be retried safely). Wrappers forward it only when the target they wrap has it.
+   */
+  flush?(options?: FlushOptions): Promise<void>;
   /** release sockets, file handles */
   close?(): Promise<void>;
-  /** Optional: every blob whose put resolved before this call is durable when it resolves (absent: puts are durable when they resolve). */
-  flush?(options?: PutOptions): Promise<void>;
 }
