@@ -329,6 +329,47 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   }
 }
 
+interface PhaseContext {
+  run: LoadRun;
+  options: LoadOptions;
+  sourceAbs: string;
+}
+
+/**
+ * The write protocol as data (spec §9): what each phase does and which phase follows, decided
+ * from the state. Each step is idempotent, so a resumed run repeats the phase it was in; a caller
+ * may run only some phases (LoadOptions.phases), e.g. TRANSFER alone for one shard.
+ */
+const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Promise<void>; next: (c: PhaseContext) => Phase }> = {
+  [Phase.INIT]: {
+    run: async ({ run }) => {
+      await writeBucket(run.target, run.identity);
+      run.stats.blobsWritten += 1;
+    },
+    next: () => Phase.TRANSFER,
+  },
+  [Phase.TRANSFER]: {
+    run: ({ run, options }) => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }),
+    next: ({ run, sourceAbs }) => {
+      const root = run.db.rootEntry()!;
+      if (root.state !== EntryState.DONE) {
+        throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
+      }
+      return run.db.countAwaitingReconcile() > 0 ? Phase.RECONCILE : Phase.FINALIZE;
+    },
+  },
+  [Phase.RECONCILE]: {
+    run: async ({ run }) => {
+      await runReconcile(run);
+      await run.puts.onIdle();
+    },
+    // an inode that could not be reconciled failed with all its names: their directories are written again
+    next: ({ run }) => (run.db.countUnfinished() > 0 ? Phase.TRANSFER : Phase.CLEANUP),
+  },
+  [Phase.CLEANUP]: { run: ({ run }) => runCleanup(run), next: () => Phase.FINALIZE },
+  [Phase.FINALIZE]: { run: ({ run }) => runFinalize(run), next: () => Phase.DONE },
+};
+
 async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string): Promise<LoadSummary> {
   const db = run.db;
   const log = run.log;
@@ -363,20 +404,6 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
     }
   }
   log.info(`clfsload: ${displayPath(Buffer.from(sourceAbs))} -> ${run.target.description} (compression ${run.identity.compression}, hardlinks ${run.identity.preserveHardlinks ? 'preserved' : 'copied'})`);
-  const step = async (name: Phase, fn: () => Promise<void>) => {
-    run.phaseName = name;
-    run.reporter.phase?.(name, 'start');
-    log.info(`phase ${name} started`);
-    await fn();
-    run.reporter.phase?.(name, 'end');
-    log.info(`phase ${name} ended`);
-  };
-  if (phase === Phase.INIT) {
-    await step(Phase.INIT, () => writeBucket(run.target, run.identity));
-    run.stats.blobsWritten += 1;
-    phase = Phase.TRANSFER;
-    db.setPhase(phase);
-  }
   const stopped = (): LoadSummary | undefined => {
     if (run.fatal !== undefined) throw run.fatal;
     if (run.interrupted) return summary(run, 'interrupted', phase);
@@ -386,40 +413,24 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
     }
     return undefined;
   };
-  const unfinished = () => db.countUnfinished();
+  const allowed = new Set(options.phases ?? Object.values(Phase));
+  const ctx: PhaseContext = { run, options, sourceAbs };
   while (phase !== Phase.DONE) {
-    if (phase === Phase.TRANSFER) {
-      await step(Phase.TRANSFER, () => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }));
-      const s = stopped();
-      if (s) return s;
-      const root = db.rootEntry()!;
-      if (root.state !== EntryState.DONE) {
-        throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
-      }
-      const toReconcile = db.countAwaitingReconcile();
-      phase = toReconcile > 0 ? Phase.RECONCILE : Phase.FINALIZE;
-    } else if (phase === Phase.RECONCILE) {
-      await step(Phase.RECONCILE, async () => {
-        await runReconcile(run);
-        await run.puts.onIdle();
-      });
-      const s = stopped();
-      if (s) return s;
-      // an inode that could not be reconciled failed with all its names: their directories are written again
-      phase = unfinished() > 0 ? Phase.TRANSFER : Phase.CLEANUP;
-    } else if (phase === Phase.CLEANUP) {
-      await step(Phase.CLEANUP, () => runCleanup(run));
-      const s = stopped();
-      if (s) return s;
-      phase = Phase.FINALIZE;
-    } else if (phase === Phase.FINALIZE) {
-      await step(Phase.FINALIZE, () => runFinalize(run));
-      const s = stopped();
-      if (s) return s;
-      phase = Phase.DONE;
-    } else {
-      throw new ClfsError('E_STATE_CORRUPT', `state folder ${db.dir}: unknown phase ${String(phase)}; remove the folder and start again with --new`);
+    const step = PHASES[phase];
+    if (step === undefined) throw new ClfsError('E_STATE_CORRUPT', `state folder ${db.dir}: unknown phase ${String(phase)}; remove the folder and start again with --new`);
+    if (!allowed.has(phase)) {
+      log.info(`phase ${phase} is not this run's to do (phases ${[...allowed].join(', ')}); stopping here`);
+      return summary(run, 'phases-done', phase);
     }
+    run.phaseName = phase;
+    run.reporter.phase?.(phase, 'start');
+    log.info(`phase ${phase} started`);
+    await step.run(ctx);
+    run.reporter.phase?.(phase, 'end');
+    log.info(`phase ${phase} ended`);
+    const s = stopped();
+    if (s) return s;
+    phase = step.next(ctx);
     db.setPhase(phase);
   }
   const errors = db.errorCount();

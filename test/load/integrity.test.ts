@@ -294,3 +294,18 @@ test('a folder target inside the source, or holding it, is refused before anythi
   assert.deepEqual(fs.readdirSync(inside), []);
   assert.ok(!fs.existsSync(path.join(os.tmpdir(), `clfsload-overlap-state-${process.pid}`)));
 });
+
+test('phases as data: a run limited to INIT and TRANSFER stops before FINALIZE (phases-done, no root yet); the next run finishes', async (t) => {
+  const { work, src } = workDir(t, 'phases');
+  fs.mkdirSync(path.join(src, 'd'));
+  fs.writeFileSync(path.join(src, 'd', 'f'), 'f\n');
+  const { opts, target } = folderLoad(src, work);
+  const first = await load({ ...opts, phases: ['init', 'transfer'] as LoadOptions['phases'] });
+  assert.equal(first.status, 'phases-done');
+  assert.equal(first.phase, 'finalize');
+  const report = await verify(target);
+  assert.ok(!report.ok, 'the container does not look complete before FINALIZE');
+  const second = await load({ ...opts, newTransfer: false });
+  assert.equal(second.status, 'complete');
+  assert.deepEqual(await problemsOf(target, src), []);
+});
