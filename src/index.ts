@@ -7,3 +7,8 @@ export { openTarget, parseTargetUrl, redact, FolderTarget, AzureTarget, RetryTar
 export type { Target, TargetSpec, TargetCapabilities, BlobInfo } from './targets/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';
 export type { ClfsErrorCode } from './errors/index.js';
+/** Test and benchmark seams (fault plans); the CLI fills them from the environment (src/cli/environment.ts). */
+export { installSourceFaultsFromEnv, setSourceFaults } from './scan/index.js';
+export type { SourceFaultPlan } from './scan/index.js';
+export { faultPlanFromEnv as stateFaultPlanFromEnv } from './state/index.js';
+export type { StateFaultPlan } from './state/index.js';

@@ -20,6 +20,7 @@ test('src/index.ts exports exactly the public API', () => {
     'checkStateFolder',
     'dryRun',
     'exportTree',
+    'installSourceFaultsFromEnv',
     'isClfsError',
     'load',
     'ls',
@@ -27,7 +28,9 @@ test('src/index.ts exports exactly the public API', () => {
     'openTarget',
     'parseTargetUrl',
     'redact',
+    'setSourceFaults',
     'startAzurite',
+    'stateFaultPlanFromEnv',
     'verify',
   ]);
 });

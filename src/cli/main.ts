@@ -21,6 +21,7 @@ import { runDemo } from './demo.js';
 import { ProgressPrinter } from './progress.js';
 import { registerReadCommands } from './read-commands.js';
 import { registerStateCommand } from './state-command.js';
+import { applyEnvironment } from './environment.js';
 import { defaultStateDir } from './state-path.js';
 
 export const VERSION = '0.1.0';
@@ -155,6 +156,7 @@ async function runLoad(io: Io, o: LoadCliOptions, signals: SignalState): Promise
     io.stderr.write(`dry run result count=${e.entries} GB=${(e.fileBytes / 2 ** 30).toFixed(6)} elapsed=${e.seconds.toFixed(3)}\n`);
   }
   const options: LoadOptions = {
+    ...applyEnvironment(process.env),
     source: o.source,
     target,
     targetKey,

@@ -1,9 +1,11 @@
 import { Ftype } from '../codec/index.js';
 import { isClfsError } from '../errors/index.js';
-import { displayPath, joinPath, readDirectoryBatches } from '../scan/index.js';
+import { displayPath, joinPath } from '../scan/index.js';
+import { walkDirectory } from './tree-walk.js';
 import type { SourceEntry, SourceKind } from '../scan/index.js';
-import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
+import { EntryState } from '../state/index.js';
 import type { Counters, EntryRow, NewEntry } from '../state/index.js';
+export { unreadableChild } from './tree-walk.js';
 import type { LoadRun } from './load-run.js';
 
 const FTYPE_OF_KIND: Record<SourceKind, Ftype> = {
@@ -18,7 +20,6 @@ const FTYPE_OF_KIND: Record<SourceKind, Ftype> = {
 
 /** The reference's limit of backpointers per inode (spec §8.6). */
 export const MAX_LINKS_PER_INODE = 1023;
-const SCAN_BATCH = 1000;
 
 function splitNs(ns: bigint): [number, number] {
   // floor division so times before 1970 keep a non-negative nanosecond part
@@ -58,15 +59,6 @@ export function newEntryFrom(e: SourceEntry, parentId: number | null, fh: Buffer
     nlink: e.nlink,
     link_of: null,
     reconcile: 0,
-  };
-}
-
-/** The row of a child whose lstat failed: no type, no handle; an ERROR a resume retries by lstat again. */
-export function unreadableChild(parentId: number, name: Buffer, message: string): NewEntry & { error: string } {
-  return {
-    parent_id: parentId, name, path: null, ftype: FTYPE_UNKNOWN, fh: Buffer.alloc(0), state: EntryState.ERROR,
-    mode: 0, uid: 0, gid: 0, size: 0, mtime_s: 0, mtime_ns: 0, ctime_s: 0, ctime_ns: 0, atime_s: 0, atime_ns: 0,
-    ino: '0', dev: '0', rdev: '0', nlink: 0, link_of: null, reconcile: 0, error: message,
   };
 }
 
@@ -111,44 +103,16 @@ export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserv
 }
 
 /**
- * Scan one directory into the state: children are inserted in readdir order, in batches, as HELD
- * rows (invisible to the writers) and released together when the scan completes. A scan starts
- * from a clean slate (whatever an earlier attempt inserted is dropped first), so an interrupted
- * or failed scan is simply redone. A child whose lstat fails is recorded as an ERROR row (left
- * out of the directory, listed in problems.txt, retried on resume). A directory whose read fails
- * part way drops every child it inserted and fails as a whole. Nothing is written to the target.
+ * Scan one directory into the state (tree-walk.ts), each child given its CLFS filehandle (spec
+ * §1.1) and, for other names of a hard-linked inode, the inode's. Nothing is written to the target.
  */
 export function scanDirectory(run: LoadRun, dir: EntryRow, preserveHardlinks: boolean): void {
-  const db = run.db;
-  const dirPath = dir.path!;
-  db.tx(() => db.beginScan(dir.id));
-  let failedChildren: Array<{ name: Buffer; message: string }> = [];
-  const batches = readDirectoryBatches(dirPath, SCAN_BATCH, (err, name) => {
-    failedChildren.push({ name, message: err.message });
+  const r = walkDirectory(run.db, dir, {
+    insertChild: (d, e, counters, state) => insertChild(run, d, e, preserveHardlinks, counters, state),
+    onFailedChild: (message) => run.countError(message),
   });
-  let scanned = 0;
-  let bytes = 0;
-  for (const batch of batches) {
-    const failed = failedChildren;
-    failedChildren = [];
-    db.tx(() => {
-      const counters = db.counters;
-      for (const e of batch) insertChild(run, dir, e, preserveHardlinks, counters, EntryState.HELD);
-      for (const f of failed) db.insertEntry(unreadableChild(dir.id, f.name, f.message));
-      db.setCounters(counters);
-    });
-    for (const e of batch) if (e.kind === 'file') bytes += Number(e.sizeBytes);
-    scanned += batch.length;
-    for (const f of failed) run.countError(f.message);
-  }
-  const failed = failedChildren;
-  db.tx(() => {
-    for (const f of failed) db.insertEntry(unreadableChild(dir.id, f.name, f.message));
-    db.finishScan(dir.id);
-  });
-  for (const f of failed) run.countError(f.message);
-  run.stats.entriesScanned += scanned;
-  run.stats.bytesScanned += bytes;
+  run.stats.entriesScanned += r.entries;
+  run.stats.bytesScanned += r.fileBytes;
 }
 
 /** A directory that cannot be read (at all, or to the end) fails whole: its child rows are dropped with it. */

@@ -6,7 +6,7 @@
  * is complete or already-complete, 1 otherwise or on a failure (one line on stderr), 2 on E_USAGE.
  * Source faults come from CLFSLOAD_SOURCE_FAULTS in the environment, as for the CLI.
  */
-import { load, FolderTarget, LatencyTarget, isClfsError } from '../../src/index.js';
+import { load, FolderTarget, LatencyTarget, isClfsError, installSourceFaultsFromEnv, stateFaultPlanFromEnv } from '../../src/index.js';
 import type { LoadOptions } from '../../src/index.js';
 
 export interface LoadChildOptions {
@@ -29,6 +29,9 @@ function parse(argv: string[]): LoadChildOptions {
 }
 
 const argv = process.argv.slice(2);
+// as the CLI does (src/cli/environment.ts): the library reads no environment variable
+installSourceFaultsFromEnv(process.env);
+const stateFaults = stateFaultPlanFromEnv(process.env);
 const o = parse(argv);
 const folder = new FolderTarget(o.blobDir);
 const ms = o.latencyMs ?? 0;
@@ -41,6 +44,7 @@ const options: LoadOptions = {
   newTransfer: o.newTransfer,
   preserveHardlinks: o.preserveHardlinks,
   concurrency: o.concurrency ?? 8,
+  stateFaults,
 };
 if (o.retryErrors !== undefined) options.retryErrors = o.retryErrors;
 if (o.maxErrors !== undefined) options.maxErrors = o.maxErrors;

@@ -349,9 +349,10 @@ test('encode worker threads see the plan and share its counters with the main th
 const SCAN_INDEX = new URL('../../src/scan/index.js', import.meta.url).href;
 const CLI = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 
-test(`a child process takes the plan from ${SOURCE_FAULTS_ENV}`, () => {
+test(`a child process takes the plan from ${SOURCE_FAULTS_ENV} when it installs it (the CLI does; the library reads no environment)`, () => {
   const script = `
-    const { sourceFs } = await import(${JSON.stringify(SCAN_INDEX)});
+    const { sourceFs, installSourceFaultsFromEnv } = await import(${JSON.stringify(SCAN_INDEX)});
+    installSourceFaultsFromEnv(process.env);
     let code = 'none';
     try { sourceFs.lstatSync('/etc/hostname'); } catch (e) { code = e.code; }
     process.stdout.write(code);`;

@@ -1,0 +1,28 @@
+/**
+ * The environment variables clfsload honours, read here and nowhere else (the library reads
+ * none): knobs for benchmarks and the fault seams tests use in child processes.
+ *   CLFSLOAD_ENCODE_WORKERS  encode worker threads (default: one per core, at most 4)
+ *   CLFSLOAD_SOURCE_FAULTS   a source fault plan (src/scan/source-fs.ts), installed for the process
+ *   CLFSLOAD_STATE_FAULTS    a state fault plan (src/state/state-faults.ts)
+ */
+import { ClfsError, installSourceFaultsFromEnv, stateFaultPlanFromEnv } from '../index.js';
+import type { LoadOptions } from '../index.js';
+
+export type EnvironmentLoadOptions = Pick<LoadOptions, 'encodeWorkers' | 'stateFaults'>;
+
+/** Apply the process-wide settings of `env` and return the load options it sets. */
+export function applyEnvironment(env: NodeJS.ProcessEnv): EnvironmentLoadOptions {
+  installSourceFaultsFromEnv(env);
+  const out: EnvironmentLoadOptions = {};
+  const workers = env.CLFSLOAD_ENCODE_WORKERS;
+  if (workers !== undefined && workers.trim() !== '') {
+    const n = Number(workers);
+    if (!Number.isInteger(n) || n < 0 || n > 64) {
+      throw new ClfsError('E_USAGE', `CLFSLOAD_ENCODE_WORKERS=${workers} is not valid: a whole number from 0 to 64, or unset it`, { subject: 'CLFSLOAD_ENCODE_WORKERS' });
+    }
+    out.encodeWorkers = n;
+  }
+  const plan = stateFaultPlanFromEnv(env);
+  if (plan !== undefined) out.stateFaults = plan;
+  return out;
+}

@@ -1,0 +1,71 @@
+/**
+ * The batched walk of one source directory into the state, with nothing of CLFS in it: children
+ * are inserted in readdir order, one transaction per batch, as HELD rows (invisible to any
+ * writer) and released together when the listing completes. A walk starts from a clean slate
+ * (whatever an earlier attempt inserted is dropped first), so an interrupted or failed walk is
+ * simply redone. A child whose lstat fails becomes an ERROR row (no type, no ids) that a retry
+ * lstats again. What ids a child needs is the caller's: `insertChild` makes its row (`load`
+ * allocates CLFS filehandles there; a copy would allocate nothing).
+ */
+import { readDirectoryBatches } from '../scan/index.js';
+import type { SourceEntry } from '../scan/index.js';
+import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
+import type { Counters, EntryRow, NewEntry, StateDb } from '../state/index.js';
+
+/** Children per transaction: also what one kill can cost a scan, and the memory one batch holds. */
+export const WALK_BATCH = 1000;
+
+export interface WalkHooks {
+  /** Insert the row of one listed child, in `state` (HELD), inside the walk's transaction. */
+  insertChild(dir: EntryRow, entry: SourceEntry, counters: Counters, state: EntryState): void;
+  /** A child that could not be lstat'ed (already recorded as an ERROR row): counted, logged. */
+  onFailedChild?(message: string): void;
+}
+
+export interface WalkResult {
+  entries: number;
+  fileBytes: number;
+}
+
+/** The row of a child whose lstat failed: no type, no handle; an ERROR a resume retries by lstat again. */
+export function unreadableChild(parentId: number, name: Buffer, message: string): NewEntry & { error: string } {
+  return {
+    parent_id: parentId, name, path: null, ftype: FTYPE_UNKNOWN, fh: Buffer.alloc(0), state: EntryState.ERROR,
+    mode: 0, uid: 0, gid: 0, size: 0, mtime_s: 0, mtime_ns: 0, ctime_s: 0, ctime_ns: 0, atime_s: 0, atime_ns: 0,
+    ino: '0', dev: '0', rdev: '0', nlink: 0, link_of: null, reconcile: 0, error: message,
+  };
+}
+
+/**
+ * Walk `dir` (a row with a path) into `db`. Throws the source error when the listing itself
+ * fails (at once or part way): the caller fails the directory whole (StateDb.dropChildren).
+ * Transactions are re-runnable (the state retries them on a busy disk): nothing outside the
+ * state changes inside them.
+ */
+export function walkDirectory(db: StateDb, dir: EntryRow, hooks: WalkHooks): WalkResult {
+  db.tx(() => db.beginScan(dir.id));
+  let failedChildren: Array<{ name: Buffer; message: string }> = [];
+  const batches = readDirectoryBatches(dir.path!, WALK_BATCH, (err, name) => {
+    failedChildren.push({ name, message: err.message });
+  });
+  const result: WalkResult = { entries: 0, fileBytes: 0 };
+  const record = (batch: readonly SourceEntry[], failed: ReadonlyArray<{ name: Buffer; message: string }>, last: boolean) => {
+    db.tx(() => {
+      const counters = db.counters;
+      for (const e of batch) hooks.insertChild(dir, e, counters, EntryState.HELD);
+      for (const f of failed) db.insertEntry(unreadableChild(dir.id, f.name, f.message));
+      db.setCounters(counters);
+      if (last) db.finishScan(dir.id);
+    });
+    for (const e of batch) if (e.kind === 'file') result.fileBytes += Number(e.sizeBytes);
+    result.entries += batch.length;
+    for (const f of failed) hooks.onFailedChild?.(f.message);
+  };
+  for (const batch of batches) {
+    const failed = failedChildren;
+    failedChildren = [];
+    record(batch, failed, false);
+  }
+  record([], failedChildren, true);
+  return result;
+}
