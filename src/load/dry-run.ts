@@ -7,6 +7,7 @@ import { DirentPacker, fileSegmentCount } from '../codec/index.js';
 import { joinPath, lstatEntry, readDirectoryBatches } from '../scan/index.js';
 import { MAX_LINKS_PER_INODE } from './dir-scan.js';
 import { indirectCount } from './file-writer.js';
+import { checkSource } from './source-root.js';
 
 export interface DryRunOptions {
   source: string;
@@ -33,7 +34,7 @@ const HANDLE = Buffer.alloc(24);
 
 export function dryRun(options: DryRunOptions): DryRunEstimate {
   const started = Date.now();
-  const rootAbs = path.resolve(options.source);
+  const rootAbs = checkSource(options.source);
   const est: DryRunEstimate = { entries: 1, kinds: { dir: 1 }, fileBytes: 0, objects: 0, fileSegments: 0, dirSegments: 0, indirectBlocks: 0, requests: 0, errors: 0, seconds: 0 };
   lstatEntry(Buffer.from(rootAbs), Buffer.from(path.basename(rootAbs)));
   const links = new Map<string, number>();

@@ -21,6 +21,7 @@ import { LoadRun } from './load-run.js';
 import type { LogLevel, Reporter } from './reporter.js';
 import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
+import { checkSource } from './source-root.js';
 
 export interface LoadOptions {
   /** the source root as the user typed it (its last component names the root, spec §5.10) */
@@ -89,18 +90,6 @@ export function defaultEncodeWorkers(): number {
 
 function hexOf(p: string): string {
   return Buffer.from(p).toString('hex');
-}
-
-function checkSource(source: string): string {
-  const abs = path.resolve(source);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    throw new ClfsError('E_SOURCE_NOT_FOUND', `source ${source}: no such directory; give the root of the tree to load`, { subject: source });
-  }
-  if (!st.isDirectory()) throw new ClfsError('E_SOURCE_NOT_FOUND', `source ${source}: not a directory; give the root of the tree to load`, { subject: source });
-  return abs;
 }
 
 function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
