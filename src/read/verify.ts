@@ -314,7 +314,8 @@ class Verifier {
       this.reader = await ContainerReader.open(this.target, this.options);
     } catch (e) {
       if (!isClfsError(e)) throw e;
-      if (!e.message.includes('load not finalized')) this.problem('/', 'root', e.message, e.subject);
+      // a tmp root was already reported by the listing
+      if (e.code !== 'E_NOT_FINALIZED') this.problem('/', 'root', e.message, e.subject);
       return this.report();
     }
     const root = this.reader.root;
