@@ -27,6 +27,8 @@ export const CLFS_ERROR_CODES = [
   'E_FORMAT_CORRUPT',
   'E_FORMAT_UNSUPPORTED',
   'E_FORMAT_LIMIT',
+  // a container whose load never finished: only the tmp root exists (resume the load)
+  'E_NOT_FINALIZED',
   // local state
   'E_STATE_MISMATCH',
   'E_STATE_EXISTS',

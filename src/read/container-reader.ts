@@ -154,7 +154,7 @@ export class ContainerReader {
 
   /**
    * Finds the final root (the highest version listed under the root's prefix). A container that
-   * only has the `tmp` root was never finalized (format.md §3.6): E_FORMAT_CORRUPT saying so.
+   * only has the `tmp` root was never finalized (format.md §3.6): E_NOT_FINALIZED.
    */
   static async open(target: Target, options: ReadOptions = {}): Promise<ContainerReader> {
     const name = await findRootName(target, options);
@@ -335,7 +335,7 @@ async function findRootName(target: Target, options: ReadOptions): Promise<strin
   if (listed !== undefined) return listed;
   for await (const info of target.list('tmp' + blobListPrefix(ROOT_ID), options)) {
     throw new ClfsError(
-      'E_FORMAT_CORRUPT',
+      'E_NOT_FINALIZED',
       `${target.description}: load not finalized: only the tmp root ${info.name} exists; resume the load to finish it`,
       { subject: info.name },
     );

@@ -8,8 +8,8 @@ export {
   splitPath,
 } from './container-reader.js';
 export type { Inode, InodeObject, ReadOptions } from './container-reader.js';
-export { verify } from './verify.js';
-export type { VerifyCounts, VerifyOptions, VerifyProblem, VerifyProblemCode, VerifyProgress, VerifyReport } from './verify.js';
+export { verify } from './verify/index.js';
+export type { VerifyCounts, VerifyOptions, VerifyProblem, VerifyProblemCode, VerifyProgress, VerifyReport } from './verify/index.js';
 export { ls, modeString, entryTypeOf } from './ls.js';
 export type { EntryType, LsEntry, LsOptions } from './ls.js';
 export { cat } from './cat.js';

@@ -12,6 +12,7 @@ import {
   INPROGRESS_ID,
   rootBlobName,
 } from '../../src/codec/index.js';
+import { isClfsError } from '../../src/errors/index.js';
 import { ContainerReader, verify, type VerifyReport } from '../../src/read/index.js';
 import { FolderTarget } from '../../src/targets/folder-target.js';
 import { copyContainer, extractContainer, rm } from './read-fixtures.js';
@@ -116,6 +117,9 @@ describe('verify: damaged copies of tiny', () => {
     const report = await verify(new FolderTarget(dir));
     assertProblem(report, 'not-finalized', '/', /load was not finalized/);
     await assert.rejects(ContainerReader.open(new FolderTarget(dir)), /load not finalized/);
+    await assert.rejects(ContainerReader.open(new FolderTarget(dir)), (e: unknown) => isClfsError(e) && e.code === 'E_NOT_FINALIZED');
+    // the reader's refusal is the listing's finding again, not a second problem
+    assert.deepEqual(report.problems.filter((p) => p.code === 'root'), []);
   });
 
   test('the pristine copy has no problems', async () => {

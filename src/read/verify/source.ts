@@ -1,0 +1,109 @@
+/**
+ * The source pass: the container against the tree it was loaded from. Each directory's names
+ * against the source directory's, each inode's stored type, mode, owner, mtime, size and symlink
+ * target against its source entry's lstat (content is hashed by the data pass).
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { Btype, encodeTimeNs } from '../../codec/index.js';
+import { kindOfMode } from '../../scan/index.js';
+import { displayClfsPath, escapeName, type Inode } from '../container-reader.js';
+import { entryTypeOf } from '../ls.js';
+import { msgOf, type ProblemSink, type VerifyContext } from './context.js';
+import type { StoredAttrs } from './link-table.js';
+
+export function lstatOrUndefined(path: Buffer): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(path as unknown as string, { bigint: true });
+  } catch {
+    return undefined;
+  }
+}
+
+/** A source inode: the loader matches hard links by the same pair. */
+export function sourceKey(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+export async function sha256OfFile(path: Buffer): Promise<string> {
+  const h = createHash('sha256');
+  const stream = fs.createReadStream(path as unknown as string);
+  for await (const chunk of stream) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** What an inode stores that is compared with its source entry. */
+export function attrsOf(inode: Inode): StoredAttrs {
+  const v = inode.obj.vattr;
+  const a: StoredAttrs = { btype: v.btype, mode: v.mode, uid: v.uid, gid: v.gid, mtimeSec: v.mtime.sec, size: v.sizeBytes.toString() };
+  if (v.btype === Btype.LNK) a.link = (inode.obj.data ?? Buffer.alloc(0)).toString('hex');
+  return a;
+}
+
+/** The root inode against the source root; an unreadable source root is reported by compareNames. */
+export function compareRoot(ctx: VerifyContext, root: Inode, source: Buffer): void {
+  const st = lstatOrUndefined(source);
+  if (st !== undefined) compareEntry(ctx, ctx.problems, '/', attrsOf(root), st, source, root.blob);
+}
+
+/** Compares what an inode stores with its source entry; false when the types differ. */
+export function compareEntry(ctx: VerifyContext, out: ProblemSink, path: string, a: StoredAttrs, st: fs.BigIntStats, source: Buffer, blob: string): boolean {
+  const mode = Number(st.mode);
+  const kind = kindOfMode(mode);
+  const type = entryTypeOf(a.btype);
+  const typeName = (k: string | undefined): string => k ?? 'unknown';
+  if (kind !== type) {
+    out.add(path, 'source-mismatch', `type ${typeName(type)} but the source is a ${typeName(kind)}`, blob);
+    return false;
+  }
+  const skip = ctx.options.skipSourceField ?? (() => false);
+  if ((a.mode & 0xffff) !== (mode & 0xffff) && !skip(path, 'mode')) {
+    out.add(path, 'source-mismatch', `mode ${a.mode.toString(8)} but the source has ${mode.toString(8)}`, blob);
+  }
+  if ((a.uid !== Number(st.uid) || a.gid !== Number(st.gid)) && !skip(path, 'owner')) {
+    out.add(path, 'source-mismatch', `owner ${a.uid}:${a.gid} but the source has ${st.uid}:${st.gid}`, blob);
+  }
+  // format.md §8.3: the stored seconds come from the reference's double round trip
+  const want = encodeTimeNs(st.mtimeNs);
+  if (want !== undefined && a.mtimeSec !== want.sec && !skip(path, 'mtime')) {
+    out.add(path, 'source-mismatch', `mtime ${new Date(a.mtimeSec * 1000).toISOString()} but the source has ${new Date(want.sec * 1000).toISOString()}`, blob);
+  }
+  if (kind === 'file' && a.size !== st.size.toString()) {
+    out.add(path, 'source-mismatch', `size ${a.size} but the source has ${st.size} bytes`, blob);
+  }
+  if (kind === 'symlink') compareLinkTarget(out, path, a, source, blob);
+  return true;
+}
+
+function compareLinkTarget(out: ProblemSink, path: string, a: StoredAttrs, source: Buffer, blob: string): void {
+  const stored = Buffer.from(a.link ?? '', 'hex');
+  try {
+    const target = fs.readlinkSync(source as unknown as string, { encoding: 'buffer' }) as unknown as Buffer;
+    if (!target.equals(stored)) {
+      out.add(path, 'source-mismatch', `symlink target "${escapeName(stored)}" but the source points to "${escapeName(target)}"`, blob);
+    }
+  } catch (e) {
+    out.add(path, 'source-mismatch', `cannot read the source symlink: ${msgOf(e)}`);
+  }
+}
+
+/** A directory's names (hex) against its source directory's. */
+export function compareNames(out: ProblemSink, parts: Buffer[], source: Buffer, names: Set<string>): void {
+  const path = displayClfsPath(parts);
+  let list: Buffer[];
+  try {
+    list = fs.readdirSync(source as unknown as string, { encoding: 'buffer' }) as unknown as Buffer[];
+  } catch (e) {
+    out.add(path, 'source-mismatch', `cannot read the source directory: ${msgOf(e)}`);
+    return;
+  }
+  const inSource = new Set<string>();
+  for (const n of list) {
+    const k = n.toString('hex');
+    inSource.add(k);
+    if (!names.has(k)) out.add(displayClfsPath([...parts, n]), 'source-mismatch', 'in the source but not in the container');
+  }
+  for (const k of names) {
+    if (!inSource.has(k)) out.add(displayClfsPath([...parts, Buffer.from(k, 'hex')]), 'source-mismatch', 'in the container but not in the source');
+  }
+}
