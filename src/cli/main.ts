@@ -6,7 +6,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ClfsError, isClfsError } from '../index.js';
-import { buildLegacyProgram, COMMANDS, registerCommands } from './commands/index.js';
+import { buildLegacyProgram, COMMANDS, LEGACY_USAGE, legacyAccepts, legacyPositionals, registerCommands } from './commands/index.js';
+import { suggest } from './suggest.js';
 import { createCliContext, EXIT, VERSION, type CliContext, type CliIo, type SignalState } from './context.js';
 
 export { EXIT, VERSION };
@@ -43,12 +44,27 @@ function commandWords(program: Command): Set<string> {
   return new Set(['help', ...program.commands.flatMap((c) => [c.name(), ...c.aliases()])]);
 }
 
-/** The program for `args`: a registered command, else the reference's positional form. */
-function chooseProgram(ctx: CliContext, args: readonly string[]): Command {
+/**
+ * The program for `args`: a registered command, or the reference's form when the line is exactly
+ * that; otherwise the one-line usage error for an unknown command (a typo such as `lod` must not
+ * be read as a state path).
+ */
+function chooseProgram(ctx: CliContext, args: readonly string[]): Command | { unknownCommand: string } {
   const program = buildProgram(ctx);
-  const word = args.find((a) => !a.startsWith('-'));
-  if (word === undefined || commandWords(program).has(word) || args.includes('--help') || args.includes('-h')) return program;
-  return buildLegacyProgram(ctx);
+  const legacy = buildLegacyProgram(ctx);
+  // the first positional as the reference's form reads the line (`--max_errors 5` is one option)
+  const word = legacyPositionals(legacy, args).positionals[0];
+  const words = commandWords(program);
+  if (word === undefined || words.has(word) || args.includes('--help') || args.includes('-h')) return program;
+  if (legacyAccepts(legacy, args)) return legacy;
+  const names = program.commands.map((c) => c.name());
+  const like = suggest(word, names);
+  return {
+    unknownCommand:
+      like !== undefined
+        ? `unknown command '${word}' (did you mean ${like}?)`
+        : `unknown command '${word}': the commands are ${names.join(', ')} (clfsload --help), or the reference's five positionals: ${LEGACY_USAGE}`,
+  };
 }
 
 /** Run the CLI; resolves to the exit code (never calls process.exit itself, except on a second signal). */
@@ -66,6 +82,10 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
   });
   const userArgs = args.filter((a) => a !== '--debug');
   const program = chooseProgram(ctx, userArgs);
+  if (!(program instanceof Command)) {
+    io.stderr.write(`clfsload: ${program.unknownCommand}\n`);
+    return EXIT.USAGE;
+  }
   program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   try {
     await program.parseAsync(userArgs, { from: 'user' });
