@@ -5,6 +5,8 @@ export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
 export { openTarget, parseTargetUrl, redact, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite } from './targets/index.js';
 export type { Target, TargetSpec, TargetCapabilities, BlobInfo } from './targets/index.js';
+export { displayPath } from './scan/index.js';
+export type { DisplayPathOptions } from './scan/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';
 export type { ClfsErrorCode } from './errors/index.js';
 /** Test and benchmark seams (fault plans); the CLI fills them from the environment (src/cli/environment.ts). */

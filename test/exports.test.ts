@@ -18,6 +18,7 @@ test('src/index.ts exports exactly the public API', () => {
     'RetryTarget',
     'cat',
     'checkStateFolder',
+    'displayPath',
     'dryRun',
     'exportTree',
     'installSourceFaultsFromEnv',

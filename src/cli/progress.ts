@@ -1,4 +1,5 @@
 import type { ProgressSnapshot } from '../index.js';
+import type { OutStream } from './context.js';
 
 function mib(bytes: number): string {
   return (bytes / 1048576).toFixed(1);
@@ -29,7 +30,7 @@ export class ProgressPrinter {
   private live = false;
 
   constructor(
-    private readonly out: NodeJS.WriteStream,
+    private readonly out: OutStream,
     private readonly plainEveryMs = 5000,
   ) {}
 

@@ -22,6 +22,7 @@ import {
 } from '../codec/index.js';
 import type { Bmap, DecodedObject, Dirent, Vattr } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
+import { displayPath, utf8SequenceLength } from '../scan/index.js';
 import type { Target } from '../targets/target.js';
 
 export type InodeObject = Extract<DecodedObject, { kind: 'inode' }>;
@@ -64,47 +65,9 @@ function notFound(e: unknown): boolean {
   return isClfsError(e) && e.code === 'E_TARGET_NOT_FOUND';
 }
 
-/** Printable path from bytes: invalid UTF-8 and control bytes shown as \xNN. */
+/** Printable path from bytes: invalid UTF-8 and control bytes shown as \xNN (the tool's one printer, src/scan/display-path.ts). */
 export function escapeName(bytes: Buffer): string {
-  const text = bytes.toString('utf8');
-  const clean = Buffer.from(text, 'utf8').equals(bytes) && !/[\x00-\x1f\x7f]/.test(text);
-  if (clean) return text;
-  let out = '';
-  // decode valid UTF-8 runs, escape the rest byte by byte
-  let i = 0;
-  while (i < bytes.length) {
-    const n = utf8SequenceLength(bytes, i);
-    if (n === 0) {
-      out += `\\x${bytes[i]!.toString(16).padStart(2, '0')}`;
-      i++;
-      continue;
-    }
-    const ch = bytes.subarray(i, i + n).toString('utf8');
-    out += n === 1 && (bytes[i]! < 0x20 || bytes[i] === 0x7f) ? `\\x${bytes[i]!.toString(16).padStart(2, '0')}` : ch;
-    i += n;
-  }
-  return out;
-}
-
-/** Length of the valid UTF-8 sequence starting at i, or 0 when the byte starts none. */
-export function utf8SequenceLength(b: Buffer, i: number): number {
-  const c = b[i]!;
-  if (c < 0x80) return 1;
-  let n: number;
-  let min: number;
-  if (c >= 0xc2 && c <= 0xdf) { n = 2; min = 0x80; }
-  else if (c >= 0xe0 && c <= 0xef) { n = 3; min = 0x800; }
-  else if (c >= 0xf0 && c <= 0xf4) { n = 4; min = 0x10000; }
-  else return 0;
-  if (i + n > b.length) return 0;
-  let cp = c & (0xff >> (n + 1));
-  for (let k = 1; k < n; k++) {
-    const cc = b[i + k]!;
-    if ((cc & 0xc0) !== 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
+  return displayPath(bytes);
 }
 
 /**

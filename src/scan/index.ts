@@ -1,4 +1,6 @@
-export { lstatEntry, readDirectoryBatches, joinPath, displayPath, kindOfMode, sourceError, entryFromStats } from './source-entry.js';
+export { displayPath, utf8SequenceLength } from './display-path.js';
+export type { DisplayPathOptions } from './display-path.js';
+export { lstatEntry, readDirectoryBatches, joinPath, kindOfMode, sourceError, entryFromStats } from './source-entry.js';
 export type { SourceEntry, SourceKind } from './source-entry.js';
 export { sourceFs, setSourceFaults, installSourceFaultsFromEnv, sourceFaults, sourceFaultsForWorkers, sourceFaultCounts, SOURCE_FAULTS_ENV, SOURCE_OPS } from './source-fs.js';
 export type { SourceFaultPlan, SourceFaultRule, SourceOp, SharedSourceFaults } from './source-fs.js';

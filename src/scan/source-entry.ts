@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { ClfsError, isClfsError } from '../errors/index.js';
+import { displayPath } from './display-path.js';
 import { sourceFs } from './source-fs.js';
 
 /** What the loader needs to know of one source entry, from one lstat (never following symlinks). */
@@ -43,15 +44,6 @@ export function joinPath(dir: Buffer, name: Buffer): Buffer {
   return needsSlash ? Buffer.concat([dir, SLASH, name]) : Buffer.concat([dir, name]);
 }
 const SLASH = Buffer.from('/');
-
-/** Printable form of a byte path for messages (invalid UTF-8 shown as \xNN). */
-export function displayPath(path: Buffer): string {
-  const text = path.toString('utf8');
-  if (Buffer.from(text, 'utf8').equals(path)) return text;
-  let out = '';
-  for (const byte of path) out += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
-  return out;
-}
 
 /** lstat one path; per-entry failures become recoverable ClfsErrors naming the path. */
 export function lstatEntry(path: Buffer, name: Buffer): SourceEntry {

@@ -211,3 +211,35 @@ test('--dry-run counts entries, bytes, objects and requests and writes nothing',
   assert.ok(!fs.existsSync(state), 'no state folder');
   assert.deepEqual(statesFor(path.basename(blobs)), []);
 });
+
+test('the reference form passes every one of its load options on: --max_errors, --retry_errors, --preserve_hardlinks, --dry_run', async () => {
+  const c = await azurite.makeContainer();
+  const tree = path.join(work, 'legacy-options-src');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(path.join(tree, 'one.txt'), 'one\n');
+  fs.writeFileSync(path.join(tree, 'broken.txt'), 'unreadable on the first run\n');
+  fs.linkSync(path.join(tree, 'one.txt'), path.join(tree, 'one-hard.txt'));
+  const state = path.join(work, 'legacy-options-state');
+  const legacy = (extra: string[], env: Record<string, string> = {}) => {
+    const r = cli([state, tree, azurite.accountName, c.containerName, c.sasToken, '--endpoint', azurite.endpoint, '--preserve_hardlinks', '1', '--json', ...extra], env);
+    return { ...r, summary: JSON.parse(r.stdout.trim().split('\n').pop() || 'null') };
+  };
+  const faults = JSON.stringify({ seed: 1, rules: [{ op: 'open', path: 'broken.txt', code: 'EIO' }] });
+  // --max_errors 1: the first failed entry stops the load (the default, 50, would finish with errors)
+  const first = legacy(['--new', '--max_errors', '1', '--dry_run'], { CLFSLOAD_SOURCE_FAULTS: faults });
+  assert.equal(first.code, 1, first.stderr);
+  assert.equal(first.summary.status, 'error-budget-exceeded', first.stdout);
+  assert.match(first.stderr, /^dry run result count=4 /m, '--dry_run counts the tree first');
+  // --retry_errors 0: the failed entry stays failed on resume, though it is readable now
+  const kept = legacy(['--retry_errors', '0']);
+  assert.equal(kept.code, 1, kept.stderr);
+  assert.equal(kept.summary.errors, 1, kept.stdout);
+  // --retry_errors 1 (the reference's default): retried and loaded
+  const retried = legacy(['--retry_errors', '1']);
+  assert.equal(retried.code, 0, retried.stdout + retried.stderr);
+  assert.equal(retried.summary.errors, 0, retried.stdout);
+  // --preserve_hardlinks 1: the two names share one inode in the container
+  const v = cli(['verify', c.url, '--source', tree, '--json']);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  assert.equal(JSON.parse(v.stdout).hardlinks, 'preserved');
+});

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
-import { registerReadCommands } from '../../src/cli/read-commands.js';
+import { registerCommands } from '../../src/cli/commands/index.js';
+import { createCliContext } from '../../src/cli/context.js';
 import { verify } from '../../src/read/index.js';
 import { openTarget } from '../../src/targets/open-target.js';
 import type { Target } from '../../src/targets/target.js';
@@ -55,7 +56,7 @@ async function run(args: string[]): Promise<{ out: string; err: string; code: nu
   stderr.on('data', (c: Buffer) => err.push(c));
   let code: number | undefined;
   const program = new Command('clfsload').exitOverride();
-  registerReadCommands(program, { stdout, stderr, openTarget: (u) => openTarget(u), setExitCode: (c) => (code = c) });
+  registerCommands(program, createCliContext({ stdout, stderr }, { setExitCode: (c) => (code = c) }));
   await program.parseAsync(['node', 'clfsload', ...args]);
   return { out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString(), code };
 }

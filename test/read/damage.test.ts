@@ -132,8 +132,8 @@ describe('CLI verify on a damaged copy', () => {
   test('prints one problem per line with the path, a summary line, and exits 1', async () => {
     const { Command } = await import('commander');
     const { PassThrough } = await import('node:stream');
-    const { registerReadCommands } = await import('../../src/cli/read-commands.js');
-    const { openTarget } = await import('../../src/targets/open-target.js');
+    const { registerCommands } = await import('../../src/cli/commands/index.js');
+    const { createCliContext } = await import('../../src/cli/context.js');
     const dir = copyContainer(pristine);
     temps.push(dir);
     const reader = await ContainerReader.open(new FolderTarget(dir));
@@ -143,7 +143,7 @@ describe('CLI verify on a damaged copy', () => {
     stdout.on('data', (c: Buffer) => chunks.push(c));
     let code: number | undefined;
     const program = new Command('clfsload').exitOverride();
-    registerReadCommands(program, { stdout, stderr: new PassThrough(), openTarget: (u) => openTarget(u), setExitCode: (c) => (code = c) });
+    registerCommands(program, createCliContext({ stdout, stderr: new PassThrough() }, { setExitCode: (c) => (code = c) }));
     await program.parseAsync(['node', 'clfsload', 'verify', `file://${dir}`]);
     const lines = Buffer.concat(chunks).toString().trim().split('\n');
     assert.equal(code, 1);

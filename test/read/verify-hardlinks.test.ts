@@ -13,10 +13,10 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
 import { Btype, blobName, encodeBlob, encodeDirents, encodeInodeBody } from '../../src/codec/index.js';
-import { registerReadCommands } from '../../src/cli/read-commands.js';
+import { registerCommands } from '../../src/cli/commands/index.js';
+import { createCliContext } from '../../src/cli/context.js';
 import { ContainerReader, FolderTarget, load, verify, type VerifyOptions, type VerifyReport } from '../../src/index.js';
 import type { InodeObject } from '../../src/read/index.js';
-import { openTarget } from '../../src/targets/open-target.js';
 import { copyContainer, rm, tempDir } from './read-fixtures.js';
 
 const temps: string[] = [];
@@ -277,7 +277,7 @@ async function cli(args: string[]): Promise<{ code: number | undefined; lines: s
   stdout.on('data', (c: Buffer) => chunks.push(c));
   let code: number | undefined;
   const program = new Command('clfsload').exitOverride();
-  registerReadCommands(program, { stdout, stderr: new PassThrough(), openTarget: (u) => openTarget(u), setExitCode: (c) => (code = c) });
+  registerCommands(program, createCliContext({ stdout, stderr: new PassThrough() }, { setExitCode: (c) => (code = c) }));
   await program.parseAsync(['node', 'clfsload', ...args]);
   return { code, lines: Buffer.concat(chunks).toString().trim().split('\n') };
 }

@@ -1,0 +1,26 @@
+/** `clfsload cat TARGET PATH`: a file's bytes to stdout. */
+import { cat } from '../../index.js';
+import type { CliCommand } from '../commands.js';
+import { write } from '../context.js';
+import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+
+export const catCommand: CliCommand = {
+  name: 'cat',
+  register(program, ctx) {
+    program
+      .command('cat')
+      .description("write a file's bytes from a container to stdout")
+      .argument('<target>', TARGET_HELP)
+      .argument('<path>', 'path of a regular file inside the container')
+      .option('--endpoint <url>', ENDPOINT_HELP)
+      .action(async (targetUrl: string, path: string, opts: { endpoint?: string }) => {
+        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
+        try {
+          for await (const chunk of cat(target, path)) await write(ctx.stdout, chunk);
+          ctx.setExitCode(0);
+        } finally {
+          await target.close?.();
+        }
+      });
+  },
+};

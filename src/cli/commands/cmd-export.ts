@@ -1,0 +1,33 @@
+/** `clfsload export TARGET DEST [PATH]`: restore a container, or a path in it, into a local directory. */
+import { exportTree } from '../../index.js';
+import type { CliCommand } from '../commands.js';
+import { write } from '../context.js';
+import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+
+export const exportCommand: CliCommand = {
+  name: 'export',
+  register(program, ctx) {
+    program
+      .command('export')
+      .description('restore a container (or a path in it) into a local directory')
+      .argument('<target>', TARGET_HELP)
+      .argument('<dest>', 'local directory to write into')
+      .argument('[path]', 'path inside the container', '/')
+      .option('--force', 'overwrite existing files', false)
+      .option('--endpoint <url>', ENDPOINT_HELP)
+      .action(async (targetUrl: string, dest: string, path: string, opts: { force: boolean; endpoint?: string }) => {
+        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
+        try {
+          const s = await exportTree(target, dest, { path, force: opts.force });
+          for (const k of s.skipped) await write(ctx.stderr, `skipped ${k.path}: ${k.reason}\n`);
+          await write(
+            ctx.stderr,
+            `exported ${s.dirs} dirs, ${s.files} files (${s.bytes} bytes), ${s.symlinks} symlinks, ${s.fifos} fifos, ${s.devices} devices, ${s.hardlinks} hard links to ${dest}\n`,
+          );
+          ctx.setExitCode(0);
+        } finally {
+          await target.close?.();
+        }
+      });
+  },
+};
