@@ -7,10 +7,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { isClfsError } from '../../src/errors/index.js';
-import { EntryState, StateDb, StateReader, STATE_DB_FILE, STATE_FAULTS_ENV } from '../../src/state/index.js';
+import { EntryState, faultPlanFromEnv, StateDb, StateReader, STATE_DB_FILE, STATE_FAULTS_ENV } from '../../src/state/index.js';
 import type { NewEntry, StateFaultPlan, StateRetryEvent } from '../../src/state/index.js';
 
 const STATE_DB_JS = new URL('../../src/state/state-db.js', import.meta.url).href;
+const STATE_FAULTS_JS = new URL('../../src/state/state-faults.js', import.meta.url).href;
 const STATE_READER_JS = new URL('../../src/state/state-reader.js', import.meta.url).href;
 const BETTER_SQLITE3 = import.meta.resolve('better-sqlite3');
 
@@ -219,13 +220,14 @@ test('a state folder on a real full disk, and on a read-only file system, stops 
   ro?.close();
 });
 
-test('CLFSLOAD_STATE_FAULTS applies in a child process, and its statsFile counts the write points even on process.exit', async (t) => {
+test('CLFSLOAD_STATE_FAULTS, read by the caller (the CLI), applies in a child process, and its statsFile counts the write points even on process.exit', async (t) => {
   const dir = tempDir(t, 'clfsload-state-env-');
   seed(dir);
   const statsFile = path.join(dir, 'stats.json');
   const script = `
     const { StateDb } = await import(${JSON.stringify(STATE_DB_JS)});
-    const db = StateDb.open(process.argv[1], { create: false, retry: { totalMs: 300 } });
+    const { faultPlanFromEnv } = await import(${JSON.stringify(STATE_FAULTS_JS)});
+    const db = StateDb.open(process.argv[1], { create: false, retry: { totalMs: 300 }, faults: faultPlanFromEnv(process.env) });
     db.onRetry = (e) => console.log('retry', e.code);
     db.tx(() => db.setMeta('a', 1));
     db.tx(() => db.setMeta('b', 2));
@@ -259,7 +261,7 @@ test('a malformed CLFSLOAD_STATE_FAULTS is one E_USAGE line naming the variable'
   });
   for (const [value, why] of [['{', /not JSON/], ['{"rules":[{"op":"delete","at":1,"code":"SQLITE_BUSY"}]}', /op must be write, read or commit/], ['{"rules":[{"op":"write","at":0,"code":"SQLITE_BUSY"}]}', /"at" must be/]] as const) {
     process.env[STATE_FAULTS_ENV] = value;
-    assert.throws(() => StateDb.open(dir, { create: false }), (err) => {
+    assert.throws(() => StateDb.open(dir, { create: false, faults: faultPlanFromEnv(process.env) }), (err) => {
       assert.ok(isClfsError(err));
       assert.equal(err.code, 'E_USAGE');
       assert.match(err.message, new RegExp(`^${STATE_FAULTS_ENV} \\(state fault plan\\): `));
