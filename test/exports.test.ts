@@ -19,6 +19,7 @@ test('src/index.ts exports exactly the public API', () => {
     'cat',
     'checkStateFolder',
     'dryRun',
+    'durabilityFromEnv',
     'exportTree',
     'installSourceFaultsFromEnv',
     'isClfsError',
@@ -31,6 +32,7 @@ test('src/index.ts exports exactly the public API', () => {
     'setSourceFaults',
     'startAzurite',
     'stateFaultPlanFromEnv',
+    'targetKey',
     'verify',
   ]);
 });
