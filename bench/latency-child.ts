@@ -10,59 +10,32 @@
  * the request counts seen by the loader.
  */
 import { CountingTarget, FolderTarget, LatencyTarget, load } from '../src/index.js';
-import type { BlobInfo, Target } from '../src/index.js';
-import type { FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions } from '../src/targets/target.js';
+import type { Target } from '../src/index.js';
+import { ForwardingTarget } from '../src/targets/index.js';
+import type { PutManyItem, PutOptions } from '../src/targets/index.js';
 
 /**
  * Forwards to the inner target and counts single puts and putMany calls apart. With
- * hidePutMany it has no putMany, so the loader falls back to one put per blob.
+ * hidePutMany it declares no putMany, so the loader falls back to one put per blob.
  */
-export class BenchWrapper implements Target {
-  readonly description: string;
-  readonly capabilities: Target['capabilities'];
-  readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
-  readonly flush?: (options?: FlushOptions) => Promise<void>;
-  readonly #inner: Target;
+export class BenchWrapper extends ForwardingTarget {
   singlePuts = 0;
   putManyCalls = 0;
   putManyItems = 0;
 
   constructor(inner: Target, hidePutMany: boolean) {
-    this.#inner = inner;
-    this.description = inner.description;
-    this.capabilities = inner.capabilities;
-    if (!hidePutMany && inner.putMany !== undefined) {
-      const putMany = inner.putMany.bind(inner);
-      this.putMany = (items, options) => {
-        this.putManyCalls += 1;
-        this.putManyItems += items.length;
-        return putMany(items, options);
-      };
-    }
-    if (inner.flush !== undefined) this.flush = inner.flush.bind(inner);
+    super(inner, hidePutMany ? { features: { putMany: false } } : {});
   }
 
-  put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {
+  override put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {
     this.singlePuts += 1;
-    return this.#inner.put(name, data, options);
+    return this.inner.put(name, data, options);
   }
-  get(name: string, options?: GetOptions): Promise<Buffer> {
-    return this.#inner.get(name, options);
-  }
-  exists(name: string, options?: PutOptions): Promise<boolean> {
-    return this.#inner.exists(name, options);
-  }
-  list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
-    return this.#inner.list(prefix, options);
-  }
-  delete(name: string, options?: PutOptions): Promise<void> {
-    return this.#inner.delete(name, options);
-  }
-  async checkAccess(options?: PutOptions): Promise<void> {
-    await this.#inner.checkAccess?.(options);
-  }
-  async close(): Promise<void> {
-    await this.#inner.close?.();
+
+  override putMany(items: readonly PutManyItem[], options?: PutOptions): Promise<void> {
+    this.putManyCalls += 1;
+    this.putManyItems += items.length;
+    return this.inner.putMany!(items, options);
   }
 }
 

@@ -20,6 +20,7 @@ test('src/index.ts exports exactly the public API', () => {
     'checkStateFolder',
     'displayPath',
     'dryRun',
+    'durabilityFromEnv',
     'exportTree',
     'installSourceFaultsFromEnv',
     'isClfsError',
@@ -32,6 +33,7 @@ test('src/index.ts exports exactly the public API', () => {
     'setSourceFaults',
     'startAzurite',
     'stateFaultPlanFromEnv',
+    'targetKey',
     'verify',
   ]);
 });

@@ -4,8 +4,10 @@
  *   CLFSLOAD_ENCODE_WORKERS  encode worker threads (default: one per core, at most 4)
  *   CLFSLOAD_SOURCE_FAULTS   a source fault plan (src/scan/source-fs.ts), installed for the process
  *   CLFSLOAD_STATE_FAULTS    a state fault plan (src/state/state-faults.ts)
+ *   CLFSLOAD_FOLDER_FSYNC    how a file:// target makes blobs durable: auto (default), fsync,
+ *                            syncfs, or 0 (none: a benchmark knob only)
  */
-import { ClfsError, installSourceFaultsFromEnv, stateFaultPlanFromEnv } from '../index.js';
+import { ClfsError, durabilityFromEnv, installSourceFaultsFromEnv, stateFaultPlanFromEnv } from '../index.js';
 import type { LoadOptions } from '../index.js';
 
 export type EnvironmentLoadOptions = Pick<LoadOptions, 'encodeWorkers' | 'stateFaults'>;
@@ -25,4 +27,9 @@ export function applyEnvironment(env: NodeJS.ProcessEnv): EnvironmentLoadOptions
   const plan = stateFaultPlanFromEnv(env);
   if (plan !== undefined) out.stateFaults = plan;
   return out;
+}
+
+/** The folder target's durability mode from CLFSLOAD_FOLDER_FSYNC (a usage error when it is not one of its values). */
+export function folderDurability(env: NodeJS.ProcessEnv): ReturnType<typeof durabilityFromEnv> {
+  return durabilityFromEnv(env.CLFSLOAD_FOLDER_FSYNC);
 }

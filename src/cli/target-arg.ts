@@ -4,7 +4,8 @@
  * account, container and SAS positionals. Parsing touches nothing; opening is left to the command,
  * which may first check what else it was given (a load checks its source before any target work).
  */
-import { openTarget, parseTargetUrl, RetryTarget } from '../index.js';
+import { openTarget, parseTargetUrl, RetryTarget, targetKey } from '../index.js';
+import { folderDurability } from './environment.js';
 import type { Target, TargetSpec } from '../index.js';
 
 export type TargetArgument =
@@ -26,18 +27,16 @@ export interface CliTarget {
   open(options?: { concurrency?: number; reportRetries?: boolean }): Target;
 }
 
-export function targetKeyOf(spec: TargetSpec): string {
-  return spec.kind === 'folder' ? `file:${spec.path}` : `azure:${spec.endpoint}/${spec.containerName}`;
-}
-
 export function cliTarget(arg: TargetArgument, io?: { stderr: NodeJS.WritableStream }): CliTarget {
   const spec = specOf(arg);
   return {
     spec,
-    key: targetKeyOf(spec),
+    key: targetKey(spec),
     open: ({ concurrency, reportRetries = false } = {}) => {
       const limit = concurrency === undefined ? {} : { maxConnections: concurrency };
-      return new RetryTarget(openTarget(spec, { azure: limit, folder: limit }), {
+      // how a folder target makes blobs durable: a bench knob (CLFSLOAD_FOLDER_FSYNC, src/cli/environment.ts)
+      const folder = { ...limit, durability: folderDurability(process.env) };
+      return new RetryTarget(openTarget(spec, { azure: limit, folder }), {
         // an unreachable host gets a few quick tries, then one line from main(): no retry chatter
         onRetry: io && reportRetries ? (info) => (info.attempt >= 3 && !info.error.unreachable ? io.stderr.write(`retrying ${info.operation} ${info.subject}: ${info.error.message} (attempt ${info.attempt + 1})\n`) : undefined) : undefined,
       });

@@ -228,7 +228,7 @@ export class LoadRun {
     const batch = this.completions;
     this.completions = [];
     try {
-      if (this.target.flush !== undefined && batch.some((c) => c.state !== EntryState.ERROR)) await this.target.flush({ abortSignal: this.abortSignal });
+      if (this.target.features.flush && batch.some((c) => c.state !== EntryState.ERROR)) await this.target.flush!({ abortSignal: this.abortSignal });
       this.db.complete(batch);
     } catch (err) {
       this.fail(isClfsError(err) ? err : new ClfsError('E_STATE_IO', `state folder ${this.db.dir}: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
@@ -238,7 +238,7 @@ export class LoadRun {
 
   /** Make what was put durable before the caller records it in the state (reconcile, finalize). */
   async durable(): Promise<void> {
-    await this.target.flush?.({ abortSignal: this.abortSignal });
+    if (this.target.features.flush) await this.target.flush!({ abortSignal: this.abortSignal });
   }
 
   countError(message: string): void {

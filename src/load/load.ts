@@ -269,7 +269,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   if (options.newTransfer || startOver) {
     // before the target is contacted
     StateDb.refuseExisting(options.stateDir);
-    await options.target.checkAccess?.({ abortSignal: options.abortSignal });
+    if (options.target.features.checkAccess) await options.target.checkAccess!({ abortSignal: options.abortSignal });
     const existing = await firstBlob(options.target, options.abortSignal);
     if (existing !== undefined) {
       throw new ClfsError('E_TARGET_NOT_EMPTY', `${options.target.description} is not empty (it holds ${existing}): a CLFS load needs an empty container; use a new container, or resume the earlier load without --new`, { subject: options.target.description });

@@ -254,10 +254,9 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
     run.stats.blobsWritten += 1;
     run.stats.bytesUploaded += b.data.length;
   };
-  const putMany = run.target.putMany;
-  if (putMany !== undefined && blobs.length > 1 && !run.stopping) {
+  if (run.target.features.putMany && blobs.length > 1 && !run.stopping) {
     try {
-      await putMany.call(run.target, blobs, { abortSignal: run.abortSignal });
+      await run.target.putMany!(blobs, { abortSignal: run.abortSignal });
       blobs.forEach(storedBlob);
       run.complete(completions);
       return;

@@ -10,7 +10,7 @@ import type { BlockBlobClient, ContainerClient, RestError } from '@azure/storage
 import { azureSdk } from './azure-sdk.js';
 import { ClfsError } from '../errors/index.js';
 import { LeanPut } from './lean-put.js';
-import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities } from './target.js';
+import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities, TargetFeatures } from './target.js';
 
 /**
  * Requests in flight by default: deep, to hide the round trip. One small file is one Put Blob, so
@@ -45,9 +45,13 @@ type Operation = 'put' | 'get' | 'exists' | 'list' | 'delete';
 const NEEDED_PERMISSION: Record<Operation, string> = { put: 'w', get: 'r', exists: 'r', list: 'l', delete: 'd' };
 const LOAD_PERMISSIONS = 'rwld';
 
+/** Put Blob is durable when answered, and one request per blob is all the service offers */
+const AZURE_FEATURES: TargetFeatures = Object.freeze({ putMany: false, checkAccess: true, flush: false });
+
 export class AzureTarget implements Target {
   readonly description: string;
   readonly capabilities: TargetCapabilities;
+  readonly features = AZURE_FEATURES;
   readonly spec: AzureContainerSpec;
   readonly #container: ContainerClient;
   readonly #listPageSize: number;

@@ -1,5 +1,6 @@
 /** Counts requests by kind and bytes moved: for dry-run estimates and benchmarks. */
-import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
+import { ForwardingTarget } from './forwarding-target.js';
+import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target } from './target.js';
 
 export interface RequestCounts {
   put: number;
@@ -19,35 +20,26 @@ export interface RequestCounts {
   bytesGot: number;
 }
 
-export class CountingTarget implements Target {
-  readonly description: string;
-  readonly capabilities: TargetCapabilities;
-  readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
-  readonly flush?: (options?: FlushOptions) => Promise<void>;
-  readonly #inner: Target;
+/** checkAccess and close are inherited, uncounted: they are not part of what a load costs */
+export class CountingTarget extends ForwardingTarget {
   #counts: RequestCounts = emptyCounts();
 
   constructor(inner: Target) {
-    this.#inner = inner;
-    this.description = inner.description;
-    this.capabilities = inner.capabilities;
-    if (inner.putMany !== undefined) {
-      const putMany = inner.putMany.bind(inner);
-      this.putMany = (items, options) =>
-        this.#count(async () => {
-          this.#counts.putMany += 1;
-          this.#counts.put += items.length;
-          for (const item of items) this.#counts.bytesPut += item.data.byteLength;
-          await putMany(items, options);
-        });
-    }
-    if (inner.flush !== undefined) {
-      const flush = inner.flush.bind(inner);
-      this.flush = (options) => {
-        this.#counts.flush += 1;
-        return this.#count(() => flush(options));
-      };
-    }
+    super(inner);
+  }
+
+  override putMany(items: readonly PutManyItem[], options?: PutOptions): Promise<void> {
+    return this.#count(async () => {
+      this.#counts.putMany += 1;
+      this.#counts.put += items.length;
+      for (const item of items) this.#counts.bytesPut += item.data.byteLength;
+      await this.inner.putMany!(items, options);
+    });
+  }
+
+  override flush(options?: FlushOptions): Promise<void> {
+    this.#counts.flush += 1;
+    return this.#count(() => this.inner.flush!(options));
   }
 
   /** a copy of the counts so far */
@@ -59,30 +51,30 @@ export class CountingTarget implements Target {
     this.#counts = emptyCounts();
   }
 
-  put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {
+  override put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {
     this.#counts.put += 1;
     this.#counts.bytesPut += data.byteLength;
-    return this.#count(() => this.#inner.put(name, data, options));
+    return this.#count(() => this.inner.put(name, data, options));
   }
 
-  get(name: string, options?: GetOptions): Promise<Buffer> {
+  override get(name: string, options?: GetOptions): Promise<Buffer> {
     this.#counts.get += 1;
     return this.#count(async () => {
-      const bytes = await this.#inner.get(name, options);
+      const bytes = await this.inner.get(name, options);
       this.#counts.bytesGot += bytes.byteLength;
       return bytes;
     });
   }
 
-  exists(name: string, options?: PutOptions): Promise<boolean> {
+  override exists(name: string, options?: PutOptions): Promise<boolean> {
     this.#counts.exists += 1;
-    return this.#count(() => this.#inner.exists(name, options));
+    return this.#count(() => this.inner.exists(name, options));
   }
 
-  async *list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
+  override async *list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
     this.#counts.list += 1;
     try {
-      for await (const info of this.#inner.list(prefix, options)) {
+      for await (const info of this.inner.list(prefix, options)) {
         this.#counts.listed += 1;
         yield info;
       }
@@ -92,13 +84,9 @@ export class CountingTarget implements Target {
     }
   }
 
-  delete(name: string, options?: PutOptions): Promise<void> {
+  override delete(name: string, options?: PutOptions): Promise<void> {
     this.#counts.delete += 1;
-    return this.#count(() => this.#inner.delete(name, options));
-  }
-
-  async close(): Promise<void> {
-    await this.#inner.close?.();
+    return this.#count(() => this.inner.delete(name, options));
   }
 
   async #count<T>(request: () => Promise<T>): Promise<T> {

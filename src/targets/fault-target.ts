@@ -4,7 +4,8 @@
  * lost"), and a listing may fail part way, which is what retry and resume must survive.
  */
 import { ClfsError, type ClfsErrorCode } from '../errors/index.js';
-import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
+import { ForwardingTarget } from './forwarding-target.js';
+import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target } from './target.js';
 
 export type FaultOperation = 'put' | 'putMany' | 'get' | 'exists' | 'list' | 'delete' | 'flush';
 
@@ -29,12 +30,8 @@ export interface FaultTargetOptions {
   afterFraction?: number;
 }
 
-export class FaultTarget implements Target {
-  readonly description: string;
-  readonly capabilities: TargetCapabilities;
-  readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
-  readonly flush?: (options?: FlushOptions) => Promise<void>;
-  readonly #inner: Target;
+/** checkAccess and close are inherited, never failed: a fault plan is about the load's requests */
+export class FaultTarget extends ForwardingTarget {
   readonly #random: () => number;
   readonly #rate: number;
   readonly #failRequests: ReadonlySet<number>;
@@ -46,9 +43,7 @@ export class FaultTarget implements Target {
   #injected = 0;
 
   constructor(inner: Target, options: FaultTargetOptions = {}) {
-    this.#inner = inner;
-    this.description = inner.description;
-    this.capabilities = inner.capabilities;
+    super(inner);
     this.#random = mulberry32(options.seed ?? 1);
     this.#rate = options.failureRate ?? 0;
     this.#failRequests = new Set(options.failRequests ?? []);
@@ -56,14 +51,15 @@ export class FaultTarget implements Target {
     this.#retryAfterSeconds = options.retryAfterSeconds;
     this.#operations = options.operations === undefined ? undefined : new Set(options.operations);
     this.#afterFraction = options.afterFraction ?? 0.5;
-    if (inner.putMany !== undefined) {
-      const putMany = inner.putMany.bind(inner);
-      this.putMany = (items, opts) => this.#write('putMany', items[0]?.name ?? '', () => putMany(items, opts));
-    }
-    if (inner.flush !== undefined) {
-      const flush = inner.flush.bind(inner);
-      this.flush = this.#operations?.has('flush') ? (opts) => this.#write('flush', '', () => flush(opts)) : flush;
-    }
+  }
+
+  override putMany(items: readonly PutManyItem[], options?: PutOptions): Promise<void> {
+    return this.#write('putMany', items[0]?.name ?? '', () => this.inner.putMany!(items, options));
+  }
+
+  override flush(options?: FlushOptions): Promise<void> {
+    if (!this.#operations?.has('flush')) return this.inner.flush!(options);
+    return this.#write('flush', '', () => this.inner.flush!(options));
   }
 
   /** requests seen so far */
@@ -76,26 +72,26 @@ export class FaultTarget implements Target {
     return this.#injected;
   }
 
-  put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {
-    return this.#write('put', name, () => this.#inner.put(name, data, options));
+  override put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {
+    return this.#write('put', name, () => this.inner.put(name, data, options));
   }
 
-  async get(name: string, options?: GetOptions): Promise<Buffer> {
+  override async get(name: string, options?: GetOptions): Promise<Buffer> {
     if (this.#decide('get')) throw this.#fault('get', name);
-    return this.#inner.get(name, options);
+    return this.inner.get(name, options);
   }
 
-  async exists(name: string, options?: PutOptions): Promise<boolean> {
+  override async exists(name: string, options?: PutOptions): Promise<boolean> {
     if (this.#decide('exists')) throw this.#fault('exists', name);
-    return this.#inner.exists(name, options);
+    return this.inner.exists(name, options);
   }
 
-  async *list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
+  override async *list(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
     const fail = this.#decide('list');
     // Fail before the first name or part way (after up to 2000 names: past a 1000-name page).
     const failAfter = fail ? Math.floor(this.#random() * 2000) : Infinity;
     let yielded = 0;
-    for await (const info of this.#inner.list(prefix, options)) {
+    for await (const info of this.inner.list(prefix, options)) {
       if (yielded >= failAfter) throw this.#fault('list', prefix);
       yield info;
       yielded += 1;
@@ -103,12 +99,8 @@ export class FaultTarget implements Target {
     if (fail) throw this.#fault('list', prefix);
   }
 
-  delete(name: string, options?: PutOptions): Promise<void> {
-    return this.#write('delete', name, () => this.#inner.delete(name, options));
-  }
-
-  async close(): Promise<void> {
-    await this.#inner.close?.();
+  override delete(name: string, options?: PutOptions): Promise<void> {
+    return this.#write('delete', name, () => this.inner.delete(name, options));
   }
 
   async #write(operation: FaultOperation, name: string, request: () => Promise<void>): Promise<void> {

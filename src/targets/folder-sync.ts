@@ -81,8 +81,11 @@ export const systemSyncOps: FolderSyncOps = {
   },
 };
 
-/** CLFSLOAD_FOLDER_FSYNC: unset or auto, fsync, syncfs, or 0 (no durability: benchmarks only). */
-export function durabilityFromEnv(value = process.env.CLFSLOAD_FOLDER_FSYNC): FolderDurability {
+/**
+ * The value of CLFSLOAD_FOLDER_FSYNC, as given (the CLI reads the variable: the library reads no
+ * environment): unset or auto, fsync, syncfs, or 0 (no durability: benchmarks only).
+ */
+export function durabilityFromEnv(value: string | undefined): FolderDurability {
   if (value === undefined || value === '' || value === 'auto' || value === '1') return 'auto';
   if (value === '0') return 'none';
   if (value === 'fsync' || value === 'syncfs') return value;

@@ -15,7 +15,7 @@ import { open, opendir, readFile, rename, stat, unlink, writeFile } from 'node:f
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClfsError } from '../errors/index.js';
-import { durabilityFromEnv, FolderSync, systemSyncOps } from './folder-sync.js';
+import { FolderSync, systemSyncOps } from './folder-sync.js';
 import type { FolderDurability, FolderSyncOps } from './folder-sync.js';
 import { FolderWriter } from './folder-writer.js';
 import { writeFilesSync } from './folder-writes.js';
@@ -28,6 +28,7 @@ import type {
   PutOptions,
   Target,
   TargetCapabilities,
+  TargetFeatures,
 } from './target.js';
 
 const TEMP_PREFIX = '.clfsload-tmp-';
@@ -43,8 +44,8 @@ export interface FolderTargetOptions {
    */
   fsync?: boolean;
   /**
-   * how flush makes blobs durable (folder-sync.ts); default from CLFSLOAD_FOLDER_FSYNC, else
-   * 'auto'. 'none' is for measuring the cost only: flush then does nothing.
+   * how flush makes blobs durable (folder-sync.ts); default 'auto'. 'none' is for measuring the
+   * cost only: flush then does nothing. The CLI reads it from CLFSLOAD_FOLDER_FSYNC (durabilityFromEnv).
    */
   durability?: FolderDurability;
   /** the system calls flush makes; tests replace them to count or fail them */
@@ -60,9 +61,12 @@ export interface FolderTargetOptions {
   writerThread?: boolean;
 }
 
+const FOLDER_FEATURES: TargetFeatures = Object.freeze({ putMany: true, checkAccess: true, flush: true });
+
 export class FolderTarget implements Target {
   readonly description: string;
   readonly capabilities: TargetCapabilities;
+  readonly features = FOLDER_FEATURES;
   readonly path: string;
   readonly #fsync: boolean;
   readonly #writer: FolderWriter | undefined;
@@ -75,7 +79,7 @@ export class FolderTarget implements Target {
     this.#fsync = options.fsync ?? false;
     this.#writer = options.writerThread === false ? undefined : new FolderWriter();
     this.#sync = new FolderSync(this.path, {
-      durability: options.durability ?? durabilityFromEnv(),
+      durability: options.durability ?? 'auto',
       ops: options.syncOps ?? systemSyncOps,
       batch: options.syncBatch,
       description: this.description,

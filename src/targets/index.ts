@@ -7,13 +7,21 @@ export type {
   PutOptions,
   Target,
   TargetCapabilities,
+  TargetFeatures,
 } from './target.js';
+export { OPTIONAL_METHODS } from './target.js';
+export { ForwardingTarget, checkFeatures } from './forwarding-target.js';
+export type { ForwardingOptions } from './forwarding-target.js';
+export type { ParseContext, TargetFactory } from './factory.js';
+export { TARGET_FACTORIES } from './registry.js';
 export { FolderTarget } from './folder-target.js';
 export type { FolderDurability, FolderSyncOps, FolderTargetOptions } from './folder-target.js';
+export { durabilityFromEnv } from './folder-sync.js';
+export type { FolderSpec } from './folder-factory.js';
 export { AzureTarget, parseRetryAfter } from './azure-target.js';
 export type { AzureContainerSpec, AzureTargetOptions } from './azure-target.js';
-export { openTarget, parseTargetUrl, redact } from './open-target.js';
-export type { FolderSpec, OpenTargetOptions, ParseTargetUrlOptions, TargetSpec } from './open-target.js';
+export { openTarget, parseTargetUrl, redact, targetKey } from './open-target.js';
+export type { OpenTargetOptions, ParseTargetUrlOptions, TargetSpec } from './open-target.js';
 export { RetryTarget, sleep } from './retry-target.js';
 export type { RetryInfo, RetryTargetOptions } from './retry-target.js';
 export { Throttle } from './throttle.js';

@@ -2,8 +2,9 @@
  * Adds a fixed delay to every request, to measure how the pipeline behaves against a remote
  * service (benchmarks) while storing in a fast local target.
  */
+import { ForwardingTarget } from './forwarding-target.js';
 import { sleep } from './retry-target.js';
-import type { BlobInfo, FlushOptions, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
+import type { BlobInfo, GetOptions, ListOptions, PutManyItem, PutOptions, Target, TargetCapabilities } from './target.js';
 
 export interface LatencyTargetOptions {
   /** added before every request; default 20 */
@@ -12,60 +13,56 @@ export interface LatencyTargetOptions {
   capabilities?: TargetCapabilities;
 }
 
-export class LatencyTarget implements Target {
-  readonly description: string;
-  readonly capabilities: TargetCapabilities;
-  readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
-  readonly flush?: (options?: FlushOptions) => Promise<void>;
-  readonly #inner: Target;
+/** flush is inherited, without a delay: a remote blob service has nothing to flush, so a flush is no request to it */
+export class LatencyTarget extends ForwardingTarget {
   readonly #latencyMs: number;
 
   constructor(inner: Target, options: LatencyTargetOptions = {}) {
-    this.#inner = inner;
-    this.#latencyMs = options.latencyMs ?? 20;
-    this.description = `${inner.description} (+${this.#latencyMs} ms per request)`;
-    this.capabilities = options.capabilities ?? Object.freeze({ ...inner.capabilities, remote: true });
-    if (inner.putMany !== undefined) {
-      const putMany = inner.putMany.bind(inner);
-      this.putMany = async (items, opts = {}) => {
-        await this.#delay(opts.abortSignal);
-        await putMany(items, opts);
-      };
-    }
-    // no delay: a remote blob service has nothing to flush, so a flush is no request to it
-    if (inner.flush !== undefined) this.flush = inner.flush.bind(inner);
+    const latencyMs = options.latencyMs ?? 20;
+    super(inner, {
+      description: `${inner.description} (+${latencyMs} ms per request)`,
+      capabilities: options.capabilities ?? Object.freeze({ ...inner.capabilities, remote: true }),
+    });
+    this.#latencyMs = latencyMs;
   }
 
-  async put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
+  override async put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     await this.#delay(options.abortSignal);
-    await this.#inner.put(name, data, options);
+    await this.inner.put(name, data, options);
   }
 
-  async get(name: string, options: GetOptions = {}): Promise<Buffer> {
+  override async putMany(items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> {
     await this.#delay(options.abortSignal);
-    return this.#inner.get(name, options);
+    await this.inner.putMany!(items, options);
   }
 
-  async exists(name: string, options: PutOptions = {}): Promise<boolean> {
+  override async get(name: string, options: GetOptions = {}): Promise<Buffer> {
     await this.#delay(options.abortSignal);
-    return this.#inner.exists(name, options);
+    return this.inner.get(name, options);
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
+  override async exists(name: string, options: PutOptions = {}): Promise<boolean> {
     await this.#delay(options.abortSignal);
-    yield* this.#inner.list(prefix, options);
+    return this.inner.exists(name, options);
   }
 
-  async delete(name: string, options: PutOptions = {}): Promise<void> {
+  override async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
     await this.#delay(options.abortSignal);
-    await this.#inner.delete(name, options);
+    yield* this.inner.list(prefix, options);
   }
 
-  async close(): Promise<void> {
-    await this.#inner.close?.();
+  override async delete(name: string, options: PutOptions = {}): Promise<void> {
+    await this.#delay(options.abortSignal);
+    await this.inner.delete(name, options);
+  }
+
+  /** a request (Azure lists one name), so it waits like one */
+  override async checkAccess(options: PutOptions = {}): Promise<void> {
+    await this.#delay(options.abortSignal);
+    await this.inner.checkAccess!(options);
   }
 
   #delay(signal: AbortSignal | undefined): Promise<void> {
-    return sleep(this.#latencyMs, signal, `request to ${this.#inner.description}`);
+    return sleep(this.#latencyMs, signal, `request to ${this.inner.description}`);
   }
 }

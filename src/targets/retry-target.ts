@@ -12,17 +12,9 @@
  */
 import { setMaxListeners } from 'node:events';
 import { ClfsError, isClfsError } from '../errors/index.js';
+import { ForwardingTarget } from './forwarding-target.js';
 import { Throttle } from './throttle.js';
-import type {
-  FlushOptions,
-  BlobInfo,
-  GetOptions,
-  ListOptions,
-  PutManyItem,
-  PutOptions,
-  Target,
-  TargetCapabilities,
-} from './target.js';
+import type { BlobInfo, GetOptions, ListOptions, PutManyItem, PutOptions, Target } from './target.js';
 
 export interface RetryInfo {
   operation: string;
@@ -65,15 +57,9 @@ interface Deadline {
   active: number;
 }
 
-export class RetryTarget implements Target {
-  readonly description: string;
-  readonly capabilities: TargetCapabilities;
+/** flush is inherited, forwarded as is: a failed flush must not be retried (what it failed to write is unknown) */
+export class RetryTarget extends ForwardingTarget {
   readonly throttle: Throttle;
-  readonly putMany?: (items: readonly PutManyItem[], options?: PutOptions) => Promise<void>;
-  readonly checkAccess?: (options?: PutOptions) => Promise<void>;
-  /** forwarded as is: a failed flush must not be retried (what it failed to write is unknown) */
-  readonly flush?: (options?: FlushOptions) => Promise<void>;
-  readonly #inner: Target;
   readonly #maxAttempts: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
@@ -87,10 +73,7 @@ export class RetryTarget implements Target {
   #current: Deadline | undefined;
 
   constructor(inner: Target, options: RetryTargetOptions = {}) {
-    this.#inner = inner;
-    if (inner.flush !== undefined) this.flush = inner.flush.bind(inner);
-    this.description = inner.description;
-    this.capabilities = inner.capabilities;
+    super(inner);
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);
     this.#baseDelayMs = options.baseDelayMs ?? 200;
     this.#maxDelayMs = options.maxDelayMs ?? 30_000;
@@ -105,39 +88,41 @@ export class RetryTarget implements Target {
         maxConcurrency: inner.capabilities.maxConnections,
         successesPerIncrease: options.successesPerIncrease ?? 16,
       });
-    if (inner.putMany !== undefined) {
-      const putMany = inner.putMany.bind(inner);
-      this.putMany = (items, opts = {}) =>
-        this.#run('putMany', items[0]?.name ?? '', opts.abortSignal, (signal) => putMany(items, { ...opts, abortSignal: signal }));
-    }
-    if (inner.checkAccess !== undefined) {
-      const checkAccess = inner.checkAccess.bind(inner);
-      this.checkAccess = (opts = {}) =>
-        this.#run('checkAccess', inner.description, opts.abortSignal, (signal) => checkAccess({ ...opts, abortSignal: signal }));
-    }
   }
 
-  put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
+  override putMany(items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> {
+    return this.#run('putMany', items[0]?.name ?? '', options.abortSignal, (signal) =>
+      this.inner.putMany!(items, { ...options, abortSignal: signal }),
+    );
+  }
+
+  override checkAccess(options: PutOptions = {}): Promise<void> {
+    return this.#run('checkAccess', this.inner.description, options.abortSignal, (signal) =>
+      this.inner.checkAccess!({ ...options, abortSignal: signal }),
+    );
+  }
+
+  override put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     return this.#run('put', name, options.abortSignal, (signal) =>
-      this.#inner.put(name, data, { ...options, abortSignal: signal }),
+      this.inner.put(name, data, { ...options, abortSignal: signal }),
     );
   }
 
-  get(name: string, options: GetOptions = {}): Promise<Buffer> {
+  override get(name: string, options: GetOptions = {}): Promise<Buffer> {
     return this.#run('get', name, options.abortSignal, (signal) =>
-      this.#inner.get(name, { ...options, abortSignal: signal }),
+      this.inner.get(name, { ...options, abortSignal: signal }),
     );
   }
 
-  exists(name: string, options: PutOptions = {}): Promise<boolean> {
+  override exists(name: string, options: PutOptions = {}): Promise<boolean> {
     return this.#run('exists', name, options.abortSignal, (signal) =>
-      this.#inner.exists(name, { ...options, abortSignal: signal }),
+      this.inner.exists(name, { ...options, abortSignal: signal }),
     );
   }
 
-  delete(name: string, options: PutOptions = {}): Promise<void> {
+  override delete(name: string, options: PutOptions = {}): Promise<void> {
     return this.#run('delete', name, options.abortSignal, (signal) =>
-      this.#inner.delete(name, { ...options, abortSignal: signal }),
+      this.inner.delete(name, { ...options, abortSignal: signal }),
     );
   }
 
@@ -146,7 +131,7 @@ export class RetryTarget implements Target {
    * order is lexicographic). The timeout is per name, paused while the caller holds a name, so a
    * long listing is not cut off but a stalled page is. Listing does not take a throttle slot.
    */
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
+  override async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
     let last: string | undefined;
     let attempt = 1;
     let unreachable = 0;
@@ -161,7 +146,7 @@ export class RetryTarget implements Target {
       const disarm = (): void => clearTimeout(timer);
       try {
         arm();
-        for await (const info of this.#inner.list(prefix, { ...options, abortSignal: signal })) {
+        for await (const info of this.inner.list(prefix, { ...options, abortSignal: signal })) {
           if (last !== undefined && info.name <= last) continue;
           last = info.name;
           attempt = 1;
@@ -182,10 +167,6 @@ export class RetryTarget implements Target {
         attempt += 1;
       }
     }
-  }
-
-  async close(): Promise<void> {
-    await this.#inner.close?.();
   }
 
   async #run<T>(

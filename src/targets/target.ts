@@ -15,6 +15,25 @@ export interface TargetCapabilities {
   readonly remote: boolean;
 }
 
+/**
+ * Which optional Target methods a target has (rclone's Features). Declared, not probed: a caller
+ * checks `target.features.flush`, never `target.flush !== undefined`, and a target has the method
+ * exactly when it declares the feature (the conformance suite checks both ways). A wrapper
+ * declares what it forwards (ForwardingTarget: what the target it wraps declares, less what it
+ * turns off), so a wrapper cannot drop a method without saying so.
+ */
+export interface TargetFeatures {
+  /** Target.putMany: a batch of small blobs in one call */
+  readonly putMany: boolean;
+  /** Target.checkAccess: a load checks access before it contacts the target otherwise */
+  readonly checkAccess: boolean;
+  /** Target.flush: puts are not durable until flushed (a target without it is durable at once) */
+  readonly flush: boolean;
+}
+
+/** The optional methods TargetFeatures declares, for code that goes over all of them. */
+export const OPTIONAL_METHODS = ['putMany', 'checkAccess', 'flush'] as const satisfies readonly (keyof TargetFeatures)[];
+
 export interface PutOptions {
   abortSignal?: AbortSignal;
 }
@@ -48,6 +67,8 @@ export interface Target {
   /** for messages: "container acct/cont at https://...", "folder /x/y" */
   readonly description: string;
   readonly capabilities: TargetCapabilities;
+  /** which of the optional methods below this target has */
+  readonly features: TargetFeatures;
   /** create or overwrite one blob with these bytes */
   put(name: string, data: Uint8Array, options?: PutOptions): Promise<void>;
   /** the blob's bytes; E_TARGET_NOT_FOUND when absent */
@@ -60,6 +81,7 @@ export interface Target {
   /**
    * Check the target is reachable and the credentials allow what a load needs
    * (read, write, list, delete) without leaving anything behind. Throws the fatal coded error.
+   * Present when features.checkAccess.
    */
   checkAccess?(options?: PutOptions): Promise<void>;
   /**
@@ -69,20 +91,19 @@ export interface Target {
    * entries on resume and deletes the names of entries that failed). On failure some items may
    * already be written (callers re-put the batch; puts are idempotent). Targets declare it only when it is
    * cheaper than one put per item (the folder target writes the batch synchronously, without a
-   * promise chain per file); callers fall back to put when it is absent. Wrappers forward it only
-   * when the target they wrap has it.
+   * promise chain per file); callers fall back to put when features.putMany is false.
    */
   putMany?(items: readonly PutManyItem[], options?: PutOptions): Promise<void>;
   /**
    * Optional: every blob whose put (or putMany) resolved before this call is durable (survives a
    * power loss) when it resolves. Puts made during the call are not covered: a later flush covers
    * them. A target whose put is durable when it resolves (Azure: Put Blob answered 201) has no
-   * flush; callers treat a missing flush as already durable. The folder target batches the fsyncs
+   * flush (features.flush false); callers treat that as already durable. The folder target batches the fsyncs
    * here. A rejection (E_TARGET_IO) means some of those blobs may not be durable: the caller must
    * not record them as done, and should stop (the folder target rejects every later flush too: a
-   * failed fsync cannot be retried safely). Wrappers forward it only when the target they wrap has it.
+   * failed fsync cannot be retried safely).
    */
   flush?(options?: FlushOptions): Promise<void>;
-  /** release sockets, file handles */
+  /** release sockets, file handles; every wrapper forwards it, so callers may call it on any target */
   close?(): Promise<void>;
 }

@@ -55,6 +55,8 @@ function assertFailedPaths(s: LoadSummary, src: string, stateDir: string, expect
 class RefuseInode implements Target {
   readonly description: string;
   readonly capabilities;
+  /** puts only, so each blob meets the refusal; no flush or access check, as before features were declared */
+  readonly features = { putMany: false, checkAccess: false, flush: false };
   active = true;
   constructor(
     private readonly inner: Target,

@@ -42,6 +42,8 @@ function folderLoad(source: string, work: string, extra: Partial<LoadOptions> = 
 class PoisonTarget implements Target {
   readonly description: string;
   readonly capabilities;
+  /** puts only, so each blob meets the check; no flush or access check, as before features were declared */
+  readonly features = { putMany: false, checkAccess: false, flush: false };
   poisoned = true;
   constructor(private readonly inner: Target) {
     this.description = inner.description;

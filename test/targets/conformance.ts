@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isClfsError } from '../../src/errors/index.js';
+import { OPTIONAL_METHODS } from '../../src/targets/index.js';
 import type { PutManyItem, PutOptions, Target } from '../../src/targets/index.js';
 
 export interface ConformanceFactoryResult {
@@ -37,6 +38,7 @@ export const CONFORMANCE_TESTS = [
   'names with dots, underscores and hex',
   'a batch: putMany when declared, else puts',
   'an aborted signal stores nothing',
+  'declared features match the methods',
 ] as const;
 
 export type ConformanceTestName = (typeof CONFORMANCE_TESTS)[number];
@@ -241,8 +243,8 @@ export function runTargetConformance(
     // What the loader does with a batch of small blobs (src/load/transfer.ts): one putMany when
     // the target declares it, else one put per blob, maxConnections at a time.
     const storeBatch = (items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> =>
-      target.putMany !== undefined
-        ? target.putMany(items, options)
+      target.features.putMany
+        ? target.putMany!(items, options)
         : inParallel(items, target.capabilities.maxConnections, (item) => target.put(item.name, item.data, options));
 
     test('a batch: putMany when declared, else puts', async () => {
@@ -268,6 +270,15 @@ export function runTargetConformance(
       await assert.rejects(target.put(items[0]!.name, items[0]!.data, { abortSignal: AbortSignal.abort() }), aborted);
       await assert.rejects(storeBatch(items, { abortSignal: AbortSignal.abort() }), aborted);
       assert.deepEqual(await collect(target.list(p)), []);
+    });
+
+    // callers check the declaration (src/load), so a declared method must exist and an
+    // undeclared one must not (it would never be called)
+    test('declared features match the methods', async () => {
+      for (const method of OPTIONAL_METHODS) {
+        assert.equal(typeof target.features[method], 'boolean', `features.${method}`);
+        assert.equal(typeof target[method] === 'function', target.features[method], `${method} is ${typeof target[method]}, features.${method} is ${target.features[method]}`);
+      }
     });
   });
 }

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { isClfsError } from '../../src/errors/index.js';
 import { durabilityFromEnv, systemSyncOps } from '../../src/targets/folder-sync.js';
 import type { FolderSyncOps } from '../../src/targets/folder-sync.js';
-import { CountingTarget, DryRunTarget, FaultTarget, FolderTarget, LatencyTarget } from '../../src/targets/index.js';
+import { CountingTarget, DryRunTarget, FaultTarget, FolderTarget, LatencyTarget, openTarget } from '../../src/targets/index.js';
 import type { FolderDurability, Target } from '../../src/targets/index.js';
 
 const dirs: string[] = [];
@@ -302,6 +303,29 @@ describe('FolderTarget.flush, modes and wrappers', () => {
     assert.throws(() => durabilityFromEnv('yes'), (e: unknown) => isClfsError(e) && e.code === 'E_USAGE' && /CLFSLOAD_FOLDER_FSYNC/.test((e as Error).message));
   });
 
+  it('the library reads no environment: CLFSLOAD_FOLDER_FSYNC=0 does not turn flush off; the durability option does', async () => {
+    const saved = process.env.CLFSLOAD_FOLDER_FSYNC;
+    process.env.CLFSLOAD_FOLDER_FSYNC = '0';
+    try {
+      const dir = await folder();
+      const r = recorder(dir);
+      const target = new FolderTarget(dir, { syncOps: r.ops, writerThread: false });
+      await target.put('a', Buffer.from('a'));
+      await target.flush();
+      assert.ok(r.files.length + r.syncfs > 0, 'the default (auto) synced');
+      assert.notEqual(target.syncStats.mode, 'none');
+      const opened = openTarget(pathToFileURL(dir).href, { folder: { durability: 'none', syncOps: r.ops, writerThread: false } });
+      assert.ok(opened instanceof FolderTarget);
+      const before = r.files.length + r.syncfs;
+      await opened.put('b', Buffer.from('b'));
+      await opened.flush!();
+      assert.equal(r.files.length + r.syncfs, before, 'durability given to openTarget reaches the folder target');
+    } finally {
+      if (saved === undefined) delete process.env.CLFSLOAD_FOLDER_FSYNC;
+      else process.env.CLFSLOAD_FOLDER_FSYNC = saved;
+    }
+  });
+
   it('an aborted flush rejects with E_ABORTED', async () => {
     const dir = await folder();
     const target = new FolderTarget(dir, { durability: 'fsync', writerThread: false });
@@ -321,6 +345,7 @@ describe('FolderTarget.flush, modes and wrappers', () => {
     const noFlush: Target = {
       description: 'no flush',
       capabilities: inner.capabilities,
+      features: { putMany: false, checkAccess: false, flush: false },
       put: (n, d, o) => inner.put(n, d, o),
       get: (n, o) => inner.get(n, o),
       exists: (n, o) => inner.exists(n, o),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isClfsError } from '../../src/errors/index.js';
-import { AzureTarget, FolderTarget, openTarget, parseRetryAfter, parseTargetUrl } from '../../src/targets/index.js';
+import { AzureTarget, FolderTarget, openTarget, parseRetryAfter, parseTargetUrl, redact, targetKey } from '../../src/targets/index.js';
 
 const SAS = 'sv=2025-11-05&se=2030-01-01T00%3A00%3A00Z&sr=c&sp=racwdl&sig=abc%3D';
 
@@ -63,6 +63,34 @@ describe('parseTargetUrl', () => {
       );
     });
   }
+});
+
+describe('targetKey and redact', () => {
+  it('keys are the strings existing state folders hold (file:/ABS, azure:ENDPOINT/CONTAINER), without the SAS', () => {
+    assert.equal(targetKey(parseTargetUrl('file:///tmp/x/')), 'file:/tmp/x');
+    assert.equal(targetKey(parseTargetUrl('file:///')), 'file:/');
+    assert.equal(targetKey(parseTargetUrl(`https://acct.blob.core.windows.net/cont-1?${SAS}`)), 'azure:https://acct.blob.core.windows.net/cont-1');
+    assert.equal(
+      targetKey(parseTargetUrl(`cont?${SAS}`, { endpoint: 'http://127.0.0.1:10000/devstoreaccount1/' })),
+      'azure:http://127.0.0.1:10000/devstoreaccount1/cont',
+    );
+  });
+
+  it('redacts a SAS signature whatever the scheme', () => {
+    assert.equal(redact(`https://a.blob.core.windows.net/c?sv=1&sig=abc%3D&sp=r`), 'https://a.blob.core.windows.net/c?sv=1&sig=REDACTED&sp=r');
+    assert.equal(redact(`htps://a/c?SIG=abc`), 'htps://a/c?SIG=REDACTED');
+    assert.equal(redact('file:///tmp/x'), 'file:///tmp/x');
+  });
+
+  it('a usage error lists every registered URL form', () => {
+    assert.throws(
+      () => parseTargetUrl('ftp://x/y'),
+      (e: unknown) =>
+        isClfsError(e) &&
+        e.message ===
+          'bad target URL ftp://x/y: unsupported scheme ftp:; expected file:///ABS/DIR, https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS or http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS',
+    );
+  });
 });
 
 describe('parseRetryAfter', () => {

@@ -39,6 +39,7 @@ function scripted(handler: (call: number, signal: AbortSignal | undefined) => Pr
     calls: 0,
     description: 'scripted',
     capabilities: { maxConnections: 8, remote: true },
+    features: { putMany: false, checkAccess: false, flush: false },
     async put(_n: string, _d: Uint8Array, o?: { abortSignal?: AbortSignal }) {
       state.calls += 1;
       await handler(state.calls, o?.abortSignal);
