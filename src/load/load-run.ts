@@ -12,6 +12,14 @@ import { ObjectIdFactory } from './object-ids.js';
 import type { ProgressSnapshot, Reporter } from './reporter.js';
 import type { RunLog } from './run-log.js';
 
+/**
+ * Completions per state transaction, and the longest they are held: [entries, ms]. A target that
+ * must be flushed before the state records its blobs pays a sync per batch: one per second cost
+ * the small benchmark about a tenth of what one per 100 ms did (docs/benchmarks.md, flush).
+ */
+const PLAIN_BATCH = [1024, 100] as const;
+const DURABLE_BATCH = [8192, 1000] as const;
+
 /** The reference's fixed number of directory managers (spec §1.1). */
 const DIRMGR_COUNT = 48;
 
@@ -202,11 +210,20 @@ export class LoadRun {
    * Record finished entries. They are written to the state in one transaction per ~1,000 entries
    * or 100 ms (a commit per small batch was the loader's largest cost on small files); an entry
    * whose completion is lost in a crash is simply written again, under the same names. Before the
-   * state says DONE, the target is asked to make the blobs durable (the folder target fsyncs them).
+   * state says DONE, the target is asked to make the blobs durable (the folder target syncs them):
+   * for such a target the batches are larger (DURABLE_BATCH), since each costs a sync. When the
+   * transfer has nothing else to do it records what is held at once, so directories never wait
+   * for a batch to fill.
    */
   complete(batch: readonly Completion[]): void {
     for (const c of batch) this.completions.push(c);
-    if (this.completions.length >= 1024 || Date.now() - this.lastFlush >= 100) void this.flushCompletions().catch(() => undefined);
+    const [entries, ms] = this.target.features.flush ? DURABLE_BATCH : PLAIN_BATCH;
+    if (this.completions.length >= entries || Date.now() - this.lastFlush >= ms) void this.flushCompletions().catch(() => undefined);
+  }
+
+  /** whether the completions held back have waited their batch's time */
+  get completionsDue(): boolean {
+    return Date.now() - this.lastFlush >= (this.target.features.flush ? DURABLE_BATCH : PLAIN_BATCH)[1];
   }
 
   /** completions not yet in the state (held back, or being made durable) */
