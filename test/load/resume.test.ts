@@ -51,13 +51,24 @@ for (const hardlinks of [false, true]) {
       // first attempt killed somewhere between process start and the end of a normal run,
       // then up to two more kills during the resumes
       let isNew = '1';
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const at = 150 + Math.floor(rand() * fullMs);
+      // the first attempt of a round must really be killed: when a run finished before its kill
+      // point (this run faster than the reference one), it is done again with an earlier one
+      let span = fullMs;
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const at = 150 + Math.floor(rand() * span);
         const r = await loadAndKill([src, blobs, state, isNew, '2', hardlinks ? '1' : '0'], at);
         if (r.killed) kills += 1;
         if (!fs.existsSync(path.join(state, 'state.db'))) continue; // killed before the state existed: start again
+        if (!r.killed && isNew === '1') {
+          // finished uninterrupted: start the round again in a fresh folder, with an earlier kill
+          fs.rmSync(state, { recursive: true, force: true });
+          fs.rmSync(blobs, { recursive: true, force: true });
+          fs.mkdirSync(blobs);
+          span = Math.max(50, Math.floor(span / 2));
+          continue;
+        }
         isNew = '0';
-        if (!r.killed) break;
+        if (!r.killed || attempt >= 2) break;
       }
       const target = new FolderTarget(blobs);
       const summary = await load({ source: src, target, targetKey: `file:${blobs}`, stateDir: state, newTransfer: isNew === '1', preserveHardlinks: hardlinks });
