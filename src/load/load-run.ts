@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { encodeBlob, Ftype, generateFileHandle } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
-import { ClfsError, isClfsError } from '../errors/index.js';
+import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { EntryState } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
@@ -143,8 +143,7 @@ export class LoadRun {
   }
 
   async putRaw(name: string, blob: Uint8Array): Promise<void> {
-    this.throwIfStopped();
-    await this.target.put(name, blob, { abortSignal: this.abortSignal });
+    await this.sendPut(name, blob);
     this.stats.blobsWritten += 1;
     this.stats.bytesUploaded += blob.length;
   }
@@ -166,9 +165,29 @@ export class LoadRun {
     if (this.abortSignal.aborted) throw new ClfsError('E_ABORTED', 'the run is stopping');
   }
 
+  /**
+   * One Put Blob, unless the run is stopping. A failure that stops the run (an expired SAS, a
+   * full disk) stops it here, at once: the writer that queued the put may first wait for the rest
+   * of its batch, and every put still queued meanwhile would be sent for nothing.
+   */
+  async sendPut(name: string, blob: Uint8Array): Promise<void> {
+    this.throwIfStopped();
+    try {
+      await this.target.put(name, blob, { abortSignal: this.abortSignal });
+    } catch (err) {
+      if (stopsRun(err)) this.fail(err as ClfsError);
+      throw err;
+    }
+  }
+
   async deleteBlob(name: string): Promise<void> {
     this.throwIfStopped();
-    await this.target.delete(name, { abortSignal: this.abortSignal });
+    try {
+      await this.target.delete(name, { abortSignal: this.abortSignal });
+    } catch (err) {
+      if (stopsRun(err)) this.fail(err as ClfsError);
+      throw err;
+    }
     this.stats.blobsDeleted += 1;
   }
 

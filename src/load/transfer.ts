@@ -273,10 +273,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   const settled = await Promise.allSettled(
     blobs.map(async (b) => {
       await run.puts.onSizeLessThan(run.concurrency * 2);
-      await run.puts.add(() => {
-        run.throwIfStopped();
-        return run.target.put(b.name, b.data, { abortSignal: run.abortSignal });
-      });
+      await run.puts.add(() => run.sendPut(b.name, b.data));
     }),
   );
   settled.forEach((r, i) => {

@@ -29,7 +29,8 @@ export interface FaultProxy {
   readonly endpoint: string;
   readonly port: number;
   /** requests seen and faults injected, by kind */
-  readonly stats: { requests: number; faults: Record<Exclude<FaultMode, 'pass' | 'mixed'>, number> };
+  /** `requestsAtFirst403`: how many requests had arrived when the upstream first answered 403 (since setFaults) */
+  readonly stats: { requests: number; requestsAtFirst403?: number; faults: Record<Exclude<FaultMode, 'pass' | 'mixed'>, number> };
   setFaults(settings: FaultSettings): void;
   /** rewrite an Azurite URL (same path and query) to go through the proxy */
   via(url: string): string;
@@ -43,7 +44,7 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
   let random = mulberry32(initial.seed ?? 1);
   // requests since the settings were made: `nth` must not depend on how many came before
   let sinceSet = 0;
-  const stats = { requests: 0, faults: { busy: 0, drop: 0, delay: 0, error500: 0 } };
+  const stats: FaultProxy['stats'] = { requests: 0, faults: { busy: 0, drop: 0, delay: 0, error500: 0 } };
 
   const pick = (): Exclude<FaultMode, 'mixed'> => {
     stats.requests += 1;
@@ -68,6 +69,7 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
         headers: { ...req.headers, host: target.host },
       },
       (upstreamResponse) => {
+        if (upstreamResponse.statusCode === 403) stats.requestsAtFirst403 ??= stats.requests;
         res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
         upstreamResponse.pipe(res);
       },
@@ -130,6 +132,7 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
       settings = next;
       random = mulberry32(next.seed ?? 1);
       sinceSet = 0;
+      stats.requestsAtFirst403 = undefined;
     },
     via(url) {
       const parsed = new URL(url);
