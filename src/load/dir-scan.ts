@@ -33,11 +33,11 @@ function splitNs(ns: bigint): [number, number] {
 }
 
 export function newEntryFrom(e: SourceEntry, parentId: number | null, fh: Buffer, path: Buffer | null, state: EntryState): NewEntry {
-  const [mtime_s, mtime_ns] = splitNs(e.mtimeNs);
-  const [ctime_s, ctime_ns] = splitNs(e.ctimeNs);
-  const [atime_s, atime_ns] = splitNs(e.atimeNs);
+  const [mtimeSec, mtimeNsec] = splitNs(e.mtimeNs);
+  const [ctimeSec, ctimeNsec] = splitNs(e.ctimeNs);
+  const [atimeSec, atimeNsec] = splitNs(e.atimeNs);
   return {
-    parent_id: parentId,
+    parentId: parentId,
     name: e.name,
     path,
     ftype: FTYPE_OF_KIND[e.kind],
@@ -46,18 +46,18 @@ export function newEntryFrom(e: SourceEntry, parentId: number | null, fh: Buffer
     mode: e.mode,
     uid: e.uid,
     gid: e.gid,
-    size: Number(e.sizeBytes),
-    mtime_s,
-    mtime_ns,
-    ctime_s,
-    ctime_ns,
-    atime_s,
-    atime_ns,
+    sizeBytes: Number(e.sizeBytes),
+    mtimeSec,
+    mtimeNsec,
+    ctimeSec,
+    ctimeNsec,
+    atimeSec,
+    atimeNsec,
     ino: e.ino.toString(),
     dev: e.dev.toString(),
     rdev: e.rdev.toString(),
     nlink: e.nlink,
-    link_of: null,
+    linkOf: null,
     reconcile: 0,
   };
 }
@@ -81,7 +81,7 @@ export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserv
       // nlink and backpointers are written again
       db.reconcileAgain(primary.id);
       const row = newEntryFrom(e, dir.id, primary.fh, null, state);
-      row.link_of = primary.id;
+      row.linkOf = primary.id;
       const id = db.insertEntry(row);
       db.bumpInode(dev, ino, ftype);
       return id;
@@ -119,7 +119,7 @@ export function scanDirectory(run: LoadRun, dir: EntryRow, preserveHardlinks: bo
 export function failScan(run: LoadRun, dir: EntryRow, message: string): void {
   run.db.tx(() => {
     run.db.dropChildren(dir.id);
-    run.db.completeInTx([{ id: dir.id, parentId: dir.parent_id, state: EntryState.ERROR, error: message }]);
+    run.db.completeInTx([{ id: dir.id, parentId: dir.parentId, state: EntryState.ERROR, error: message }]);
   });
   run.countError(message);
 }

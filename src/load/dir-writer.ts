@@ -56,9 +56,9 @@ export function tmpRootName(): string {
 }
 
 export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void> {
-  const isRoot = dir.parent_id === null;
-  const parent = isRoot ? dir : run.dirRow(dir.parent_id!);
-  const previousSegments = dir.planned_segments;
+  const isRoot = dir.parentId === null;
+  const parent = isRoot ? dir : run.dirRow(dir.parentId!);
+  const previousSegments = dir.plannedSegments;
   const packer = new DirentPacker(dir.fh, parent.fh);
   const vattr0 = vattrOf(dir, run.identity, { sizeBytes: 0n, nlink: 2 }, () => undefined);
   const ctimeSec = vattr0.ctime.sec;

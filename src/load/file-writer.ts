@@ -48,8 +48,8 @@ function clampWarner(run: LoadRun, path: Buffer): (which: string) => void {
  */
 export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: EntryRow, budget: ByteBudget): Promise<number> {
   const path = entryPath(parent, row);
-  const previousSegments = row.planned_segments;
-  run.db.setWriting(row.id, Math.max(fileSegmentCount(row.size), previousSegments));
+  const previousSegments = row.plannedSegments;
+  run.db.setWriting(row.id, Math.max(fileSegmentCount(row.sizeBytes), previousSegments));
   let handle: fs.promises.FileHandle;
   try {
     handle = await sourceFs.promises.open(path, 'r');
@@ -82,14 +82,14 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const window = Math.max(2, run.encoders.size * 2);
   try {
     inline = Buffer.allocUnsafe(FIRST_SEGMENT_BYTES);
-    const first = await readFully(handle, inline, 0, Math.min(FIRST_SEGMENT_BYTES, row.size), path);
+    const first = await readFully(handle, inline, 0, Math.min(FIRST_SEGMENT_BYTES, row.sizeBytes), path);
     inline = inline.subarray(0, first);
     total = first;
     let ended = first < FIRST_SEGMENT_BYTES;
-    while (!ended && total < row.size && failure === undefined && !run.stopping) {
+    while (!ended && total < row.sizeBytes && failure === undefined && !run.stopping) {
       const batch: Array<{ k: number; want: number; result: Promise<SegmentResult> }> = [];
-      for (let position = total; batch.length < window && position < row.size; ) {
-        const want = Math.min(FILE_SEGMENT_BYTES, row.size - position);
+      for (let position = total; batch.length < window && position < row.sizeBytes; ) {
+        const want = Math.min(FILE_SEGMENT_BYTES, row.sizeBytes - position);
         // wait only for the first segment of a batch: waiting while holding budget for segments
         // not yet consumed would deadlock with other files doing the same
         if (batch.length === 0) await budget.acquire(want);
@@ -125,8 +125,8 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
       // the bytes read are the file the scan saw only if its size and mtime still match: a file
       // written while it was read is neither stored truncated nor mixed (the caller retries it)
       const st = await handle.stat({ bigint: true });
-      const scanMtime = BigInt(row.mtime_s) * 1_000_000_000n + BigInt(row.mtime_ns);
-      if (st.size !== BigInt(total) || total !== row.size || st.mtimeNs !== scanMtime) failure = new SourceChanged(path);
+      const scanMtime = BigInt(row.mtimeSec) * 1_000_000_000n + BigInt(row.mtimeNsec);
+      if (st.size !== BigInt(total) || total !== row.sizeBytes || st.mtimeNs !== scanMtime) failure = new SourceChanged(path);
     }
   } finally {
     await Promise.allSettled(inflight);

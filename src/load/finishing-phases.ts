@@ -52,10 +52,10 @@ function inprogressName(row: EntryRow): string {
 
 /** The parents of an inode with all its names in the tree: first link, then the others in scan order (§5.6). */
 function backpointersOf(run: LoadRun, row: EntryRow): Buffer[] {
-  const parents = [run.dirRow(row.parent_id!).fh];
+  const parents = [run.dirRow(row.parentId!).fh];
   for (const link of run.db.linksOf(row.id)) {
     if (link.state === EntryState.ERROR) continue;
-    parents.push(run.dirRow(link.parent_id!).fh);
+    parents.push(run.dirRow(link.parentId!).fh);
   }
   return parents;
 }
@@ -97,7 +97,7 @@ async function reconcileOne(run: LoadRun, row: EntryRow): Promise<number | undef
       if (!(isClfsError(err) && err.code === 'E_TARGET_NOT_FOUND')) throw err;
       // reconciled before, then its names changed (a retried directory): rewrite the reconciled
       // inode, whose first parent, and so its name, stays the same
-      source = blobName(row.fh, ftypeToBtype(row.ftype), run.dirRow(row.parent_id!).fh, RECONCILED_VERSION);
+      source = blobName(row.fh, ftypeToBtype(row.ftype), run.dirRow(row.parentId!).fh, RECONCILED_VERSION);
       blob = await run.target.get(source, { abortSignal: run.abortSignal });
     }
     const body = decodeBlob(blob, source);
@@ -147,7 +147,7 @@ export async function runCleanup(run: LoadRun): Promise<void> {
 
 /** The source path of an entry. */
 export function entrySourcePath(run: LoadRun, row: EntryRow): Buffer {
-  return row.parent_id === null ? row.path! : joinPath(run.dirRow(row.parent_id).path!, row.name);
+  return row.parentId === null ? row.path! : joinPath(run.dirRow(row.parentId).path!, row.name);
 }
 
 /** problems.txt: one source path per failed entry, as the reference writes it. */
@@ -187,9 +187,9 @@ async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
     if (rows.length === 0) break;
     after = rows[rows.length - 1]!.id;
     for (const row of rows) {
-      if (row.parent_id === null || row.link_of !== null || row.ftype === FTYPE_UNKNOWN) continue;
-      await run.deleteBlob(transferInodeName(row, run.dirRow(row.parent_id).fh));
-      await deleteLeftoverSegments(run, row.fh, 0, row.planned_segments);
+      if (row.parentId === null || row.linkOf !== null || row.ftype === FTYPE_UNKNOWN) continue;
+      await run.deleteBlob(transferInodeName(row, run.dirRow(row.parentId).fh));
+      await deleteLeftoverSegments(run, row.fh, 0, row.plannedSegments);
     }
   }
 }

@@ -214,12 +214,12 @@ function prepareResume(run: LoadRun, retryErrors: boolean, source: string, targe
  */
 function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
   const db = run.db;
-  if (row.parent_id === null) {
+  if (row.parentId === null) {
     // the root: scanned again if its scan failed, written again otherwise
     db.markForRetry(row.id, db.hasChildren(row.id) ? EntryState.READY : EntryState.PENDING);
     return;
   }
-  const parent = db.entry(row.parent_id)!;
+  const parent = db.entry(row.parentId)!;
   if (row.ftype === FTYPE_UNKNOWN) {
     // its lstat failed: lstat it again, and it takes its place as a child like any scanned one
     const path = joinPath(parent.path!, row.name);
@@ -236,9 +236,9 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
     db.reopen(parent.id);
     return;
   }
-  if (row.link_of !== null) {
+  if (row.linkOf !== null) {
     // another name: it follows its inode (retried in this same pass when it failed too)
-    const primary = db.entry(row.link_of);
+    const primary = db.entry(row.linkOf);
     const ok = primary !== undefined && (primary.state === EntryState.DONE || primary.state === EntryState.INPROGRESS || primary.state === EntryState.RECONCILED);
     db.markForRetry(row.id, ok ? EntryState.DONE : EntryState.LINKWAIT);
     if (ok) db.reconcileAgain(primary.id);
@@ -251,7 +251,7 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
   for (const link of db.linksOf(row.id)) {
     if (link.state === EntryState.ERROR || link.state === EntryState.DONE) {
       db.markForRetry(link.id, EntryState.LINKWAIT);
-      db.reopen(link.parent_id!);
+      db.reopen(link.parentId!);
     }
   }
 }

@@ -42,7 +42,7 @@ function readSmallFile(path: Buffer, scratch: Buffer, row: EntryRow): Buffer | u
       if (got === SMALL_READ) return undefined;
     }
     const st = sourceFs.fstatSync(fd, { bigint: true });
-    if (st.size !== BigInt(got) || got !== row.size || st.mtimeNs !== BigInt(row.mtime_s) * 1_000_000_000n + BigInt(row.mtime_ns)) return 'changed';
+    if (st.size !== BigInt(got) || got !== row.sizeBytes || st.mtimeNs !== BigInt(row.mtimeSec) * 1_000_000_000n + BigInt(row.mtimeNsec)) return 'changed';
     return scratch.subarray(0, got);
   } finally {
     sourceFs.closeSync(fd);
@@ -86,7 +86,7 @@ export class SingleObjectEncoder {
           // stores its character count, which cuts non-ASCII targets short.
           sizeBytes = BigInt(data.length);
         } else {
-          sizeBytes = BigInt(row.size);
+          sizeBytes = BigInt(row.sizeBytes);
         }
       } catch (err) {
         throw sourceError(path, err);
@@ -121,9 +121,9 @@ export interface SingleObjectSource {
  */
 export function encodeRange(source: SingleObjectSource, encoder: SingleObjectEncoder, firstId: number, lastId: number): RangeResult[] {
   return source.singleObjectRows(firstId, lastId).map((row) => ({
-    ...encoder.encode({ row, parentFh: row.parent_fh, parentPath: row.parent_path }),
+    ...encoder.encode({ row, parentFh: row.parentFh, parentPath: row.parentPath }),
     id: row.id,
-    parentId: row.parent_id!,
+    parentId: row.parentId!,
     ftype: row.ftype,
     reconcile: row.reconcile,
   }));

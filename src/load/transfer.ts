@@ -128,7 +128,7 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
         flush();
         for (const dir of db.readyDirs(0, 32)) {
           claimed += 1;
-          db.tx(() => db.setWriting(dir.id, dir.planned_segments));
+          db.tx(() => db.setWriting(dir.id, dir.plannedSegments));
           addJob(() => writeOneDirectory(run, dir));
         }
       }
@@ -206,7 +206,7 @@ function entryFailure(run: LoadRun, row: EntryRef, what: string, err: unknown): 
   }
   const message = isClfsError(err) ? err.message : `${what}: ${(err as Error)?.message ?? String(err)}`;
   run.countError(message);
-  return { id: row.id, parentId: row.parent_id, state: EntryState.ERROR, error: message, linked: row.reconcile === 1 };
+  return { id: row.id, parentId: row.parentId, state: EntryState.ERROR, error: message, linked: row.reconcile === 1 };
 }
 
 function finishedState(row: EntryRef): EntryState.DONE | EntryState.INPROGRESS {
@@ -215,7 +215,7 @@ function finishedState(row: EntryRef): EntryState.DONE | EntryState.INPROGRESS {
 
 /** The completion of an entry that was stored; a hard link's first name carries its other names with it. */
 function stored(row: EntryRef, writtenSize?: number): Completion {
-  return { id: row.id, parentId: row.parent_id, state: finishedState(row), writtenSize, linked: row.reconcile === 1 };
+  return { id: row.id, parentId: row.parentId, state: finishedState(row), writtenSize, linked: row.reconcile === 1 };
 }
 
 function countKind(run: LoadRun, row: EntryRef): void {
@@ -225,7 +225,7 @@ function countKind(run: LoadRun, row: EntryRef): void {
 }
 
 /** What the transfer needs of an entry to record its outcome. */
-type EntryRef = Pick<EntryRow, 'id' | 'parent_id' | 'ftype' | 'reconcile'>;
+type EntryRef = Pick<EntryRow, 'id' | 'parentId' | 'ftype' | 'reconcile'>;
 
 /**
  * The pending one-object entries with ids in [first, last]: read and encoded on an encode worker
@@ -236,7 +236,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   const results = await run.encoders.encodeRange(firstId, lastId);
   const blobs: Array<{ row: EntryRef; name: string; data: Buffer; writtenSize: number }> = [];
   for (const r of results) {
-    const row: EntryRef = { id: r.id, parent_id: r.parentId, ftype: r.ftype, reconcile: r.reconcile };
+    const row: EntryRef = { id: r.id, parentId: r.parentId, ftype: r.ftype, reconcile: r.reconcile };
     if (r.kind === 'segmented') {
       // grew past 16 KiB since the scan
       await writeOneSegmented(run, run.db.entry(r.id)!, budget);
@@ -291,7 +291,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
 const CHANGED_ATTEMPTS = 3;
 
 async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget): Promise<void> {
-  const parent = run.dirRow(row.parent_id!);
+  const parent = run.dirRow(row.parentId!);
   try {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -318,10 +318,11 @@ async function writeOneSegmented(run: LoadRun, row: EntryRow, budget: ByteBudget
 function refreshFromSource(run: LoadRun, row: EntryRow, path: Buffer): void {
   const e = lstatEntry(path, row.name);
   if (e.kind !== 'file') throw new ClfsError('E_SOURCE_CHANGED', `${displayPath(path)}: is no longer a regular file; entry skipped`, { subject: displayPath(path), recoverable: true });
-  const fresh = newEntryFrom(e, row.parent_id, row.fh, null, row.state);
+  const fresh = newEntryFrom(e, row.parentId, row.fh, null, row.state);
   // the segments an earlier attempt may have written are known, so fewer of them now are deleted
-  row.planned_segments = Math.max(row.planned_segments, fileSegmentCount(row.size));
-  Object.assign(row, { size: fresh.size, mode: fresh.mode, uid: fresh.uid, gid: fresh.gid, mtime_s: fresh.mtime_s, mtime_ns: fresh.mtime_ns, ctime_s: fresh.ctime_s, ctime_ns: fresh.ctime_ns, atime_s: fresh.atime_s, atime_ns: fresh.atime_ns });
+  row.plannedSegments = Math.max(row.plannedSegments, fileSegmentCount(row.sizeBytes));
+  const attributes: Partial<EntryRow> = { sizeBytes: fresh.sizeBytes, mode: fresh.mode, uid: fresh.uid, gid: fresh.gid, mtimeSec: fresh.mtimeSec, mtimeNsec: fresh.mtimeNsec, ctimeSec: fresh.ctimeSec, ctimeNsec: fresh.ctimeNsec, atimeSec: fresh.atimeSec, atimeNsec: fresh.atimeNsec };
+  Object.assign(row, attributes);
   run.db.refreshAttributes(row.id, row);
 }
 
@@ -333,7 +334,7 @@ async function writeOneDirectory(run: LoadRun, dir: EntryRow): Promise<void> {
     }
     await writeDirectory(run, dir);
     countKind(run, dir);
-    run.complete([{ id: dir.id, parentId: dir.parent_id, state: EntryState.DONE }]);
+    run.complete([{ id: dir.id, parentId: dir.parentId, state: EntryState.DONE }]);
   } catch (err) {
     if (err instanceof NotReadyYet) {
       // a wrong count let it through early: wait for its children like any scanned directory

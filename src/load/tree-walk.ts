@@ -30,9 +30,9 @@ export interface WalkResult {
 /** The row of a child whose lstat failed: no type, no handle; an ERROR a resume retries by lstat again. */
 export function unreadableChild(parentId: number, name: Buffer, message: string): NewEntry & { error: string } {
   return {
-    parent_id: parentId, name, path: null, ftype: FTYPE_UNKNOWN, fh: Buffer.alloc(0), state: EntryState.ERROR,
-    mode: 0, uid: 0, gid: 0, size: 0, mtime_s: 0, mtime_ns: 0, ctime_s: 0, ctime_ns: 0, atime_s: 0, atime_ns: 0,
-    ino: '0', dev: '0', rdev: '0', nlink: 0, link_of: null, reconcile: 0, error: message,
+    parentId: parentId, name, path: null, ftype: FTYPE_UNKNOWN, fh: Buffer.alloc(0), state: EntryState.ERROR,
+    mode: 0, uid: 0, gid: 0, sizeBytes: 0, mtimeSec: 0, mtimeNsec: 0, ctimeSec: 0, ctimeNsec: 0, atimeSec: 0, atimeNsec: 0,
+    ino: '0', dev: '0', rdev: '0', nlink: 0, linkOf: null, reconcile: 0, error: message,
   };
 }
 

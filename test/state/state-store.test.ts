@@ -23,9 +23,9 @@ function tempDir(t: { after(fn: () => void): void }, prefix: string): string {
 
 function entry(parentId: number | null, name: string, ftype: number, state: EntryState): NewEntry {
   return {
-    parent_id: parentId, name: Buffer.from(name), path: ftype === 1 ? Buffer.from(`/src/${name}`) : null, ftype, fh: Buffer.alloc(32, name.length),
-    state, mode: ftype === 1 ? 0o40755 : 0o100644, uid: 0, gid: 0, size: 10, mtime_s: 1, mtime_ns: 0, ctime_s: 1, ctime_ns: 0, atime_s: 1, atime_ns: 0,
-    ino: name, dev: '1', rdev: '0', nlink: 1, link_of: null, reconcile: 0,
+    parentId: parentId, name: Buffer.from(name), path: ftype === 1 ? Buffer.from(`/src/${name}`) : null, ftype, fh: Buffer.alloc(32, name.length),
+    state, mode: ftype === 1 ? 0o40755 : 0o100644, uid: 0, gid: 0, sizeBytes: 10, mtimeSec: 1, mtimeNsec: 0, ctimeSec: 1, ctimeNsec: 0, atimeSec: 1, atimeNsec: 0,
+    ino: name, dev: '1', rdev: '0', nlink: 1, linkOf: null, reconcile: 0,
   };
 }
 

@@ -28,9 +28,9 @@ function open(t: TestContext): StateDb {
 
 function row(parentId: number | null, name: string, ftype: number, state: EntryState, extra: Partial<NewEntry> = {}): NewEntry {
   return {
-    parent_id: parentId, name: Buffer.from(name), path: ftype === DIR ? Buffer.from(`/src/${name}`) : null, ftype, fh: Buffer.alloc(24, name.length),
-    state, mode: 0o644, uid: 0, gid: 0, size: 1, mtime_s: 1, mtime_ns: 0, ctime_s: 1, ctime_ns: 0, atime_s: 1, atime_ns: 0,
-    ino: name, dev: '1', rdev: '0', nlink: 1, link_of: null, reconcile: 0, ...extra,
+    parentId: parentId, name: Buffer.from(name), path: ftype === DIR ? Buffer.from(`/src/${name}`) : null, ftype, fh: Buffer.alloc(24, name.length),
+    state, mode: 0o644, uid: 0, gid: 0, sizeBytes: 1, mtimeSec: 1, mtimeNsec: 0, ctimeSec: 1, ctimeNsec: 0, atimeSec: 1, atimeNsec: 0,
+    ino: name, dev: '1', rdev: '0', nlink: 1, linkOf: null, reconcile: 0, ...extra,
   };
 }
 
@@ -49,9 +49,9 @@ test('HELD children are released by finishScan: a plain child to PENDING, anothe
   const dir = add(db, row(root, 'd', DIR, EntryState.SCANNING));
   const plain = add(db, row(dir, 'plain', REG, EntryState.HELD));
   const waiting = add(db, row(dir, 'waiting-inode', REG, EntryState.HELD, { reconcile: 1 }));
-  const l1 = add(db, row(dir, 'l1', REG, EntryState.HELD, { link_of: done }));
-  const l2 = add(db, row(dir, 'l2', REG, EntryState.HELD, { link_of: failed }));
-  const l3 = add(db, row(dir, 'l3', REG, EntryState.HELD, { link_of: waiting }));
+  const l1 = add(db, row(dir, 'l1', REG, EntryState.HELD, { linkOf: done }));
+  const l2 = add(db, row(dir, 'l2', REG, EntryState.HELD, { linkOf: failed }));
+  const l3 = add(db, row(dir, 'l3', REG, EntryState.HELD, { linkOf: waiting }));
   db.tx(() => db.finishScan(dir));
   assert.equal(stateOf(db, plain), EntryState.PENDING);
   assert.equal(stateOf(db, l1), EntryState.DONE);
@@ -84,8 +84,8 @@ test('an inode that finishes finishes its other names, in their directories; one
   const b = add(db, row(root, 'b', DIR, EntryState.SCANNED));
   const ok = add(db, row(a, 'ok', REG, EntryState.PENDING, { reconcile: 1 }));
   const bad = add(db, row(a, 'bad', REG, EntryState.PENDING, { reconcile: 1 }));
-  const okLink = add(db, row(b, 'ok-link', REG, EntryState.LINKWAIT, { link_of: ok }));
-  const badLink = add(db, row(b, 'bad-link', REG, EntryState.LINKWAIT, { link_of: bad }));
+  const okLink = add(db, row(b, 'ok-link', REG, EntryState.LINKWAIT, { linkOf: ok }));
+  const badLink = add(db, row(b, 'bad-link', REG, EntryState.LINKWAIT, { linkOf: bad }));
   db.recountPending();
   assert.equal(pendingOf(db, b), 2);
   db.complete([{ id: ok, parentId: a, state: EntryState.INPROGRESS, linked: true }]);
@@ -105,7 +105,7 @@ test('SCANNING: a resume drops every child row (held, finished, link names) and 
   db.tx(() => db.putInode('1', 'p', REG, primary));
   const big = add(db, row(root, 'big', DIR, EntryState.SCANNING));
   add(db, row(big, 'held', REG, EntryState.HELD));
-  add(db, row(big, 'link', REG, EntryState.DONE, { link_of: primary }));
+  add(db, row(big, 'link', REG, EntryState.DONE, { linkOf: primary }));
   db.tx(() => db.bumpInode('1', 'p', REG));
   assert.equal(db.findInode('1', 'p', REG)!.links, 2);
   assert.equal(db.resetInterruptedScans(), 1);
@@ -119,7 +119,7 @@ test('beginScan starts from a clean slate; dropping a name of an already reconci
   const root = add(db, row(null, 'root', DIR, EntryState.SCANNED));
   const primary = add(db, row(root, 'p', REG, EntryState.DONE, { reconcile: 1 }));
   const d = add(db, row(root, 'd', DIR, EntryState.PENDING));
-  add(db, row(d, 'left-over', REG, EntryState.DONE, { link_of: primary }));
+  add(db, row(d, 'left-over', REG, EntryState.DONE, { linkOf: primary }));
   db.tx(() => db.beginScan(d));
   assert.equal(stateOf(db, d), EntryState.SCANNING);
   assert.equal(db.children(d, 0, 10).length, 0);
@@ -151,7 +151,7 @@ test('the consistency check repairs WRITING, hidden rows outside a scan, stray l
   const scanned = add(db, row(root, 's', DIR, EntryState.DONE));
   const hidden = add(db, row(scanned, 'hidden', REG, EntryState.HELD));
   const primary = add(db, row(root, 'p', REG, EntryState.DONE, { reconcile: 1 }));
-  const stray = add(db, row(scanned, 'stray', REG, EntryState.ERROR, { link_of: primary }));
+  const stray = add(db, row(scanned, 'stray', REG, EntryState.ERROR, { linkOf: primary }));
   db.setPhase(Phase.FINALIZE);
   const dry = checkState(db, { repair: false });
   assert.ok(dry.findings.length >= 4, dry.findings.join('\n'));
@@ -184,7 +184,7 @@ test('retry transitions: markForRetry clears the error; failFinishedInode fails 
   const a = add(db, row(root, 'a', DIR, EntryState.DONE));
   const b = add(db, row(root, 'b', DIR, EntryState.DONE));
   const p = add(db, row(a, 'p', REG, EntryState.INPROGRESS, { reconcile: 1 }));
-  const l = add(db, row(b, 'l', REG, EntryState.DONE, { link_of: p }));
+  const l = add(db, row(b, 'l', REG, EntryState.DONE, { linkOf: p }));
   db.tx(() => db.failFinishedInode(p, 'reconcile failed'));
   assert.equal(stateOf(db, p), EntryState.ERROR);
   assert.equal(stateOf(db, l), EntryState.ERROR);
