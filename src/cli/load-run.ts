@@ -4,9 +4,8 @@
  * the load), the mapping of those settings to LoadOptions (written once, here), progress, the
  * summary and the exit code.
  */
-import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { ClfsError, dryRun, load } from '../index.js';
+import { dryRun, load } from '../index.js';
 import type { DryRunEstimate, LoadOptions, LoadSummary, LogLevel } from '../index.js';
 import { EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { applyEnvironment } from './environment.js';

@@ -79,7 +79,7 @@ export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserv
       const primary = db.entry(known.primary_id)!;
       // an inode already reconciled (a directory retried after RECONCILE) gains a name: its
       // nlink and backpointers are written again
-      db.reconcileAgain(primary.id);
+      if (primary.state === EntryState.DONE || primary.state === EntryState.RECONCILED) db.reconcileAgain(primary.id);
       const row = newEntryFrom(e, dir.id, primary.fh, null, state);
       row.linkOf = primary.id;
       const id = db.insertEntry(row);

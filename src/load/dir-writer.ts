@@ -20,7 +20,7 @@ import {
   ROOT_ID,
 } from '../codec/index.js';
 import type { EmittedIndirect } from '../codec/index.js';
-import { EntryState, FINISHED_STATES } from '../state/index.js';
+import { EntryState, FINISHED_STATES, STORED_STATES } from '../state/index.js';
 import type { ChildRow, EntryRow } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
 import { deleteLeftoverSegments } from './file-writer.js';
@@ -146,5 +146,5 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
  * check is on the state itself so that a damaged count can never let a dangling dirent through.
  */
 function childIncluded(child: ChildRow): boolean {
-  return child.state === EntryState.DONE || child.state === EntryState.INPROGRESS || child.state === EntryState.RECONCILED;
+  return STORED_STATES.has(child.state);
 }

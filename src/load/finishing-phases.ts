@@ -24,7 +24,7 @@ import {
   RECONCILED_VERSION,
   rootBlobName,
 } from '../codec/index.js';
-import { ClfsError, isClfsError } from '../errors/index.js';
+import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { displayPath, joinPath } from '../scan/index.js';
 import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
 import type { EntryRow } from '../state/index.js';
@@ -33,7 +33,7 @@ import { deleteLeftoverSegments } from './file-writer.js';
 import { transferInodeName } from './single-object.js';
 import type { LoadRun } from './load-run.js';
 import { PROBLEMS_FILE } from './run-log.js';
-import { isInterruption, isRunFatal } from './transfer.js';
+import { isInterruption } from './transfer.js';
 
 const PAGE = 256;
 
@@ -115,7 +115,7 @@ async function reconcileOne(run: LoadRun, row: EntryRow): Promise<number | undef
     return row.id;
   } catch (err) {
     if (isInterruption(err, run)) return undefined;
-    if (isRunFatal(err)) {
+    if (stopsRun(err)) {
       run.fail(err as ClfsError);
       return undefined;
     }
@@ -136,7 +136,7 @@ export async function runCleanup(run: LoadRun): Promise<void> {
     try {
       await run.deleteBlob(inprogressName(row));
     } catch (err) {
-      if (isRunFatal(err) || isInterruption(err, run)) throw err;
+      if (stopsRun(err) || isInterruption(err, run)) throw err;
       // the reference only warns here: the target is intact, the intermediate is left over
       run.log.warn(`${inprogressName(row)}: delete failed (${(err as Error).message}); re-run to retry`);
       return;

@@ -101,6 +101,7 @@ export class LoadRun {
     this.maxErrors = o.maxErrors;
     this.userSignal = o.abortSignal;
     const userSignal = o.abortSignal;
+    this.batch = o.target.features.flush ? DURABLE_BATCH : PLAIN_BATCH;
     this.abortSignal = userSignal === undefined ? this.stopController.signal : AbortSignal.any([userSignal, this.stopController.signal]);
     // every request in flight listens to it (hundreds at --concurrency 256): not a leak
     setMaxListeners(0, this.abortSignal);
@@ -222,6 +223,8 @@ export class LoadRun {
 
   private completions: Completion[] = [];
   private lastFlush = Date.now();
+  /** [entries, ms] of a batch of completions: larger when each one costs the target a sync */
+  private readonly batch: readonly [number, number];
   private flushing: Promise<void> = Promise.resolve();
   private flushesInFlight = 0;
 
@@ -236,13 +239,12 @@ export class LoadRun {
    */
   complete(batch: readonly Completion[]): void {
     for (const c of batch) this.completions.push(c);
-    const [entries, ms] = this.target.features.flush ? DURABLE_BATCH : PLAIN_BATCH;
-    if (this.completions.length >= entries || Date.now() - this.lastFlush >= ms) void this.flushCompletions().catch(() => undefined);
+    if (this.completions.length >= this.batch[0] || this.completionsDue) void this.flushCompletions().catch(() => undefined);
   }
 
   /** whether the completions held back have waited their batch's time */
   get completionsDue(): boolean {
-    return Date.now() - this.lastFlush >= (this.target.features.flush ? DURABLE_BATCH : PLAIN_BATCH)[1];
+    return Date.now() - this.lastFlush >= this.batch[1];
   }
 
   /** completions not yet in the state (held back, or being made durable) */

@@ -12,7 +12,7 @@ import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, joinPath, lstatEntry } from '../scan/index.js';
 import type { SourceEntry } from '../scan/index.js';
-import { checkState, EntryState, FINISHED_STATES, FTYPE_UNKNOWN, Phase, StateDb, STATE_FORMAT_VERSION } from '../state/index.js';
+import { checkState, EntryState, FTYPE_UNKNOWN, Phase, StateDb, STATE_FORMAT_VERSION, STORED_STATES } from '../state/index.js';
 import type { Counters, EntryRow, StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import { insertChild, newEntryFrom } from './dir-scan.js';
@@ -92,10 +92,14 @@ function hexOf(p: string): string {
   return Buffer.from(p).toString('hex');
 }
 
+/** Whether one of two absolute folders is the other or inside it. */
+function overlaps(a: string, b: string): boolean {
+  const withSep = (p: string) => (p.endsWith(path.sep) ? p : p + path.sep);
+  return withSep(a).startsWith(withSep(b)) || withSep(b).startsWith(withSep(a));
+}
+
 function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
-  const s = path.resolve(stateDir) + path.sep;
-  const src = sourceAbs.endsWith(path.sep) ? sourceAbs : sourceAbs + path.sep;
-  if (s.startsWith(src) || src.startsWith(s)) {
+  if (overlaps(path.resolve(stateDir), sourceAbs)) {
     throw new ClfsError('E_USAGE', `state folder ${stateDir} overlaps the source ${sourceAbs}: put the state somewhere outside the tree being loaded`, { subject: stateDir });
   }
 }
@@ -107,9 +111,7 @@ function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
 function checkTargetOutsideSource(targetKey: string, sourceAbs: string): void {
   if (!targetKey.startsWith('file:')) return;
   const dir = path.resolve(targetKey.slice('file:'.length).replace(/^\/\/(?=\/)/, ''));
-  const t = dir.endsWith(path.sep) ? dir : dir + path.sep;
-  const src = sourceAbs.endsWith(path.sep) ? sourceAbs : sourceAbs + path.sep;
-  if (t.startsWith(src) || src.startsWith(t)) {
+  if (overlaps(dir, sourceAbs)) {
     throw new ClfsError('E_USAGE', `target folder ${dir} overlaps the source ${sourceAbs}: put the target somewhere outside the tree being loaded`, { subject: dir });
   }
 }
@@ -239,7 +241,7 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
   if (row.linkOf !== null) {
     // another name: it follows its inode (retried in this same pass when it failed too)
     const primary = db.entry(row.linkOf);
-    const ok = primary !== undefined && (primary.state === EntryState.DONE || primary.state === EntryState.INPROGRESS || primary.state === EntryState.RECONCILED);
+    const ok = primary !== undefined && STORED_STATES.has(primary.state);
     db.markForRetry(row.id, ok ? EntryState.DONE : EntryState.LINKWAIT);
     if (ok) db.reconcileAgain(primary.id);
     db.reopen(parent.id);

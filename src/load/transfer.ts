@@ -24,11 +24,6 @@ const SMALL_BATCH = 64;
 const SCAN_DIRS_PER_ROUND = 4;
 const SEGMENT_BUDGET_BYTES = 64 * 1024 * 1024;
 
-/** Is this failure about the whole run (stop, keep state) rather than one entry? Decided in src/errors. */
-export function isRunFatal(err: unknown): boolean {
-  return stopsRun(err);
-}
-
 /**
  * Did this failure come from the run stopping (a signal, or a fatal error elsewhere)? Then it is
  * about no entry: after a fatal error, whatever jobs in flight report (aborted requests, a state
@@ -94,7 +89,7 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
         try {
           scanDirectory(run, dir, options.preserveHardlinks);
         } catch (err) {
-          if (isRunFatal(err)) throw err;
+          if (stopsRun(err)) throw err;
           failScan(run, dir, scanFailure(err, dir));
         }
         if (run.stopping) break;
@@ -188,7 +183,7 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
 
 function noteJobFailure(run: LoadRun, err: unknown): void {
   if (isInterruption(err, run)) return;
-  if (isRunFatal(err)) {
+  if (stopsRun(err)) {
     run.fail(err as ClfsError);
     return;
   }
@@ -200,7 +195,7 @@ function noteJobFailure(run: LoadRun, err: unknown): void {
 /** A failure of one entry: fatal ones stop the run; the rest are counted and the entry left out. */
 function entryFailure(run: LoadRun, row: EntryRef, what: string, err: unknown): Completion | undefined {
   if (isInterruption(err, run)) return undefined;
-  if (isRunFatal(err)) {
+  if (stopsRun(err)) {
     run.fail(err as ClfsError);
     return undefined;
   }
@@ -263,7 +258,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
       run.complete(completions);
       return;
     } catch (err) {
-      if (isRunFatal(err) || isInterruption(err, run)) {
+      if (stopsRun(err) || isInterruption(err, run)) {
         run.complete(completions);
         throw err;
       }

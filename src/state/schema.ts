@@ -36,6 +36,15 @@ export enum EntryState {
 /** States in which an entry counts as finished for its directory (the others keep it waiting). */
 export const FINISHED_STATES = [EntryState.DONE, EntryState.ERROR, EntryState.INPROGRESS, EntryState.RECONCILED] as const;
 export const FINISHED_SQL = FINISHED_STATES.join(', ');
+/** Finished with its object stored: a directory names such a child, and another name of such an inode is DONE. */
+export const STORED_STATES: ReadonlySet<EntryState> = new Set([EntryState.DONE, EntryState.INPROGRESS, EntryState.RECONCILED]);
+/**
+ * What another name of a hard link (a row with `link_of`) follows from its inode's row: DONE once
+ * the inode is stored, ERROR when it failed (or its row is gone), LINKWAIT until then.
+ */
+export const LINK_OUTCOME_SQL = `COALESCE((SELECT CASE WHEN p.state IN (${[...STORED_STATES].join(', ')}) THEN ${EntryState.DONE}
+    WHEN p.state = ${EntryState.ERROR} THEN ${EntryState.ERROR} ELSE ${EntryState.LINKWAIT} END
+    FROM entries p WHERE p.id = entries.link_of), ${EntryState.ERROR})`;
 /** ftype of an ERROR row for a child whose lstat failed: its type is unknown, it has no handle */
 export const FTYPE_UNKNOWN = 0;
 

@@ -5,7 +5,7 @@
  * named, so the run log says what was repaired) or, when the rows themselves are gone, reported
  * as damage that only a new load can get past.
  */
-import { EntryState, FINISHED_SQL, Phase } from './schema.js';
+import { EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase } from './schema.js';
 import type { StateDb } from './state-db.js';
 
 export interface StateCheckReport {
@@ -54,7 +54,7 @@ export function checkState(db: StateDb, options: { repair: boolean }): StateChec
   if (repair && held.length > 0) {
     db.tx(() => {
       for (const { parent_id } of held) {
-        db.run(`UPDATE entries SET state = CASE WHEN link_of IS NULL THEN ${EntryState.PENDING} ELSE ${EntryState.LINKWAIT} END WHERE parent_id = ? AND state = ${EntryState.HELD}`, parent_id);
+        db.releaseHeld(parent_id);
         db.reopen(parent_id);
       }
     });
@@ -68,8 +68,7 @@ export function checkState(db: StateDb, options: { repair: boolean }): StateChec
   }
 
   // 4. other names of hard links that did not follow their inode's outcome
-  const linkOutcome = `(SELECT CASE WHEN p.state IN (${EntryState.DONE}, ${EntryState.INPROGRESS}, ${EntryState.RECONCILED}) THEN ${EntryState.DONE}
-      WHEN p.state = ${EntryState.ERROR} THEN ${EntryState.ERROR} ELSE ${EntryState.LINKWAIT} END FROM entries p WHERE p.id = entries.link_of)`;
+  const linkOutcome = `(${LINK_OUTCOME_SQL})`;
   const strayLinks = db.all<{ parent_id: number }>(
     `SELECT DISTINCT parent_id FROM entries WHERE link_of IS NOT NULL AND state IN (${EntryState.DONE}, ${EntryState.ERROR}, ${EntryState.LINKWAIT}) AND state != ${linkOutcome}`,
   );
@@ -102,7 +101,7 @@ export function checkState(db: StateDb, options: { repair: boolean }): StateChec
   // 7. the phase must not be past work that is left
   let phase = db.phase;
   const unfinished = count(db, `SELECT COUNT(*) AS n FROM entries WHERE ${UNFINISHED}`);
-  const inprogress = count(db, `SELECT COUNT(*) AS n FROM entries WHERE state IN (${EntryState.INPROGRESS}, ${EntryState.RECONCILED})`);
+  const inprogress = db.countAwaitingReconcile();
   const later = [Phase.RECONCILE, Phase.CLEANUP, Phase.FINALIZE, Phase.DONE];
   if (unfinished > 0 && later.includes(phase)) {
     findings.push(`phase ${phase} with ${unfinished} entries unfinished (back to ${Phase.TRANSFER})`);

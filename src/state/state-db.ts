@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ClfsError } from '../errors/index.js';
-import { EntryState, FINISHED_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
+import { EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
 import { ENTRY_COLUMNS, SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
 import { ConnectionGuard, DEFAULT_STATE_RETRY, stateIo } from './sqlite-retry.js';
@@ -89,10 +89,7 @@ export class StateDb {
       decParent: p('UPDATE entries SET pending = pending - ? WHERE id = ?'),
       readyIfDone: p(`UPDATE entries SET state = ${EntryState.READY} WHERE id = ? AND state = ${EntryState.SCANNED} AND pending <= 0`),
       // HELD children become visible; another name of a hard link follows its inode's outcome
-      releaseHeld: p(`UPDATE entries SET state = CASE WHEN link_of IS NULL THEN ${EntryState.PENDING} ELSE
-          COALESCE((SELECT CASE WHEN p.state IN (${EntryState.DONE}, ${EntryState.INPROGRESS}, ${EntryState.RECONCILED}) THEN ${EntryState.DONE}
-            WHEN p.state = ${EntryState.ERROR} THEN ${EntryState.ERROR} ELSE ${EntryState.LINKWAIT} END
-            FROM entries p WHERE p.id = entries.link_of), ${EntryState.ERROR}) END
+      releaseHeld: p(`UPDATE entries SET state = CASE WHEN link_of IS NULL THEN ${EntryState.PENDING} ELSE ${LINK_OUTCOME_SQL} END
         WHERE parent_id = ? AND state = ${EntryState.HELD}`),
       countUnfinished: p(`SELECT COUNT(*) AS n FROM entries WHERE parent_id = ? AND state NOT IN (${FINISHED_SQL})`),
       finishScan: p('UPDATE entries SET state = ?, pending = ? WHERE id = ?'),
