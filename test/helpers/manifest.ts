@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ContainerReader } from '../../src/index.js';
 import type { Target } from '../../src/index.js';
-import { Btype } from '../../src/codec/index.js';
 import { displayPath, kindOfMode } from '../../src/scan/index.js';
+import { entryTypeOf } from '../../src/read/index.js';
 
 export interface ManifestEntry {
   path: Buffer;
@@ -35,15 +35,6 @@ export interface Manifest {
 }
 
 const SLASH = Buffer.from('/');
-const TYPE_OF_BTYPE: Record<number, string> = {
-  [Btype.DIR]: 'dir',
-  [Btype.REG]: 'file',
-  [Btype.LNK]: 'symlink',
-  [Btype.FIFO]: 'fifo',
-  [Btype.SOCK]: 'socket',
-  [Btype.CHR]: 'chardev',
-  [Btype.BLK]: 'blockdev',
-};
 
 function join(dir: Buffer, name: Buffer): Buffer {
   return dir.length === 0 ? name : Buffer.concat([dir, SLASH, name]);
@@ -126,7 +117,7 @@ export async function containerManifest(target: Target): Promise<Manifest> {
         continue;
       }
       const v = inode.obj.vattr;
-      const type = TYPE_OF_BTYPE[v.btype] ?? `btype ${v.btype}`;
+      const type = entryTypeOf(v.btype) ?? `btype ${v.btype}`;
       let content = '';
       if (type === 'file') {
         const h = createHash('sha256');

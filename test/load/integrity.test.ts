@@ -13,10 +13,10 @@ import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { load, verify, FolderTarget, ClfsError } from '../../src/index.js';
+import { load, verify, FolderTarget } from '../../src/index.js';
 import type { Target, LoadOptions, LoadSummary } from '../../src/index.js';
-import { decodeBlob, decodeObject, parseBlobName } from '../../src/codec/index.js';
 import { setSourceFaults } from '../../src/scan/index.js';
+import { RefuseInode } from '../helpers/refuse-inode.js';
 
 const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 const CHILD = fileURLToPath(new URL('../helpers/load-child.js', import.meta.url));
@@ -49,45 +49,6 @@ function assertFailedPaths(s: LoadSummary, src: string, stateDir: string, expect
   assert.equal(s.problemsTotal, expected.length);
   const lines = fs.readFileSync(path.join(stateDir, 'problems.txt'), 'utf8').trim().split('\n');
   assert.deepEqual(lines.map((l) => rel(l.split('\t')[0]!)).sort(), [...expected].sort());
-}
-
-/** Refuses, or delays then refuses, the inode put of the entry whose name matches. */
-class RefuseInode implements Target {
-  readonly description: string;
-  readonly capabilities;
-  /** puts only, so each blob meets the refusal; no flush or access check, as before features were declared */
-  readonly features = { putMany: false, checkAccess: false, flush: false };
-  active = true;
-  constructor(
-    private readonly inner: Target,
-    private readonly match: RegExp,
-    private readonly delayMs = 0,
-  ) {
-    this.description = inner.description;
-    this.capabilities = inner.capabilities;
-  }
-  async put(name: string, data: Uint8Array) {
-    if (this.active && parseBlobName(name) !== undefined) {
-      const obj = decodeObject(decodeBlob(data, name), name);
-      if (obj.kind === 'inode' && this.match.test(obj.name.toString())) {
-        if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-        throw new ClfsError('E_TARGET_IO', `${name}: refused by the test`, { subject: name, recoverable: true });
-      }
-    }
-    return this.inner.put(name, data);
-  }
-  get(name: string) {
-    return this.inner.get(name);
-  }
-  exists(name: string) {
-    return this.inner.exists(name);
-  }
-  list(prefix: string) {
-    return this.inner.list(prefix);
-  }
-  delete(name: string) {
-    return this.inner.delete(name);
-  }
 }
 
 for (const delayMs of [0, 400]) {

@@ -5,10 +5,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { load, verify, FolderTarget, isClfsError, ClfsError } from '../../src/index.js';
+import { load, verify, FolderTarget, isClfsError } from '../../src/index.js';
 import type { Target, LoadOptions } from '../../src/index.js';
 import { decodeBlob, decodeObject, parseBlobName, Btype, rootBlobName } from '../../src/codec/index.js';
 import { buildOddTree } from '../helpers/tree-builder.js';
+import { RefuseInode } from '../helpers/refuse-inode.js';
 import { mountTmpfs } from '../helpers/privilege.js';
 
 function tmp(prefix: string): string {
@@ -36,42 +37,6 @@ function folderLoad(source: string, work: string, extra: Partial<LoadOptions> = 
   fs.mkdirSync(blobs, { recursive: true });
   const target = new FolderTarget(blobs);
   return { target, opts: { source, target, targetKey: `file:${blobs}`, stateDir: path.join(work, 'state'), newTransfer: true, ...extra } };
-}
-
-/** A target that refuses (permanently) the inode of any entry named `poison*`: a per-entry failure. */
-class PoisonTarget implements Target {
-  readonly description: string;
-  readonly capabilities;
-  /** puts only, so each blob meets the check; no flush or access check, as before features were declared */
-  readonly features = { putMany: false, checkAccess: false, flush: false };
-  poisoned = true;
-  constructor(private readonly inner: Target) {
-    this.description = inner.description;
-    this.capabilities = inner.capabilities;
-  }
-  private check(name: string, data: Uint8Array): void {
-    if (!this.poisoned || parseBlobName(name) === undefined) return;
-    const obj = decodeObject(decodeBlob(data, name), name);
-    if (obj.kind === 'inode' && obj.name.toString().startsWith('poison')) {
-      throw new ClfsError('E_TARGET_IO', `${name}: refused by the test`, { subject: name, recoverable: true });
-    }
-  }
-  async put(name: string, data: Uint8Array) {
-    this.check(name, data);
-    return this.inner.put(name, data);
-  }
-  get(name: string) {
-    return this.inner.get(name);
-  }
-  exists(name: string) {
-    return this.inner.exists(name);
-  }
-  list(prefix: string) {
-    return this.inner.list(prefix);
-  }
-  delete(name: string) {
-    return this.inner.delete(name);
-  }
 }
 
 test('load of an odd tree into a folder: complete, verifies against the source, symlink size is its byte length', async (t) => {
@@ -155,7 +120,7 @@ test('a failing entry is left out of its directory, listed in problems.txt, and 
   fs.writeFileSync(path.join(src, 'sub', 'poison-big.bin'), Buffer.alloc(9 * 1024 * 1024, 7));
   fs.writeFileSync(path.join(src, 'sub', 'also-ok.txt'), 'fine too\n');
   const { opts, target } = folderLoad(src, work);
-  const poison = new PoisonTarget(target);
+  const poison = new RefuseInode(target, /^poison/);
   const s = await load({ ...opts, target: poison });
   assert.equal(s.status, 'complete-with-errors');
   assert.equal(s.errors, 2);
@@ -168,7 +133,7 @@ test('a failing entry is left out of its directory, listed in problems.txt, and 
   // of the refused big file left unreachable
   await assertVerifies(target);
   // resume retries the failed entry and rewrites its directory
-  poison.poisoned = false;
+  poison.active = false;
   const r = await load({ ...opts, target: poison, newTransfer: false });
   assert.equal(r.status, 'complete');
   await assertVerifies(target, src);
@@ -178,7 +143,7 @@ test('--max-errors stops the run before finalize; the root stays under its tmp n
   const { work, src } = workDir(t, 'budget');
   for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(src, `poison-${i}.txt`), `${i}`);
   const { opts, target } = folderLoad(src, work, { maxErrors: 2 });
-  const s = await load({ ...opts, target: new PoisonTarget(target) });
+  const s = await load({ ...opts, target: new RefuseInode(target, /^poison/) });
   assert.equal(s.status, 'error-budget-exceeded');
   const names = fs.readdirSync(path.join(work, 'blobs'));
   assert.ok(!names.includes(rootBlobName(9)), 'no final root: the container does not look complete');
