@@ -94,6 +94,23 @@ export function sourceError(path: Buffer, err: unknown): ClfsError {
   return new ClfsError('E_SOURCE_UNREADABLE', `${shown}: cannot read (${reason})`, { subject: shown, cause: err, recoverable: true });
 }
 
+/** A filter on listed names (filter.ts): true leaves the child out, unread. */
+export type SkipEntry = (name: Buffer, childPath: Buffer, isDir: () => boolean) => boolean;
+
+/** Whether a listed child is a directory: from the listing's type, or an lstat when the file system gives none. */
+function direntIsDir(dirent: fs.Dirent, childPath: Buffer): () => boolean {
+  return () => {
+    if (dirent.isDirectory()) return true;
+    if (dirent.isFile() || dirent.isSymbolicLink() || dirent.isFIFO() || dirent.isSocket() || dirent.isCharacterDevice() || dirent.isBlockDevice()) return false;
+    try {
+      return sourceFs.lstatSync(childPath as unknown as string).isDirectory();
+    } catch {
+      // the lstat that follows reports it
+      return false;
+    }
+  };
+}
+
 /**
  * Read a directory in readdir order, in batches, without listing it whole into memory.
  * Each batch holds the lstat of up to `batchSize` children; a child whose lstat fails is
@@ -103,6 +120,7 @@ export function* readDirectoryBatches(
   dirPath: Buffer,
   batchSize: number,
   onError: (error: ClfsError, name: Buffer) => void,
+  skip?: SkipEntry,
 ): Generator<SourceEntry[]> {
   let dir: fs.Dir;
   try {
@@ -122,6 +140,8 @@ export function* readDirectoryBatches(
       if (dirent === null) break;
       const name = dirent.name as unknown as Buffer;
       const childPath = joinPath(dirPath, name);
+      // filters decide before the lstat, so an excluded entry is never read (a NAS .snapshot)
+      if (skip !== undefined && skip(name, childPath, direntIsDir(dirent, childPath))) continue;
       try {
         batch.push(lstatEntry(childPath, name));
       } catch (err) {

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_FILTERS, matchText, patternsOfFile, SourceFilter } from '../../src/scan/index.js';
+import type { FilterSpec } from '../../src/scan/index.js';
+import { isClfsError } from '../../src/errors/index.js';
+
+const spec = (over: Partial<FilterSpec>): FilterSpec => ({ ...DEFAULT_FILTERS, ...over });
+const b = (s: string | number[]) => (typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s));
+/** whether `rel` (a relative path, as bytes) is left out */
+function out(f: SourceFilter, rel: Buffer | string, isDir = false): boolean {
+  const r = typeof rel === 'string' ? b(rel) : rel;
+  const slash = r.lastIndexOf(0x2f);
+  return f.excluded(r, r.subarray(slash + 1), isDir);
+}
+
+test('unanchored patterns match a name at any depth; anchored ones only from the root', () => {
+  const f = SourceFilter.compile(spec({ exclude: ['*.tmp', '/top/only', 'mid/dle'] }));
+  assert.equal(out(f, 'a.tmp'), true);
+  assert.equal(out(f, 'x/y/z.tmp'), true);
+  assert.equal(out(f, 'x/y/z.tmp.keep'), false);
+  assert.equal(out(f, 'top/only'), true);
+  assert.equal(out(f, 'x/top/only'), false);
+  assert.equal(out(f, 'mid/dle'), true);
+  assert.equal(out(f, 'a/mid/dle'), true);
+  assert.equal(out(f, 'amid/dle'), false, 'a pattern with / matches at a name boundary');
+});
+
+test('a trailing / matches directories only; ** crosses names, * does not', () => {
+  const f = SourceFilter.compile(spec({ exclude: ['cache/', '/a/*/c', '/deep/**'] }));
+  assert.equal(out(f, 'x/cache', true), true);
+  assert.equal(out(f, 'x/cache', false), false);
+  assert.equal(out(f, 'a/b/c'), true);
+  assert.equal(out(f, 'a/b/b/c'), false);
+  assert.equal(out(f, 'deep', true), true);
+  assert.equal(out(f, 'deep/x/y/z'), true);
+});
+
+test('.snapshot and .zfs directories are left out by default, kept with keepSnapshotDirs; files of those names are kept', () => {
+  const d = SourceFilter.compile(DEFAULT_FILTERS);
+  assert.equal(out(d, '.snapshot', true), true);
+  assert.equal(out(d, 'a/b/.zfs', true), true);
+  assert.equal(out(d, 'a/.snapshot', false), false);
+  assert.equal(out(d, 'a/.snapshots', true), false);
+  const k = SourceFilter.compile(spec({ keepSnapshotDirs: true }));
+  assert.equal(out(k, '.snapshot', true), false);
+  assert.equal(k.active, false);
+});
+
+test('includes keep only matching non-directories; directories are still read; an exclude wins', () => {
+  const f = SourceFilter.compile(spec({ include: ['*.jpg', '/docs/'], exclude: ['secret*'] }));
+  assert.equal(out(f, 'a/b.jpg'), false);
+  assert.equal(out(f, 'a/b.png'), true);
+  assert.equal(out(f, 'a', true), false);
+  assert.equal(out(f, 'docs/x/readme.txt'), false, 'an include of a directory keeps what is below it');
+  assert.equal(out(f, 'other/docs/readme.txt'), true, 'anchored');
+  assert.equal(out(f, 'a/secret.jpg'), true);
+});
+
+test('names that look like patterns are matched as themselves; only * ? [ ] { } and \\ are syntax', () => {
+  const f = SourceFilter.compile(spec({ exclude: ['(x)', 'a|b', '+(y)', '!neg', '@(z)', 'lit\\*star', '$^.{}', 'br[[]ck'] }));
+  for (const name of ['(x)', 'a|b', '+(y)', '!neg', '@(z)', 'lit*star', 'br[ck']) assert.equal(out(f, `d/${name}`), true, name);
+  for (const name of ['x', 'a', 'b', 'y', 'neg', 'z', 'litxstar', 'litstar']) assert.equal(out(f, `d/${name}`), false, name);
+  // `{}` is an empty alternative, not literal braces: `$^.` followed by nothing
+  assert.equal(out(f, 'd/$^.'), false);
+  const plain = ['a-b', 'a b', '#x', '~x', "it's", 'a,b', 'ü.txt', '%20', 'a=b;c'];
+  const p = SourceFilter.compile(spec({ exclude: plain }));
+  for (const name of plain) assert.equal(out(p, `d/${name}`), true, name);
+  const g = SourceFilter.compile(spec({ exclude: ['\\{a,b\\}', '[*]', 'q\\?'] }));
+  assert.equal(out(g, '{a,b}'), true);
+  assert.equal(out(g, 'a'), false);
+  assert.equal(out(g, '*'), true);
+  assert.equal(out(g, 'x'), false);
+  assert.equal(out(g, 'q?'), true);
+  assert.equal(out(g, 'qq'), false);
+});
+
+test('names not valid UTF-8: \\xNN names a byte, ? and * match it, UTF-8 characters are one character', () => {
+  const latin1 = b([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74]); // caf\xe9.txt
+  const utf8 = b('café.txt');
+  const f = SourceFilter.compile(spec({ exclude: ['caf\\xe9.txt'] }));
+  assert.equal(out(f, latin1), true);
+  assert.equal(out(f, utf8), false);
+  const q = SourceFilter.compile(spec({ exclude: ['caf?.txt'] }));
+  assert.equal(out(q, latin1), true);
+  assert.equal(out(q, utf8), true, '? is one character: é is one');
+  assert.equal(out(q, b('caf\u2615.txt')), true);
+  assert.equal(out(q, b('cafxx.txt')), false);
+  const u = SourceFilter.compile(spec({ exclude: ['caf\\xc3\\xa9.txt'] }));
+  assert.equal(out(u, utf8), true, 'bytes of a UTF-8 character written as \\xNN read as that character');
+  assert.equal(out(u, latin1), false);
+  const star = SourceFilter.compile(spec({ exclude: ['*\\xff*'] }));
+  assert.equal(out(star, b([0x61, 0xff, 0x62])), true);
+  assert.equal(out(star, b([0x61, 0xfe, 0x62])), false);
+  // no two byte strings read the same
+  assert.notEqual(matchText(b([0xc3, 0xa9])), matchText(b([0xc3])) + matchText(b([0xa9])));
+  assert.notEqual(matchText(b([0xed, 0xb3, 0xbf])), matchText(b([0xff])));
+});
+
+test('bad patterns are usage errors naming the option', () => {
+  const cases: Array<[Partial<FilterSpec>, string]> = [[{ exclude: [''] }, '--exclude'], [{ include: ['x\\'] }, '--include'], [{ exclude: ['/'] }, '--exclude'], [{ excludeIfPresent: ['a/b'] }, '--exclude-if-present']];
+  for (const [s, option] of cases) {
+    assert.throws(() => SourceFilter.compile(spec(s)), (e: unknown) => isClfsError(e) && e.code === 'E_USAGE' && e.message.includes(option));
+  }
+});
+
+test('--exclude-from lines: comments and blanks skipped, CR and trailing blanks cut, bytes kept as \\xNN', () => {
+  const file = Buffer.concat([b('# comment\n\n*.tmp  \r\n/cache/\n'), b([0x78, 0xff, 0x0a]), b('last')]);
+  const lines = patternsOfFile(file);
+  assert.deepEqual(lines, ['*.tmp', '/cache/', 'x\\xff', 'last']);
+  const f = SourceFilter.compile(spec({ exclude: lines }));
+  assert.equal(out(f, b([0x64, 0x2f, 0x78, 0xff])), true);
+});
