@@ -1,6 +1,6 @@
 import { Ftype } from '../codec/index.js';
 import { isClfsError } from '../errors/index.js';
-import { displayPath, joinPath } from '../scan/index.js';
+import { displayPath, joinPath, skipEntryOf } from '../scan/index.js';
 import { walkDirectory } from './tree-walk.js';
 import type { SourceEntry, SourceKind } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
@@ -110,6 +110,7 @@ export function scanDirectory(run: LoadRun, dir: EntryRow, preserveHardlinks: bo
   const r = walkDirectory(run.db, dir, {
     insertChild: (d, e, counters, state) => insertChild(run, d, e, preserveHardlinks, counters, state),
     onFailedChild: (message) => run.countError(message),
+    skip: skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1)),
   });
   run.stats.entriesScanned += r.entries;
   run.stats.bytesScanned += r.fileBytes;

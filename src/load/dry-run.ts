@@ -4,7 +4,8 @@
  */
 import * as path from 'node:path';
 import { DirentPacker, fileSegmentCount } from '../codec/index.js';
-import { joinPath, lstatEntry, readDirectoryBatches } from '../scan/index.js';
+import { DEFAULT_FILTERS, joinPath, lstatEntry, readDirectoryBatches, skipEntryOf, SourceFilter } from '../scan/index.js';
+import type { FilterSpec } from '../scan/index.js';
 import { MAX_LINKS_PER_INODE } from './dir-scan.js';
 import { indirectCount } from './file-writer.js';
 import { checkSource } from './source-root.js';
@@ -13,6 +14,8 @@ export interface DryRunOptions {
   source: string;
   preserveHardlinks?: boolean;
   abortSignal?: AbortSignal;
+  /** what a load would leave out (default DEFAULT_FILTERS) */
+  filters?: FilterSpec;
 }
 
 export interface DryRunEstimate {
@@ -27,6 +30,8 @@ export interface DryRunEstimate {
   /** blob requests of the whole load (puts, gets, lists, deletes) */
   requests: number;
   errors: number;
+  /** entries the filters leave out (an excluded directory counts once: what it holds is not read) */
+  excluded: number;
   seconds: number;
 }
 
@@ -35,7 +40,9 @@ const HANDLE = Buffer.alloc(24);
 export function dryRun(options: DryRunOptions): DryRunEstimate {
   const started = Date.now();
   const rootAbs = checkSource(options.source);
-  const est: DryRunEstimate = { entries: 1, kinds: { dir: 1 }, fileBytes: 0, objects: 0, fileSegments: 0, dirSegments: 0, indirectBlocks: 0, requests: 0, errors: 0, seconds: 0 };
+  const filter = SourceFilter.compile(options.filters ?? DEFAULT_FILTERS);
+  const est: DryRunEstimate = { entries: 1, kinds: { dir: 1 }, fileBytes: 0, objects: 0, fileSegments: 0, dirSegments: 0, indirectBlocks: 0, requests: 0, errors: 0, excluded: 0, seconds: 0 };
+  const skip = skipEntryOf(filter, Buffer.from(rootAbs), () => (est.excluded += 1));
   lstatEntry(Buffer.from(rootAbs), Buffer.from(path.basename(rootAbs)));
   const links = new Map<string, number>();
   let inodes = 1;
@@ -47,7 +54,7 @@ export function dryRun(options: DryRunOptions): DryRunEstimate {
     const packer = new DirentPacker(HANDLE, HANDLE);
     let pieces = 0;
     try {
-      for (const batch of readDirectoryBatches(dir, 1000, () => (est.errors += 1))) {
+      for (const batch of readDirectoryBatches(dir, 1000, () => (est.errors += 1), skip)) {
         for (const e of batch) {
           est.entries += 1;
           est.kinds[e.kind] = (est.kinds[e.kind] ?? 0) + 1;

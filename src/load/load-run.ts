@@ -5,6 +5,7 @@ import { encodeBlob, Ftype, generateFileHandle } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { EntryState } from '../state/index.js';
+import type { SourceFilter } from '../scan/index.js';
 import type { Target } from '../targets/target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
 import { EncoderPool } from './encoder-pool.js';
@@ -34,6 +35,8 @@ export interface RunStats {
   blobsDeleted: number;
   /** inodes with more than 1,023 names whose extra names got a new inode (the reference's limit) */
   linkSplits: number;
+  /** entries the filters left out this run (a directory counts once: what it holds is not read) */
+  entriesExcluded: number;
   kinds: Record<string, number>;
 }
 
@@ -48,6 +51,8 @@ export interface LoadRunOptions {
   maxErrors: number;
   abortSignal: AbortSignal | undefined;
   encodeWorkers: number;
+  /** the transfer's filters, compiled (identity.filters) */
+  filter: SourceFilter;
 }
 
 /**
@@ -68,6 +73,7 @@ export class LoadRun {
     bytesUploaded: 0,
     blobsDeleted: 0,
     linkSplits: 0,
+    entriesExcluded: 0,
     kinds: {},
   };
   readonly startedAt = Date.now();
@@ -89,6 +95,9 @@ export class LoadRun {
   readonly concurrency: number;
   readonly maxErrors: number;
   readonly userSignal: AbortSignal | undefined;
+  readonly filter: SourceFilter;
+  /** the source root's absolute path (bytes): filters match paths relative to it */
+  readonly rootPath: Buffer;
 
   constructor(o: LoadRunOptions) {
     this.db = o.db;
@@ -100,6 +109,8 @@ export class LoadRun {
     this.concurrency = o.concurrency;
     this.maxErrors = o.maxErrors;
     this.userSignal = o.abortSignal;
+    this.filter = o.filter;
+    this.rootPath = Buffer.from(o.identity.sourceRootHex, 'hex');
     const userSignal = o.abortSignal;
     this.batch = o.target.features.flush ? DURABLE_BATCH : PLAIN_BATCH;
     this.abortSignal = userSignal === undefined ? this.stopController.signal : AbortSignal.any([userSignal, this.stopController.signal]);

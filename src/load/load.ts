@@ -10,8 +10,8 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { bucketBlobName, decodeBlob, decodeObject, encodeBlob, encodeBucketBody, Ftype, ROOT_ID } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
-import { displayPath, joinPath, lstatEntry } from '../scan/index.js';
-import type { SourceEntry } from '../scan/index.js';
+import { DEFAULT_FILTERS, describeFilters, displayPath, joinPath, lstatEntry, NO_FILTERS, sameFilters, SourceFilter } from '../scan/index.js';
+import type { FilterSpec, SourceEntry } from '../scan/index.js';
 import { checkState, EntryState, FTYPE_UNKNOWN, Phase, StateDb, STATE_FORMAT_VERSION, STORED_STATES } from '../state/index.js';
 import type { Counters, EntryRow, StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
@@ -55,6 +55,11 @@ export interface LoadOptions {
    * phase not listed: a shard runs TRANSFER alone, a coordinator INIT and FINALIZE.
    */
   phases?: readonly Phase[];
+  /**
+   * What to leave out (src/scan/filter.ts). A new load stores them (default: DEFAULT_FILTERS, the
+   * NAS snapshot directories left out); a resume uses the stored ones and refuses other filters.
+   */
+  filters?: FilterSpec;
 }
 
 export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded' | 'phases-done';
@@ -78,6 +83,8 @@ export interface LoadSummary {
   problemsFile?: string;
   /** inodes with more than 1,023 names whose extra names got a new inode */
   linkSplits: number;
+  /** entries the filters left out this run (an excluded directory counts once) */
+  excluded: number;
   seconds: number;
 }
 
@@ -158,7 +165,17 @@ function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity 
     wipeEpoch: randomUUID(),
     idSecretHex: randomBytes(32).toString('hex'),
     createdAt: new Date().toISOString(),
+    filters: copyFilters(options.filters ?? DEFAULT_FILTERS),
   };
+}
+
+function copyFilters(f: FilterSpec): FilterSpec {
+  return { exclude: [...f.exclude], include: [...f.include], excludeIfPresent: [...f.excludeIfPresent], keepSnapshotDirs: f.keepSnapshotDirs };
+}
+
+/** The filters a transfer was started with (a state from before filters left nothing out). */
+export function storedFilters(identity: TransferIdentity): FilterSpec {
+  return identity.filters ?? NO_FILTERS;
 }
 
 function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: LoadOptions, stateDir: string): void {
@@ -169,6 +186,15 @@ function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: L
   if (options.compression !== undefined && options.compression !== identity.compression) throw mismatch('compression', identity.compression, options.compression);
   if (options.preserveHardlinks !== undefined && options.preserveHardlinks !== identity.preserveHardlinks) {
     throw mismatch('preserve-hardlinks', String(identity.preserveHardlinks), String(options.preserveHardlinks));
+  }
+  const stored = storedFilters(identity);
+  if (options.filters !== undefined && !sameFilters(options.filters, stored)) {
+    // a silent change would leave the container half one selection, half the other
+    throw new ClfsError(
+      'E_STATE_MISMATCH',
+      `state folder ${stateDir} was loading with ${describeFilters(stored)}, not ${describeFilters(options.filters)}: resume with the same filter options (or none, to use the stored ones); to change them, load again with --update and the new filters`,
+      { subject: '--exclude' },
+    );
   }
 }
 
@@ -260,6 +286,8 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
 
 export async function load(options: LoadOptions): Promise<LoadSummary> {
   const sourceAbs = checkSource(options.source);
+  // a pattern that cannot be read is refused before anything else
+  if (options.filters !== undefined) SourceFilter.compile(options.filters);
   checkStateOutsideSource(options.stateDir, sourceAbs);
   checkTargetOutsideSource(options.targetKey, sourceAbs);
   const reporter = options.reporter ?? {};
@@ -307,6 +335,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
     abortSignal: options.abortSignal,
     encodeWorkers: options.encodeWorkers ?? defaultEncodeWorkers(),
+    filter: SourceFilter.compile(storedFilters(identity)),
   });
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
@@ -394,7 +423,7 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
       db.setPhase(phase);
     }
   }
-  log.info(`clfsload: ${displayPath(Buffer.from(sourceAbs))} -> ${run.target.description} (compression ${run.identity.compression}, hardlinks ${run.identity.preserveHardlinks ? 'preserved' : 'copied'})`);
+  log.info(`clfsload: ${displayPath(Buffer.from(sourceAbs))} -> ${run.target.description} (compression ${run.identity.compression}, hardlinks ${run.identity.preserveHardlinks ? 'preserved' : 'copied'}, ${describeFilters(storedFilters(run.identity))})`);
   const stopped = (): LoadSummary | undefined => {
     if (run.fatal !== undefined) throw run.fatal;
     if (run.interrupted) return summary(run, 'interrupted', phase);
@@ -454,6 +483,7 @@ function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
     problemsTotal,
     problemsFile: problemsTotal > 0 ? path.join(run.db.dir, PROBLEMS_FILE) : undefined,
     linkSplits: run.stats.linkSplits,
+    excluded: run.stats.entriesExcluded,
     seconds: (Date.now() - run.startedAt) / 1000,
   };
 }

@@ -8,7 +8,7 @@
  * allocates CLFS filehandles there; a copy would allocate nothing).
  */
 import { readDirectoryBatches } from '../scan/index.js';
-import type { SourceEntry } from '../scan/index.js';
+import type { SkipEntry, SourceEntry } from '../scan/index.js';
 import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
 import type { Counters, EntryRow, NewEntry, StateDb } from '../state/index.js';
 
@@ -20,6 +20,8 @@ export interface WalkHooks {
   insertChild(dir: EntryRow, entry: SourceEntry, counters: Counters, state: EntryState): void;
   /** A child that could not be lstat'ed (already recorded as an ERROR row): counted, logged. */
   onFailedChild?(message: string): void;
+  /** the filters (scan/filter.ts skipEntryOf): a child it skips gets no row and is not lstat'ed */
+  skip?: SkipEntry;
 }
 
 export interface WalkResult {
@@ -47,7 +49,7 @@ export function walkDirectory(db: StateDb, dir: EntryRow, hooks: WalkHooks): Wal
   let failedChildren: Array<{ name: Buffer; message: string }> = [];
   const batches = readDirectoryBatches(dir.path!, WALK_BATCH, (err, name) => {
     failedChildren.push({ name, message: err.message });
-  });
+  }, hooks.skip);
   const result: WalkResult = { entries: 0, fileBytes: 0 };
   const record = (batch: readonly SourceEntry[], failed: ReadonlyArray<{ name: Buffer; message: string }>, last: boolean) => {
     db.tx(() => {

@@ -28,6 +28,13 @@ export const TransferIdentitySchema = z.object({
   /** key for the deterministic segment / indirect-block ids (hex, 32 bytes) */
   idSecretHex: z.string().length(64),
   createdAt: z.string(),
+  /**
+   * What the load leaves out (src/scan/filter.ts's FilterSpec): part of the transfer, so a resume
+   * cannot change it silently. Absent in states written before filters: nothing was left out.
+   */
+  filters: z
+    .object({ exclude: z.array(z.string()), include: z.array(z.string()), excludeIfPresent: z.array(z.string()), keepSnapshotDirs: z.boolean() })
+    .optional(),
 });
 export type TransferIdentity = z.infer<typeof TransferIdentitySchema>;
 

@@ -45,3 +45,6 @@ export type {
   RunningAzurite,
   StartAzuriteOptions,
 } from './embedded-azurite.js';
+export { RateLimiter, TokenBucket, parseBwlimit, parseByteRate, parseRequestRate, rateAt, formatByteRate, describeHolds, BURST_SECONDS } from './rate-limit.js';
+export type { RateSchedule, RateEntry, RateLimiterOptions, LimitHold } from './rate-limit.js';
+export { RateLimitTarget } from './rate-limit-target.js';

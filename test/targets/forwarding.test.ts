@@ -18,6 +18,9 @@ import {
   ForwardingTarget,
   LatencyTarget,
   OPTIONAL_METHODS,
+  parseBwlimit,
+  RateLimiter,
+  RateLimitTarget,
   RetryTarget,
   type BlobInfo,
   type PutOptions,
@@ -130,6 +133,7 @@ class NoBatches extends ForwardingTarget {
 const WRAPPERS: readonly WrapperCase[] = [
   { name: 'RetryTarget', wrap: (t) => new RetryTarget(t, { maxAttempts: 1 }) },
   { name: 'LatencyTarget', wrap: (t) => new LatencyTarget(t, { latencyMs: 0 }) },
+  { name: 'RateLimitTarget', wrap: (t) => new RateLimitTarget(t, new RateLimiter({ bytes: parseBwlimit('100M'), requests: 1000 })) },
   { name: 'CountingTarget', wrap: (t) => new CountingTarget(t) },
   { name: 'FaultTarget', wrap: (t) => new FaultTarget(t) },
   { name: 'FaultTarget failing flush when told to', wrap: (t) => new FaultTarget(t, { operations: ['flush'] }) },
