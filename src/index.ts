@@ -1,12 +1,14 @@
 /** The library surface of clfsload: load, read back, targets, errors. */
-export { load, dryRun, checkStateFolder, DEFAULT_MAX_ERRORS } from './load/index.js';
+export { load, dryRun, checkStateFolder, transferFilters, DEFAULT_MAX_ERRORS } from './load/index.js';
 export type { StateCheckResult, LoadOptions, LoadSummary, LoadStatus, DryRunOptions, DryRunEstimate, Reporter, ProgressSnapshot, LogLevel } from './load/index.js';
 export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read/index.js';
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
 export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite } from './targets/index.js';
 export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo } from './targets/index.js';
-export { displayPath } from './scan/index.js';
-export type { DisplayPathOptions } from './scan/index.js';
+export { displayPath, SourceFilter, DEFAULT_FILTERS, patternsOfFile, describeFilters } from './scan/index.js';
+export type { DisplayPathOptions, FilterSpec } from './scan/index.js';
+export { RateLimiter, RateLimitTarget, parseBwlimit, parseByteRate, parseRequestRate, describeHolds, formatByteRate } from './targets/index.js';
+export type { RateSchedule, LimitHold } from './targets/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';
 export type { ClfsErrorCode } from './errors/index.js';
 /** Test and benchmark seams (fault plans); the CLI fills them from the environment (src/cli/environment.ts). */

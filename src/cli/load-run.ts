@@ -4,11 +4,13 @@
  * the load), the mapping of those settings to LoadOptions (written once, here), progress, the
  * summary and the exit code.
  */
+import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { dryRun, load } from '../index.js';
-import type { DryRunEstimate, LoadOptions, LoadSummary, LogLevel } from '../index.js';
+import { ClfsError, describeHolds, dryRun, load, patternsOfFile, RateLimiter } from '../index.js';
+import type { DryRunEstimate, FilterSpec, LoadOptions, LoadSummary, LogLevel, RateSchedule } from '../index.js';
 import { EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { applyEnvironment } from './environment.js';
+import { bwlimitOption, collect, requestRateOption } from './options.js';
 import { ProgressPrinter } from './progress.js';
 import { defaultStateDir } from './state-path.js';
 import type { CliTarget } from './target-arg.js';
@@ -26,6 +28,15 @@ export interface LoadFlags {
   json?: boolean;
   /** the reference's --dry_run: count the tree first (for the ETA), then load */
   countFirst?: boolean;
+  /** filters (src/scan/filter.ts); --exclude-from files are read by filtersOf */
+  exclude?: string[];
+  include?: string[];
+  excludeFrom?: string[];
+  excludeIfPresent?: string[];
+  keepSnapshotDirs?: boolean;
+  /** --bwlimit, --max-requests: one limiter for the whole process */
+  bwlimit?: RateSchedule;
+  maxRequests?: number;
 }
 
 /** One option of a load command line and the setting it gives. */
@@ -38,6 +49,55 @@ export interface LoadFlag {
 /** `value` turns what commander parsed into the setting (when the form spells it differently, as `--preserve_hardlinks 1`). */
 export function loadFlag<K extends keyof LoadFlags>(key: K, option: Option, value?: (parsed: never) => LoadFlags[K]): LoadFlag {
   return { key, option, value: (value as ((parsed: unknown) => unknown) | undefined) ?? ((v) => v) };
+}
+
+/** The filter options, the same for load, the reference's form and verify (fresh Options for each command). */
+export function filterOptions(): Option[] {
+  return [
+    new Option('--exclude <pattern>', 'leave out what matches (repeatable; rclone-like glob on the path relative to the source: docs/guide.md, "Filters")').argParser(collect),
+    new Option('--include <pattern>', 'load only files that match (repeatable); directories are still read').argParser(collect),
+    new Option('--exclude-from <file>', 'exclude patterns from FILE, one a line (# starts a comment; repeatable)').argParser(collect),
+    new Option('--exclude-if-present <name>', 'leave out every directory that holds an entry of this name (repeatable)').argParser(collect),
+    new Option('--keep-snapshot-dirs', 'load .snapshot and .zfs directories (NAS snapshots, left out by default)'),
+  ];
+}
+
+const FILTER_KEYS = ['exclude', 'include', 'excludeFrom', 'excludeIfPresent', 'keepSnapshotDirs'] as const satisfies ReadonlyArray<keyof LoadFlags>;
+
+/** The filter options as load settings (each option's attribute is its LoadFlags key). */
+export function filterFlags(): LoadFlag[] {
+  return filterOptions().map((option, i) => loadFlag(FILTER_KEYS[i]!, option));
+}
+
+export function limitFlags(): LoadFlag[] {
+  return [
+    loadFlag('bwlimit', new Option('--bwlimit <rate>', "bytes per second for the whole process (50M, 1.5G; 1K = 1024), or a timetable such as '08:00,50M 19:00,off'").argParser(bwlimitOption)),
+    loadFlag('maxRequests', new Option('--max-requests <rate>', 'blob requests per second for the whole process').argParser(requestRateOption)),
+  ];
+}
+
+/**
+ * The filters the options give, or undefined when none was given (a resume then uses the stored
+ * ones). `--exclude-from` files are read here: their lines join the --exclude patterns.
+ */
+export function filtersOf(flags: Pick<LoadFlags, (typeof FILTER_KEYS)[number]>): FilterSpec | undefined {
+  if (FILTER_KEYS.every((k) => flags[k] === undefined)) return undefined;
+  const fromFiles = (flags.excludeFrom ?? []).flatMap((file) => {
+    let content: Buffer;
+    try {
+      content = fs.readFileSync(file);
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new ClfsError('E_USAGE', `--exclude-from ${file}: cannot read it (${why}); give a readable file of patterns, one a line`, { subject: file });
+    }
+    return patternsOfFile(content);
+  });
+  return {
+    exclude: [...(flags.exclude ?? []), ...fromFiles],
+    include: flags.include ?? [],
+    excludeIfPresent: flags.excludeIfPresent ?? [],
+    keepSnapshotDirs: flags.keepSnapshotDirs === true,
+  };
 }
 
 /** A load command's options in help order: the settings, and options of its own (plain Options). */
@@ -85,6 +145,7 @@ function printSummary(io: CliIo, s: LoadSummary, json: boolean): void {
   for (const p of s.problems.slice(0, 20)) io.stdout.write(`  problem: ${p.path}: ${p.message}\n`);
   if (s.problemsTotal > 20) io.stdout.write(`  ... and ${s.problemsTotal - 20} more\n`);
   if (s.problemsFile !== undefined) io.stdout.write(`every failed path is listed in ${s.problemsFile}\n`);
+  if (s.excluded > 0) io.stdout.write(`${s.excluded} entries left out by the filters\n`);
   if (s.linkSplits > 0) io.stdout.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
   if (s.status === 'interrupted' || s.status === 'error-budget-exceeded') io.stdout.write(`state kept in ${s.stateDir}: run the same command again to resume\n`);
 }
@@ -99,17 +160,19 @@ export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean): void
     .join(', ');
   io.stdout.write(
     `dry run: ${e.entries} entries (${kinds}), ${(e.fileBytes / 1048576).toFixed(1)} MiB of file data\n` +
-      `a load would write ${e.objects} objects (${e.fileSegments} file segments, ${e.dirSegments} directory segments, ${e.indirectBlocks} indirect blocks) in about ${e.requests} requests; ${e.errors} unreadable entries\n`,
+      `a load would write ${e.objects} objects (${e.fileSegments} file segments, ${e.dirSegments} directory segments, ${e.indirectBlocks} indirect blocks) in about ${e.requests} requests; ${e.errors} unreadable entries; ${e.excluded} entries left out by the filters\n`,
   );
 }
 
 /** Load `source` into `target` with `flags`; resolves to the exit code. */
 export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
   const stateDir = flags.stateDir ?? defaultStateDir(target.key);
-  const opened = target.open({ concurrency: flags.concurrency, reportRetries: true });
-  const printer = new ProgressPrinter(ctx.stderr);
+  const filters = filtersOf(flags);
+  const limiter = flags.bwlimit !== undefined || flags.maxRequests !== undefined ? new RateLimiter({ bytes: flags.bwlimit, requests: flags.maxRequests }) : undefined;
+  const opened = target.open({ concurrency: flags.concurrency, reportRetries: true, limiter });
+  const printer = new ProgressPrinter(ctx.stderr, undefined, limiter === undefined ? undefined : () => describeHolds(limiter.holding()));
   if (flags.countFirst === true) {
-    const e = dryRun({ source, preserveHardlinks: flags.preserveHardlinks });
+    const e = dryRun({ source, preserveHardlinks: flags.preserveHardlinks, filters });
     ctx.stderr.write(`dry run result count=${e.entries} GB=${(e.fileBytes / 2 ** 30).toFixed(6)} elapsed=${e.seconds.toFixed(3)}\n`);
   }
   const options: LoadOptions = {
@@ -125,6 +188,7 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     retryErrors: flags.retryErrors,
     concurrency: flags.concurrency,
     logLevel: flags.logLevel,
+    filters,
     abortSignal: ctx.signals.controller.signal,
     reporter: {
       phase: (name, event) => printer.message(`phase ${name} ${event === 'start' ? 'started' : 'done'}`),

@@ -32,16 +32,23 @@ export class ProgressPrinter {
   constructor(
     private readonly out: OutStream,
     private readonly plainEveryMs = 5000,
+    /** what holds the run back (a rate limit), appended to the line while it does */
+    private readonly note?: () => string | undefined,
   ) {}
+
+  private lineOf(p: ProgressSnapshot): string {
+    const note = this.note?.();
+    return note === undefined ? progressLine(p) : `${progressLine(p)}, ${note}`;
+  }
 
   update(p: ProgressSnapshot): void {
     if (this.out.isTTY) {
-      const line = progressLine(p).slice(0, Math.max(20, (this.out.columns ?? 120) - 1));
+      const line = this.lineOf(p).slice(0, Math.max(20, (this.out.columns ?? 120) - 1));
       this.out.write(`\r\x1b[K${line}`);
       this.live = true;
     } else if (Date.now() - this.lastPlain >= this.plainEveryMs) {
       this.lastPlain = Date.now();
-      this.out.write(`${progressLine(p)}\n`);
+      this.out.write(`${this.lineOf(p)}\n`);
     }
   }
 

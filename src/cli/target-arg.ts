@@ -4,9 +4,9 @@
  * account, container and SAS positionals. Parsing touches nothing; opening is left to the command,
  * which may first check what else it was given (a load checks its source before any target work).
  */
-import { openTarget, parseTargetUrl, RetryTarget, targetKey } from '../index.js';
+import { openTarget, parseTargetUrl, RateLimitTarget, RetryTarget, targetKey } from '../index.js';
 import { folderDurability } from './environment.js';
-import type { Target, TargetSpec } from '../index.js';
+import type { RateLimiter, Target, TargetSpec } from '../index.js';
 
 export type TargetArgument =
   | { url: string; endpoint?: string }
@@ -24,7 +24,7 @@ export interface CliTarget {
    * `reportRetries`: a line on stderr from the third retry of a request on (a load's long run
    * wants to show it is stuck; the read commands and the demo stay quiet).
    */
-  open(options?: { concurrency?: number; reportRetries?: boolean }): Target;
+  open(options?: { concurrency?: number; reportRetries?: boolean; limiter?: RateLimiter }): Target;
 }
 
 export function cliTarget(arg: TargetArgument, io?: { stderr: NodeJS.WritableStream }): CliTarget {
@@ -32,11 +32,13 @@ export function cliTarget(arg: TargetArgument, io?: { stderr: NodeJS.WritableStr
   return {
     spec,
     key: targetKey(spec),
-    open: ({ concurrency, reportRetries = false } = {}) => {
+    open: ({ concurrency, reportRetries = false, limiter } = {}) => {
       const limit = concurrency === undefined ? {} : { maxConnections: concurrency };
       // how a folder target makes blobs durable: a bench knob (CLFSLOAD_FOLDER_FSYNC, src/cli/environment.ts)
       const folder = { ...limit, durability: folderDurability(process.env) };
-      return new RetryTarget(openTarget(spec, { azure: limit, folder }), {
+      const opened = openTarget(spec, { azure: limit, folder });
+      // under the retries, so each attempt passes the limits (--bwlimit, --max-requests)
+      return new RetryTarget(limiter?.limited ? new RateLimitTarget(opened, limiter) : opened, {
         // an unreachable host gets a few quick tries, then one line from main(): no retry chatter
         onRetry: io && reportRetries ? (info) => (info.attempt >= 3 && !info.error.unreachable ? io.stderr.write(`retrying ${info.operation} ${info.subject}: ${info.error.message} (attempt ${info.attempt + 1})\n`) : undefined) : undefined,
       });

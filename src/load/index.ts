@@ -3,5 +3,5 @@ export type { LoadOptions, LoadSummary, LoadStatus } from './load.js';
 export { dryRun } from './dry-run.js';
 export type { DryRunOptions, DryRunEstimate } from './dry-run.js';
 export type { Reporter, ProgressSnapshot, LogLevel } from './reporter.js';
-export { checkStateFolder } from './state-maintenance.js';
+export { checkStateFolder, transferFilters } from './state-maintenance.js';
 export type { StateCheckResult } from './state-maintenance.js';

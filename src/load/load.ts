@@ -10,7 +10,7 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { bucketBlobName, decodeBlob, decodeObject, encodeBlob, encodeBucketBody, Ftype, ROOT_ID } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
-import { DEFAULT_FILTERS, describeFilters, displayPath, joinPath, lstatEntry, NO_FILTERS, sameFilters, SourceFilter } from '../scan/index.js';
+import { DEFAULT_FILTERS, describeFilters, displayPath, joinPath, lstatEntry, sameFilters, SourceFilter } from '../scan/index.js';
 import type { FilterSpec, SourceEntry } from '../scan/index.js';
 import { checkState, EntryState, FTYPE_UNKNOWN, Phase, StateDb, STATE_FORMAT_VERSION, STORED_STATES } from '../state/index.js';
 import type { Counters, EntryRow, StateFaultPlan, TransferIdentity } from '../state/index.js';
@@ -22,6 +22,7 @@ import type { LogLevel, Reporter } from './reporter.js';
 import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
 import { checkSource } from './source-root.js';
+import { storedFilters } from './state-maintenance.js';
 
 export interface LoadOptions {
   /** the source root as the user typed it (its last component names the root, spec §5.10) */
@@ -171,11 +172,6 @@ function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity 
 
 function copyFilters(f: FilterSpec): FilterSpec {
   return { exclude: [...f.exclude], include: [...f.include], excludeIfPresent: [...f.excludeIfPresent], keepSnapshotDirs: f.keepSnapshotDirs };
-}
-
-/** The filters a transfer was started with (a state from before filters left nothing out). */
-export function storedFilters(identity: TransferIdentity): FilterSpec {
-  return identity.filters ?? NO_FILTERS;
 }
 
 function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: LoadOptions, stateDir: string): void {

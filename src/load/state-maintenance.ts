@@ -7,7 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError } from '../errors/index.js';
 import { checkState, EntryState, STATE_DB_FILE, StateDb } from '../state/index.js';
-import type { Phase } from '../state/index.js';
+import type { Phase, TransferIdentity } from '../state/index.js';
+import { NO_FILTERS } from '../scan/index.js';
+import type { FilterSpec } from '../scan/index.js';
+
+/** The filters a transfer was started with (a state from before filters left nothing out). */
+export function storedFilters(identity: TransferIdentity): FilterSpec {
+  return identity.filters ?? NO_FILTERS;
+}
 
 export interface StateCheckResult {
   stateDir: string;
@@ -47,6 +54,21 @@ export function checkStateFolder(stateDir: string, options: { repair?: boolean }
       damage: report.damage,
       repaired: repair && report.damage.length === 0,
     };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The filters a load in `stateDir` was started with (verify --source reads them), or undefined
+ * when the folder holds no transfer. The identity alone is read: nothing is repaired or written.
+ */
+export function transferFilters(stateDir: string): FilterSpec | undefined {
+  if (!StateDb.holdsTransfer(stateDir)) return undefined;
+  const db = StateDb.open(stateDir, { create: false });
+  try {
+    const identity = db.identity;
+    return identity === undefined ? undefined : storedFilters(identity);
   } finally {
     db.close();
   }

@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_MAX_ERRORS } from '../../index.js';
 import type { LogLevel } from '../../index.js';
 import { VERSION, type CliContext } from '../context.js';
-import { addLoadOptions, loadFlag, loadFlagsOf, runLoad, type LoadCommandOptions } from '../load-run.js';
+import { addLoadOptions, filterFlags, limitFlags, loadFlag, loadFlagsOf, runLoad, type LoadCommandOptions } from '../load-run.js';
 import { intOption, logLevelOf } from '../options.js';
 
 const flag01 = (name: string) => intOption(name, 0, 1);
@@ -30,6 +30,9 @@ const OPTIONS: LoadCommandOptions = [
   new Option('--azcopy', 'ignored (accepted for compatibility)').hideHelp(),
   new Option('--endpoint <url>', 'blob service URL (default https://ACCOUNT.blob.core.windows.net; Azurite: http://127.0.0.1:PORT/devstoreaccount1)'),
   loadFlag('json', new Option('--json', 'print one JSON summary object at the end').default(false)),
+  // clfsload's own, not the reference's: filters and rate limits in this form too
+  ...filterFlags(),
+  ...limitFlags(),
 ];
 
 export const LEGACY_USAGE = 'clfsload [--new] LOCAL_STATE_PATH SOURCE_ROOT ACCOUNT CONTAINER SAS_TOKEN';

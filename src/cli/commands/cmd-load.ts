@@ -3,7 +3,7 @@ import { Option } from 'commander';
 import { DEFAULT_MAX_ERRORS, dryRun } from '../../index.js';
 import type { LogLevel } from '../../index.js';
 import type { CliCommand } from '../commands.js';
-import { addLoadOptions, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions } from '../load-run.js';
+import { addLoadOptions, filterFlags, filtersOf, limitFlags, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions } from '../load-run.js';
 import { intOption, logLevelOf, MAX_CONCURRENCY } from '../options.js';
 
 const OPTIONS: LoadCommandOptions = [
@@ -17,6 +17,8 @@ const OPTIONS: LoadCommandOptions = [
     'concurrency',
     new Option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)').argParser(intOption('--concurrency', 1, MAX_CONCURRENCY)),
   ),
+  ...filterFlags(),
+  ...limitFlags(),
   new Option('--endpoint <url>', 'blob service URL, for emulators and sovereign clouds (TARGET may then be CONTAINER?SAS)'),
   new Option('--dry-run', 'scan only: print entries, bytes, objects and requests a load would make; writes nothing'),
   loadFlag('json', new Option('--json', 'print one JSON summary object at the end').default(false)),
@@ -34,7 +36,7 @@ export const loadCommand: CliCommand = {
     addLoadOptions(command, OPTIONS).action(async (source: string, targetUrl: string, opts: Record<string, unknown> & { dryRun?: boolean; endpoint?: string }) => {
       const flags = loadFlagsOf(opts, OPTIONS);
       if (opts.dryRun === true) {
-        printEstimate(ctx, dryRun({ source, preserveHardlinks: flags.preserveHardlinks }), flags.json === true);
+        printEstimate(ctx, dryRun({ source, preserveHardlinks: flags.preserveHardlinks, filters: filtersOf(flags) }), flags.json === true);
         return;
       }
       const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint });

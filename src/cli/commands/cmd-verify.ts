@@ -1,23 +1,42 @@
 /** `clfsload verify TARGET [--source DIR]`: check a container; exit 1 on any problem. */
-import { verify } from '../../index.js';
+import { ClfsError, describeFilters, transferFilters, verify } from '../../index.js';
+import type { FilterSpec } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { write } from '../context.js';
+import { filterOptions, filtersOf, type LoadFlags } from '../load-run.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
+import { defaultStateDir } from '../state-path.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 
-interface VerifyFlags {
+type VerifyFlags = Pick<LoadFlags, 'exclude' | 'include' | 'excludeFrom' | 'excludeIfPresent' | 'keepSnapshotDirs'> & {
   source?: string;
+  state?: string;
   readData: boolean;
   preserveHardlinks?: boolean;
   json: boolean;
   concurrency?: number;
   endpoint?: string;
+};
+
+/**
+ * The filters to verify a source with: the options when any is given, else those of the load's
+ * state (--state, or the target's default state folder) when there is one, else the defaults.
+ */
+function verifyFilters(opts: VerifyFlags, targetKey: string): { filters?: FilterSpec; from?: string } {
+  const given = filtersOf(opts);
+  if (given !== undefined) return { filters: given };
+  const dir = opts.state ?? defaultStateDir(targetKey);
+  const stored = transferFilters(dir);
+  if (stored === undefined && opts.state !== undefined) {
+    throw new ClfsError('E_USAGE', `--state ${opts.state}: no load state there; give the folder the load was run with, or the filter options themselves`, { subject: opts.state });
+  }
+  return stored === undefined ? {} : { filters: stored, from: dir };
 }
 
 export const verifyCommand: CliCommand = {
   name: 'verify',
   register(program, ctx) {
-    program
+    const command = program
       .command('verify')
       .description('check a container (and optionally compare it with its source tree); exit 1 on any problem')
       .argument('<target>', TARGET_HELP)
@@ -28,44 +47,50 @@ export const verifyCommand: CliCommand = {
       .option('--json', 'print the report as one JSON object', false)
       .option('--concurrency <n>', 'blob requests in flight', intOption('--concurrency', 1, MAX_CONCURRENCY))
       .option('--endpoint <url>', ENDPOINT_HELP)
-      .action(async (targetUrl: string, opts: VerifyFlags) => {
-        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
-        // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
-        const err = ctx.stderr;
-        let lastLine = 0;
-        const onProgress = (p: { counts: { dirs: number; files: number; blobs: number }; problems: number }) => {
-          const line = `verify: ${p.counts.dirs} dirs, ${p.counts.files} files checked of ${p.counts.blobs} blobs, ${p.problems} problems`;
-          if (err.isTTY) err.write(`\r\x1b[K${line}`);
-          else if (Date.now() - lastLine >= 5000) {
-            lastLine = Date.now();
-            err.write(`${line}\n`);
-          }
-        };
-        try {
-          const report = await verify(target, {
-            onProgress,
-            readData: opts.readData,
-            ...(opts.source !== undefined ? { source: opts.source } : {}),
-            ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
-            ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
-          });
-          if (err.isTTY) err.write('\r\x1b[K');
-          if (opts.json) {
-            await write(ctx.stdout, JSON.stringify(report) + '\n');
-          } else {
-            for (const p of report.problems) await write(ctx.stdout, `${p.message}\n`);
-            const c = report.counts;
-            await write(
-              ctx.stdout,
-              `${report.ok ? 'OK' : 'FAILED'}: ${report.problems.length} problem(s); ${c.dirs} dirs, ${c.files} files, ${c.symlinks} symlinks, ${c.special} special, ` +
-                `${c.hardlinkRepeats} hard link repeats, ${c.blobs} blobs, ${c.segments} segments, ${c.indirect} indirect blocks, ${c.bytes} bytes` +
-                `${report.hardlinks !== undefined ? `; hard links checked as ${report.hardlinks}` : ''}\n`,
-            );
-          }
-          ctx.setExitCode(report.ok ? 0 : 1);
-        } finally {
-          await target.close?.();
+      .option('--state <dir>', "with --source: the load's state folder, whose filters are used when no filter option is given (default: the target's)");
+    for (const o of filterOptions()) command.addOption(o);
+    command.action(async (targetUrl: string, opts: VerifyFlags) => {
+      const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
+      const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key) : {};
+      if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${from}: ${describeFilters(filters!)}\n`);
+      const target = cliTarget.open();
+      // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
+      const err = ctx.stderr;
+      let lastLine = 0;
+      const onProgress = (p: { counts: { dirs: number; files: number; blobs: number }; problems: number }) => {
+        const line = `verify: ${p.counts.dirs} dirs, ${p.counts.files} files checked of ${p.counts.blobs} blobs, ${p.problems} problems`;
+        if (err.isTTY) err.write(`\r\x1b[K${line}`);
+        else if (Date.now() - lastLine >= 5000) {
+          lastLine = Date.now();
+          err.write(`${line}\n`);
         }
-      });
+      };
+      try {
+        const report = await verify(target, {
+          onProgress,
+          readData: opts.readData,
+          ...(opts.source !== undefined ? { source: opts.source } : {}),
+          ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
+          ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+          ...(filters !== undefined ? { filters } : {}),
+        });
+        if (err.isTTY) err.write('\r\x1b[K');
+        if (opts.json) {
+          await write(ctx.stdout, JSON.stringify(report) + '\n');
+        } else {
+          for (const p of report.problems) await write(ctx.stdout, `${p.message}\n`);
+          const c = report.counts;
+          await write(
+            ctx.stdout,
+            `${report.ok ? 'OK' : 'FAILED'}: ${report.problems.length} problem(s); ${c.dirs} dirs, ${c.files} files, ${c.symlinks} symlinks, ${c.special} special, ` +
+              `${c.hardlinkRepeats} hard link repeats, ${c.blobs} blobs, ${c.segments} segments, ${c.indirect} indirect blocks, ${c.bytes} bytes` +
+              `${report.hardlinks !== undefined ? `; hard links checked as ${report.hardlinks}` : ''}\n`,
+          );
+        }
+        ctx.setExitCode(report.ok ? 0 : 1);
+      } finally {
+        await target.close?.();
+      }
+    });
   },
 };

@@ -6,6 +6,7 @@
 import { decodeBlob, decodeObject } from '../../codec/index.js';
 import type { DecodedObject } from '../../codec/index.js';
 import { ClfsError } from '../../errors/index.js';
+import { DEFAULT_FILTERS, SourceFilter } from '../../scan/index.js';
 import type { Target } from '../../targets/target.js';
 import { BlobNameSet } from './blob-name-set.js';
 import type { VerifyCounts, VerifyOptions, VerifyProblem, VerifyProblemCode } from './types.js';
@@ -64,6 +65,8 @@ export interface VerifyContext {
   /** the report's problems, in the order the passes run and, in the walk, the dirents are stored */
   readonly problems: Problems;
   readonly listing: Listing;
+  /** with a source: the load's filters, compiled */
+  readonly filter?: SourceFilter;
 }
 
 export function newContext(target: Target, options: VerifyOptions): VerifyContext {
@@ -77,6 +80,7 @@ export function newContext(target: Target, options: VerifyOptions): VerifyContex
     counts: { dirs: 0, files: 0, symlinks: 0, special: 0, hardlinkRepeats: 0, blobs: 0, segments: 0, indirect: 0, bytes: 0 },
     problems: new Problems(maxProblems),
     listing: { names: new BlobNameSet(options.namesInMemory), badNameIds: new Map(), inProgressIds: new Map(), pathsById: new Map() },
+    ...(options.source !== undefined ? { filter: SourceFilter.compile(options.filters ?? DEFAULT_FILTERS) } : {}),
   };
 }
 

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Btype, encodeTimeNs } from '../../codec/index.js';
-import { kindOfMode } from '../../scan/index.js';
+import { holdsMarker, joinPath, kindOfMode } from '../../scan/index.js';
+import type { SourceFilter } from '../../scan/index.js';
 import { displayClfsPath, escapeName, type Inode } from '../container-reader.js';
 import { entryTypeOf } from '../ls.js';
 import { msgOf, type ProblemSink, type VerifyContext } from './context.js';
@@ -87,20 +88,41 @@ function compareLinkTarget(out: ProblemSink, path: string, a: StoredAttrs, sourc
   }
 }
 
-/** A directory's names (hex) against its source directory's. */
-export function compareNames(out: ProblemSink, parts: Buffer[], source: Buffer, names: Set<string>): void {
+/** Whether the load's filters leave out the source entry `name` of the directory at `parts` (below the root). */
+function filteredOut(filter: SourceFilter, parts: Buffer[], source: Buffer, entry: fs.Dirent): boolean {
+  const name = entry.name as unknown as Buffer;
+  const childPath = joinPath(source, name);
+  let isDir = entry.isDirectory();
+  if (!isDir && !entry.isFile() && !entry.isSymbolicLink() && !entry.isFIFO() && !entry.isSocket() && !entry.isCharacterDevice() && !entry.isBlockDevice()) {
+    isDir = lstatOrUndefined(childPath)?.isDirectory() === true;
+  }
+  const rel = Buffer.concat([...parts, name].flatMap((p, i) => (i === 0 ? [p] : [SLASH, p])));
+  return filter.excluded(rel, name, isDir) || (isDir && filter.markers.length > 0 && holdsMarker(filter.markers, childPath));
+}
+const SLASH = Buffer.from('/');
+
+/**
+ * A directory's names (hex) against its source directory's. What the filters leave out of the
+ * load is not expected in the container, and is reported when it is there.
+ */
+export function compareNames(out: ProblemSink, parts: Buffer[], source: Buffer, names: Set<string>, filter?: SourceFilter): void {
   const path = displayClfsPath(parts);
-  let list: Buffer[];
+  let list: fs.Dirent[];
   try {
-    list = fs.readdirSync(source as unknown as string, { encoding: 'buffer' }) as unknown as Buffer[];
+    list = fs.readdirSync(source as unknown as string, { encoding: 'buffer', withFileTypes: true }) as unknown as fs.Dirent[];
   } catch (e) {
     out.add(path, 'source-mismatch', `cannot read the source directory: ${msgOf(e)}`);
     return;
   }
   const inSource = new Set<string>();
-  for (const n of list) {
+  for (const entry of list) {
+    const n = entry.name as unknown as Buffer;
     const k = n.toString('hex');
     inSource.add(k);
+    if (filter !== undefined && filteredOut(filter, parts, source, entry)) {
+      if (names.has(k)) out.add(displayClfsPath([...parts, n]), 'source-mismatch', 'in the container but the filters leave it out (verify with the filter options of the load)');
+      continue;
+    }
     if (!names.has(k)) out.add(displayClfsPath([...parts, n]), 'source-mismatch', 'in the source but not in the container');
   }
   for (const k of names) {

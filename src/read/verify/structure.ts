@@ -163,7 +163,7 @@ async function visitDir(w: Walk, task: DirTask, dir: Inode): Promise<DirTask[]> 
   if (dir.version === 9 && v.sizeBytes !== BigInt(streamBytes)) {
     ctx.problems.add(path, 'size', `size ${v.sizeBytes}, but its entries take ${streamBytes} bytes`, dir.blob);
   }
-  if (task.source !== undefined) compareNames(ctx.problems, task.parts, task.source, dirents.seen);
+  if (task.source !== undefined) compareNames(ctx.problems, task.parts, task.source, dirents.seen, ctx.filter);
   ctx.counts.dirs++;
   return subdirs;
 }

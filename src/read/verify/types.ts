@@ -1,3 +1,5 @@
+import type { FilterSpec } from '../../scan/index.js';
+
 /** The public shapes of verify: its options, problems and report (re-exported by src/read/index.ts). */
 
 export type VerifyProblemCode =
@@ -91,4 +93,9 @@ export interface VerifyOptions {
    * several backpointers (a load without preserveHardlinks writes none). Only matters with a source.
    */
   preserveHardlinks?: boolean;
+  /**
+   * With a source: the load's filters (src/scan/filter.ts), so what they left out is not reported
+   * missing (default DEFAULT_FILTERS, as a load without filter options: .snapshot and .zfs left out).
+   */
+  filters?: FilterSpec;
 }
