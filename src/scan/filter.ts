@@ -43,8 +43,13 @@ export const NO_FILTERS: FilterSpec = Object.freeze({ exclude: [], include: [], 
 /** Directories NAS exports show in every directory (NetApp, ZFS): snapshots of the tree itself. */
 export const SNAPSHOT_DIRS: readonly string[] = ['.snapshot', '.zfs'];
 
+/** The same filters: the order of the patterns does not matter (no rule depends on another's place). */
 export function sameFilters(a: FilterSpec, b: FilterSpec): boolean {
-  const same = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+  const same = (x: readonly string[], y: readonly string[]) => {
+    const xs = [...new Set(x)].sort();
+    const ys = [...new Set(y)].sort();
+    return xs.length === ys.length && xs.every((v, i) => v === ys[i]);
+  };
   return same(a.exclude, b.exclude) && same(a.include, b.include) && same(a.excludeIfPresent, b.excludeIfPresent) && a.keepSnapshotDirs === b.keepSnapshotDirs;
 }
 
