@@ -7,7 +7,7 @@ export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, Folde
 export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo } from './targets/index.js';
 export { displayPath, SourceFilter, DEFAULT_FILTERS, patternsOfFile, describeFilters } from './scan/index.js';
 export type { DisplayPathOptions, FilterSpec } from './scan/index.js';
-export { RateLimiter, RateLimitTarget, parseBwlimit, parseByteRate, parseRequestRate, describeHolds, formatByteRate } from './targets/index.js';
+export { RateLimiter, RateLimitTarget, parseBwlimit, parseRequestRate, describeHolds } from './targets/index.js';
 export type { RateSchedule, LimitHold } from './targets/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';
 export type { ClfsErrorCode } from './errors/index.js';
