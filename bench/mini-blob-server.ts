@@ -33,6 +33,9 @@ export interface MiniBlobStats {
   list: number;
   other: number;
   bytesIn: number;
+  /** when the first and the last request since the last reset arrived (Date.now() ms; 0: none yet) */
+  firstAtMs: number;
+  lastAtMs: number;
 }
 
 export interface MiniBlobServer {
@@ -51,7 +54,7 @@ export interface MiniBlobServer {
 const API_VERSION = '2025-01-05';
 
 function emptyStats(): MiniBlobStats {
-  return { requests: 0, put: 0, get: 0, head: 0, delete: 0, list: 0, other: 0, bytesIn: 0 };
+  return { requests: 0, put: 0, get: 0, head: 0, delete: 0, list: 0, other: 0, bytesIn: 0, firstAtMs: 0, lastAtMs: 0 };
 }
 
 function xmlEscape(s: string): string {
@@ -184,6 +187,8 @@ export async function startMiniBlobServer(options: { port?: number; account?: st
 
   const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
     stats.requests++;
+    stats.lastAtMs = Date.now();
+    if (stats.firstAtMs === 0) stats.firstAtMs = stats.lastAtMs;
     const url = new URL(req.url ?? '/', 'http://x');
     const q = url.searchParams;
     const segs = url.pathname.split('/');

@@ -1,5 +1,5 @@
 /**
- * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, hugedir, scale. Each case runs the
+ * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, limits, hugedir, scale. Each case runs the
  * loader as a child process (whole-process wall time and peak RSS), `cp -r` of the same tree to the
  * same disk as the floor, the median of --runs runs, and `verify` on every container it loads.
  * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
@@ -29,7 +29,7 @@ const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
-const CASES = ['small', 'flush', 'large', 'latency', 'http', 'hugedir', 'scale'] as const;
+const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'hugedir', 'scale'] as const;
 type CaseName = (typeof CASES)[number];
 
 // ---------------------------------------------------------------- options
@@ -377,6 +377,8 @@ function hasLz4Cli(): boolean {
 interface LoadJson {
   status: string;
   blobsWritten: number;
+  bytesUploaded: number;
+  seconds: number;
   entries: number;
   errors: number;
   problems: string[];
@@ -581,6 +583,79 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
   };
 }
 
+/** How far an achieved rate is from its limit, and whether within the 10% the limits case promises. */
+function againstLimit(achieved: number, limit: number): string {
+  const off = (achieved - limit) / limit;
+  return `${(off * 100).toFixed(1)}% ${Math.abs(off) <= 0.1 ? '(within 10%)' : '**(more than 10% off)**'}`;
+}
+
+/**
+ * --bwlimit and --max-requests hold for the whole process: the large tree into a folder and over
+ * HTTP under a byte rate (every encode worker and the folder's writer thread behind one limiter),
+ * the small tree over HTTP under a request rate. Each limit is chosen so a run takes about
+ * LIMIT_SECONDS; the achieved rate is what the loader reports it sent (bytesUploaded) over the
+ * load's own seconds, or the requests the server counted between its first and last request.
+ */
+const LIMIT_SECONDS = 15;
+
+async function limitsCase(large: Tree, small: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  // the bytes sent are the compressed blobs: about 0.55 of the large tree (two text files compress ~10:1)
+  const bwlimit = Math.max(1, Math.round((large.bytes * 0.55) / LIMIT_SECONDS / MIB));
+  const maxRequests = Math.max(1, Math.round(small.files / LIMIT_SECONDS));
+  const server = await startMiniBlobServer();
+  try {
+    const one = async (label: string, tree: Tree, targetOf: (r: number) => { url: string; target: Target; done?: () => void }, args: string[], measure: 'bytes' | 'requests') => {
+      const walls: number[] = [];
+      const rsss: number[] = [];
+      const offs: string[] = [];
+      for (let r = 0; r < runs; r++) {
+        const { url, target, done } = targetOf(r);
+        server.resetStats();
+        await quiet(tree);
+        const m = await measureChild(process.execPath, [...cliArgs(tree.root, url, fresh('state'), o.concurrency), ...args]);
+        ensureOk(m, `limits: ${label}`);
+        const s = lastJson<LoadJson>(m.stdout, 'limits');
+        checkSummary(s, `limits: ${label}`);
+        const { requests, firstAtMs, lastAtMs } = server.stats;
+        await checkVerify(target, tree.root, `limits: ${label}`);
+        // requests: between the first and the last the server saw (the rate a service would see);
+        // bytes: over the load's own time (its summary's seconds: the process start-up left out)
+        const achieved = measure === 'bytes' ? s.bytesUploaded / s.seconds : (requests - 1) / ((lastAtMs - firstAtMs) / 1000);
+        const limit = measure === 'bytes' ? bwlimit * MIB : maxRequests;
+        offs.push(`${measure === 'bytes' ? `${(achieved / MIB).toFixed(2)} MiB/s` : `${achieved.toFixed(1)} requests/s`} (${againstLimit(achieved, limit)})`);
+        walls.push(m.wallSeconds);
+        rsss.push(m.peakRssBytes);
+        process.stderr.write(`  limits ${label} run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, achieved ${offs.at(-1)}; verify OK\n`);
+        done?.();
+      }
+      rows.push({ label, files: tree.files, bytes: tree.bytes, wall: median(walls), rss: median(rsss) });
+      notes.push(`${label}: achieved ${offs.join(', ')}`);
+    };
+    const folder = () => {
+      const dest = fresh('blobs');
+      fs.mkdirSync(dest, { recursive: true });
+      return { url: `file://${dest}`, target: new FolderTarget(dest) };
+    };
+    const http = (r: number) => {
+      const container = `limits${r}-${++freshCount}`;
+      server.createContainer(container);
+      const url = server.containerUrl(container);
+      return { url, target: openTarget(url), done: () => server.dropContainer(container) };
+    };
+    await one(`large → file://, --bwlimit ${bwlimit}M`, large, folder, ['--bwlimit', `${bwlimit}M`], 'bytes');
+    await one(`large → http://127.0.0.1 SAS URL, --bwlimit ${bwlimit}M`, large, http, ['--bwlimit', `${bwlimit}M`], 'bytes');
+    await one(`small → http://127.0.0.1 SAS URL, --max-requests ${maxRequests}`, small, http, ['--max-requests', String(maxRequests)], 'requests');
+  } finally {
+    await server.close();
+  }
+  notes.push(
+    `each limit is set so a run takes about ${LIMIT_SECONDS} s; achieved = bytes the loader sent (its summary's bytesUploaded, compressed blobs) over its summary's seconds (the load, without the process start-up), or the requests the server counted between the first and the last; MB/s in the table is file data over the process's wall time`,
+  );
+  return { name: 'limits', runs, title: 'limits: --bwlimit over the large tree into a folder and over HTTP (bench/mini-blob-server.ts), --max-requests over the small tree over HTTP', rows, notes };
+}
+
 // ---------------------------------------------------------------- output
 
 function fmt(n: number | undefined, digits: number): string {
@@ -710,6 +785,9 @@ async function main(): Promise<void> {
       results.push(await latencyCase(small(), o, o.runs));
     } else if (c === 'http') {
       results.push(await httpCase(small(), o, o.runs));
+    } else if (c === 'limits') {
+      const t = cached(`large-4x${largeBytes / MIB}`, (root) => buildLarge(root, largeBytes));
+      results.push(await limitsCase(t, small(), o, o.runs));
     } else if (c === 'hugedir') {
       const t = cached(`hugedir-${o.hugedirFiles}`, (root) => buildHugedir(root, o.hugedirFiles));
       // memory is the point here (issue 11: under 250 MB), and a run takes minutes: once unless --runs
