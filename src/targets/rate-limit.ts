@@ -169,6 +169,11 @@ class Gate {
     private readonly now: () => number,
   ) {}
 
+  /** a request is waiting now */
+  get waiting(): boolean {
+    return this.#queue.length > 0;
+  }
+
   /** the rate in force (undefined: none) */
   get rate(): number | undefined {
     return this.#current();
@@ -290,13 +295,13 @@ export class RateLimiter {
     return this.#bytes === undefined || bytes <= 0 ? Promise.resolve() : this.#bytes.acquire(bytes, signal);
   }
 
-  /** The limits that made a request wait within the last `windowMs`. */
+  /** The limits a request is waiting for, or made one wait within the last `windowMs`. */
   holding(windowMs = 2000): LimitHold[] {
     const out: LimitHold[] = [];
     const now = this.#now();
     for (const g of [this.#bytes, this.#requests]) {
       const rate = g?.rate;
-      if (g !== undefined && rate !== undefined && now - g.lastHeldAt <= windowMs) out.push({ option: g.name as LimitHold['option'], rate });
+      if (g !== undefined && rate !== undefined && (g.waiting || now - g.lastHeldAt <= windowMs)) out.push({ option: g.name as LimitHold['option'], rate });
     }
     return out;
   }

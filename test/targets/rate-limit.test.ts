@@ -104,6 +104,8 @@ test('limiter: requests pass in order, wait on a simulated clock, and the hold i
   await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(order, [], 'still waiting: the simulated clock has not moved');
   assert.equal(describeHolds(limiter.holding()), 'held back by --max-requests 10/s');
+  now = 5000;
+  assert.equal(describeHolds(limiter.holding()), 'held back by --max-requests 10/s', 'still held while a request waits, however long ago it started');
   now = 100;
   await third;
   now = 200;
