@@ -9,7 +9,7 @@
  * request larger than the burst (an 8 MiB segment at 1 MiB/s) passes and the ones after it wait
  * until the debt is paid: the long-run rate is the limit, whatever the sizes.
  */
-import { ClfsError } from '../errors/index.js';
+import { ClfsError, isClfsError } from '../errors/index.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -244,8 +244,9 @@ class Gate {
   }
 }
 
+/** Target.ts's contract: an aborted request is E_ABORTED (a ClfsError reason, such as the run's fatal error, passes as it is). */
 function abortError(signal: AbortSignal): unknown {
-  return signal.reason ?? new ClfsError('E_ABORTED', 'request aborted while waiting for the rate limit');
+  return isClfsError(signal.reason) ? signal.reason : new ClfsError('E_ABORTED', 'request aborted while waiting for the rate limit', { cause: signal.reason });
 }
 
 export interface RateLimiterOptions {

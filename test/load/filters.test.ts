@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { dryRun, FolderTarget, isClfsError, load, verify } from '../../src/index.js';
+import { dryRun, FolderTarget, isClfsError, load, openTarget, startAzurite, verify } from '../../src/index.js';
 import type { FilterSpec, LoadOptions } from '../../src/index.js';
 import { displayPath } from '../../src/scan/index.js';
 import { buildOddTree } from '../helpers/tree-builder.js';
@@ -218,4 +218,35 @@ test('cli: filters from the command line and an --exclude-from file with a non-U
   assert.equal(badRate.code, 2);
   assert.match(badRate.stderr, /--bwlimit <rate>' argument '08:00,fast' is invalid.*'fast': not a rate/);
   assert.equal(badRate.stderr.trim().split('\n').length, 1);
+});
+
+test('over the blob API (Azurite): the drop-in form takes the filters and limits; verify reads the filters from the default state folder of the modern form', async (t) => {
+  const { work, src } = workDir(t, 'azf');
+  buildFilterTree(src);
+  const azurite = await startAzurite();
+  t.after(() => azurite.stop());
+  const env = { ...process.env, XDG_STATE_HOME: path.join(work, 'xdg') };
+  const cli = (args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 120_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const filterArgs = ['--exclude', '/pat/\\*', '--exclude', '[[]x]\\*.txt', '--exclude', 'caf\\xe9-latin1.txt', '--exclude', '/deep/a/', '--exclude-if-present', '.nobackup'];
+  const expected = expectedLines(src, [...USER_EXCLUDED, ...SNAPSHOT_EXCLUDED]);
+
+  const legacy = await azurite.makeContainer();
+  const state = path.join(work, 'legacy-state');
+  const r = cli(['--new', state, src, azurite.accountName, legacy.containerName, legacy.sasToken, '--endpoint', azurite.endpoint, '--json', ...filterArgs, '--bwlimit', '200M', '--max-requests', '5000']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()!).excluded, 7);
+  assert.deepEqual(manifestLines(await containerManifest(openTarget(legacy.url))), expected);
+  const v = cli(['verify', legacy.url, '--source', src, '--state', state]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+
+  const modern = await azurite.makeContainer();
+  const m = cli(['load', src, modern.url, '--new', ...filterArgs, '--max-requests', '5000']);
+  assert.equal(m.code, 0, m.stderr);
+  assert.deepEqual(manifestLines(await containerManifest(openTarget(modern.url))), expected);
+  const vm = cli(['verify', modern.url, '--source', src]);
+  assert.equal(vm.code, 0, vm.stdout + vm.stderr);
+  assert.match(vm.stderr, /filters of the load in .*xdg/);
 });

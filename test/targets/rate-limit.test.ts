@@ -1,7 +1,12 @@
 /** The limiter's math with the clock passed in: no test here waits on real time. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeHolds, parseBwlimit, parseByteRate, parseRequestRate, RateLimiter, rateAt, TokenBucket } from '../../src/targets/index.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeHolds, FolderTarget, parseBwlimit, parseByteRate, parseRequestRate, RateLimiter, RateLimitTarget, rateAt, TokenBucket } from '../../src/targets/index.js';
+import type { BlobInfo, Target } from '../../src/targets/index.js';
+import { runTargetConformance } from './conformance.js';
 import { isClfsError } from '../../src/errors/index.js';
 
 test('token bucket: starts with its burst, admits while out of debt, then the wait is the debt over the rate', () => {
@@ -123,10 +128,66 @@ test('limiter: a waiter whose signal aborts leaves the queue with the reason; an
   const ac = new AbortController();
   const waiting = limiter.bytes(10, ac.signal);
   ac.abort(new Error('stop'));
-  await assert.rejects(waiting, /stop/);
+  await assert.rejects(waiting, (e: unknown) => isClfsError(e) && e.code === 'E_ABORTED');
   const off = new RateLimiter({ bytes: parseBwlimit('off') });
   assert.equal(off.limited, false);
   await off.bytes(1e12);
   await off.requests(1e6);
   now = 1;
+});
+
+/** A limiter that records what it is asked for and never waits. */
+class Recording extends RateLimiter {
+  readonly asked: string[] = [];
+  constructor() {
+    super({ requests: 1e9, bytes: parseBwlimit('1T') });
+  }
+  override requests(count: number): Promise<void> {
+    this.asked.push(`requests ${count}`);
+    return Promise.resolve();
+  }
+  override bytes(bytes: number): Promise<void> {
+    this.asked.push(`bytes ${bytes}`);
+    return Promise.resolve();
+  }
+}
+
+test('what each request charges: a request per call, per putMany item and per listing page; bytes of puts before, of gets after', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'clfs-rate-'));
+  try {
+    const limiter = new Recording();
+    const target: Target = new RateLimitTarget(new FolderTarget(dir), limiter);
+    await target.put('a', Buffer.alloc(100));
+    await target.putMany!([{ name: 'b', data: Buffer.alloc(10) }, { name: 'c', data: Buffer.alloc(20) }, { name: 'd', data: Buffer.alloc(30) }]);
+    assert.equal((await target.get('a')).length, 100);
+    await target.exists('a');
+    await target.delete('d');
+    await target.flush!();
+    assert.deepEqual(limiter.asked, ['requests 1', 'bytes 100', 'requests 3', 'bytes 60', 'requests 1', 'bytes 100', 'requests 1', 'requests 1']);
+    // a listing of 12,000 names is three pages
+    const many: Target = new RateLimitTarget(
+      {
+        ...target,
+        description: 'names',
+        features: { putMany: false, checkAccess: false, flush: false },
+        async *list(): AsyncIterable<BlobInfo> {
+          for (let i = 0; i < 12_000; i++) yield { name: `n${i}`, sizeBytes: 0 };
+        },
+      } as Target,
+      limiter,
+    );
+    limiter.asked.length = 0;
+    let n = 0;
+    for await (const _ of many.list('')) n++;
+    assert.equal(n, 12_000);
+    assert.deepEqual(limiter.asked, ['requests 1', 'requests 1', 'requests 1']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+runTargetConformance('folder through the rate limiter', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'clfs-rate-'));
+  const target = new RateLimitTarget(new FolderTarget(dir), new RateLimiter({ bytes: parseBwlimit('1G'), requests: 100_000 }));
+  return { target, cleanup: () => rm(dir, { recursive: true, force: true }) };
 });

@@ -22,11 +22,18 @@ type VerifyFlags = Pick<LoadFlags, 'exclude' | 'include' | 'excludeFrom' | 'excl
  * The filters to verify a source with: the options when any is given, else those of the load's
  * state (--state, or the target's default state folder) when there is one, else the defaults.
  */
-function verifyFilters(opts: VerifyFlags, targetKey: string): { filters?: FilterSpec; from?: string } {
+function verifyFilters(opts: VerifyFlags, targetKey: string, warn: (line: string) => void): { filters?: FilterSpec; from?: string } {
   const given = filtersOf(opts);
   if (given !== undefined) return { filters: given };
   const dir = opts.state ?? defaultStateDir(targetKey);
-  const stored = transferFilters(dir);
+  let stored: FilterSpec | undefined;
+  try {
+    stored = transferFilters(dir);
+  } catch (err) {
+    // the folder named by --state must be readable; the default one is only a guess
+    if (opts.state !== undefined) throw err;
+    warn(`verify: cannot read the filters of the load in ${dir} (${(err as Error).message}); comparing with the default filters (give the load's filter options to be sure)`);
+  }
   if (stored === undefined && opts.state !== undefined) {
     throw new ClfsError('E_USAGE', `--state ${opts.state}: no load state there; give the folder the load was run with, or the filter options themselves`, { subject: opts.state });
   }
@@ -51,7 +58,7 @@ export const verifyCommand: CliCommand = {
     for (const o of filterOptions()) command.addOption(o);
     command.action(async (targetUrl: string, opts: VerifyFlags) => {
       const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
-      const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key) : {};
+      const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key, (line) => ctx.stderr.write(`${line}\n`)) : {};
       if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${from}: ${describeFilters(filters!)}\n`);
       const target = cliTarget.open();
       // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
