@@ -8,7 +8,8 @@
  *   boundary, so `*.tmp` is any name ending `.tmp` at any depth;
  * - a trailing `/` makes the pattern match directories only;
  * - `*` is any run of characters within one name, `**` anything across names, `?` one
- *   character, `[a-z]`/`[!a-z]` one of (not of) a set, `{a,b}` either; `\` makes the next
+ *   character, `[a-z]`/`[!a-z]` one of (not of) a set, `{a,b}` either (braces without a comma,
+ *   or without their pair, are themselves, as is a `[` without its `]`); `\` makes the next
  *   character literal; every other character is itself (`(`, `|`, `!`, `+`, `@` included);
  * - names are bytes: they are read as UTF-8, and a byte that starts no valid UTF-8 sequence is a
  *   character of its own, written `\xNN` in a pattern (the way clfsload prints such names), and
@@ -118,6 +119,8 @@ function toGlob(pattern: string, option: string): string {
   const bytesOf = (s: string) => literal.push(...Buffer.from(s, 'utf8'));
   let inClass = false;
   const chars = [...pattern];
+  const braces = braceGroups(chars);
+  let depth = 0;
   for (let i = 0; i < chars.length; i++) {
     const c = chars[i]!;
     if (c === '\\') {
@@ -142,9 +145,11 @@ function toGlob(pattern: string, option: string): string {
       out += c;
       continue;
     }
-    if (c === '*' || c === '?' || c === '{' || c === '}' || c === ',' || c === '/') {
+    if (c === '*' || c === '?' || c === '/' || (c === '{' && braces.has(i)) || (c === '}' && braces.has(i)) || (c === ',' && depth > 0)) {
       flush();
       out += c;
+      if (c === '{') depth++;
+      if (c === '}') depth--;
       continue;
     }
     if (c === '[') {
@@ -171,6 +176,38 @@ function toGlob(pattern: string, option: string): string {
     bytesOf(c);
   }
   flush();
+  return out;
+}
+
+/**
+ * Positions of the `{` and `}` of alternatives: a `{` with its matching `}` and a comma between
+ * them at its own level. Any other brace is itself (`x{}`, `a{b`, `{e}` are names).
+ */
+function braceGroups(chars: readonly string[]): Set<number> {
+  const out = new Set<number>();
+  const open: Array<{ at: number; comma: boolean }> = [];
+  let inClass = false;
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[' && chars.indexOf(']', i + 2) > 0) inClass = true;
+    else if (c === '{') open.push({ at: i, comma: false });
+    else if (c === ',' && open.length > 0) open[open.length - 1]!.comma = true;
+    else if (c === '}' && open.length > 0) {
+      const g = open.pop()!;
+      if (g.comma) {
+        out.add(g.at);
+        out.add(i);
+      }
+    }
+  }
   return out;
 }
 
@@ -205,7 +242,10 @@ function compileRule(pattern: string, option: string, includeRule: boolean): Rul
   if (!anchored && !onName) glob = `**/${glob}`;
   let test: (text: string) => boolean;
   try {
-    test = picomatch(glob, MATCH_OPTIONS);
+    // the regex alone: picomatch's matcher also takes a name equal to the glob's text as a match,
+    // which would make `n{a,b}` match the name `n{a,b}` (and `n\{a` not match `n\{a`)
+    const re = picomatch.makeRe(glob, MATCH_OPTIONS);
+    test = (text) => re.test(text);
   } catch (err) {
     throw new ClfsError('E_USAGE', `${option} '${pattern}' is not a valid pattern (${(err as Error).message}); escape special characters with \\`, { subject: option });
   }

@@ -60,11 +60,16 @@ test('names that look like patterns are matched as themselves; only * ? [ ] { } 
   const f = SourceFilter.compile(spec({ exclude: ['(x)', 'a|b', '+(y)', '!neg', '@(z)', 'lit\\*star', '$^.{}', 'br[[]ck'] }));
   for (const name of ['(x)', 'a|b', '+(y)', '!neg', '@(z)', 'lit*star', 'br[ck']) assert.equal(out(f, `d/${name}`), true, name);
   for (const name of ['x', 'a', 'b', 'y', 'neg', 'z', 'litxstar', 'litstar']) assert.equal(out(f, `d/${name}`), false, name);
-  // `{}` is an empty alternative, not literal braces: `$^.` followed by nothing
+  assert.equal(out(f, 'd/$^.{}'), true);
   assert.equal(out(f, 'd/$^.'), false);
   const plain = ['a-b', 'a b', '#x', '~x', "it's", 'a,b', 'ü.txt', '%20', 'a=b;c'];
   const p = SourceFilter.compile(spec({ exclude: plain }));
   for (const name of plain) assert.equal(out(p, `d/${name}`), true, name);
+  // braces are alternatives only with a comma inside; any other brace is itself; a name equal to a
+  // pattern's text is not a match for that reason alone
+  const br = SourceFilter.compile(spec({ exclude: ['x{}', 'a{b', 'c}d', '{e}', 'w{a,b', '{j,k}.x', 'n{a,{b,c}}'] }));
+  for (const name of ['x{}', 'a{b', 'c}d', '{e}', 'w{a,b', 'j.x', 'k.x', 'na', 'nb', 'nc']) assert.equal(out(br, name), true, name);
+  for (const name of ['x', 'e', 'wa', '{j,k}.x', 'n{a,{b,c}}']) assert.equal(out(br, name), false, name);
   const g = SourceFilter.compile(spec({ exclude: ['\\{a,b\\}', '[*]', 'q\\?'] }));
   assert.equal(out(g, '{a,b}'), true);
   assert.equal(out(g, 'a'), false);
