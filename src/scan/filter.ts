@@ -69,8 +69,12 @@ export function describeFilters(f: FilterSpec): string {
 /**
  * The bytes of a name as a string the matcher reads: valid UTF-8 as its characters, any other
  * byte as U+DC00+byte (a lone surrogate, as Python's surrogateescape), so no two byte strings
- * read the same and no byte is lost.
+ * read the same and no byte is lost. A backslash reads as U+DC5C, a slot surrogateescape never
+ * uses (it escapes bytes from 0x80): picomatch hangs on a glob holding two escaped backslashes,
+ * so a literal backslash never reaches it as one.
  */
+const BACKSLASH = '\udc5c';
+
 export function matchText(bytes: Uint8Array): string {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let ascii = true;
@@ -78,13 +82,16 @@ export function matchText(bytes: Uint8Array): string {
     ascii = false;
     break;
   }
-  if (ascii) return b.toString('latin1');
+  if (ascii) return b.includes(0x5c) ? b.toString('latin1').replaceAll('\\', BACKSLASH) : b.toString('latin1');
   let out = '';
   let i = 0;
   while (i < b.length) {
     const n = utf8SequenceLength(b, i);
     if (n === 0) {
       out += String.fromCharCode(0xdc00 + b[i]!);
+      i++;
+    } else if (b[i] === 0x5c) {
+      out += BACKSLASH;
       i++;
     } else {
       out += b.toString('utf8', i, i + n);
@@ -98,9 +105,13 @@ export function matchText(bytes: Uint8Array): string {
 const LITERAL_ESCAPE = new Set(['(', ')', '|']);
 const SYNTAX = new Set([...'^$\\.*+?()[]{}|/']);
 
-function escapeLiteral(text: string): string {
+function escapeLiteral(text: string, inBraces: boolean): string {
   let out = '';
-  for (const c of text) out += LITERAL_ESCAPE.has(c) || (SYNTAX.has(c) && c !== '/') ? `\\${c}` : c;
+  for (const c of text) {
+    // picomatch splits alternatives at any comma, and `\,` is no escape under the regex `u` flag
+    if (c === ',' && inBraces) out += '[,]';
+    else out += LITERAL_ESCAPE.has(c) || (SYNTAX.has(c) && c !== '/') ? `\\${c}` : c;
+  }
   return out;
 }
 
@@ -112,15 +123,15 @@ function escapeLiteral(text: string): string {
 function toGlob(pattern: string, option: string): string {
   let out = '';
   let literal: number[] = [];
+  let depth = 0;
   const flush = () => {
-    if (literal.length > 0) out += escapeLiteral(matchText(Buffer.from(literal)));
+    if (literal.length > 0) out += escapeLiteral(matchText(Buffer.from(literal)), depth > 0);
     literal = [];
   };
   const bytesOf = (s: string) => literal.push(...Buffer.from(s, 'utf8'));
   let inClass = false;
   const chars = [...pattern];
   const braces = braceGroups(chars);
-  let depth = 0;
   for (let i = 0; i < chars.length; i++) {
     const c = chars[i]!;
     if (c === '\\') {
@@ -135,7 +146,7 @@ function toGlob(pattern: string, option: string): string {
       i++;
       if (inClass) {
         flush();
-        out += SYNTAX.has(next) ? `\\${next}` : next;
+        out += next === '\\' ? BACKSLASH : SYNTAX.has(next) ? `\\${next}` : next;
       } else bytesOf(next);
       continue;
     }

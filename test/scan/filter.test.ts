@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_FILTERS, matchText, patternsOfFile, SourceFilter } from '../../src/scan/index.js';
+import { DEFAULT_FILTERS, matchText, patternsOfFile, SourceFilter, utf8SequenceLength } from '../../src/scan/index.js';
+import { mulberry32 } from '../../src/targets/index.js';
 import type { FilterSpec } from '../../src/scan/index.js';
 import { isClfsError } from '../../src/errors/index.js';
 
@@ -70,6 +71,10 @@ test('names that look like patterns are matched as themselves; only * ? [ ] { } 
   const br = SourceFilter.compile(spec({ exclude: ['x{}', 'a{b', 'c}d', '{e}', 'w{a,b', '{j,k}.x', 'n{a,{b,c}}'] }));
   for (const name of ['x{}', 'a{b', 'c}d', '{e}', 'w{a,b', 'j.x', 'k.x', 'na', 'nb', 'nc']) assert.equal(out(br, name), true, name);
   for (const name of ['x', 'e', 'wa', '{j,k}.x', 'n{a,{b,c}}']) assert.equal(out(br, name), false, name);
+  // backslashes in names (picomatch alone hangs on a glob with two escaped ones); a comma escaped inside braces
+  const bs = SourceFilter.compile(spec({ exclude: ['a\\\\\\\\b', 'c\\\\', '{x\\,y,z}'] }));
+  for (const name of ['a\\\\b', 'c\\', 'x,y', 'z']) assert.equal(out(bs, name), true, name);
+  for (const name of ['a\\b', 'ab', 'c', 'x', 'y']) assert.equal(out(bs, name), false, name);
   const g = SourceFilter.compile(spec({ exclude: ['\\{a,b\\}', '[*]', 'q\\?'] }));
   assert.equal(out(g, '{a,b}'), true);
   assert.equal(out(g, 'a'), false);
@@ -114,4 +119,39 @@ test('--exclude-from lines: comments and blanks skipped, CR and trailing blanks 
   assert.deepEqual(lines, ['*.tmp', '/cache/', 'x\\xff', 'last']);
   const f = SourceFilter.compile(spec({ exclude: lines }));
   assert.equal(out(f, b([0x64, 0x2f, 0x78, 0xff])), true);
+});
+
+test('seeded random names: any name escaped with \\ (and \\xNN for bytes not UTF-8) matches itself and not its neighbours; any pattern compiles or is a usage error', () => {
+  const rand = mulberry32(19);
+  const alphabet = [...'ab*?[]{},!()|+@$^.\\-# ~é☕'].map((c) => Buffer.from(c)).concat([Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from([0x01])]);
+  const pick = () => alphabet[Math.floor(rand() * alphabet.length)]!;
+  const escape = (name: Buffer): string => {
+    let s = '';
+    let i = 0;
+    while (i < name.length) {
+      const n = utf8SequenceLength(name, i);
+      if (n === 0 || name[i]! < 0x20) {
+        s += `\\x${name[i]!.toString(16).padStart(2, '0')}`;
+        i++;
+      } else {
+        const c = name.toString('utf8', i, i + n);
+        s += /[A-Za-z0-9]/.test(c) || n > 1 ? c : `\\${c}`;
+        i += n;
+      }
+    }
+    return s;
+  };
+  for (let round = 0; round < 500; round++) {
+    const name = Buffer.concat(Array.from({ length: 1 + Math.floor(rand() * 8) }, pick));
+    const f = SourceFilter.compile(spec({ exclude: [escape(name)] }));
+    assert.equal(out(f, Buffer.concat([b('d/'), name])), true, `${escape(name)} matches ${name.toString('hex')}`);
+    assert.equal(out(f, Buffer.concat([b('d/'), name, b('z')])), false);
+    assert.equal(out(f, Buffer.concat([b('d/z'), name])), false);
+    const raw = Buffer.concat(Array.from({ length: 1 + Math.floor(rand() * 8) }, pick)).toString('utf8');
+    try {
+      SourceFilter.compile(spec({ exclude: [raw] }));
+    } catch (e) {
+      assert.ok(isClfsError(e) && e.code === 'E_USAGE' && e.message.startsWith('--exclude'), `pattern ${JSON.stringify(raw)}: ${(e as Error).message}`);
+    }
+  }
 });
