@@ -5,9 +5,9 @@
  * summary and the exit code.
  */
 import { Option, type Command } from 'commander';
-import { dryRun, load } from '../index.js';
+import { dryRun, load, redact } from '../index.js';
 import type { DryRunEstimate, LoadOptions, LoadSummary, LogLevel } from '../index.js';
-import { EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
+import { commandLine, EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { applyEnvironment } from './environment.js';
 import { ProgressPrinter } from './progress.js';
 import { defaultStateDir } from './state-path.js';
@@ -70,33 +70,65 @@ function exitCodeOf(s: LoadSummary, signals: SignalState): number {
   return (s.status === 'complete' || s.status === 'already-complete') && clean ? EXIT.OK : EXIT.INCOMPLETE;
 }
 
-function printSummary(io: CliIo, s: LoadSummary, json: boolean): void {
+const MIB = 1048576;
+
+/** "3 dir, 40 file, 2 symlink" in the kinds' own words (docs/guide.md). */
+export function kindsText(kinds: Readonly<Partial<Record<string, number>>>): string {
+  return Object.entries(kinds)
+    .filter(([, n]) => (n ?? 0) > 0)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
+}
+
+/**
+ * The command that resumes this load: the same words without --new (which would refuse the
+ * state and the container the first run left). A SAS signature is shown as REDACTED, since this
+ * line lands in logs; `secret` says whether one was.
+ */
+export function resumeCommand(ctx: Pick<CliContext, 'args' | 'invocation'>): { line: string; secret: boolean } {
+  const words = ctx.args.filter((a) => a !== '--new');
+  const shown = words.map((w) => redact(`?${redact(w)}`).slice(1));
+  return { line: commandLine(ctx.invocation, shown), secret: shown.some((w, i) => w !== words[i]) };
+}
+
+function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: number): void {
+  const out = ctx.stdout;
+  const resume = s.status === 'interrupted' || s.status === 'error-budget-exceeded' ? resumeCommand(ctx) : undefined;
   if (json) {
-    io.stdout.write(`${JSON.stringify(s)}\n`);
+    out.write(`${JSON.stringify({ ...s, exitCode, ...(resume !== undefined ? { resumeCommand: resume.line } : {}) })}\n`);
     return;
   }
-  const kinds = Object.entries(s.kinds)
-    .map(([k, n]) => `${n} ${k.toLowerCase()}`)
-    .join(', ');
-  io.stdout.write(
-    `${s.status}: ${s.entries} entries (${kinds || 'none written this run'}), ${(s.fileBytes / 1048576).toFixed(1)} MiB of file data, ` +
-      `${s.blobsWritten} blobs written (${(s.bytesUploaded / 1048576).toFixed(1)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
-  );
-  for (const p of s.problems.slice(0, 20)) io.stdout.write(`  problem: ${p.path}: ${p.message}\n`);
-  if (s.problemsTotal > 20) io.stdout.write(`  ... and ${s.problemsTotal - 20} more\n`);
-  if (s.problemsFile !== undefined) io.stdout.write(`every failed path is listed in ${s.problemsFile}\n`);
-  if (s.linkSplits > 0) io.stdout.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
-  if (s.status === 'interrupted' || s.status === 'error-budget-exceeded') io.stdout.write(`state kept in ${s.stateDir}: run the same command again to resume\n`);
+  const mib = (n: number) => (n / MIB).toFixed(1);
+  if (s.status === 'interrupted' || s.status === 'error-budget-exceeded') {
+    // done and total of the whole transfer (earlier runs included): the kinds stored so far, not a total
+    out.write(
+      `${s.status === 'interrupted' ? 'interrupted' : `stopped: ${s.errors} errors reached --max-errors`} in phase ${s.phase}: ` +
+        `${s.entriesDone} of ${s.entries} entries done so far (${s.entriesWritten} this run), ${mib(s.fileBytesDone)} of ${mib(s.fileBytes)} MiB of file data, ` +
+        `${s.blobsWritten} blob writes (${mib(s.bytesUploaded)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
+    );
+  } else {
+    const kinds = kindsText(s.kinds);
+    out.write(
+      `${s.status}: ${s.entries} entries (${kinds || 'none'}), ${mib(s.fileBytes)} MiB of file data; this run: ${s.entriesWritten} entries, ` +
+        `${s.blobsWritten} blob writes (${mib(s.bytesUploaded)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
+    );
+  }
+  for (const p of s.problems.slice(0, 20)) out.write(`  problem: ${p.path}: ${p.message}\n`);
+  if (s.problemsTotal > 20) out.write(`  ... and ${s.problemsTotal - 20} more\n`);
+  if (s.problemsFile !== undefined) out.write(`every failed path is listed in ${s.problemsFile}\n`);
+  if (s.linkSplits > 0) out.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
+  if (resume !== undefined) {
+    out.write(`state kept in ${s.stateDir}; to resume, run:\n  ${resume.line}\n`);
+    if (resume.secret) out.write(`(with your SAS signature where it says REDACTED; a new SAS for the same container resumes too)\n`);
+  }
 }
 
 export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean): void {
   if (json) {
-    io.stdout.write(`${JSON.stringify({ dryRun: true, ...e })}\n`);
+    io.stdout.write(`${JSON.stringify({ status: 'dry-run', exitCode: EXIT.OK, dryRun: true, ...e })}\n`);
     return;
   }
-  const kinds = Object.entries(e.kinds)
-    .map(([k, n]) => `${n} ${k}`)
-    .join(', ');
+  const kinds = kindsText(e.kinds);
   io.stdout.write(
     `dry run: ${e.entries} entries (${kinds}), ${(e.fileBytes / 1048576).toFixed(1)} MiB of file data\n` +
       `a load would write ${e.objects} objects (${e.fileSegments} file segments, ${e.dirSegments} directory segments, ${e.indirectBlocks} indirect blocks) in about ${e.requests} requests; ${e.errors} unreadable entries\n`,
@@ -127,7 +159,11 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     logLevel: flags.logLevel,
     abortSignal: ctx.signals.controller.signal,
     reporter: {
-      phase: (name, event) => printer.message(`phase ${name} ${event === 'start' ? 'started' : 'done'}`),
+      phase: (name, event) => {
+        // a phase's last figures stay in the output, above the line that says it is done
+        if (event === 'end') printer.flush();
+        printer.message(`phase ${name} ${event === 'start' ? 'started' : 'done'}`);
+      },
       progress: (p) => printer.update(p),
       log: (level, message) => {
         if (level === 'warn' || level === 'error') printer.message(`${level === 'warn' ? 'warning' : 'error'}: ${message}`);
@@ -137,11 +173,13 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
   };
   try {
     const s = await load(options);
-    printer.clear();
-    printSummary(ctx, s, flags.json === true);
-    return exitCodeOf(s, ctx.signals);
+    printer.flush();
+    printer.close();
+    const code = exitCodeOf(s, ctx.signals);
+    printSummary(ctx, s, flags.json === true, code);
+    return code;
   } finally {
-    printer.clear();
+    printer.close();
     await opened.close?.();
   }
 }

@@ -1,7 +1,8 @@
 /** `clfsload verify TARGET [--source DIR]`: check a container; exit 1 on any problem. */
 import { verify } from '../../index.js';
 import type { CliCommand } from '../commands.js';
-import { write } from '../context.js';
+import { EXIT, write } from '../context.js';
+import { duration, LinePrinter } from '../progress.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 
@@ -30,16 +31,13 @@ export const verifyCommand: CliCommand = {
       .option('--endpoint <url>', ENDPOINT_HELP)
       .action(async (targetUrl: string, opts: VerifyFlags) => {
         const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
-        // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
-        const err = ctx.stderr;
-        let lastLine = 0;
+        // progress on stderr: a live line on a terminal, elsewhere (CI) the latest line every 5 s and the last one at the end
+        const printer = new LinePrinter(ctx.stderr);
+        const started = Date.now();
         const onProgress = (p: { counts: { dirs: number; files: number; blobs: number }; problems: number }) => {
-          const line = `verify: ${p.counts.dirs} dirs, ${p.counts.files} files checked of ${p.counts.blobs} blobs, ${p.problems} problems`;
-          if (err.isTTY) err.write(`\r\x1b[K${line}`);
-          else if (Date.now() - lastLine >= 5000) {
-            lastLine = Date.now();
-            err.write(`${line}\n`);
-          }
+          const s = (Date.now() - started) / 1000;
+          const checked = p.counts.dirs + p.counts.files;
+          printer.show(`verify: ${p.counts.dirs} dirs, ${p.counts.files} files checked (${s > 0 ? (checked / s).toFixed(0) : 0} entries/s) of ${p.counts.blobs} blobs listed, ${p.problems} problems, ${duration(s)}`);
         };
         try {
           const report = await verify(target, {
@@ -49,9 +47,11 @@ export const verifyCommand: CliCommand = {
             ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
             ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
           });
-          if (err.isTTY) err.write('\r\x1b[K');
+          printer.flush();
+          printer.close();
+          const exitCode = report.ok ? EXIT.OK : EXIT.INCOMPLETE;
           if (opts.json) {
-            await write(ctx.stdout, JSON.stringify(report) + '\n');
+            await write(ctx.stdout, JSON.stringify({ status: report.ok ? 'ok' : 'problems', exitCode, ...report }) + '\n');
           } else {
             for (const p of report.problems) await write(ctx.stdout, `${p.message}\n`);
             const c = report.counts;
@@ -62,8 +62,9 @@ export const verifyCommand: CliCommand = {
                 `${report.hardlinks !== undefined ? `; hard links checked as ${report.hardlinks}` : ''}\n`,
             );
           }
-          ctx.setExitCode(report.ok ? 0 : 1);
+          ctx.setExitCode(exitCode);
         } finally {
+          printer.close();
           await target.close?.();
         }
       });
