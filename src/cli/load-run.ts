@@ -123,9 +123,9 @@ function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: 
   }
 }
 
-export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean): void {
+export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean, exitCode: number = EXIT.OK): void {
   if (json) {
-    io.stdout.write(`${JSON.stringify({ status: 'dry-run', exitCode: EXIT.OK, dryRun: true, ...e })}\n`);
+    io.stdout.write(`${JSON.stringify({ status: 'dry-run', exitCode, dryRun: true, ...e })}\n`);
     return;
   }
   const kinds = kindsText(e.kinds);

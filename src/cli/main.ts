@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { ClfsError, isClfsError } from '../index.js';
 import { buildLegacyProgram, COMMANDS, LEGACY_USAGE, legacyAccepts, legacyPositionals, registerCommands } from './commands/index.js';
+import { addExitCodesHelp } from './exit-codes.js';
 import { suggest } from './suggest.js';
 import { createCliContext, EXIT, VERSION, type CliContext, type CliIo, type SignalState } from './context.js';
 
@@ -67,8 +68,26 @@ function buildProgram(ctx: CliContext): Command {
     .option('--debug', 'show stack traces of errors')
     .showSuggestionAfterError()
     .exitOverride();
-  return registerCommands(program, ctx, COMMANDS);
+  registerCommands(program, ctx, COMMANDS);
+  addExitCodesHelp(program);
+  program.addHelpText('after', TOP_HELP);
+  return program;
 }
+
+const TOP_HELP = `
+The reference CLFSLoad's command line is accepted as it is (a load; exit codes as load's):
+  ${LEGACY_USAGE}
+    [--compression LZ4|DISABLED (default LZ4)] [--preserve_hardlinks 0|1 (default 0)]
+    [--max_errors N (default 50, 0 = unlimited)] [--retry_errors 0|1 (default 1)]
+    [--worker_thread_count N] [--log_level LEVEL] [--dry_run] [--endpoint URL] [--json]
+
+Exit codes (clfsload COMMAND --help gives each command's; docs/guide.md has the table):
+  0  done: everything loaded / verified clean / listed, written, exported
+  1  the run failed or is incomplete: the same command resumes or retries once the cause is fixed
+  2  the command line cannot work as typed: nothing was done
+  130/143  interrupted by SIGINT/SIGTERM: the printed command resumes
+With --json every exit prints one JSON object on stdout with "status" and "exitCode" (and "error": {"code", "message"} on a failure).
+`;
 
 /** The words that name a subcommand, read from the program itself (commander adds `help`). */
 function commandWords(program: Command): Set<string> {

@@ -1,10 +1,19 @@
 /** `clfsload verify TARGET [--source DIR]`: check a container; exit 1 on any problem. */
-import { verify } from '../../index.js';
+import * as fs from 'node:fs';
+import { ClfsError, verify } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write } from '../context.js';
 import { duration, LinePrinter } from '../progress.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 interface VerifyFlags {
   source?: string;
@@ -27,9 +36,13 @@ export const verifyCommand: CliCommand = {
       .option('--preserve-hardlinks', 'the load preserved hard links: names that share an inode in the source must share one in the container (default: decided from the container)')
       .option('--no-preserve-hardlinks', 'the load copied hard links: each name may be its own inode')
       .option('--json', 'print the report as one JSON object', false)
-      .option('--concurrency <n>', 'blob requests in flight', intOption('--concurrency', 1, MAX_CONCURRENCY))
+      .option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)', intOption('--concurrency', 1, MAX_CONCURRENCY))
       .option('--endpoint <url>', ENDPOINT_HELP)
       .action(async (targetUrl: string, opts: VerifyFlags) => {
+        // a source that is not there is a typing error, not one problem per directory of the container
+        if (opts.source !== undefined && !isDirectory(opts.source)) {
+          throw new ClfsError('E_SOURCE_NOT_FOUND', `--source ${opts.source}: no such directory; give the tree that was loaded`, { subject: opts.source });
+        }
         const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
         // progress on stderr: a live line on a terminal, elsewhere (CI) the latest line every 5 s and the last one at the end
         const printer = new LinePrinter(ctx.stderr);
