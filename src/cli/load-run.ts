@@ -73,9 +73,13 @@ function exitCodeOf(s: LoadSummary, signals: SignalState): number {
 const MIB = 1048576;
 
 /** "3 dir, 40 file, 2 symlink" in the kinds' own words (docs/guide.md). */
+const KIND_ORDER = ['dir', 'file', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev'];
+
 export function kindsText(kinds: Readonly<Partial<Record<string, number>>>): string {
+  const rank = (k: string) => (KIND_ORDER.indexOf(k) + KIND_ORDER.length + 1) % (KIND_ORDER.length + 1);
   return Object.entries(kinds)
     .filter(([, n]) => (n ?? 0) > 0)
+    .sort(([a], [b]) => rank(a) - rank(b))
     .map(([k, n]) => `${n} ${k}`)
     .join(', ');
 }

@@ -11,7 +11,8 @@ import { load, startAzurite, verify } from '../../index.js';
 import type { Target } from '../../index.js';
 import { kindsText } from '../load-run.js';
 import type { CliCommand } from '../commands.js';
-import type { CliContext } from '../context.js';
+import { EXIT, type CliContext } from '../context.js';
+import { applyEnvironment } from '../environment.js';
 import { ProgressPrinter } from '../progress.js';
 
 export function sampleTreePath(): string {
@@ -54,6 +55,8 @@ async function runDemo(ctx: CliContext, options: { json: boolean }): Promise<num
       stateDir: path.join(work, 'state'),
       newTransfer: true,
       abortSignal,
+      // the same knobs and fault seams as a load (CLFSLOAD_ENCODE_WORKERS, CLFSLOAD_SOURCE_FAULTS)
+      ...applyEnvironment(process.env),
       reporter: {
         progress: (p) => printer.update(p),
         phase: (n, e) => {
@@ -64,6 +67,12 @@ async function runDemo(ctx: CliContext, options: { json: boolean }): Promise<num
     });
     printer.flush();
     printer.close();
+    if (summary.status === 'interrupted') {
+      const exitCode = ctx.signals.exitCode ?? EXIT.SIGINT;
+      if (options.json) ctx.stdout.write(`${JSON.stringify({ status: 'interrupted', exitCode, load: summary })}\n`);
+      else ctx.stdout.write(`interrupted: ${summary.entriesDone} of ${summary.entries} entries loaded; the demo starts over next time\n`);
+      return exitCode;
+    }
     ctx.stderr.write(`verifying the container against the source...\n`);
     const report = await verify(target, { source });
     const held = await containerBlobs(target);

@@ -4,6 +4,7 @@ import { DEFAULT_MAX_ERRORS, dryRun } from '../../index.js';
 import type { LogLevel } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT } from '../context.js';
+import { applyEnvironment } from '../environment.js';
 import { addLoadOptions, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions } from '../load-run.js';
 import { intOption, logLevelOf, MAX_CONCURRENCY } from '../options.js';
 
@@ -35,6 +36,8 @@ export const loadCommand: CliCommand = {
     addLoadOptions(command, OPTIONS).action(async (source: string, targetUrl: string, opts: Record<string, unknown> & { dryRun?: boolean; endpoint?: string }) => {
       const flags = loadFlagsOf(opts, OPTIONS);
       if (opts.dryRun === true) {
+        // a dry run reads the source as a load does, through the same seams
+        applyEnvironment(process.env);
         const e = dryRun({ source, preserveHardlinks: flags.preserveHardlinks });
         // entries the scan could not read would fail the load too
         const code = e.errors > 0 ? EXIT.INCOMPLETE : EXIT.OK;
