@@ -4,8 +4,10 @@
  * the load), the mapping of those settings to LoadOptions (written once, here), progress, the
  * summary and the exit code.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { dryRun, load, redact } from '../index.js';
+import { dryRun, isClfsError, load, redact } from '../index.js';
 import type { DryRunEstimate, LoadOptions, LoadSummary, LogLevel } from '../index.js';
 import { commandLine, EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { applyEnvironment } from './environment.js';
@@ -89,15 +91,17 @@ export function kindsText(kinds: Readonly<Partial<Record<string, number>>>): str
  * state and the container the first run left). A SAS signature is shown as REDACTED, since this
  * line lands in logs; `secret` says whether one was.
  */
-export function resumeCommand(ctx: Pick<CliContext, 'args' | 'invocation'>): { line: string; secret: boolean } {
-  const words = ctx.args.filter((a) => a !== '--new');
+export function resumeCommand(ctx: Pick<CliContext, 'args' | 'invocation'>, stateDir: string): { line: string; secret: boolean } {
+  // stopped before the state folder was made: nothing to resume, the command as typed starts again
+  const started = fs.existsSync(path.join(stateDir, 'state.db'));
+  const words = started ? ctx.args.filter((a) => a !== '--new') : [...ctx.args];
   const shown = words.map((w) => redact(`?${redact(w)}`).slice(1));
   return { line: commandLine(ctx.invocation, shown), secret: shown.some((w, i) => w !== words[i]) };
 }
 
 function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: number): void {
   const out = ctx.stdout;
-  const resume = s.status === 'interrupted' || s.status === 'error-budget-exceeded' ? resumeCommand(ctx) : undefined;
+  const resume = s.status === 'interrupted' || s.status === 'error-budget-exceeded' ? resumeCommand(ctx, s.stateDir) : undefined;
   if (json) {
     out.write(`${JSON.stringify({ ...s, exitCode, ...(resume !== undefined ? { resumeCommand: resume.line } : {}) })}\n`);
     return;
@@ -125,6 +129,17 @@ function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: 
     out.write(`state kept in ${s.stateDir}; to resume, run:\n  ${resume.line}\n`);
     if (resume.secret) out.write(`(with your SAS signature where it says REDACTED; a new SAS for the same container resumes too)\n`);
   }
+}
+
+function printInterruptedEarly(ctx: CliContext, message: string, stateDir: string, json: boolean, exitCode: number): void {
+  const resume = resumeCommand(ctx, stateDir);
+  const line = message.split('\n')[0]!.trim();
+  if (json) {
+    ctx.stdout.write(`${JSON.stringify({ status: 'interrupted', exitCode, error: { code: 'E_ABORTED', message: line }, resumeCommand: resume.line })}\n`);
+    return;
+  }
+  ctx.stderr.write(`clfsload: interrupted (${line}); to resume, run:\n  ${resume.line}\n`);
+  if (resume.secret) ctx.stderr.write(`(with your SAS signature where it says REDACTED)\n`);
 }
 
 export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean, exitCode: number = EXIT.OK): void {
@@ -176,7 +191,17 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     },
   };
   try {
-    const s = await load(options);
+    let s: LoadSummary;
+    try {
+      s = await load(options);
+    } catch (err) {
+      // a signal before the load had a summary to give (checking the target, repairing the state)
+      const code = ctx.signals.exitCode;
+      if (!(isClfsError(err) && err.code === 'E_ABORTED' && code !== undefined)) throw err;
+      printer.close();
+      printInterruptedEarly(ctx, err.message, stateDir, flags.json === true, code);
+      return code;
+    }
     printer.flush();
     printer.close();
     const code = exitCodeOf(s, ctx.signals);
