@@ -18,17 +18,21 @@ export function duration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** seconds of this run's transfer before an ETA is given */
+export const ETA_AFTER_SECONDS = 3;
+
 /**
  * Seconds left: the larger of what the entries left take at this run's entry rate and what the
  * bytes left take at its byte rate. Either alone misleads on a mixed tree: by bytes, 60,000 small
  * files after the large ones look like no time at all; by entries, one large file looks instant.
- * NaN while a rate is still unknown.
+ * NaN while a rate is still unknown, or taken over too short a time to mean anything (the first
+ * second may be one large file: by entries, that reads as minutes for a load of seconds).
  */
 export function etaSeconds(p: ProgressSnapshot): number {
   const entriesLeft = p.entriesScanned - p.entriesDone;
   const bytesLeft = p.bytesScanned - p.bytesDone;
   if (entriesLeft <= 0 && bytesLeft <= 0) return 0;
-  if (p.rateSeconds <= 0) return NaN;
+  if (p.rateSeconds < ETA_AFTER_SECONDS) return NaN;
   const estimates: number[] = [];
   for (const [left, done] of [
     [entriesLeft, p.entriesDoneThisRun],
@@ -71,7 +75,8 @@ export class LinePrinter {
   show(line: string): void {
     this.latest = line;
     if (this.out.isTTY) {
-      this.out.write(`\r\x1b[K${line.slice(0, Math.max(20, (this.out.columns ?? 120) - 1))}`);
+      // a terminal that reports no width (0: `script`, some CI shells) gets a plain 120
+      this.out.write(`\r\x1b[K${line.slice(0, Math.max(20, (this.out.columns || 120) - 1))}`);
       this.live = true;
       return;
     }
@@ -93,7 +98,7 @@ export class LinePrinter {
     if (this.latest === undefined) return;
     if (this.out.isTTY) {
       if (this.live) this.out.write('\n');
-      else this.out.write(`${this.latest}\n`);
+      else if (this.lastPrinted !== this.latest) this.out.write(`${this.latest}\n`);
       this.live = false;
       this.lastPrinted = this.latest;
     } else if (this.lastPrinted !== this.latest) this.printPlain();

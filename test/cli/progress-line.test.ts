@@ -18,6 +18,8 @@ test('ETA: the large files done and 60,000 small files left is not "1s"; a large
   assert.ok(etaSeconds(bigLeft) >= 80, `${etaSeconds(bigLeft)}`);
   assert.equal(etaSeconds(snap({ entriesScanned: 5, entriesDone: 5, bytesScanned: 10, bytesDone: 10 })), 0);
   assert.ok(Number.isNaN(etaSeconds(snap({ entriesScanned: 5, entriesDone: 2, bytesScanned: 10, bytesDone: 10, entriesDoneThisRun: 0, rateSeconds: 3 }))), 'no rate yet: unknown');
+  // one large file in the first second says nothing of the 300 small files left
+  assert.ok(Number.isNaN(etaSeconds(snap({ entriesScanned: 303, entriesDone: 1, bytesScanned: 20 * MiB, bytesDone: 20 * MiB, entriesDoneThisRun: 1, bytesDoneThisRun: 20 * MiB, rateSeconds: 1 }))));
 });
 
 test('the line counts done of the total and takes its rates from this run (a resume does not inflate them)', () => {
