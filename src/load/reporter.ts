@@ -27,6 +27,7 @@ export interface ProgressSnapshot {
 }
 
 export interface Reporter {
+  /** 'end' only for a phase that finished: one the run left part way (a signal, --max-errors, a fatal error) has a start and no end */
   phase?(name: string, event: 'start' | 'end'): void;
   progress?(snapshot: ProgressSnapshot): void;
   log?(level: LogLevel, message: string): void;
