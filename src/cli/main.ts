@@ -43,7 +43,8 @@ function wantsJson(args: readonly string[]): boolean {
 
 function invocationOf(argv: readonly string[]): string {
   const script = argv[1] ?? 'clfsload';
-  // an installed command (npm install -g, npx) is run by its name; anything else as it was started
+  // an installed command is run by its name (npx's from a project's node_modules/.bin); anything else as it was started
+  if (/(^|\/)node_modules\/\.bin\/clfsload$/.test(script)) return 'npx clfsload';
   return /(^|\/)clfsload$/.test(script) ? 'clfsload' : `node ${script}`;
 }
 
