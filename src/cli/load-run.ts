@@ -26,7 +26,7 @@ export interface LoadFlags {
   concurrency?: number;
   logLevel?: LogLevel;
   json?: boolean;
-  /** the reference's --dry_run: count the tree first (for the ETA), then load */
+  /** the reference's --dry_run: count the tree first and print the count, then load */
   countFirst?: boolean;
 }
 

@@ -24,7 +24,7 @@ const OPTIONS: LoadCommandOptions = [
     new Option('--worker_thread_count <n>', 'concurrency (clamped to 1..200; default: 256 for Azure, 16 for a folder, then clamped)').argParser((v) => Math.min(200, Math.max(1, intOption('--worker_thread_count', -1e9)(v)))),
   ),
   loadFlag('logLevel', new Option('--log_level <level>', 'log level').argParser(logLevelOf).default('info' as LogLevel)),
-  loadFlag('countFirst', new Option('--dry_run', 'count the tree first (for the ETA), then load').default(false)),
+  loadFlag('countFirst', new Option('--dry_run', 'count the tree first and print the count (as the reference does), then load').default(false)),
   new Option('--dry_run_gb <gb>', 'ignored (accepted for compatibility)'),
   new Option('--dry_run_count <n>', 'ignored (accepted for compatibility)'),
   new Option('--azcopy', 'ignored (accepted for compatibility)').hideHelp(),
