@@ -7,7 +7,14 @@ import { cliTarget, type CliTarget, type TargetArgument } from './target-arg.js'
 
 export const VERSION = '0.1.0';
 
-/** Exit codes: 0 all loaded; 1 finished with errors or stopped by a failure; 2 bad usage; 130/143 interrupted. */
+/**
+ * Exit codes, one meaning each (the table in docs/guide.md): 0 everything asked was done (loaded,
+ * verified clean); 1 the run failed or is incomplete (entries failed, a fatal error stopped it, the
+ * service could not be reached, verify found problems): the same command resumes or retries once
+ * the cause is fixed; 2 the command line cannot work as typed (bad option, argument or URL, a
+ * named path that does not exist, --new into a container that holds data, a state folder of
+ * another transfer): nothing was done; 130/143 interrupted by SIGINT/SIGTERM: resumable.
+ */
 export const EXIT = { OK: 0, INCOMPLETE: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
 
 /** A stream the progress line may rewrite in place when it is a terminal. */
@@ -27,16 +34,22 @@ export interface SignalState {
 export interface CliContext extends CliIo {
   /** The run's exit code is the highest any command set. */
   setExitCode(code: number): void;
+  /** the words after the program name, as typed (a load prints the command that resumes it) */
+  args: readonly string[];
+  /** how this program was started: `clfsload`, or `node /path/to/clfsload.js` */
+  invocation: string;
   signals: SignalState;
   /** Every command reads its target argument(s) through this: parse, state key, open. */
   target(arg: TargetArgument): CliTarget;
 }
 
-export function createCliContext(io: CliIo, options: { setExitCode?: (code: number) => void; signals?: SignalState } = {}): CliContext {
+export function createCliContext(io: CliIo, options: { setExitCode?: (code: number) => void; signals?: SignalState; args?: readonly string[]; invocation?: string } = {}): CliContext {
   return {
     stdout: io.stdout,
     stderr: io.stderr,
     setExitCode: options.setExitCode ?? (() => undefined),
+    args: options.args ?? [],
+    invocation: options.invocation ?? 'clfsload',
     signals: options.signals ?? { controller: new AbortController() },
     target: (arg) => cliTarget(arg, io),
   };
@@ -45,4 +58,15 @@ export function createCliContext(io: CliIo, options: { setExitCode?: (code: numb
 /** Writes and waits for the stream to drain when it asks to. */
 export async function write(stream: NodeJS.WritableStream, data: string | Buffer): Promise<void> {
   if (!stream.write(data)) await new Promise<void>((resolve) => stream.once('drain', () => resolve()));
+}
+
+/** A word as a POSIX shell reads it back: quoted unless it is plainly safe. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command line that runs `args` again, as this process was started. */
+export function commandLine(invocation: string, args: readonly string[]): string {
+  return [invocation, ...args.map(shellQuote)].join(' ');
 }

@@ -5,10 +5,11 @@
  * summary and the exit code.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { ClfsError, describeHolds, dryRun, load, patternsOfFile, RateLimiter } from '../index.js';
+import { ClfsError, describeHolds, dryRun, isClfsError, load, patternsOfFile, RateLimiter, redact } from '../index.js';
 import type { DryRunEstimate, FilterSpec, LoadOptions, LoadSummary, LogLevel, RateSchedule } from '../index.js';
-import { EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
+import { commandLine, EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { applyEnvironment } from './environment.js';
 import { bwlimitOption, collect, requestRateOption } from './options.js';
 import { ProgressPrinter } from './progress.js';
@@ -26,7 +27,7 @@ export interface LoadFlags {
   concurrency?: number;
   logLevel?: LogLevel;
   json?: boolean;
-  /** the reference's --dry_run: count the tree first (for the ETA), then load */
+  /** the reference's --dry_run: count the tree first and print the count, then load */
   countFirst?: boolean;
   /** filters (src/scan/filter.ts); --exclude-from files are read by filtersOf */
   exclude?: string[];
@@ -130,34 +131,83 @@ function exitCodeOf(s: LoadSummary, signals: SignalState): number {
   return (s.status === 'complete' || s.status === 'already-complete') && clean ? EXIT.OK : EXIT.INCOMPLETE;
 }
 
-function printSummary(io: CliIo, s: LoadSummary, json: boolean): void {
-  if (json) {
-    io.stdout.write(`${JSON.stringify(s)}\n`);
-    return;
-  }
-  const kinds = Object.entries(s.kinds)
-    .map(([k, n]) => `${n} ${k.toLowerCase()}`)
-    .join(', ');
-  io.stdout.write(
-    `${s.status}: ${s.entries} entries (${kinds || 'none written this run'}), ${(s.fileBytes / 1048576).toFixed(1)} MiB of file data, ` +
-      `${s.blobsWritten} blobs written (${(s.bytesUploaded / 1048576).toFixed(1)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
-  );
-  for (const p of s.problems.slice(0, 20)) io.stdout.write(`  problem: ${p.path}: ${p.message}\n`);
-  if (s.problemsTotal > 20) io.stdout.write(`  ... and ${s.problemsTotal - 20} more\n`);
-  if (s.problemsFile !== undefined) io.stdout.write(`every failed path is listed in ${s.problemsFile}\n`);
-  if (s.excluded > 0) io.stdout.write(`${s.excluded} entries left out by the filters\n`);
-  if (s.linkSplits > 0) io.stdout.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
-  if (s.status === 'interrupted' || s.status === 'error-budget-exceeded') io.stdout.write(`state kept in ${s.stateDir}: run the same command again to resume\n`);
-}
+const MIB = 1048576;
 
-export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean): void {
-  if (json) {
-    io.stdout.write(`${JSON.stringify({ dryRun: true, ...e })}\n`);
-    return;
-  }
-  const kinds = Object.entries(e.kinds)
+/** "3 dir, 40 file, 2 symlink" in the kinds' own words (docs/guide.md). */
+const KIND_ORDER = ['dir', 'file', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev'];
+
+export function kindsText(kinds: Readonly<Partial<Record<string, number>>>): string {
+  const rank = (k: string) => (KIND_ORDER.indexOf(k) + KIND_ORDER.length + 1) % (KIND_ORDER.length + 1);
+  return Object.entries(kinds)
+    .filter(([, n]) => (n ?? 0) > 0)
+    .sort(([a], [b]) => rank(a) - rank(b))
     .map(([k, n]) => `${n} ${k}`)
     .join(', ');
+}
+
+/**
+ * The command that resumes this load: the same words without --new (which would refuse the
+ * state and the container the first run left). A SAS signature is shown as REDACTED, since this
+ * line lands in logs; `secret` says whether one was.
+ */
+export function resumeCommand(ctx: Pick<CliContext, 'args' | 'invocation'>, stateDir: string): { line: string; secret: boolean } {
+  // stopped before the state folder was made: nothing to resume, the command as typed starts again
+  const started = fs.existsSync(path.join(stateDir, 'state.db'));
+  const words = started ? ctx.args.filter((a) => a !== '--new') : [...ctx.args];
+  const shown = words.map((w) => redact(`?${redact(w)}`).slice(1));
+  return { line: commandLine(ctx.invocation, shown), secret: shown.some((w, i) => w !== words[i]) };
+}
+
+function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: number): void {
+  const out = ctx.stdout;
+  const resume = s.status === 'interrupted' || s.status === 'error-budget-exceeded' ? resumeCommand(ctx, s.stateDir) : undefined;
+  if (json) {
+    out.write(`${JSON.stringify({ ...s, exitCode, ...(resume !== undefined ? { resumeCommand: resume.line } : {}) })}\n`);
+    return;
+  }
+  const mib = (n: number) => (n / MIB).toFixed(1);
+  if (s.status === 'interrupted' || s.status === 'error-budget-exceeded') {
+    // done and total of the whole transfer (earlier runs included): the kinds stored so far, not a total
+    out.write(
+      `${s.status === 'interrupted' ? 'interrupted' : `stopped: ${s.errors} errors reached --max-errors`} in phase ${s.phase}: ` +
+        `${s.entriesDone} of ${s.entries} entries done so far (${s.entriesWritten} this run), ${mib(s.fileBytesDone)} of ${mib(s.fileBytes)} MiB of file data, ` +
+        `${s.blobsWritten} blob writes (${mib(s.bytesUploaded)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
+    );
+  } else {
+    const kinds = kindsText(s.kinds);
+    out.write(
+      `${s.status}: ${s.entries} entries (${kinds || 'none'}), ${mib(s.fileBytes)} MiB of file data; this run: ${s.entriesWritten} entries, ` +
+        `${s.blobsWritten} blob writes (${mib(s.bytesUploaded)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
+    );
+  }
+  for (const p of s.problems.slice(0, 20)) out.write(`  problem: ${p.path}: ${p.message}\n`);
+  if (s.problemsTotal > 20) out.write(`  ... and ${s.problemsTotal - 20} more\n`);
+  if (s.problemsFile !== undefined) out.write(`every failed path is listed in ${s.problemsFile}\n`);
+  if (s.excluded > 0) out.write(`${s.excluded} entries left out by the filters\n`);
+  if (s.linkSplits > 0) out.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
+  if (resume !== undefined) {
+    out.write(`state kept in ${s.stateDir}; to resume, run:\n  ${resume.line}\n`);
+    if (resume.secret) out.write(`(with your SAS signature where it says REDACTED; a new SAS for the same container resumes too)\n`);
+  }
+}
+
+function printInterruptedEarly(ctx: CliContext, message: string, stateDir: string, json: boolean, exitCode: number): void {
+  const resume = resumeCommand(ctx, stateDir);
+  const line = message.split('\n')[0]!.trim();
+  if (json) {
+    ctx.stdout.write(`${JSON.stringify({ status: 'interrupted', exitCode, error: { code: 'E_ABORTED', message: line }, resumeCommand: resume.line })}\n`);
+    return;
+  }
+  ctx.stderr.write(`clfsload: interrupted (${line}); to resume, run:\n  ${resume.line}\n`);
+  if (resume.secret) ctx.stderr.write(`(with your SAS signature where it says REDACTED)\n`);
+}
+
+export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean, exitCode: number = EXIT.OK): void {
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ status: 'dry-run', exitCode, dryRun: true, ...e })}\n`);
+    return;
+  }
+  const kinds = kindsText(e.kinds);
   io.stdout.write(
     `dry run: ${e.entries} entries (${kinds}), ${(e.fileBytes / 1048576).toFixed(1)} MiB of file data\n` +
       `a load would write ${e.objects} objects (${e.fileSegments} file segments, ${e.dirSegments} directory segments, ${e.indirectBlocks} indirect blocks) in about ${e.requests} requests; ${e.errors} unreadable entries; ${e.excluded} entries left out by the filters\n`,
@@ -191,7 +241,11 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     filters,
     abortSignal: ctx.signals.controller.signal,
     reporter: {
-      phase: (name, event) => printer.message(`phase ${name} ${event === 'start' ? 'started' : 'done'}`),
+      phase: (name, event) => {
+        // a phase's last figures stay in the output, above the line that says it is done
+        if (event === 'end') printer.flush();
+        printer.message(`phase ${name} ${event === 'start' ? 'started' : 'done'}`);
+      },
       progress: (p) => printer.update(p),
       log: (level, message) => {
         if (level === 'warn' || level === 'error') printer.message(`${level === 'warn' ? 'warning' : 'error'}: ${message}`);
@@ -200,12 +254,24 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     },
   };
   try {
-    const s = await load(options);
-    printer.clear();
-    printSummary(ctx, s, flags.json === true);
-    return exitCodeOf(s, ctx.signals);
+    let s: LoadSummary;
+    try {
+      s = await load(options);
+    } catch (err) {
+      // a signal before the load had a summary to give (checking the target, repairing the state)
+      const code = ctx.signals.exitCode;
+      if (!(isClfsError(err) && err.code === 'E_ABORTED' && code !== undefined)) throw err;
+      printer.close();
+      printInterruptedEarly(ctx, err.message, stateDir, flags.json === true, code);
+      return code;
+    }
+    printer.flush();
+    printer.close();
+    const code = exitCodeOf(s, ctx.signals);
+    printSummary(ctx, s, flags.json === true, code);
+    return code;
   } finally {
-    printer.clear();
+    printer.close();
     await opened.close?.();
   }
 }

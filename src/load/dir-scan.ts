@@ -8,7 +8,7 @@ import type { Counters, EntryRow, NewEntry } from '../state/index.js';
 export { unreadableChild } from './tree-walk.js';
 import type { LoadRun } from './load-run.js';
 
-const FTYPE_OF_KIND: Record<SourceKind, Ftype> = {
+export const FTYPE_OF_KIND: Readonly<Record<SourceKind, Ftype>> = {
   dir: Ftype.DIR,
   file: Ftype.REG,
   symlink: Ftype.LNK,
@@ -17,6 +17,9 @@ const FTYPE_OF_KIND: Record<SourceKind, Ftype> = {
   socket: Ftype.SOCK,
   fifo: Ftype.FIFO,
 };
+
+/** The kind of a row's ftype, in the one vocabulary of the dry run, the load summary and ls. */
+export const KIND_OF_FTYPE: ReadonlyMap<number, SourceKind> = new Map(Object.entries(FTYPE_OF_KIND).map(([k, f]) => [f, k as SourceKind]));
 
 /** The reference's limit of backpointers per inode (spec §8.6). */
 export const MAX_LINKS_PER_INODE = 1023;
@@ -107,22 +110,31 @@ export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserv
  * §1.1) and, for other names of a hard-linked inode, the inode's. Nothing is written to the target.
  */
 export function scanDirectory(run: LoadRun, dir: EntryRow, preserveHardlinks: boolean): void {
-  const r = walkDirectory(run.db, dir, {
+  walkDirectory(run.db, dir, {
     insertChild: (d, e, counters, state) => insertChild(run, d, e, preserveHardlinks, counters, state),
-    onFailedChild: (message) => run.countError(message),
     skip: skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1)),
+    onFailedChild: (message) => {
+      run.countError(message);
+      run.stats.entriesFinished += 1;
+    },
+    // per batch, so a walk that fails part way has counted the rows its failure then drops
+    onRecorded: (entries, fileBytes) => {
+      run.stats.entriesScanned += entries;
+      run.stats.bytesScanned += fileBytes;
+    },
   });
-  run.stats.entriesScanned += r.entries;
-  run.stats.bytesScanned += r.fileBytes;
 }
 
 /** A directory that cannot be read (at all, or to the end) fails whole: its child rows are dropped with it. */
 export function failScan(run: LoadRun, dir: EntryRow, message: string): void {
+  let dropped = 0;
   run.db.tx(() => {
-    run.db.dropChildren(dir.id);
+    dropped = run.db.dropChildren(dir.id);
     run.db.completeInTx([{ id: dir.id, parentId: dir.parentId, state: EntryState.ERROR, error: message }]);
   });
+  run.stats.entriesScanned -= dropped;
   run.countError(message);
+  run.stats.entriesFinished += 1;
 }
 
 /** A directory that cannot be read at all becomes an ERROR entry (left out of its parent). */

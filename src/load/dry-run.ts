@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { DirentPacker, fileSegmentCount } from '../codec/index.js';
 import { DEFAULT_FILTERS, joinPath, lstatEntry, readDirectoryBatches, skipEntryOf, SourceFilter } from '../scan/index.js';
 import type { FilterSpec } from '../scan/index.js';
+import type { SourceKind } from '../scan/index.js';
 import { MAX_LINKS_PER_INODE } from './dir-scan.js';
 import { indirectCount } from './file-writer.js';
 import { checkSource } from './source-root.js';
@@ -20,7 +21,8 @@ export interface DryRunOptions {
 
 export interface DryRunEstimate {
   entries: number;
-  kinds: Record<string, number>;
+  /** entries by kind, in the vocabulary of the load summary and ls */
+  kinds: Partial<Record<SourceKind, number>>;
   fileBytes: number;
   /** CLFS objects: inodes, file segments, directory segments, indirect blocks, bucket */
   objects: number;

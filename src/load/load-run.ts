@@ -5,7 +5,7 @@ import { encodeBlob, Ftype, generateFileHandle } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { EntryState } from '../state/index.js';
-import type { SourceFilter } from '../scan/index.js';
+import type { SourceFilter, SourceKind } from '../scan/index.js';
 import type { Target } from '../targets/target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
 import { EncoderPool } from './encoder-pool.js';
@@ -25,8 +25,12 @@ const DURABLE_BATCH = [8192, 1000] as const;
 const DIRMGR_COUNT = 48;
 
 export interface RunStats {
+  /** rows this run added to the state (scanned children, unreadable ones included), less those dropped with a failed directory */
   entriesScanned: number;
+  /** entries this run stored */
   entriesDone: number;
+  /** entries this run finished: stored or failed (what progress counts as done) */
+  entriesFinished: number;
   bytesScanned: number;
   bytesDone: number;
   errors: number;
@@ -37,7 +41,8 @@ export interface RunStats {
   linkSplits: number;
   /** entries the filters left out this run (a directory counts once: what it holds is not read) */
   entriesExcluded: number;
-  kinds: Record<string, number>;
+  /** entries this run stored, by kind (SourceKind) */
+  kinds: Partial<Record<SourceKind, number>>;
 }
 
 /** What a run is made of; every value already defaulted (load.ts applies the defaults once). */
@@ -66,6 +71,7 @@ export class LoadRun {
   readonly stats: RunStats = {
     entriesScanned: 0,
     entriesDone: 0,
+    entriesFinished: 0,
     bytesScanned: 0,
     bytesDone: 0,
     errors: 0,
@@ -295,18 +301,53 @@ export class LoadRun {
     this.log.error(message);
   }
 
+  /**
+   * The whole transfer's counts as the state had them when progress last read it, and this run's
+   * counters at that moment: a snapshot is that plus what the run did since. Read at the start of
+   * the transfer (so a resume counts what earlier runs finished) and at each phase's end (so the
+   * last line of a phase is the state's own figures, not counters that may have drifted: a file
+   * read twice because it changed, another name finished with its inode).
+   */
+  private progressBase = { entries: 0, bytes: 0, doneEntries: 0, doneBytes: 0, scanned: 0, scannedBytes: 0, finished: 0, bytesDone: 0 };
+  /** this run's counters when its transfer began: rates and the ETA are taken from what this run did */
+  private rateBase: { at: number; finished: number; bytesDone: number } | undefined;
+
+  /** Take the transfer's totals from the state again (one pass over its rows). */
+  syncProgress(): void {
+    const t = this.db.progressTotals();
+    const s = this.stats;
+    this.progressBase = { entries: t.entries, bytes: t.fileBytes, doneEntries: t.doneEntries, doneBytes: t.doneFileBytes, scanned: s.entriesScanned, scannedBytes: s.bytesScanned, finished: s.entriesFinished, bytesDone: s.bytesDone };
+  }
+
+  /** The transfer starts (or starts again after RECONCILE): progress is read from the state, and rates count from the first start. */
+  beginTransferProgress(): void {
+    this.syncProgress();
+    this.rateBase ??= { at: Date.now(), finished: this.stats.entriesFinished, bytesDone: this.stats.bytesDone };
+  }
+
   snapshot(): ProgressSnapshot {
     const s = this.stats;
+    const b = this.progressBase;
+    const entriesTotal = b.entries + (s.entriesScanned - b.scanned);
+    const bytesTotal = b.bytes + (s.bytesScanned - b.scannedBytes);
+    // the counters between two reads of the state may run ahead (a file read again after it
+    // changed, a failed directory's children): never more done than there is
+    const entriesDone = Math.min(entriesTotal, b.doneEntries + (s.entriesFinished - b.finished));
+    const bytesDone = Math.min(bytesTotal, b.doneBytes + (s.bytesDone - b.bytesDone));
+    const r = this.rateBase;
     return {
       phase: this.phaseName,
-      entriesScanned: s.entriesScanned,
-      entriesDone: s.entriesDone,
-      bytesScanned: s.bytesScanned,
-      bytesDone: s.bytesDone,
+      entriesScanned: entriesTotal,
+      entriesDone,
+      bytesScanned: bytesTotal,
+      bytesDone,
       errors: s.errors,
       blobsWritten: s.blobsWritten,
       bytesUploaded: s.bytesUploaded,
       elapsedSeconds: (Date.now() - this.startedAt) / 1000,
+      entriesDoneThisRun: r === undefined ? 0 : s.entriesFinished - r.finished,
+      bytesDoneThisRun: r === undefined ? 0 : s.bytesDone - r.bytesDone,
+      rateSeconds: r === undefined ? 0 : (Date.now() - r.at) / 1000,
     };
   }
 }

@@ -11,11 +11,11 @@ import { bucketBlobName, decodeBlob, decodeObject, encodeBlob, encodeBucketBody,
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { DEFAULT_FILTERS, describeFilters, displayPath, joinPath, lstatEntry, sameFilters, SourceFilter } from '../scan/index.js';
-import type { FilterSpec, SourceEntry } from '../scan/index.js';
+import type { FilterSpec, SourceEntry, SourceKind } from '../scan/index.js';
 import { checkState, EntryState, FTYPE_UNKNOWN, Phase, StateDb, STATE_FORMAT_VERSION, STORED_STATES } from '../state/index.js';
 import type { Counters, EntryRow, StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
-import { insertChild, newEntryFrom } from './dir-scan.js';
+import { insertChild, KIND_OF_FTYPE, newEntryFrom } from './dir-scan.js';
 import { bucketExtattrs, entrySourcePath, runCleanup, runFinalize, runReconcile, writeProblems } from './finishing-phases.js';
 import { LoadRun } from './load-run.js';
 import type { LogLevel, Reporter } from './reporter.js';
@@ -69,10 +69,20 @@ export interface LoadSummary {
   status: LoadStatus;
   phase: Phase;
   stateDir: string;
+  /** entries (names) of the whole transfer known to the state: scanned so far, every run */
   entries: number;
+  /** of those, finished (stored or failed), every run */
+  entriesDone: number;
+  /** entries this run stored */
   entriesWritten: number;
-  kinds: Record<string, number>;
+  /** stored entries of the whole transfer by kind ('dir', 'file', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev') */
+  kinds: Partial<Record<SourceKind, number>>;
+  /** this run's entriesWritten by kind */
+  kindsWritten: Partial<Record<SourceKind, number>>;
+  /** bytes of the regular files of the whole transfer */
   fileBytes: number;
+  /** of those, in finished files */
+  fileBytesDone: number;
   blobsWritten: number;
   bytesUploaded: number;
   blobsDeleted: number;
@@ -442,8 +452,15 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
     run.reporter.phase?.(phase, 'start');
     log.info(`phase ${phase} started`);
     await step.run(ctx);
-    run.reporter.phase?.(phase, 'end');
-    log.info(`phase ${phase} ended`);
+    // the phase's last figures are the state's; a phase the run left part way is not said to end
+    if (phase !== Phase.INIT) {
+      run.syncProgress();
+      run.reporter.progress?.(run.snapshot());
+    }
+    if (!run.stopping) {
+      run.reporter.phase?.(phase, 'end');
+      log.info(`phase ${phase} ended`);
+    }
     const s = stopped();
     if (s) return s;
     phase = step.next(ctx);
@@ -458,7 +475,12 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
 const SUMMARY_PROBLEMS = 1000;
 
 function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
-  const totals = run.db.totals();
+  const totals = run.db.progressTotals();
+  const kinds: Partial<Record<SourceKind, number>> = {};
+  for (const [ftype, n] of run.db.storedByFtype()) {
+    const kind = KIND_OF_FTYPE.get(ftype);
+    if (kind !== undefined) kinds[kind] = n;
+  }
   const errors = run.db.errorCount();
   // the problems file is the complete list, kept in the state folder whatever stopped the run
   const problemsTotal = writeProblems(run);
@@ -468,9 +490,12 @@ function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
     phase,
     stateDir: run.db.dir,
     entries: totals.entries,
+    entriesDone: totals.doneEntries,
     entriesWritten: run.stats.entriesDone,
-    kinds: run.stats.kinds,
+    kinds,
+    kindsWritten: run.stats.kinds,
     fileBytes: totals.fileBytes,
+    fileBytesDone: totals.doneFileBytes,
     blobsWritten: run.stats.blobsWritten,
     bytesUploaded: run.stats.bytesUploaded,
     blobsDeleted: run.stats.blobsDeleted,

@@ -14,7 +14,7 @@ import { ByteBudget } from './byte-budget.js';
 import { failScan, scanDirectory, scanFailure } from './dir-scan.js';
 import { NotReadyYet, writeDirectory } from './dir-writer.js';
 import { entryPath, SourceChanged, writeSegmentedFile } from './file-writer.js';
-import { newEntryFrom } from './dir-scan.js';
+import { KIND_OF_FTYPE, newEntryFrom } from './dir-scan.js';
 import { fileSegmentCount } from '../codec/index.js';
 import { lstatEntry } from '../scan/index.js';
 import type { LoadRun } from './load-run.js';
@@ -56,6 +56,7 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 
 export async function runTransfer(run: LoadRun, options: TransferOptions): Promise<void> {
   const db = run.db;
+  run.beginTransferProgress();
   const jobLimit = Math.max(2, Math.min(16, run.concurrency));
   const jobs = new PQueue({ concurrency: jobLimit });
   const budget = new ByteBudget(options.segmentBudgetBytes ?? SEGMENT_BUDGET_BYTES);
@@ -201,6 +202,7 @@ function entryFailure(run: LoadRun, row: EntryRef, what: string, err: unknown): 
   }
   const message = isClfsError(err) ? err.message : `${what}: ${(err as Error)?.message ?? String(err)}`;
   run.countError(message);
+  run.stats.entriesFinished += 1;
   return { id: row.id, parentId: row.parentId, state: EntryState.ERROR, error: message, linked: row.reconcile === 1 };
 }
 
@@ -214,9 +216,10 @@ function stored(row: EntryRef, writtenSize?: number): Completion {
 }
 
 function countKind(run: LoadRun, row: EntryRef): void {
-  const kind = Ftype[row.ftype] ?? String(row.ftype);
-  run.stats.kinds[kind] = (run.stats.kinds[kind] ?? 0) + 1;
+  const kind = KIND_OF_FTYPE.get(row.ftype);
+  if (kind !== undefined) run.stats.kinds[kind] = (run.stats.kinds[kind] ?? 0) + 1;
   run.stats.entriesDone += 1;
+  run.stats.entriesFinished += 1;
 }
 
 /** What the transfer needs of an entry to record its outcome. */

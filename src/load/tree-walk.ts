@@ -22,6 +22,8 @@ export interface WalkHooks {
   onFailedChild?(message: string): void;
   /** the filters (scan/filter.ts skipEntryOf): a child it skips gets no row and is not lstat'ed */
   skip?: SkipEntry;
+  /** After each batch's transaction: the rows it added (unreadable children included) and their file bytes. */
+  onRecorded?(entries: number, fileBytes: number): void;
 }
 
 export interface WalkResult {
@@ -59,8 +61,11 @@ export function walkDirectory(db: StateDb, dir: EntryRow, hooks: WalkHooks): Wal
       db.setCounters(counters);
       if (last) db.finishScan(dir.id);
     });
-    for (const e of batch) if (e.kind === 'file') result.fileBytes += Number(e.sizeBytes);
+    let fileBytes = 0;
+    for (const e of batch) if (e.kind === 'file') fileBytes += Number(e.sizeBytes);
+    result.fileBytes += fileBytes;
     result.entries += batch.length;
+    hooks.onRecorded?.(batch.length + failed.length, fileBytes);
     for (const f of failed) hooks.onFailedChild?.(f.message);
   };
   for (const batch of batches) {

@@ -28,7 +28,7 @@ export interface ExportSummary {
   hardlinks: number;
   bytes: number;
   /** entries that could not be recreated here (sockets; devices when not root), with why */
-  skipped: Array<{ path: string; reason: string }>;
+  skipped: Array<{ path: string; reason: string; kind: 'chardev' | 'blockdev' | 'socket' }>;
 }
 
 const SLASH = Buffer.from('/');
@@ -144,7 +144,7 @@ class Exporter {
       case Btype.CHR:
       case Btype.BLK: {
         if (!this.asRoot) {
-          this.summary.skipped.push({ path: shown, reason: 'device files need root' });
+          this.summary.skipped.push({ path: shown, reason: 'device files need root', kind: v.btype === Btype.CHR ? 'chardev' : 'blockdev' });
           return;
         }
         const kind = v.btype === Btype.CHR ? 'c' : 'b';
@@ -153,7 +153,7 @@ class Exporter {
         break;
       }
       default:
-        this.summary.skipped.push({ path: shown, reason: 'sockets cannot be recreated from a container' });
+        this.summary.skipped.push({ path: shown, reason: 'sockets cannot be recreated from a container', kind: 'socket' });
         return;
     }
     this.finish(dest, inode);

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ClfsError } from '../errors/index.js';
-import { EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION } from './schema.js';
+import { EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION, STORED_STATES } from './schema.js';
 import { ENTRY_COLUMNS, SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
 import { ConnectionGuard, DEFAULT_STATE_RETRY, stateIo } from './sqlite-retry.js';
@@ -114,8 +114,12 @@ export class StateDb {
       children: p('SELECT id, name, fh, ftype, state, link_of AS linkOf FROM entries WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?'),
       hasChildren: p('SELECT 1 FROM entries WHERE parent_id = ? LIMIT 1'),
       byState: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE state = ? AND id > ? ORDER BY id LIMIT ?`),
+      storedByFtype: p(`SELECT ftype, COUNT(*) AS n FROM entries WHERE state IN (${[...STORED_STATES].join(', ')}) GROUP BY ftype`),
       countByState: p('SELECT state, COUNT(*) AS n, SUM(size) AS bytes FROM entries GROUP BY state'),
       countAll: p('SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes FROM entries'),
+      progressTotals: p(`SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes,
+        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) THEN 1 ELSE 0 END), 0) AS done,
+        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) AND ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS doneBytes FROM entries`),
       findInode: p('SELECT primary_id, links FROM inodes WHERE dev = ? AND ino = ? AND ftype = ?'),
       putInode: p('INSERT INTO inodes(dev, ino, ftype, primary_id, links) VALUES (?, ?, ?, ?, 1) ON CONFLICT(dev, ino, ftype) DO UPDATE SET primary_id = excluded.primary_id, links = 1'),
       bumpInode: p('UPDATE inodes SET links = links + 1 WHERE dev = ? AND ino = ? AND ftype = ?'),
@@ -526,6 +530,21 @@ export class StateDb {
   totals(): { entries: number; fileBytes: number } {
     const r = this.stmts.countAll.get() as { n: number; bytes: number };
     return { entries: r.n, fileBytes: r.bytes };
+  }
+
+  /**
+   * Every entry and file byte of the transfer, and those finished (stored or failed), in one pass:
+   * what progress counts done against total, resumed parts included.
+   */
+  progressTotals(): { entries: number; fileBytes: number; doneEntries: number; doneFileBytes: number } {
+    const r = this.stmts.progressTotals.get() as { n: number; bytes: number; done: number; doneBytes: number };
+    return { entries: r.n, fileBytes: r.bytes, doneEntries: r.done, doneFileBytes: r.doneBytes };
+  }
+
+  /** Stored entries (names) by ftype: what the container holds. */
+  storedByFtype(): Map<number, number> {
+    const rows = this.stmts.storedByFtype.all() as Array<{ ftype: number; n: number }>;
+    return new Map(rows.map((r) => [r.ftype, r.n]));
   }
 
   countsByState(): Map<EntryState, { n: number; bytes: number }> {

@@ -62,7 +62,8 @@ test('a non-empty container is refused before anything is written, with a one-li
   const first = cli(['load', src, c.url, '--new', '--state', path.join(work, 'ne1')]);
   assert.equal(first.code, 0, first.stderr);
   const r = cli(['load', src, c.url, '--new', '--state', path.join(work, 'ne2')]);
-  assert.equal(r.code, 1);
+  // exit 2: the same command can never succeed (docs/guide.md, exit codes)
+  assert.equal(r.code, 2);
   assert.match(r.stderr, /is not empty/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');

@@ -15,16 +15,16 @@ const flag01 = (name: string) => intOption(name, 0, 1);
 
 const OPTIONS: LoadCommandOptions = [
   loadFlag('newTransfer', new Option('--new', 'start a new load').default(false)),
-  loadFlag('compression', new Option('--compression <mode>').choices(['LZ4', 'DISABLED', 'lz4', 'disabled']), (mode: string) => mode.toLowerCase() as 'lz4' | 'disabled'),
-  loadFlag('preserveHardlinks', new Option('--preserve_hardlinks <n>', '0 or 1').argParser(flag01('--preserve_hardlinks')), (n: number) => n === 1),
+  loadFlag('compression', new Option('--compression <mode>', 'default: LZ4').choices(['LZ4', 'DISABLED', 'lz4', 'disabled']), (mode: string) => mode.toLowerCase() as 'lz4' | 'disabled'),
+  loadFlag('preserveHardlinks', new Option('--preserve_hardlinks <n>', '0 or 1 (default: 0)').argParser(flag01('--preserve_hardlinks')), (n: number) => n === 1),
   loadFlag('maxErrors', new Option('--max_errors <n>', '0 = unlimited').argParser(intOption('--max_errors', 0)).default(DEFAULT_MAX_ERRORS)),
   loadFlag('retryErrors', new Option('--retry_errors <n>', '0 or 1').argParser(flag01('--retry_errors')).default(1), (n: number) => n === 1),
   loadFlag(
     'concurrency',
-    new Option('--worker_thread_count <n>', 'concurrency (clamped to 1..200)').argParser((v) => Math.min(200, Math.max(1, intOption('--worker_thread_count', -1e9)(v)))),
+    new Option('--worker_thread_count <n>', 'concurrency (clamped to 1..200; default: 256 for Azure, 16 for a folder, then clamped)').argParser((v) => Math.min(200, Math.max(1, intOption('--worker_thread_count', -1e9)(v)))),
   ),
   loadFlag('logLevel', new Option('--log_level <level>', 'log level').argParser(logLevelOf).default('info' as LogLevel)),
-  loadFlag('countFirst', new Option('--dry_run', 'count the tree first (for the ETA), then load').default(false)),
+  loadFlag('countFirst', new Option('--dry_run', 'count the tree first and print the count (as the reference does), then load').default(false)),
   new Option('--dry_run_gb <gb>', 'ignored (accepted for compatibility)'),
   new Option('--dry_run_count <n>', 'ignored (accepted for compatibility)'),
   new Option('--azcopy', 'ignored (accepted for compatibility)').hideHelp(),

@@ -3,16 +3,18 @@ import { Option } from 'commander';
 import { DEFAULT_MAX_ERRORS, dryRun } from '../../index.js';
 import type { LogLevel } from '../../index.js';
 import type { CliCommand } from '../commands.js';
+import { EXIT } from '../context.js';
+import { applyEnvironment } from '../environment.js';
 import { addLoadOptions, filterFlags, filtersOf, limitFlags, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions } from '../load-run.js';
 import { intOption, logLevelOf, MAX_CONCURRENCY } from '../options.js';
 
 const OPTIONS: LoadCommandOptions = [
   loadFlag('stateDir', new Option('--state <dir>', 'local state folder (default: under ~/.local/state/clfsload, one per target)')),
   loadFlag('newTransfer', new Option('--new', 'start a new load (the container must be empty)').default(false)),
-  loadFlag('compression', new Option('--compression <mode>', 'blob compression').choices(['lz4', 'disabled'])),
-  loadFlag('preserveHardlinks', new Option('--preserve-hardlinks', 'keep hard links as one inode with several names')),
+  loadFlag('compression', new Option('--compression <mode>', 'blob compression of a new load (default: lz4; a resume keeps its load\'s)').choices(['lz4', 'disabled'])),
+  loadFlag('preserveHardlinks', new Option('--preserve-hardlinks', 'keep hard links as one inode with several names (default: off, each name its own inode; a resume keeps its load\'s)')),
   loadFlag('maxErrors', new Option('--max-errors <n>', 'stop after N failed entries (0 = unlimited)').argParser(intOption('--max-errors', 0)).default(DEFAULT_MAX_ERRORS)),
-  loadFlag('retryErrors', new Option('--no-retry-errors', 'on resume, do not retry entries that failed before')),
+  loadFlag('retryErrors', new Option('--no-retry-errors', 'on resume, do not retry entries that failed before (default: retry them)')),
   loadFlag(
     'concurrency',
     new Option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)').argParser(intOption('--concurrency', 1, MAX_CONCURRENCY)),
@@ -36,7 +38,13 @@ export const loadCommand: CliCommand = {
     addLoadOptions(command, OPTIONS).action(async (source: string, targetUrl: string, opts: Record<string, unknown> & { dryRun?: boolean; endpoint?: string }) => {
       const flags = loadFlagsOf(opts, OPTIONS);
       if (opts.dryRun === true) {
-        printEstimate(ctx, dryRun({ source, preserveHardlinks: flags.preserveHardlinks, filters: filtersOf(flags) }), flags.json === true);
+        // a dry run reads the source as a load does, through the same seams
+        applyEnvironment(process.env);
+        const e = dryRun({ source, preserveHardlinks: flags.preserveHardlinks, filters: filtersOf(flags) });
+        // entries the scan could not read would fail the load too
+        const code = e.errors > 0 ? EXIT.INCOMPLETE : EXIT.OK;
+        printEstimate(ctx, e, flags.json === true, code);
+        ctx.setExitCode(code);
         return;
       }
       const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint });

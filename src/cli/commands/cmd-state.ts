@@ -18,7 +18,8 @@ export const stateCommand: CliCommand = {
       .action((dir: string, opts: { repair: boolean; json: boolean }) => {
         const r = checkStateFolder(dir, { repair: opts.repair });
         const bad = r.damage.length > 0 || (!r.repaired && r.findings.length > 0);
-        if (opts.json) ctx.stdout.write(`${JSON.stringify(r)}\n`);
+        const status = r.damage.length > 0 ? 'damaged' : r.findings.length === 0 ? 'consistent' : r.repaired ? 'repaired' : 'findings';
+        if (opts.json) ctx.stdout.write(`${JSON.stringify({ status, exitCode: bad ? 1 : 0, ...r })}\n`);
         else {
           ctx.stdout.write(`state ${r.stateDir}: phase ${r.phase}, ${r.entries} entries, ${r.unfinished} unfinished, ${r.failed} failed\n`);
           for (const f of r.findings) ctx.stdout.write(`  ${r.repaired ? 'repaired' : 'found'}: ${f}\n`);

@@ -1,12 +1,22 @@
 /** `clfsload verify TARGET [--source DIR]`: check a container; exit 1 on any problem. */
+import * as fs from 'node:fs';
 import { ClfsError, describeFilters, transferFilters, verify } from '../../index.js';
 import type { FilterSpec } from '../../index.js';
 import type { CliCommand } from '../commands.js';
-import { write } from '../context.js';
+import { EXIT, write } from '../context.js';
 import { filterOptions, filtersOf, type LoadFlags } from '../load-run.js';
+import { duration, LinePrinter } from '../progress.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { defaultStateDir } from '../state-path.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 type VerifyFlags = Pick<LoadFlags, 'exclude' | 'include' | 'excludeFrom' | 'excludeIfPresent' | 'keepSnapshotDirs'> & {
   source?: string;
@@ -52,52 +62,56 @@ export const verifyCommand: CliCommand = {
       .option('--preserve-hardlinks', 'the load preserved hard links: names that share an inode in the source must share one in the container (default: decided from the container)')
       .option('--no-preserve-hardlinks', 'the load copied hard links: each name may be its own inode')
       .option('--json', 'print the report as one JSON object', false)
-      .option('--concurrency <n>', 'blob requests in flight', intOption('--concurrency', 1, MAX_CONCURRENCY))
+      .option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)', intOption('--concurrency', 1, MAX_CONCURRENCY))
       .option('--endpoint <url>', ENDPOINT_HELP)
       .option('--state <dir>', "with --source: the load's state folder, whose filters are used when no filter option is given (default: the target's)");
     for (const o of filterOptions()) command.addOption(o);
     command.action(async (targetUrl: string, opts: VerifyFlags) => {
-      const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
-      const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key, (line) => ctx.stderr.write(`${line}\n`)) : {};
-      if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${from}: ${describeFilters(filters!)}\n`);
-      const target = cliTarget.open();
-      // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
-      const err = ctx.stderr;
-      let lastLine = 0;
-      const onProgress = (p: { counts: { dirs: number; files: number; blobs: number }; problems: number }) => {
-        const line = `verify: ${p.counts.dirs} dirs, ${p.counts.files} files checked of ${p.counts.blobs} blobs, ${p.problems} problems`;
-        if (err.isTTY) err.write(`\r\x1b[K${line}`);
-        else if (Date.now() - lastLine >= 5000) {
-          lastLine = Date.now();
-          err.write(`${line}\n`);
+        // a source that is not there is a typing error, not one problem per directory of the container
+        if (opts.source !== undefined && !isDirectory(opts.source)) {
+          throw new ClfsError('E_SOURCE_NOT_FOUND', `--source ${opts.source}: no such directory; give the tree that was loaded`, { subject: opts.source });
         }
-      };
-      try {
-        const report = await verify(target, {
-          onProgress,
-          readData: opts.readData,
-          ...(opts.source !== undefined ? { source: opts.source } : {}),
-          ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
-          ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
-          ...(filters !== undefined ? { filters } : {}),
-        });
-        if (err.isTTY) err.write('\r\x1b[K');
-        if (opts.json) {
-          await write(ctx.stdout, JSON.stringify(report) + '\n');
-        } else {
-          for (const p of report.problems) await write(ctx.stdout, `${p.message}\n`);
-          const c = report.counts;
-          await write(
-            ctx.stdout,
-            `${report.ok ? 'OK' : 'FAILED'}: ${report.problems.length} problem(s); ${c.dirs} dirs, ${c.files} files, ${c.symlinks} symlinks, ${c.special} special, ` +
-              `${c.hardlinkRepeats} hard link repeats, ${c.blobs} blobs, ${c.segments} segments, ${c.indirect} indirect blocks, ${c.bytes} bytes` +
-              `${report.hardlinks !== undefined ? `; hard links checked as ${report.hardlinks}` : ''}\n`,
-          );
+        const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
+        const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key, (line) => ctx.stderr.write(`${line}\n`)) : {};
+        if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${from}: ${describeFilters(filters!)}\n`);
+        const target = cliTarget.open();
+        // progress on stderr: a live line on a terminal, elsewhere (CI) the latest line every 5 s and the last one at the end
+        const printer = new LinePrinter(ctx.stderr);
+        const started = Date.now();
+        const onProgress = (p: { counts: { dirs: number; files: number; blobs: number }; problems: number }) => {
+          const s = (Date.now() - started) / 1000;
+          const checked = p.counts.dirs + p.counts.files;
+          printer.show(`verify: ${p.counts.dirs} dirs, ${p.counts.files} files checked (${s > 0 ? (checked / s).toFixed(0) : 0} entries/s) of ${p.counts.blobs} blobs listed, ${p.problems} problems, ${duration(s)}`);
+        };
+        try {
+          const report = await verify(target, {
+            onProgress,
+            readData: opts.readData,
+            ...(opts.source !== undefined ? { source: opts.source } : {}),
+            ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
+            ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+            ...(filters !== undefined ? { filters } : {}),
+          });
+          printer.flush();
+          printer.close();
+          const exitCode = report.ok ? EXIT.OK : EXIT.INCOMPLETE;
+          if (opts.json) {
+            await write(ctx.stdout, JSON.stringify({ status: report.ok ? 'ok' : 'problems', exitCode, ...report }) + '\n');
+          } else {
+            for (const p of report.problems) await write(ctx.stdout, `${p.message}\n`);
+            const c = report.counts;
+            await write(
+              ctx.stdout,
+              `${report.ok ? 'OK' : 'FAILED'}: ${report.problems.length} problem(s); ${c.dirs} dirs, ${c.files} files, ${c.symlinks} symlinks, ${c.special} special, ` +
+                `${c.hardlinkRepeats} hard link repeats, ${c.blobs} blobs, ${c.segments} segments, ${c.indirect} indirect blocks, ${c.bytes} bytes` +
+                `${report.hardlinks !== undefined ? `; hard links checked as ${report.hardlinks}` : ''}\n`,
+            );
+          }
+          ctx.setExitCode(exitCode);
+        } finally {
+          printer.close();
+          await target.close?.();
         }
-        ctx.setExitCode(report.ok ? 0 : 1);
-      } finally {
-        await target.close?.();
-      }
-    });
+      });
   },
 };
