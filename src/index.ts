@@ -3,8 +3,8 @@ export { load, dryRun, checkStateFolder, DEFAULT_MAX_ERRORS } from './load/index
 export type { StateCheckResult, LoadOptions, LoadSummary, LoadStatus, DryRunOptions, DryRunEstimate, Reporter, ProgressSnapshot, LogLevel } from './load/index.js';
 export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read/index.js';
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
-export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite } from './targets/index.js';
-export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo } from './targets/index.js';
+export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite, parseConnectionString, proxySettingsOf } from './targets/index.js';
+export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo, AzureAuth, AzureTargetOptions, TokenCredentialLike, AccessTokenLike, ProxySettings, ProxyEnvironment, ConnectionStringParts } from './targets/index.js';
 export { displayPath } from './scan/index.js';
 export type { DisplayPathOptions } from './scan/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';

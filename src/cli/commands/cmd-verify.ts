@@ -4,8 +4,9 @@ import type { CliCommand } from '../commands.js';
 import { write } from '../context.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+import { authOptions, type AuthArgument } from '../target-arg.js';
 
-interface VerifyFlags {
+interface VerifyFlags extends AuthArgument {
   source?: string;
   readData: boolean;
   preserveHardlinks?: boolean;
@@ -28,8 +29,10 @@ export const verifyCommand: CliCommand = {
       .option('--json', 'print the report as one JSON object', false)
       .option('--concurrency <n>', 'blob requests in flight', intOption('--concurrency', 1, MAX_CONCURRENCY))
       .option('--endpoint <url>', ENDPOINT_HELP)
+      .addOption(authOptions()[0]!)
+      .addOption(authOptions()[1]!)
       .action(async (targetUrl: string, opts: VerifyFlags) => {
-        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
+        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }).open();
         // progress on stderr: a live line on a terminal, a plain line every 5 s elsewhere (CI)
         const err = ctx.stderr;
         let lastLine = 0;
