@@ -64,7 +64,7 @@ export class TokenCache {
   readonly #description: string;
   #current: AccessTokenLike | undefined;
   #pending: Promise<AccessTokenLike> | undefined;
-  #lastFailureMs = -Infinity;
+  #lastAttemptMs = -Infinity;
   /** token requests made to the credential, for tests and the debug log */
   requests = 0;
 
@@ -82,8 +82,9 @@ export class TokenCache {
     const now = this.#now();
     if (now < this.#refreshAt(t)) return t.token;
     if (now < t.expiresOnTimestamp - 30_000) {
-      // still valid: renew in the background, but not at every request after a failure
-      if (this.#pending === undefined && now - this.#lastFailureMs > 10_000) this.#renew().catch(() => undefined);
+      // still valid: renew in the background, at most every 10 s (a credential that hands out
+      // short tokens, or one that fails, must not be asked at every request)
+      if (this.#pending === undefined && now - this.#lastAttemptMs > 10_000) this.#renew().catch(() => undefined);
       return t.token;
     }
     return undefined;
@@ -110,13 +111,13 @@ export class TokenCache {
   #renew(abortSignal?: AbortSignal): Promise<AccessTokenLike> {
     this.#pending ??= (async () => {
       this.requests += 1;
+      this.#lastAttemptMs = this.#now();
       try {
         const token = await this.#credential.getToken(STORAGE_SCOPE, abortSignal === undefined ? {} : { abortSignal });
         if (token === null || typeof token.token !== 'string' || token.token === '') throw new Error('the credential gave no token');
         this.#current = token;
         return token;
       } catch (error) {
-        this.#lastFailureMs = this.#now();
         throw signInFailed(this.#description, error);
       } finally {
         this.#pending = undefined;
@@ -128,12 +129,28 @@ export class TokenCache {
 
 function signInFailed(description: string, error: unknown): ClfsError {
   if (error instanceof ClfsError) return error;
-  const why = (error instanceof Error ? error.message : String(error)).split('\n').find((l) => l.trim() !== '')?.trim() ?? 'no reason given';
+  const why = signInWhy(error);
   return new ClfsError(
     'E_TARGET_AUTH',
     `could not sign in to Azure for ${description} (${why}): run az login, or use a managed or workload identity, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET; or give a SAS (CLFSLOAD_SAS, --sas-file) or the account key (AZURE_STORAGE_KEY)`,
     { subject: description, cause: error },
   );
+}
+
+/**
+ * Why DefaultAzureCredential failed, in a few words: its chain reports every credential it tried;
+ * when none was even available the user has not signed in at all.
+ */
+function signInWhy(error: unknown): string {
+  const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim() !== '')?.trim() ?? 'no reason given';
+  const errors = (error as { errors?: unknown }).errors;
+  if ((error as Error | undefined)?.name === 'AggregateAuthenticationError' && Array.isArray(errors)) {
+    const real = errors.find((e) => (e as Error | undefined)?.name !== 'CredentialUnavailableError');
+    if (real === undefined) return 'no sign-in found: no managed or workload identity, no AZURE_CLIENT_ID service principal, no az login session';
+    return firstLine(real);
+  }
+  if ((error as Error | undefined)?.name === 'CredentialUnavailableError') return `no sign-in found: ${firstLine(error)}`;
+  return firstLine(error);
 }
 
 /**

@@ -386,7 +386,9 @@ export class AzureTarget implements Target {
         { ...statusInfo, retryable: true },
       );
     }
-    if ((status === 401 || status === 403) && this.#auth.kind !== 'sas') {
+    // (Azurite with --oauth answers a Shared Key it cannot verify with 400 InvalidAuthenticationInfo)
+    const authAnswer = status === 401 || status === 403 || (status === 400 && serviceCode === 'InvalidAuthenticationInfo');
+    if (authAnswer && this.#auth.kind !== 'sas') {
       const how = this.#credentialName();
       if (serviceCode === 'AuthorizationPermissionMismatch' || serviceCode === 'AuthorizationFailure' && this.#auth.kind === 'token') {
         const fix =
