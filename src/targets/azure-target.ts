@@ -378,6 +378,15 @@ export class AzureTarget implements Target {
       }
       return this.#notFound(subject, error);
     }
+    const proxyRefused = status === 407 || (status === undefined && rest.code === 'EPROXY' && /HTTP 407/.test(message));
+    if (proxyRefused) {
+      // every request would be refused alike: stop the run instead of failing each entry
+      return new ClfsError(
+        'E_TARGET_AUTH',
+        `the proxy refused to carry requests to ${where} (HTTP 407, proxy authentication required): give its user and password in the proxy URL (HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT)`,
+        { ...statusInfo, statusCode: 407 },
+      );
+    }
     if (status === 400 && (serviceCode === 'Md5Mismatch' || (serviceCode === 'InvalidOperation' && /md5/i.test(message)))) {
       // Azure says Md5Mismatch, Azurite InvalidOperation "Provided contentMD5 doesn't match."
       return new ClfsError(
