@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { azureSdk } from './azure-sdk.js';
 import { ClfsError } from '../errors/index.js';
 import { defaultAzureCredential, LOAD_ROLE, sharedKeyAuthorization, TokenCache, type AzureAuth } from './azure-auth.js';
-import { endpointConnection, type EndpointConnection, type ProxySettings } from './azure-http.js';
+import { endpointConnection, redactProxyUrl, type EndpointConnection, type ProxySettings } from './azure-http.js';
 import { contentMd5, LeanPut, type LeanPutSigner } from './lean-put.js';
 import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities, TargetFeatures } from './target.js';
 
@@ -318,10 +318,17 @@ export class AzureTarget implements Target {
    */
   #unreachable(netCode: string, why: string, cause: unknown): ClfsError {
     const host = new URL(this.spec.endpoint).host;
-    const check = netCode === 'ENOTFOUND' ? 'check the account name in the URL and the network' : 'check the URL and the network';
+    const proxy = this.#connection.proxy;
+    const via = proxy === undefined ? '' : ` through the proxy ${redactProxyUrl(`${proxy.protocol}//${proxy.host}`)}`;
+    const check =
+      proxy !== undefined
+        ? 'check the proxy (HTTPS_PROXY, HTTP_PROXY; NO_PROXY for hosts reached directly), the URL and the network'
+        : netCode === 'ENOTFOUND'
+          ? 'check the account name in the URL and the network'
+          : 'check the URL and the network';
     return new ClfsError(
       'E_TARGET_IO',
-      `cannot reach ${host} for container ${this.spec.accountName}/${this.spec.containerName} (${why}, ${netCode}): ${check}, then re-run the same command to resume`,
+      `cannot reach ${host}${via} for container ${this.spec.accountName}/${this.spec.containerName} (${why}, ${netCode}): ${check}, then re-run the same command to resume`,
       { subject: host, cause, retryable: true, recoverable: false, unreachable: true },
     );
   }
