@@ -194,3 +194,18 @@ test('failed runs keep secrets out too: a forged SAS signature, a wrong account 
   assert.equal(r2.stderr.trim().split('\n').filter((l) => l.startsWith('clfsload:')).length, 1);
   assert.deepEqual(await secretFindings([wrongKey], r2, s2, c.url), []);
 });
+
+test("the reference's positional form takes - for the SAS and reads it from CLFSLOAD_SAS", async () => {
+  const c = await azurite.makeContainer();
+  const state = path.join(work, 'state-legacy');
+  const run = await cli(['--new', state, src, azurite.accountName, c.containerName, '-', '--endpoint', azurite.endpoint], { CLFSLOAD_SAS: c.sasToken });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^complete: /);
+  const target = openTarget(c.url);
+  try {
+    assert.ok((await verify(target, { source: src })).ok);
+  } finally {
+    await target.close?.();
+  }
+  assert.deepEqual(await secretFindings([sigOf(c.sasToken)], run, state, c.url), []);
+});
