@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ClfsError, openTarget, parseConnectionString, parseTargetUrl, RetryTarget, targetKey } from '../index.js';
 import { azureEnvironment, folderDurability, type AzureEnvironment } from './environment.js';
-import type { AzureAuth, AzureTargetOptions, Target, TargetSpec } from '../index.js';
+import type { AzureAuth, AzureTargetOptions, ConnectionStringParts, Target, TargetSpec } from '../index.js';
 
 export const AUTH_MODES = ['auto', 'sas', 'key', 'entra'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -68,9 +68,14 @@ export function cliTarget(arg: TargetArgument, io?: { stderr: NodeJS.WritableStr
 /** The spec with its SAS from wherever the user put it, and the credential to sign in with. */
 function resolve(arg: TargetArgument, azureEnv: AzureEnvironment): { spec: TargetSpec; auth?: AzureAuth } {
   const mode: AuthMode = arg.auth ?? 'auto';
-  const connection = azureEnv.connectionString === undefined ? undefined : parseConnectionString(azureEnv.connectionString);
+  // parsed only when it is used: a broken variable must not stop a load that has a SAS
+  let parsed: ConnectionStringParts | undefined;
+  const connection = (): ConnectionStringParts | undefined => {
+    if (azureEnv.connectionString !== undefined) parsed ??= parseConnectionString(azureEnv.connectionString);
+    return parsed;
+  };
   // a bare CONTAINER (no scheme, no --endpoint) is read against the connection string's endpoint
-  const endpoint = arg.endpoint ?? ('url' in arg && !/^[a-z][a-z0-9+.-]*:/i.test(arg.url.trim()) ? connection?.blobEndpoint : undefined);
+  const endpoint = arg.endpoint ?? ('url' in arg && !/^[a-z][a-z0-9+.-]*:/i.test(arg.url.trim()) ? connection()?.blobEndpoint : undefined);
   let spec = specOf({ ...arg, ...(endpoint === undefined ? {} : { endpoint }) });
   if (spec.kind !== 'azure') {
     if (arg.auth !== undefined && arg.auth !== 'auto') throw new ClfsError('E_USAGE', `--auth ${arg.auth} is for Azure targets; ${spec.path} is a folder`, { subject: '--auth' });
@@ -82,8 +87,8 @@ function resolve(arg: TargetArgument, azureEnv: AzureEnvironment): { spec: Targe
     throw new ClfsError('E_USAGE', 'a SAS is given twice, in the target URL and with --sas-file: keep one (--sas-file keeps it out of ps and the shell history)', { subject: '--sas-file' });
   }
   // the URL's own SAS first, then --sas-file, then the environment
-  const sas = spec.sasToken !== '' ? spec.sasToken : (fromFile ?? sasOf(azureEnv.sas, 'CLFSLOAD_SAS') ?? connection?.sasToken);
-  const key = azureEnv.accountKey ?? connection?.accountKey;
+  const sas = spec.sasToken !== '' ? spec.sasToken : (fromFile ?? sasOf(azureEnv.sas, 'CLFSLOAD_SAS') ?? connection()?.sasToken);
+  const key = mode === 'sas' || (mode === 'auto' && sas !== undefined) || mode === 'entra' ? undefined : (azureEnv.accountKey ?? connection()?.accountKey);
   const keySource = azureEnv.accountKey !== undefined ? 'AZURE_STORAGE_KEY' : 'AZURE_STORAGE_CONNECTION_STRING';
   const chosen: Exclude<AuthMode, 'auto'> = mode !== 'auto' ? mode : sas !== undefined ? 'sas' : key !== undefined ? 'key' : 'entra';
   switch (chosen) {
@@ -97,8 +102,9 @@ function resolve(arg: TargetArgument, azureEnv: AzureEnvironment): { spec: Targe
       if (key === undefined) {
         throw new ClfsError('E_USAGE', `--auth key but no account key: set AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING with AccountKey=`, { subject: '--auth' });
       }
-      if (keySource === 'AZURE_STORAGE_CONNECTION_STRING' && connection?.accountName !== undefined && connection.accountName !== spec.accountName) {
-        throw new ClfsError('E_USAGE', `AZURE_STORAGE_CONNECTION_STRING is for account ${connection.accountName} but the target is in account ${spec.accountName}: use that account's connection string`, { subject: 'AZURE_STORAGE_CONNECTION_STRING' });
+      const named = connection()?.accountName;
+      if (keySource === 'AZURE_STORAGE_CONNECTION_STRING' && named !== undefined && named !== spec.accountName) {
+        throw new ClfsError('E_USAGE', `AZURE_STORAGE_CONNECTION_STRING is for account ${named} but the target is in account ${spec.accountName}: use that account's connection string`, { subject: 'AZURE_STORAGE_CONNECTION_STRING' });
       }
       return { spec: { ...spec, sasToken: '' }, auth: { kind: 'key', accountKey: key } };
     }

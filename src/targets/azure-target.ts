@@ -32,8 +32,19 @@ export interface AzureContainerSpec {
   sasToken: string;
 }
 
-/** The package's version, for the User-Agent (dist/src/targets/ sits three folders below package.json). */
-const PACKAGE_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+/** The package's version, for the User-Agent (built, this file is dist/src/targets/, three folders below package.json). */
+const PACKAGE_VERSION = ((): string => {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string; version?: string };
+      if (pkg.name === 'clfsload' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return 'unknown';
+})();
 
 /** What every request says it comes from: support reads it in the service's logs. */
 export const DEFAULT_USER_AGENT = `clfsload/${PACKAGE_VERSION} (Node ${process.version}; ${process.platform})`;
