@@ -52,7 +52,7 @@ function cli(args: string[], env: Record<string, string> = {}, stdin?: string): 
 async function secretFindings(secrets: readonly string[], run: Run, stateDir: string, containerUrl: string): Promise<string[]> {
   const target = openTarget(containerUrl);
   try {
-    return await findIn(secrets, run, stateDir, target);
+    return await findIn(secrets, run, stateDir, target, { stateMayBeMissing: run.stdout === '' });
   } finally {
     await target.close?.();
   }
