@@ -405,6 +405,15 @@ export class AzureTarget implements Target {
         { ...statusInfo, statusCode: 407 },
       );
     }
+    const tunnelStatus = status === undefined && rest.code === 'EPROXY' ? Number(/HTTP (\d{3})/.exec(message)?.[1]) : NaN;
+    if (tunnelStatus >= 400 && tunnelStatus < 500) {
+      // the proxy's policy, not a passing fault: every request would be refused alike
+      return new ClfsError(
+        'E_TARGET_IO',
+        `the proxy refused a tunnel to ${new URL(this.spec.endpoint).host} for ${where} (HTTP ${tunnelStatus}): check that the proxy allows CONNECT to that host and port, or list the host in NO_PROXY`,
+        { ...statusInfo, recoverable: false },
+      );
+    }
     if (status === 400 && (serviceCode === 'Md5Mismatch' || (serviceCode === 'InvalidOperation' && /md5/i.test(message)))) {
       // Azure says Md5Mismatch, Azurite InvalidOperation "Provided contentMD5 doesn't match."
       return new ClfsError(

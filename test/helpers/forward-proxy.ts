@@ -11,6 +11,8 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 export interface ForwardProxyOptions {
   /** require these credentials */
   auth?: { user: string; password: string };
+  /** CONNECT to these host names is refused with 403 (a proxy's policy) */
+  denyTunnelsTo?: readonly string[];
   /** host name -> "HOST:PORT" to connect to instead (CONNECT and forwarded requests) */
   hosts?: Record<string, string>;
   /**
@@ -118,6 +120,10 @@ export async function startForwardProxy(options: ForwardProxyOptions = {}): Prom
       return;
     }
     const [host = '', port = '443'] = (req.url ?? '').split(/:(?=\d+$)/);
+    if (options.denyTunnelsTo?.includes(host)) {
+      client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     const to = mapped(host.replace(/^\[|\]$/g, ''), Number(port));
     const upstream = connect(to.port, to.host, () => {
       stats.tunnels += 1;

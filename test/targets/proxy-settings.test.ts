@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isClfsError } from '../../src/errors/index.js';
-import { bypassesProxy, proxySettingsOf, redactProxyUrl } from '../../src/targets/index.js';
+import { AzureTarget, bypassesProxy, parseTargetUrl, proxySettingsOf, redactProxyUrl, type AzureContainerSpec } from '../../src/targets/index.js';
+import { startForwardProxy } from '../helpers/forward-proxy.js';
 
 describe('proxy settings, by the Azure SDK\'s rules', () => {
   it('HTTPS_PROXY, then ALL_PROXY, then HTTP_PROXY serves every request; a bare host:port is http://', () => {
@@ -30,5 +31,32 @@ describe('proxy settings, by the Azure SDK\'s rules', () => {
     assert.ok(!bypassesProxy('notcorp.example', list));
     assert.ok(bypassesProxy('anything', ['*']));
     assert.ok(!bypassesProxy('anything', []));
+  });
+});
+
+describe('a proxy that refuses the tunnel', () => {
+  it('stops the run (E_TARGET_IO, not per entry) naming the host, on the lean put and the SDK alike', async () => {
+    const proxy = await startForwardProxy({ denyTunnelsTo: ['acct.blob.core.windows.net'] });
+    try {
+      for (const leanPut of [true, false]) {
+        const t = new AzureTarget(parseTargetUrl('https://acct.blob.core.windows.net/cont?sv=1&sig=x') as AzureContainerSpec, { proxy: { url: proxy.url }, leanPut });
+        try {
+          for (const attempt of [() => t.put('a', Buffer.from('x')), () => t.checkAccess()]) {
+            await assert.rejects(attempt(), (e: unknown) => {
+              assert.ok(isClfsError(e));
+              assert.equal(e.code, 'E_TARGET_IO');
+              assert.equal(e.recoverable, false);
+              assert.match(e.message, /the proxy refused a tunnel to acct\.blob\.core\.windows\.net .*\(HTTP 403\): check that the proxy allows CONNECT/);
+              return true;
+            });
+          }
+        } finally {
+          await t.close();
+        }
+      }
+      assert.equal(proxy.stats.tunnels, 0);
+    } finally {
+      await proxy.close();
+    }
   });
 });
