@@ -187,3 +187,24 @@ test("the reference's positional form takes - for the SAS and reads it from CLFS
   }
   assert.deepEqual(await secretFindings([sigOf(c.sasToken)], run, state, c.url), []);
 });
+
+test('a missing credential for the --auth asked for is a usage error naming where to put it', async () => {
+  const url = `${azurite.endpoint}/nosuch`;
+  const noSas = await cli(['load', src, url, '--new', '--state', path.join(work, 'st-nosas'), '--auth', 'sas']);
+  assert.equal(noSas.code, 2);
+  assert.match(noSas.stderr, /^clfsload: --auth sas but no SAS for container nosuch: add \?SAS to the URL, set CLFSLOAD_SAS, or give --sas-file/);
+  const noKey = await cli(['load', src, url, '--new', '--state', path.join(work, 'st-nokey'), '--auth', 'key']);
+  assert.equal(noKey.code, 2);
+  assert.match(noKey.stderr, /^clfsload: --auth key but no account key: set AZURE_STORAGE_KEY/);
+  const other = await cli(['load', src, url, '--new', '--state', path.join(work, 'st-other')], { AZURE_STORAGE_CONNECTION_STRING: 'AccountName=otheracct;AccountKey=c2VjcmV0LWtleS1tYXJrZXI=' });
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /^clfsload: AZURE_STORAGE_CONNECTION_STRING is for account otheracct but the target is in account devstoreaccount1/);
+  assert.ok(!other.stderr.includes('c2VjcmV0LWtleS1tYXJrZXI='));
+  // a broken connection string does not stop a load that has its SAS
+  const c = await azurite.makeContainer();
+  const withSas = await cli(['load', src, c.url, '--new', '--state', path.join(work, 'st-brokencs'), '--json'], { AZURE_STORAGE_CONNECTION_STRING: 'garbage' });
+  await assertLoaded(withSas, c.url);
+  const folder = await cli(['load', src, `file://${path.join(work, 'folder-out')}`, '--new', '--state', path.join(work, 'st-folder'), '--auth', 'entra']);
+  assert.equal(folder.code, 2);
+  assert.match(folder.stderr, /^clfsload: --auth entra is for Azure targets/);
+});
