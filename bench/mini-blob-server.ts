@@ -13,7 +13,7 @@
  *
  * Every request is counted (`stats`), so the bench can report requests per file and CPU per request.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +36,8 @@ export interface MiniBlobStats {
   /** when the first and the last request since the last reset arrived (Date.now() ms; 0: none yet) */
   firstAtMs: number;
   lastAtMs: number;
+  /** puts that carried Content-MD5 (checked against the body, as the service does) */
+  putsWithMd5: number;
 }
 
 export interface MiniBlobServer {
@@ -47,6 +49,8 @@ export interface MiniBlobServer {
   createContainer(container: string): void;
   dropContainer(container: string): void;
   blobCount(container: string): number;
+  /** the stored bodies of a container's blobs */
+  blobBodies(container: string): Buffer[];
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -54,7 +58,7 @@ export interface MiniBlobServer {
 const API_VERSION = '2025-01-05';
 
 function emptyStats(): MiniBlobStats {
-  return { requests: 0, put: 0, get: 0, head: 0, delete: 0, list: 0, other: 0, bytesIn: 0, firstAtMs: 0, lastAtMs: 0 };
+  return { requests: 0, put: 0, get: 0, head: 0, delete: 0, list: 0, other: 0, bytesIn: 0, firstAtMs: 0, lastAtMs: 0, putsWithMd5: 0 };
 }
 
 function xmlEscape(s: string): string {
@@ -244,6 +248,11 @@ export async function startMiniBlobServer(options: { port?: number; account?: st
         if (q.has('comp')) return fail(req, res, 400, 'UnsupportedQueryParameter', `comp=${q.get('comp')} is not supported`);
         const type = req.headers['x-ms-blob-type'];
         if (type !== 'BlockBlob') return fail(req, res, 400, 'InvalidHeaderValue', `x-ms-blob-type ${String(type)} is not supported`);
+        const md5 = req.headers['content-md5'];
+        if (typeof md5 === 'string') {
+          if (createHash('md5').update(body).digest('base64') !== md5) return fail(req, res, 400, 'Md5Mismatch', 'The MD5 value specified in the request did not match with the MD5 value calculated by the server.');
+          stats.putsWithMd5++;
+        }
         const now = new Date().toUTCString();
         const blob: StoredBlob = { data: body, etag: `"0x${(++etagCounter).toString(16).toUpperCase()}"`, lastModified: now };
         c.set(blobName, blob);
@@ -346,6 +355,9 @@ export async function startMiniBlobServer(options: { port?: number; account?: st
     },
     blobCount(container: string): number {
       return containers.get(container)?.blobs.size ?? 0;
+    },
+    blobBodies(container: string): Buffer[] {
+      return [...(containers.get(container)?.blobs.values() ?? [])].map((b) => b.data);
     },
     resetStats(): void {
       stats = emptyStats();

@@ -8,7 +8,7 @@
  *                          [--concurrency N] [--latency-concurrency N] [--no-docs]
  */
 import { execFileSync } from 'node:child_process';
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -542,6 +542,8 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
   const cpus_: number[] = [];
   const reqs: number[] = [];
   const floors: number[] = [];
+  const md5s: number[] = [];
+  let md5Puts = '';
   try {
     for (let r = 0; r < runs; r++) {
       floors.push((await cpFloor(tree)).wallSeconds);
@@ -561,7 +563,14 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
       rsss.push(m.peakRssBytes);
       reqs.push(stats.requests / tree.files);
       if (m.cpuSeconds !== undefined) cpus_.push((m.cpuSeconds * 1e6) / stats.requests);
-      process.stderr.write(`  http run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB, ${stats.requests} requests ${JSON.stringify(stats)}, loader CPU ${m.cpuSeconds?.toFixed(2)} s; verify OK\n`);
+      // the CPU the loader spends on Content-MD5: the same hashes over the bodies it sent, timed here
+      const bodies = server.blobBodies(container);
+      const before = process.cpuUsage();
+      for (const b of bodies) createHash('md5').update(b).digest('base64');
+      const spent = process.cpuUsage(before);
+      if (bodies.length > 0) md5s.push((spent.user + spent.system) / bodies.length);
+      md5Puts = `${stats.putsWithMd5} of ${stats.put} puts`;
+      process.stderr.write(`  http run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB, ${stats.requests} requests ${JSON.stringify(stats)}, loader CPU ${m.cpuSeconds?.toFixed(2)} s, Content-MD5 ${md5s.at(-1)?.toFixed(1)} µs per put; verify OK\n`);
       server.dropContainer(container);
     }
   } finally {
@@ -579,6 +588,7 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
     notes: [
       `runs: ${walls.map((w) => w.toFixed(2)).join(', ')} s; requests counted by the server; CPU per request = the loader process's user+sys CPU / requests`,
       'the server runs in the bench process on the same 2 cores, so it competes with the loader for CPU',
+      `Content-MD5 on every Put Blob (${md5Puts} carried it, checked by the server): hashing the bodies a run sent costs ${md5s.length ? median(md5s).toFixed(1) : '–'} µs of CPU per put (timed in the bench process over the stored bodies; part of the loader CPU per request above)`,
     ],
   };
 }

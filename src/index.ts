@@ -3,8 +3,8 @@ export { load, dryRun, checkStateFolder, transferFilters, DEFAULT_MAX_ERRORS } f
 export type { StateCheckResult, LoadOptions, LoadSummary, LoadStatus, DryRunOptions, DryRunEstimate, Reporter, ProgressSnapshot, LogLevel } from './load/index.js';
 export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read/index.js';
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
-export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite } from './targets/index.js';
-export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo } from './targets/index.js';
+export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite, parseConnectionString, proxySettingsOf } from './targets/index.js';
+export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo, AzureAuth, AzureTargetOptions, TokenCredentialLike, AccessTokenLike, ProxySettings, ProxyEnvironment, ConnectionStringParts } from './targets/index.js';
 export { displayPath, SourceFilter, DEFAULT_FILTERS, patternsOfFile, describeFilters } from './scan/index.js';
 export type { DisplayPathOptions, FilterSpec } from './scan/index.js';
 export { RateLimiter, RateLimitTarget, parseBwlimit, parseRequestRate, describeHolds } from './targets/index.js';

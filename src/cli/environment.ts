@@ -6,9 +6,14 @@
  *   CLFSLOAD_STATE_FAULTS    a state fault plan (src/state/state-faults.ts)
  *   CLFSLOAD_FOLDER_FSYNC    how a file:// target makes blobs durable: auto (default), fsync,
  *                            syncfs, or 0 (none: a benchmark knob only)
+ * and for Azure targets (azureEnvironment):
+ *   CLFSLOAD_SAS             the SAS, kept off the command line
+ *   AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY   an account key (or SAS) as az and the SDKs take it
+ *   HTTPS_PROXY, ALL_PROXY, HTTP_PROXY, NO_PROXY (or lowercase)   the proxy, as the Azure SDK reads them
+ * (@azure/identity's DefaultAzureCredential reads its own: AZURE_CLIENT_ID, AZURE_TENANT_ID, ...)
  */
-import { ClfsError, durabilityFromEnv, installSourceFaultsFromEnv, stateFaultPlanFromEnv } from '../index.js';
-import type { LoadOptions } from '../index.js';
+import { ClfsError, durabilityFromEnv, installSourceFaultsFromEnv, proxySettingsOf, stateFaultPlanFromEnv } from '../index.js';
+import type { LoadOptions, ProxySettings } from '../index.js';
 
 export type EnvironmentLoadOptions = Pick<LoadOptions, 'encodeWorkers' | 'stateFaults'>;
 
@@ -32,4 +37,29 @@ export function applyEnvironment(env: NodeJS.ProcessEnv): EnvironmentLoadOptions
 /** The folder target's durability mode from CLFSLOAD_FOLDER_FSYNC (a usage error when it is not one of its values). */
 export function folderDurability(env: NodeJS.ProcessEnv): ReturnType<typeof durabilityFromEnv> {
   return durabilityFromEnv(env.CLFSLOAD_FOLDER_FSYNC);
+}
+
+/** What the environment gives an Azure target: secrets and the proxy. */
+export interface AzureEnvironment {
+  sas?: string;
+  connectionString?: string;
+  accountKey?: string;
+  proxy?: ProxySettings;
+}
+
+export function azureEnvironment(env: NodeJS.ProcessEnv): AzureEnvironment {
+  const get = (name: string): string | undefined => {
+    const v = env[name] ?? env[name.toLowerCase()];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const out: AzureEnvironment = {};
+  const sas = env.CLFSLOAD_SAS?.trim();
+  if (sas !== undefined && sas !== '') out.sas = sas;
+  const connectionString = env.AZURE_STORAGE_CONNECTION_STRING?.trim();
+  if (connectionString !== undefined && connectionString !== '') out.connectionString = connectionString;
+  const key = env.AZURE_STORAGE_KEY?.trim();
+  if (key !== undefined && key !== '') out.accountKey = key;
+  const proxy = proxySettingsOf({ httpsProxy: get('HTTPS_PROXY'), allProxy: get('ALL_PROXY'), httpProxy: get('HTTP_PROXY'), noProxy: get('NO_PROXY') });
+  if (proxy !== undefined) out.proxy = proxy;
+  return out;
 }

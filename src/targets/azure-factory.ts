@@ -1,6 +1,7 @@
 /**
- * A container SAS URL: `https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS`, or for Azurite and
- * other emulators `http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS` (azure-target.ts).
+ * A container URL: `https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS`, or for Azurite and
+ * other emulators `http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS` (azure-target.ts). Without
+ * the `?SAS` the target signs in with Entra ID or an account key (AzureTargetOptions.auth).
  */
 import type { TargetFactory } from './factory.js';
 import { AzureTarget, type AzureContainerSpec, type AzureTargetOptions } from './azure-target.js';
@@ -18,7 +19,7 @@ function isPathStyleHost(hostname: string): boolean {
 export const azureFactory: TargetFactory<AzureContainerSpec, AzureTargetOptions> = {
   kind: 'azure',
   schemes: ['https', 'http'],
-  forms: ['https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS', 'http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS'],
+  forms: ['https://ACCOUNT.blob.core.windows.net/CONTAINER[?SAS]', 'http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS'],
 
   parse(text, { bad, url }) {
     const parsed = url(text);
@@ -41,9 +42,9 @@ export const azureFactory: TargetFactory<AzureContainerSpec, AzureTargetOptions>
     if (!/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/.test(containerName)) {
       throw bad(`container name ${containerName} must be 3-63 lowercase letters, digits and single hyphens`);
     }
+    // no SAS: the target signs in another way (AzureTargetOptions.auth; by default Entra ID)
     const sasToken = parsed.search.replace(/^\?+/, '');
-    if (sasToken === '') throw bad('no SAS token (the part after ?)');
-    if (!new URLSearchParams(sasToken).has('sig')) throw bad('the SAS token has no sig= field');
+    if (sasToken !== '' && !new URLSearchParams(sasToken).has('sig')) throw bad('the SAS token has no sig= field');
     return {
       kind: 'azure',
       endpoint: `${parsed.protocol}//${parsed.host}${endpointPath}`,

@@ -7,9 +7,12 @@
  * see every 429/503 to slow the whole queue down (see retry-target.ts).
  */
 import type { BlockBlobClient, ContainerClient, RestError } from '@azure/storage-blob';
+import { createRequire } from 'node:module';
 import { azureSdk } from './azure-sdk.js';
 import { ClfsError } from '../errors/index.js';
-import { LeanPut } from './lean-put.js';
+import { defaultAzureCredential, LOAD_ROLE, sharedKeyAuthorization, TokenCache, type AzureAuth } from './azure-auth.js';
+import { endpointConnection, redactProxyUrl, type EndpointConnection, type ProxySettings } from './azure-http.js';
+import { contentMd5, LeanPut, type LeanPutSigner } from './lean-put.js';
 import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities, TargetFeatures } from './target.js';
 
 /**
@@ -25,9 +28,26 @@ export interface AzureContainerSpec {
   endpoint: string;
   accountName: string;
   containerName: string;
-  /** the SAS query, without a leading '?' */
+  /** the SAS query, without a leading '?'; '' when the target signs in another way (AzureTargetOptions.auth) */
   sasToken: string;
 }
+
+/** The package's version, for the User-Agent (built, this file is dist/src/targets/, three folders below package.json). */
+const PACKAGE_VERSION = ((): string => {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string; version?: string };
+      if (pkg.name === 'clfsload' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return 'unknown';
+})();
+
+/** What every request says it comes from: support reads it in the service's logs. */
+export const DEFAULT_USER_AGENT = `clfsload/${PACKAGE_VERSION} (Node ${process.version}; ${process.platform})`;
 
 export interface AzureTargetOptions {
   /** names per List Blobs page; default 5000 (the service maximum) */
@@ -38,7 +58,21 @@ export interface AzureTargetOptions {
   maxConnections?: number;
   /** Put Blob through a lean keep-alive request instead of the SDK pipeline (lean-put.ts); default true */
   leanPut?: boolean;
+  /**
+   * How to sign in: default the SAS in the spec, or with no SAS, an Entra ID token from
+   * DefaultAzureCredential (azure-auth.ts)
+   */
+  auth?: AzureAuth;
+  /** a forward proxy for every request (the CLI passes HTTPS_PROXY/HTTP_PROXY/NO_PROXY); default none */
+  proxy?: ProxySettings;
+  /** certificate authorities to trust besides the system's (PEM), for a private endpoint or a test service */
+  ca?: string | Buffer;
+  /** default DEFAULT_USER_AGENT (clfsload/VERSION) */
+  userAgent?: string;
 }
+
+/** The credential as the target uses it. */
+type ResolvedAuth = { kind: 'sas' } | { kind: 'token'; cache: TokenCache } | { kind: 'key'; key: Buffer; accountKey: string };
 
 /** Which SAS permission each operation needs, for E_TARGET_PERMISSION messages. */
 type Operation = 'put' | 'get' | 'exists' | 'list' | 'delete';
@@ -57,6 +91,8 @@ export class AzureTarget implements Target {
   readonly #listPageSize: number;
   readonly #sas: URLSearchParams;
   readonly #lean: LeanPut | undefined;
+  readonly #auth: ResolvedAuth;
+  readonly #connection: EndpointConnection;
 
   constructor(spec: AzureContainerSpec, options: AzureTargetOptions = {}) {
     const sasToken = spec.sasToken.replace(/^\?+/, '');
@@ -64,15 +100,73 @@ export class AzureTarget implements Target {
     this.description = `container ${spec.accountName}/${spec.containerName} at ${this.spec.endpoint}`;
     this.capabilities = Object.freeze({ maxConnections: options.maxConnections ?? DEFAULT_AZURE_CONNECTIONS, remote: true });
     this.#listPageSize = options.listPageSize ?? 5000;
-    this.#sas = new URLSearchParams(sasToken);
-    const url = `${this.spec.endpoint}/${encodeURIComponent(spec.containerName)}?${sasToken}`;
-    const { newPipeline, AnonymousCredential, ContainerClient } = azureSdk();
-    const pipeline = newPipeline(new AnonymousCredential(), {
+    this.#auth = this.#resolveAuth(options.auth);
+    // a SAS signs the URL; with a token or key, a SAS left in the URL would only confuse the service
+    const query = this.#auth.kind === 'sas' ? sasToken : '';
+    this.#sas = new URLSearchParams(query);
+    const containerUrl = `${this.spec.endpoint}/${encodeURIComponent(spec.containerName)}`;
+    const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+    this.#connection = endpointConnection(this.spec.endpoint, { maxSockets: this.capabilities.maxConnections, proxy: options.proxy, ca: options.ca });
+    const { newPipeline, AnonymousCredential, ContainerClient, StorageSharedKeyCredential } = azureSdk();
+    const credential =
+      this.#auth.kind === 'token'
+        ? this.#auth.cache.asCredential()
+        : this.#auth.kind === 'key'
+          ? new StorageSharedKeyCredential(spec.accountName, this.#auth.accountKey)
+          : new AnonymousCredential();
+    const forward = this.#connection.forward;
+    const proxy = this.#connection.proxy;
+    const pipeline = newPipeline(credential as Parameters<typeof newPipeline>[0], {
       retryOptions: { maxTries: options.sdkMaxTries ?? 1, tryTimeoutInMs: 10 * 60_000 },
       keepAliveOptions: { enable: true },
-    });
-    this.#container = new ContainerClient(url, pipeline);
-    this.#lean = options.leanPut === false ? undefined : new LeanPut(`${this.spec.endpoint}/${encodeURIComponent(spec.containerName)}`, sasToken, this.capabilities.maxConnections);
+      userAgentOptions: { userAgentPrefix: userAgent },
+      // An agent of our own also keeps the SDK from reading proxy variables itself: the SDK and the
+      // lean put go the same way. A plain-http endpoint through a proxy is the SDK's own proxy agent.
+      ...(forward !== undefined && proxy !== undefined
+        ? { proxyOptions: { host: `http://${forward.host}`, port: forward.port, username: decodeURIComponent(proxy.username), password: decodeURIComponent(proxy.password) } }
+        : { agent: this.#connection.agent }),
+    } as Parameters<typeof newPipeline>[1]);
+    this.#container = new ContainerClient(query === '' ? containerUrl : `${containerUrl}?${query}`, pipeline);
+    this.#lean =
+      options.leanPut === false
+        ? undefined
+        : new LeanPut(containerUrl, query, this.capabilities.maxConnections, { connection: this.#connection, sign: this.#signer(), userAgent });
+  }
+
+  #resolveAuth(auth: AzureAuth | undefined): ResolvedAuth {
+    const chosen: AzureAuth = auth ?? (this.spec.sasToken !== '' ? { kind: 'sas' } : { kind: 'token' });
+    switch (chosen.kind) {
+      case 'sas':
+        if (this.spec.sasToken === '') {
+          throw new ClfsError('E_USAGE', `no SAS for ${this.description}: add one to the URL, set CLFSLOAD_SAS or use --sas-file, or sign in (--auth entra)`, { subject: this.spec.containerName });
+        }
+        return chosen;
+      case 'key': {
+        const key = Buffer.from(chosen.accountKey, 'base64');
+        if (key.length === 0) throw new ClfsError('E_USAGE', `the account key for ${this.description} is empty or not base64: copy it again (az storage account keys list)`, { subject: this.spec.accountName });
+        return { kind: 'key', key, accountKey: chosen.accountKey };
+      }
+      case 'token':
+        if (!this.spec.endpoint.startsWith('https:')) {
+          throw new ClfsError('E_USAGE', `signing in with Entra ID needs an https endpoint, not ${this.spec.endpoint}: a token is never sent in the clear`, { subject: this.spec.endpoint });
+        }
+        return { kind: 'token', cache: new TokenCache(chosen.credential ?? defaultAzureCredential(), { description: this.description }) };
+    }
+  }
+
+  /** The lean put's Authorization header for a token or Shared Key; none for a SAS. */
+  #signer(): LeanPutSigner | undefined {
+    const auth = this.#auth;
+    if (auth.kind === 'token') {
+      return () => {
+        const token = auth.cache.peek();
+        return token !== undefined ? `Bearer ${token}` : auth.cache.get().then((t) => `Bearer ${t}`);
+      };
+    }
+    if (auth.kind === 'key') {
+      return (path, headers) => sharedKeyAuthorization(this.spec.accountName, auth.key, 'PUT', path, undefined, headers);
+    }
+    return undefined;
   }
 
   /** From the parts a user may have separately; a SAS pasted with a leading '?' works. */
@@ -88,13 +182,14 @@ export class AzureTarget implements Target {
 
   async close(): Promise<void> {
     this.#lean?.close();
+    this.#connection.close();
   }
 
   async put(name: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     try {
       if (this.#lean !== undefined) await this.#lean.put(name, body, options.abortSignal);
-      else await this.#blob(name).upload(body, body.byteLength, { abortSignal: options.abortSignal });
+      else await this.#blob(name).upload(body, body.byteLength, { abortSignal: options.abortSignal, blobHTTPHeaders: { blobContentMD5: Buffer.from(contentMd5(body), 'base64') } });
     } catch (error) {
       throw this.#toClfsError(error, 'put', name);
     }
@@ -234,17 +329,49 @@ export class AzureTarget implements Target {
    */
   #unreachable(netCode: string, why: string, cause: unknown): ClfsError {
     const host = new URL(this.spec.endpoint).host;
-    const check = netCode === 'ENOTFOUND' ? 'check the account name in the URL and the network' : 'check the URL and the network';
+    const proxy = this.#connection.proxy;
+    const via = proxy === undefined ? '' : ` through the proxy ${redactProxyUrl(`${proxy.protocol}//${proxy.host}`)}`;
+    const check =
+      proxy !== undefined
+        ? 'check the proxy (HTTPS_PROXY, HTTP_PROXY; NO_PROXY for hosts reached directly), the URL and the network'
+        : netCode === 'ENOTFOUND'
+          ? 'check the account name in the URL and the network'
+          : 'check the URL and the network';
     return new ClfsError(
       'E_TARGET_IO',
-      `cannot reach ${host} for container ${this.spec.accountName}/${this.spec.containerName} (${why}, ${netCode}): ${check}, then re-run the same command to resume`,
+      `cannot reach ${host}${via} for container ${this.spec.accountName}/${this.spec.containerName} (${why}, ${netCode}): ${check}, then re-run the same command to resume`,
       { subject: host, cause, retryable: true, recoverable: false, unreachable: true },
     );
   }
 
-  /** The SDK's RestError (or a socket error) as a coded error that says whether a retry may help. */
+  /**
+   * The SDK's RestError (or a socket error) as a coded error that says whether a retry may help.
+   * An answer from the service names its error code and x-ms-request-id, which support asks for.
+   */
   #toClfsError(error: unknown, operation: Operation, subject: string): ClfsError {
     if (error instanceof ClfsError) return error;
+    const mapped = this.#mapError(error, operation, subject);
+    const rest = error as Partial<RestError>;
+    const requestId = rest.response?.headers.get('x-ms-request-id') ?? undefined;
+    if (requestId === undefined || mapped.message.includes(requestId)) return mapped;
+    const code = rest.response?.headers.get('x-ms-error-code') ?? (rest as { code?: string }).code;
+    return new ClfsError(mapped.code, `${mapped.message} [${code === undefined || mapped.message.includes(code) ? '' : `${code}, `}x-ms-request-id ${requestId}]`, {
+      subject: mapped.subject,
+      cause: error,
+      recoverable: mapped.recoverable,
+      retryable: mapped.retryable,
+      retryAfterSeconds: mapped.retryAfterSeconds,
+      statusCode: mapped.statusCode,
+      unreachable: mapped.unreachable,
+    });
+  }
+
+  /** Who signed the request, for messages. */
+  #credentialName(): string {
+    return this.#auth.kind === 'token' ? 'the signed-in identity' : this.#auth.kind === 'key' ? 'the account key' : 'the SAS token';
+  }
+
+  #mapError(error: unknown, operation: Operation, subject: string): ClfsError {
     const where = this.description;
     if ((error as Error | undefined)?.name === 'AbortError') {
       return new ClfsError('E_ABORTED', `${operation} ${subject} on ${where} aborted`, { subject, cause: error });
@@ -268,6 +395,49 @@ export class AzureTarget implements Target {
         );
       }
       return this.#notFound(subject, error);
+    }
+    const proxyRefused = status === 407 || (status === undefined && rest.code === 'EPROXY' && /HTTP 407/.test(message));
+    if (proxyRefused) {
+      // every request would be refused alike: stop the run instead of failing each entry
+      return new ClfsError(
+        'E_TARGET_AUTH',
+        `the proxy refused to carry requests to ${where} (HTTP 407, proxy authentication required): give its user and password in the proxy URL (HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT)`,
+        { ...statusInfo, statusCode: 407 },
+      );
+    }
+    const tunnelStatus = status === undefined && rest.code === 'EPROXY' ? Number(/HTTP (\d{3})/.exec(message)?.[1]) : NaN;
+    if (tunnelStatus >= 400 && tunnelStatus < 500) {
+      // the proxy's policy, not a passing fault: every request would be refused alike
+      return new ClfsError(
+        'E_TARGET_IO',
+        `the proxy refused a tunnel to ${new URL(this.spec.endpoint).host} for ${where} (HTTP ${tunnelStatus}): check that the proxy allows CONNECT to that host and port, or list the host in NO_PROXY`,
+        { ...statusInfo, recoverable: false },
+      );
+    }
+    if (status === 400 && (serviceCode === 'Md5Mismatch' || (serviceCode === 'InvalidOperation' && /md5/i.test(message)))) {
+      // Azure says Md5Mismatch, Azurite InvalidOperation "Provided contentMD5 doesn't match."
+      return new ClfsError(
+        'E_TARGET_TRANSIENT',
+        `${operation} ${subject} on ${where}: the service refused the body, its MD5 differs from the one sent (${serviceCode}): it was damaged on the way; retrying`,
+        { ...statusInfo, retryable: true },
+      );
+    }
+    // (Azurite with --oauth answers a Shared Key it cannot verify with 400 InvalidAuthenticationInfo)
+    const authAnswer = status === 401 || status === 403 || (status === 400 && serviceCode === 'InvalidAuthenticationInfo');
+    if (authAnswer && this.#auth.kind !== 'sas') {
+      const how = this.#credentialName();
+      if (serviceCode === 'AuthorizationPermissionMismatch' || serviceCode === 'AuthorizationFailure' && this.#auth.kind === 'token') {
+        const fix =
+          this.#auth.kind === 'token'
+            ? `assign it the ${LOAD_ROLE} role on the container or the storage account (az role assignment create --role "${LOAD_ROLE}" --assignee ID --scope .../containers/${this.spec.containerName}); a new role takes up to 10 minutes to apply`
+            : 'check the storage firewall admits this machine';
+        return new ClfsError('E_TARGET_PERMISSION', `${how} may not ${operation} in ${where} (${serviceCode}): ${fix}`, statusInfo);
+      }
+      const fix =
+        this.#auth.kind === 'token'
+          ? `check the identity belongs to the account's tenant (az login --tenant), and that the storage firewall admits this machine`
+          : `check the key belongs to account ${this.spec.accountName} (az storage account keys list) and was not rotated`;
+      return new ClfsError('E_TARGET_AUTH', `${where} rejected ${how} (${serviceCode ?? `HTTP ${status}`}): ${fix}`, statusInfo);
     }
     if (status === 403) {
       const expiry = this.#sasExpiry();

@@ -5,6 +5,7 @@
  * newer service version than Azurite 3.35 declares, and --loose so unknown headers are ignored.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
@@ -33,6 +34,10 @@ export interface StartAzuriteOptions {
   /** how long to wait for the port to answer; default 30 s */
   startTimeoutMs?: number;
   abortSignal?: AbortSignal;
+  /** serve HTTPS with this certificate and key (PEM files); the endpoint is then https://127.0.0.1:PORT/... */
+  https?: { certPath: string; keyPath: string; /** the certificate's PEM, trusted by this starter's own requests */ ca: string };
+  /** accept Entra ID bearer tokens, checked for audience, issuer and lifetime but not signature (Azurite's --oauth basic; needs https) */
+  oauth?: 'basic';
 }
 
 export interface MakeContainerOptions {
@@ -73,9 +78,13 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<R
   const location = options.location ?? (await mkdtemp(join(tmpdir(), 'clfsload-azurite-')));
   const port = options.port ?? (await freePort());
   const binary = azuriteBlobBinary();
-  const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT_NAME}`;
+  const endpoint = `${options.https === undefined ? 'http' : 'https'}://127.0.0.1:${port}/${AZURITE_ACCOUNT_NAME}`;
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
-  let child: ChildProcess | undefined = await launch(binary, port, location, startTimeoutMs, options.abortSignal);
+  const extraArgs = [
+    ...(options.https === undefined ? [] : ['--cert', options.https.certPath, '--key', options.https.keyPath]),
+    ...(options.oauth === undefined ? [] : ['--oauth', options.oauth]),
+  ];
+  let child: ChildProcess | undefined = await launch(binary, port, location, startTimeoutMs, options.abortSignal, extraArgs);
 
   const {
     AccountSASPermissions,
@@ -130,7 +139,8 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<R
         },
         credential,
       ).toString();
-      const service = new BlobServiceClient(`${endpoint}?${accountSas}`, undefined, { retryOptions: { maxTries: 3 } });
+      const agent = options.https === undefined ? {} : { agent: new HttpsAgent({ ca: options.https.ca }) };
+      const service = new BlobServiceClient(`${endpoint}?${accountSas}`, undefined, { retryOptions: { maxTries: 3 }, ...agent } as { retryOptions: { maxTries: number } });
       await service.getContainerClient(containerName).createIfNotExists();
       return containerSasUrl(containerName, sasOptions);
     },
@@ -144,7 +154,7 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<R
       const running = child;
       child = undefined;
       if (running !== undefined) await kill(running);
-      child = await launch(binary, port, location, startTimeoutMs, options.abortSignal);
+      child = await launch(binary, port, location, startTimeoutMs, options.abortSignal, extraArgs);
     },
   };
 }
@@ -164,6 +174,7 @@ async function launch(
   location: string,
   startTimeoutMs: number,
   abortSignal: AbortSignal | undefined,
+  extraArgs: readonly string[] = [],
 ): Promise<ChildProcess> {
   const args = [
     binary,
@@ -176,6 +187,7 @@ async function launch(
     location,
     '--silent',
     '--loose',
+    ...extraArgs,
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
 import { LEAN_PUT_API_VERSION, LeanPut, type LeanPutError } from '../../src/targets/lean-put.js';
+import { endpointConnection } from '../../src/targets/azure-http.js';
 import { azureSdk } from '../../src/targets/azure-sdk.js';
 import { AzureTarget, parseTargetUrl, type AzureContainerSpec } from '../../src/targets/index.js';
 import { startAzurite, type RunningAzurite } from '../helpers/azurite.js';
@@ -97,6 +99,50 @@ describe('LeanPut', () => {
       assert.equal(seen.received.length, 3);
       assert.equal(seen.received[2]!.body.toString(), 'after');
       lean.close();
+    });
+  });
+
+  it('carries the body\'s Content-MD5, the User-Agent, and the signer\'s Authorization (sync or async) over x-ms-date', async () => {
+    await withServer(async (base, seen) => {
+      const signed: Array<{ path: string; date: string | number | undefined }> = [];
+      let n = 0;
+      const lean = new LeanPut(base, '', 4, {
+        userAgent: 'clfsload/9.9.9 (test)',
+        sign: (path, headers) => {
+          signed.push({ path, date: headers['x-ms-date'] });
+          n += 1;
+          return n === 1 ? 'Bearer sync-token' : Promise.resolve('Bearer async-token');
+        },
+      });
+      const data = body(5000);
+      await lean.put('ok-md5', data);
+      await lean.put('ok-md5-2', Buffer.alloc(0));
+      const [a, b] = seen.received;
+      assert.equal(a!.headers['content-md5'], createHash('md5').update(data).digest('base64'));
+      assert.equal(b!.headers['content-md5'], createHash('md5').update(Buffer.alloc(0)).digest('base64'));
+      assert.equal(a!.headers['user-agent'], 'clfsload/9.9.9 (test)');
+      assert.equal(a!.headers.authorization, 'Bearer sync-token');
+      assert.equal(b!.headers.authorization, 'Bearer async-token');
+      assert.equal(a!.url, '/acct/cont/ok-md5', 'no SAS query when a signer signs');
+      assert.equal(signed[0]!.path, '/acct/cont/ok-md5');
+      assert.ok(typeof signed[0]!.date === 'string' && a!.headers['x-ms-date'] === signed[0]!.date);
+      lean.close();
+    });
+  });
+
+  it('through a plain-http forward proxy: the absolute URL, the target Host, the proxy login; the proxy\'s agent is the connection\'s', async () => {
+    await withServer(async (base, seen) => {
+      // the recording server stands in for the proxy: it sees exactly what a proxy would receive
+      const url = new URL(base);
+      const connection = endpointConnection('http://blob.example.invalid:8080/acct', { maxSockets: 2, proxy: { url: `http://u%40x:p%3Aw@127.0.0.1:${url.port}` } });
+      const lean = new LeanPut('http://blob.example.invalid:8080/acct/cont', 'sv=x&sig=y', 2, { connection });
+      await lean.put('ok-proxied', Buffer.from('x'));
+      const r = seen.received[0]!;
+      assert.equal(r.url, 'http://blob.example.invalid:8080/acct/cont/ok-proxied?sv=x&sig=y');
+      assert.equal(r.headers.host, 'blob.example.invalid:8080');
+      assert.equal(r.headers['proxy-authorization'], `Basic ${Buffer.from('u@x:p:w').toString('base64')}`);
+      lean.close();
+      connection.close();
     });
   });
 

@@ -38,11 +38,15 @@ describe('parseTargetUrl', () => {
     assert.equal(spec.kind === 'azure' && spec.endpoint, 'http://localhost:10000/devstoreaccount1');
   });
 
+  it('reads a container URL without a SAS (the target signs in with Entra ID or a key)', () => {
+    const spec = parseTargetUrl('https://acct.blob.core.windows.net/cont');
+    assert.deepEqual(spec, { kind: 'azure', endpoint: 'https://acct.blob.core.windows.net', accountName: 'acct', containerName: 'cont', sasToken: '' });
+  });
+
   for (const bad of [
     '',
     'not a url',
     'ftp://x/y',
-    'https://acct.blob.core.windows.net/cont',
     `https://acct.blob.core.windows.net/?${SAS}`,
     `https://acct.blob.core.windows.net/Bad_Name?${SAS}`,
     `https://acct.blob.core.windows.net/cont/blob?${SAS}`,
@@ -88,7 +92,7 @@ describe('targetKey and redact', () => {
       (e: unknown) =>
         isClfsError(e) &&
         e.message ===
-          'bad target URL ftp://x/y: unsupported scheme ftp:; expected file:///ABS/DIR, https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS or http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS',
+          'bad target URL ftp://x/y: unsupported scheme ftp:; expected file:///ABS/DIR, https://ACCOUNT.blob.core.windows.net/CONTAINER[?SAS] or http://127.0.0.1:PORT/devstoreaccount1/CONTAINER?SAS',
     );
   });
 });

@@ -3,6 +3,7 @@ import { cat } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { write } from '../context.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+import { authOptions, type AuthArgument } from '../target-arg.js';
 
 export const catCommand: CliCommand = {
   name: 'cat',
@@ -13,8 +14,10 @@ export const catCommand: CliCommand = {
       .argument('<target>', TARGET_HELP)
       .argument('<path>', 'path of a regular file inside the container')
       .option('--endpoint <url>', ENDPOINT_HELP)
-      .action(async (targetUrl: string, path: string, opts: { endpoint?: string }) => {
-        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
+      .addOption(authOptions()[0]!)
+      .addOption(authOptions()[1]!)
+      .action(async (targetUrl: string, path: string, opts: { endpoint?: string } & AuthArgument) => {
+        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }).open();
         try {
           for await (const chunk of cat(target, path)) await write(ctx.stdout, chunk);
           ctx.setExitCode(0);

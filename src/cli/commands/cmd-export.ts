@@ -3,6 +3,7 @@ import { exportTree } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write } from '../context.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+import { authOptions, type AuthArgument } from '../target-arg.js';
 
 export const exportCommand: CliCommand = {
   name: 'export',
@@ -15,8 +16,10 @@ export const exportCommand: CliCommand = {
       .argument('[path]', 'path inside the container', '/')
       .option('--force', 'overwrite existing files', false)
       .option('--endpoint <url>', ENDPOINT_HELP)
-      .action(async (targetUrl: string, dest: string, path: string, opts: { force: boolean; endpoint?: string }) => {
-        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
+      .addOption(authOptions()[0]!)
+      .addOption(authOptions()[1]!)
+      .action(async (targetUrl: string, dest: string, path: string, opts: { force: boolean; endpoint?: string } & AuthArgument) => {
+        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }).open();
         try {
           const s = await exportTree(target, dest, { path, force: opts.force });
           for (const k of s.skipped) await write(ctx.stderr, `skipped ${k.path}: ${k.reason}\n`);

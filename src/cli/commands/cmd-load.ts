@@ -7,6 +7,7 @@ import { EXIT } from '../context.js';
 import { applyEnvironment } from '../environment.js';
 import { addLoadOptions, filterFlags, filtersOf, limitFlags, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions } from '../load-run.js';
 import { intOption, logLevelOf, MAX_CONCURRENCY } from '../options.js';
+import { authOptions, type AuthArgument } from '../target-arg.js';
 
 const OPTIONS: LoadCommandOptions = [
   loadFlag('stateDir', new Option('--state <dir>', 'local state folder (default: under ~/.local/state/clfsload, one per target)')),
@@ -22,6 +23,7 @@ const OPTIONS: LoadCommandOptions = [
   ...filterFlags(),
   ...limitFlags(),
   new Option('--endpoint <url>', 'blob service URL, for emulators and sovereign clouds (TARGET may then be CONTAINER?SAS)'),
+  ...authOptions(),
   new Option('--dry-run', 'scan only: print entries, bytes, objects and requests a load would make; writes nothing'),
   loadFlag('json', new Option('--json', 'print one JSON summary object at the end').default(false)),
   loadFlag('logLevel', new Option('--log-level <level>', 'debug, info, warning or error').argParser(logLevelOf).default('info' as LogLevel)),
@@ -35,7 +37,7 @@ export const loadCommand: CliCommand = {
       .description('load SOURCE into TARGET (file:///ABS/DIR or a container SAS URL); resumes an interrupted load of the same source and target')
       .argument('<source>', 'local directory to load')
       .argument('<target>', 'https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS, or file:///ABS/DIR');
-    addLoadOptions(command, OPTIONS).action(async (source: string, targetUrl: string, opts: Record<string, unknown> & { dryRun?: boolean; endpoint?: string }) => {
+    addLoadOptions(command, OPTIONS).action(async (source: string, targetUrl: string, opts: Record<string, unknown> & { dryRun?: boolean; endpoint?: string } & AuthArgument) => {
       const flags = loadFlagsOf(opts, OPTIONS);
       if (opts.dryRun === true) {
         // a dry run reads the source as a load does, through the same seams
@@ -47,7 +49,7 @@ export const loadCommand: CliCommand = {
         ctx.setExitCode(code);
         return;
       }
-      const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
+      const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile });
       ctx.setExitCode(await runLoad(ctx, source, target, flags));
     });
   },

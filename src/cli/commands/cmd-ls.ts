@@ -4,6 +4,7 @@ import type { LsEntry } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { write } from '../context.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+import { authOptions, type AuthArgument } from '../target-arg.js';
 
 /** ls prints names a user may type again: `\` is escaped too, so the line reads back to the same bytes. */
 function shown(name: Buffer): string {
@@ -29,8 +30,10 @@ export const lsCommand: CliCommand = {
       .option('-l, --long', 'type, mode, uid, gid, size, mtime, name', false)
       .option('-R, --recursive', 'list subdirectories too', false)
       .option('--endpoint <url>', ENDPOINT_HELP)
-      .action(async (targetUrl: string, path: string, opts: { long: boolean; recursive: boolean; endpoint?: string }) => {
-        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
+      .addOption(authOptions()[0]!)
+      .addOption(authOptions()[1]!)
+      .action(async (targetUrl: string, path: string, opts: { long: boolean; recursive: boolean; endpoint?: string } & AuthArgument) => {
+        const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }).open();
         try {
           for await (const e of ls(target, path, { long: opts.long, recursive: opts.recursive })) {
             await write(ctx.stdout, (opts.long ? longLine(e) : shown(e.path)) + '\n');

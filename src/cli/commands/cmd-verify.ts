@@ -9,6 +9,7 @@ import { duration, LinePrinter } from '../progress.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { defaultStateDir } from '../state-path.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
+import { authOptions, type AuthArgument } from '../target-arg.js';
 
 function isDirectory(p: string): boolean {
   try {
@@ -18,7 +19,7 @@ function isDirectory(p: string): boolean {
   }
 }
 
-type VerifyFlags = Pick<LoadFlags, 'exclude' | 'include' | 'excludeFrom' | 'excludeIfPresent' | 'keepSnapshotDirs'> & {
+type VerifyFlags = Pick<LoadFlags, 'exclude' | 'include' | 'excludeFrom' | 'excludeIfPresent' | 'keepSnapshotDirs'> & AuthArgument & {
   source?: string;
   state?: string;
   readData: boolean;
@@ -64,14 +65,16 @@ export const verifyCommand: CliCommand = {
       .option('--json', 'print the report as one JSON object', false)
       .option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)', intOption('--concurrency', 1, MAX_CONCURRENCY))
       .option('--endpoint <url>', ENDPOINT_HELP)
-      .option('--state <dir>', "with --source: the load's state folder, whose filters are used when no filter option is given (default: the target's)");
+      .option('--state <dir>', "with --source: the load's state folder, whose filters are used when no filter option is given (default: the target's)")
+      .addOption(authOptions()[0]!)
+      .addOption(authOptions()[1]!);
     for (const o of filterOptions()) command.addOption(o);
     command.action(async (targetUrl: string, opts: VerifyFlags) => {
         // a source that is not there is a typing error, not one problem per directory of the container
         if (opts.source !== undefined && !isDirectory(opts.source)) {
           throw new ClfsError('E_SOURCE_NOT_FOUND', `--source ${opts.source}: no such directory; give the tree that was loaded`, { subject: opts.source });
         }
-        const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
+        const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile });
         const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key, (line) => ctx.stderr.write(`${line}\n`)) : {};
         if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${from}: ${describeFilters(filters!)}\n`);
         const target = cliTarget.open();
