@@ -51,9 +51,9 @@ test('SIGINT mid-load: plain progress lines with current figures, "interrupted" 
   const blobs = freshTarget('blobs-int');
   const state = path.join(work, 'state-int');
   const args = ['load', src, `file://${blobs}`, '--new', '--state', state];
-  const run = startCli(args, { env: slow(40) });
-  // three lines of the transfer: the first at once, then one every 5 s with what was done since
-  await run.waitFor(({ stderr }) => progressLines(stderr).filter((p) => p.phase === 'transfer').length >= 3, 'three transfer progress lines', 90_000);
+  const run = startCli(args, { env: slow(80) });
+  // three lines of the transfer still under way: the first at once, then one every 5 s with what was done since
+  await run.waitFor(({ stderr }) => progressLines(stderr).filter((p) => p.phase === 'transfer' && p.done < p.total).length >= 3, 'three transfer progress lines before the end', 90_000);
   const lines = progressLines(run.stderr).filter((p) => p.phase === 'transfer');
   assert.ok(lines[2]!.done > lines[1]!.done, `the figures move between lines:\n${run.stderr}`);
   run.child.kill('SIGINT');

@@ -52,7 +52,10 @@ function cli(args: string[], env: Record<string, string> = {}, stdin?: string): 
 async function secretFindings(secrets: readonly string[], run: Run, stateDir: string, containerUrl: string): Promise<string[]> {
   const target = openTarget(containerUrl);
   try {
-    return await findIn(secrets, run, stateDir, target, { stateMayBeMissing: run.stdout === '' });
+    return await findIn(secrets, run, stateDir, target, {
+      // a refused credential stops the run before it makes its state (stdout then holds only the --json error object)
+      stateMayBeMissing: run.code !== 0 && !fs.existsSync(path.join(stateDir, 'state.db')),
+    });
   } finally {
     await target.close?.();
   }
