@@ -5,7 +5,7 @@ export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
 export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite } from './targets/index.js';
 export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo } from './targets/index.js';
-export { displayPath } from './scan/index.js';
+export { displayPath, parseDisplayPath } from './scan/index.js';
 export type { DisplayPathOptions } from './scan/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';
 export type { ClfsErrorCode } from './errors/index.js';

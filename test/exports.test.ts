@@ -28,6 +28,7 @@ test('src/index.ts exports exactly the public API', () => {
     'ls',
     'modeString',
     'openTarget',
+    'parseDisplayPath',
     'parseTargetUrl',
     'redact',
     'setSourceFaults',

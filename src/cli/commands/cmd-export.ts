@@ -2,6 +2,7 @@
 import { exportTree } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { write } from '../context.js';
+import { argumentBytes } from '../raw-argv.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 
 export const exportCommand: CliCommand = {
@@ -12,13 +13,13 @@ export const exportCommand: CliCommand = {
       .description('restore a container (or a path in it) into a local directory')
       .argument('<target>', TARGET_HELP)
       .argument('<dest>', 'local directory to write into')
-      .argument('[path]', 'path inside the container', '/')
+      .argument('[path]', 'path inside the container, as bytes or as ls prints it', '/')
       .option('--force', 'overwrite existing files', false)
       .option('--endpoint <url>', ENDPOINT_HELP)
       .action(async (targetUrl: string, dest: string, path: string, opts: { force: boolean; endpoint?: string }) => {
         const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint }).open();
         try {
-          const s = await exportTree(target, dest, { path, force: opts.force });
+          const s = await exportTree(target, dest, { path: argumentBytes(path), force: opts.force });
           for (const k of s.skipped) await write(ctx.stderr, `skipped ${k.path}: ${k.reason}\n`);
           await write(
             ctx.stderr,

@@ -2,6 +2,7 @@
 import { verify } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { write } from '../context.js';
+import { argumentBytes } from '../raw-argv.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 
@@ -45,7 +46,7 @@ export const verifyCommand: CliCommand = {
           const report = await verify(target, {
             onProgress,
             readData: opts.readData,
-            ...(opts.source !== undefined ? { source: opts.source } : {}),
+            ...(opts.source !== undefined ? { source: argumentBytes(opts.source) } : {}),
             ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
             ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
           });
