@@ -112,7 +112,8 @@ function addCounts(to: VerifyCounts, from: VerifyCounts): void {
 
 /** A directory of the walk: its place in the pre-order and whether its results may be applied yet. */
 class DirNode {
-  readonly subdirs: DirNode[] = [];
+  /** in dirent order; an entry is dropped once its subtree is applied (memory: the walk's spine and the siblings still to come) */
+  readonly subdirs: Array<DirNode | undefined> = [];
   /** results applied and subdirectories known: the pre-order may move past it */
   complete = false;
   /** the directory whose results are being applied */
@@ -153,7 +154,7 @@ class WalkOrder {
   #failed: () => void = () => undefined;
   /** settles when the walk failed (never resolves otherwise): every wait of the walk races it */
   readonly failed: Promise<never>;
-  readonly #all: Array<Promise<void>> = [];
+  readonly #visits = new Set<Promise<void>>();
   #finished: () => void = () => undefined;
   readonly finished = new Promise<void>((resolve) => (this.#finished = resolve));
 
@@ -199,23 +200,27 @@ class WalkOrder {
     if (node.started || this.#failure !== undefined) return;
     node.started = true;
     this.#running += 1;
-    const p = this.visit(node)
+    const p: Promise<void> = this.visit(node)
       .catch((e: unknown) => this.fail(e))
       .finally(() => {
         this.#running -= 1;
+        this.#visits.delete(p);
         this.#pump();
       });
-    this.#all.push(p);
+    this.#visits.add(p);
   }
 
   /** The head's results are all applied: the turn passes to the next directory in pre-order. */
   advance(node: DirNode): void {
     node.complete = true;
     let next: DirNode | undefined = node.subdirs[0];
-    for (let n: DirNode | undefined = node; next === undefined && n !== undefined; n = n.parent) {
+    for (let n = node; next === undefined; ) {
       const p = n.parent;
       if (p === undefined) break;
+      // n's whole subtree is applied: nothing needs it any more
+      p.subdirs[n.index] = undefined;
       next = p.subdirs[n.index + 1];
+      n = p;
     }
     if (next === undefined) {
       this.#finished();
@@ -229,11 +234,7 @@ class WalkOrder {
   async settle(): Promise<void> {
     await Promise.race([this.finished, this.failed]).catch(() => undefined);
     // walks still running after a failure end at their next wait
-    for (;;) {
-      const n = this.#all.length;
-      await Promise.allSettled(this.#all);
-      if (this.#all.length === n) break;
-    }
+    while (this.#visits.size > 0) await Promise.allSettled([...this.#visits]);
     if (this.#failure !== undefined) throw this.#failure.error;
   }
 }
