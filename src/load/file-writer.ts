@@ -207,7 +207,7 @@ class SegmentProgressTracker {
     const same =
       this.enabled && p.fh.equals(this.row.fh) && p.sizeBytes === want.sizeBytes && p.mtimeNs === want.mtimeNs && p.ctimeNs === want.ctimeNs && p.segments <= fileSegmentCount(want.sizeBytes);
     if (!same) {
-      if (p.segments > 0 && p.fh.equals(this.row.fh)) this.run.log.info(`${displayPath(path)}: changed since an interrupted run stored ${p.segments} of its segments; writing it from the start`);
+      if (p.segments > 0 && p.fh.equals(this.row.fh)) this.run.log.info(`${displayPath(path)}: changed since ${p.segments} of its segments were stored; writing it from the start`);
       this.run.db.clearSegmentProgress(this.row.id);
       this.hadRow = false;
       return 0;

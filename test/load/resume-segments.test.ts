@@ -139,7 +139,7 @@ test('kill -9 mid-file, change the file (same size and mtime), resume: it is wri
     assert.equal(summary.status, 'complete');
     assert.ok(summary.bytesUploaded >= BIG_BYTES - 16384, `written whole again (${summary.bytesUploaded} bytes)`);
     const log = fs.readFileSync(path.join(state, 'output.txt'), 'utf8');
-    assert.match(log, /sub\/big\.bin: changed since an interrupted run stored \d+ of its segments; writing it from the start/);
+    assert.match(log, /sub\/big\.bin: changed since \d+ of its segments were stored; writing it from the start/);
     assert.ok((await readBack(target, 'sub/big.bin')).equals(big), 'the file reads back as it is now');
     const report = await verify(target, { source: src });
     assert.deepEqual(report.problems, []);
