@@ -1,5 +1,5 @@
 /**
- * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, limits, hugedir, scale. Each case runs the
+ * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, limits, verify, hugedir, scale. Each case runs the
  * loader as a child process (whole-process wall time and peak RSS), `cp -r` of the same tree to the
  * same disk as the floor, the median of --runs runs, and `verify` on every container it loads.
  * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
@@ -29,7 +29,7 @@ const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
-const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'hugedir', 'scale'] as const;
+const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'verify', 'hugedir', 'scale'] as const;
 type CaseName = (typeof CASES)[number];
 
 // ---------------------------------------------------------------- options
@@ -535,6 +535,58 @@ async function latencyCase(tree: Tree, o: Options, runs: number): Promise<CaseRe
   return { name: 'latency', runs, title: `latency: the small tree, ${o.latencyMs} ms added to every blob request (in-process library load, run as its own process)`, rows, notes };
 }
 
+/**
+ * verify next to the load of the same tree (issue 18: verify as fast as the load): the loader, then
+ * `verify` without the source (structure only) and `verify --source`, each a CLI child on a cold
+ * page cache, against the cp -r floor.
+ */
+async function verifyCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const names = ['load', 'verify', 'verify --source'] as const;
+  const walls = new Map<string, number[]>(names.map((n) => [n, []]));
+  const rsss = new Map<string, number[]>(names.map((n) => [n, []]));
+  const floors: number[] = [];
+  let requests = 0;
+  for (let r = 0; r < runs; r++) {
+    floors.push((await cpFloor(tree)).wallSeconds);
+    const dest = fresh('blobs');
+    fs.mkdirSync(dest, { recursive: true });
+    await quiet(tree);
+    const m = await measureChild(process.execPath, cliArgs(tree.root, `file://${dest}`, fresh('state'), o.concurrency));
+    ensureOk(m, 'verify: clfsload load');
+    const s = lastJson<LoadJson>(m.stdout, 'verify');
+    checkSummary(s, 'verify');
+    requests = s.blobsWritten / tree.files;
+    const runsOf: Array<[(typeof names)[number], string[]]> = [
+      ['load', []],
+      ['verify', [CLI, 'verify', `file://${dest}`, '--json']],
+      ['verify --source', [CLI, 'verify', `file://${dest}`, '--source', tree.root, '--json']],
+    ];
+    walls.get('load')!.push(m.wallSeconds);
+    rsss.get('load')!.push(m.peakRssBytes);
+    for (const [name, args] of runsOf.slice(1)) {
+      await quiet(tree);
+      const v = await measureChild(process.execPath, args);
+      ensureOk(v, `verify: clfsload ${name}`);
+      if ((JSON.parse(v.stdout) as { ok: boolean }).ok !== true) throw new Error(`verify: clfsload ${name} found problems: ${v.stdout.slice(0, 2000)}`);
+      walls.get(name)!.push(v.wallSeconds);
+      rsss.get(name)!.push(v.peakRssBytes);
+    }
+    process.stderr.write(`  verify run ${r + 1}/${runs}: ${names.map((n) => `${n} ${walls.get(n)!.at(-1)!.toFixed(2)} s`).join(', ')}; cp -r ${floors.at(-1)!.toFixed(2)} s\n`);
+  }
+  const floor = median(floors);
+  const label = { load: 'clfsload load → file://', verify: 'clfsload verify (structure only)', 'verify --source': 'clfsload verify --source (reads every file and blob)' };
+  return {
+    name: 'verify',
+    runs,
+    title: `verify: the small tree loaded, then verified without and with the source, on a cold page cache → file://`,
+    rows: [
+      ...names.map((n) => ({ label: label[n], files: tree.files, bytes: tree.bytes, wall: median(walls.get(n)!), rss: median(rsss.get(n)!), ...(n === 'load' ? { requestsPerFile: requests } : {}), floorWall: floor })),
+      { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: 0, floorWall: floor },
+    ],
+    notes: [...names.map((n) => `runs: ${n} ${walls.get(n)!.map((w) => w.toFixed(2)).join(', ')} s`), `runs: cp -r ${floors.map((w) => w.toFixed(2)).join(', ')} s`],
+  };
+}
+
 async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
   const server = await startMiniBlobServer();
   const walls: number[] = [];
@@ -798,6 +850,8 @@ async function main(): Promise<void> {
     } else if (c === 'limits') {
       const t = cached(`large-4x${largeBytes / MIB}`, (root) => buildLarge(root, largeBytes));
       results.push(await limitsCase(t, small(), o, o.runs));
+    } else if (c === 'verify') {
+      results.push(await verifyCase(small(), o, o.runs));
     } else if (c === 'hugedir') {
       const t = cached(`hugedir-${o.hugedirFiles}`, (root) => buildHugedir(root, o.hugedirFiles));
       // memory is the point here (issue 11: under 250 MB), and a run takes minutes: once unless --runs

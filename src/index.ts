@@ -5,7 +5,7 @@ export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
 export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite, parseConnectionString, proxySettingsOf } from './targets/index.js';
 export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo, AzureAuth, AzureTargetOptions, TokenCredentialLike, AccessTokenLike, ProxySettings, ProxyEnvironment, ConnectionStringParts } from './targets/index.js';
-export { displayPath, SourceFilter, DEFAULT_FILTERS, patternsOfFile, describeFilters } from './scan/index.js';
+export { displayPath, parseDisplayPath, SourceFilter, DEFAULT_FILTERS, patternsOfFile, describeFilters } from './scan/index.js';
 export type { DisplayPathOptions, FilterSpec } from './scan/index.js';
 export { RateLimiter, RateLimitTarget, parseBwlimit, parseRequestRate, describeHolds } from './targets/index.js';
 export type { RateSchedule, LimitHold } from './targets/index.js';

@@ -36,6 +36,7 @@ test('src/index.ts exports exactly the public API', () => {
     'openTarget',
     'parseBwlimit',
     'parseConnectionString',
+    'parseDisplayPath',
     'parseRequestRate',
     'parseTargetUrl',
     'patternsOfFile',

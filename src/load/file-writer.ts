@@ -60,6 +60,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const vattr0 = vattrOf(row, run.identity, { sizeBytes: 0n, nlink: 1 }, clamp);
   const ctimeSec = vattr0.ctime.sec;
   const builder = new BlockMapBuilder(row.fh, run.ids.indirectIds(row.fh));
+  const progress = new SegmentProgressTracker(run, row);
   const inflight: Array<Promise<void>> = [];
   let failure: unknown;
   const track = (p: Promise<void>) => {
@@ -86,6 +87,16 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
     inline = inline.subarray(0, first);
     total = first;
     let ended = first < FIRST_SEGMENT_BYTES;
+    const stored = ended ? 0 : await progress.start(handle, path);
+    if (stored > 0) {
+      // an interrupted attempt stored segments 1..stored of this very file: its block map is
+      // rebuilt from their deterministic ids, and the indirect blocks they filled are put again
+      for (let k = 1; k <= stored; k++) storeIndirect(builder.add(run.ids.segmentId(row.fh, k)));
+      segments = stored;
+      total = Math.min(row.sizeBytes, first + stored * FILE_SEGMENT_BYTES);
+      run.stats.bytesDone += total - first;
+      run.log.info(`${displayPath(path)}: resuming from segment ${stored + 1} of ${fileSegmentCount(row.sizeBytes)} (${stored} stored by an interrupted run)`);
+    }
     while (!ended && total < row.sizeBytes && failure === undefined && !run.stopping) {
       const batch: Array<{ k: number; want: number; result: Promise<SegmentResult> }> = [];
       for (let position = total; batch.length < window && position < row.sizeBytes; ) {
@@ -112,7 +123,12 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
         }
         segments = k;
         const id = run.ids.segmentId(row.fh, k);
-        track(run.queuePutBlob(blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION), r.blob).finally(() => budget.release(want)));
+        track(
+          run
+            .queuePutBlob(blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION), r.blob)
+            .then(() => progress.stored(k))
+            .finally(() => budget.release(want)),
+        );
         storeIndirect(builder.add(id));
         total += r.got;
         run.stats.bytesDone += r.got;
@@ -120,6 +136,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
       }
       // keep the number of tracked promises per file bounded
       if (inflight.length > 64) await Promise.allSettled(inflight.splice(0, inflight.length - 8));
+      if (failure === undefined && !run.stopping) await progress.recordIfDue();
     }
     if (failure === undefined && !run.stopping) {
       // the bytes read are the file the scan saw only if its size and mtime still match: a file
@@ -141,9 +158,85 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const bmap = fileBmap(finished.direct, finished.treeRoots);
   const body = encodeInodeBody({ vattr, bmap, back: [parent.fh], name: row.name, data: inline });
   await run.queuePut(transferInodeName(row, parent.fh), body);
+  progress.finished();
   await deleteLeftoverSegments(run, row.fh, segments, previousSegments);
   run.stats.bytesDone += inline.length;
   return total;
+}
+
+/** How often a file being written records how far its segments are stored (each record may cost the target a sync). */
+const PROGRESS_EVERY_MS = 1000;
+
+function nsOf(sec: number, nsec: number): bigint {
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+}
+
+/**
+ * Which segments of one file are stored, as the longest run from the first (puts complete out of
+ * order), recorded in the state now and then so that a resume continues after it instead of
+ * reading the whole file again. Only a file that was, when opened, the one the scan saw (size,
+ * mtime, ctime) records anything: the segments were read with the scan's attributes, and a
+ * resume trusts them only when the file still has those same attributes.
+ */
+class SegmentProgressTracker {
+  private contiguous = 0;
+  private readonly ahead = new Set<number>();
+  private recorded = 0;
+  private lastRecord = Date.now();
+  private enabled = false;
+  private hadRow = false;
+
+  constructor(
+    private readonly run: LoadRun,
+    private readonly row: EntryRow,
+  ) {}
+
+  private get identity() {
+    const r = this.row;
+    return { sizeBytes: r.sizeBytes, mtimeNs: nsOf(r.mtimeSec, r.mtimeNsec), ctimeNs: nsOf(r.ctimeSec, r.ctimeNsec) };
+  }
+
+  /** Check the open file against the scan and any recorded progress; returns how many segments need not be written again. */
+  async start(handle: fs.promises.FileHandle, path: Buffer): Promise<number> {
+    const st = await handle.stat({ bigint: true });
+    const want = this.identity;
+    this.enabled = st.size === BigInt(want.sizeBytes) && st.mtimeNs === want.mtimeNs && st.ctimeNs === want.ctimeNs;
+    const p = this.run.db.segmentProgress(this.row.id);
+    if (p === undefined) return 0;
+    this.hadRow = true;
+    const same =
+      this.enabled && p.fh.equals(this.row.fh) && p.sizeBytes === want.sizeBytes && p.mtimeNs === want.mtimeNs && p.ctimeNs === want.ctimeNs && p.segments <= fileSegmentCount(want.sizeBytes);
+    if (!same) {
+      if (p.segments > 0 && p.fh.equals(this.row.fh)) this.run.log.info(`${displayPath(path)}: changed since ${p.segments} of its segments were stored; writing it from the start`);
+      this.run.db.clearSegmentProgress(this.row.id);
+      this.hadRow = false;
+      return 0;
+    }
+    this.contiguous = this.recorded = p.segments;
+    return p.segments;
+  }
+
+  /** Segment k's put resolved. */
+  stored(k: number): void {
+    this.ahead.add(k);
+    while (this.ahead.delete(this.contiguous + 1)) this.contiguous += 1;
+  }
+
+  async recordIfDue(): Promise<void> {
+    if (!this.enabled || this.contiguous <= this.recorded || Date.now() - this.lastRecord < PROGRESS_EVERY_MS) return;
+    const segments = this.contiguous;
+    // what the state records as stored must survive a power loss (the folder target syncs)
+    await this.run.durable();
+    this.run.db.setSegmentProgress({ id: this.row.id, fh: this.row.fh, ...this.identity, segments });
+    this.recorded = segments;
+    this.hadRow = true;
+    this.lastRecord = Date.now();
+  }
+
+  /** The inode is stored: nothing is left to resume. */
+  finished(): void {
+    if (this.hadRow) this.run.db.clearSegmentProgress(this.row.id);
+  }
 }
 
 /**

@@ -190,6 +190,8 @@ async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
       if (row.parentId === null || row.linkOf !== null || row.ftype === FTYPE_UNKNOWN) continue;
       await run.deleteBlob(transferInodeName(row, run.dirRow(row.parentId).fh));
       await deleteLeftoverSegments(run, row.fh, 0, row.plannedSegments);
+      // its segments are gone: a later retry must not continue after them
+      run.db.clearSegmentProgress(row.id);
     }
   }
 }

@@ -22,7 +22,7 @@ import {
 } from '../codec/index.js';
 import type { Bmap, DecodedObject, Dirent, Vattr } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
-import { displayPath, utf8SequenceLength } from '../scan/index.js';
+import { displayPath, parseDisplayPath, utf8SequenceLength } from '../scan/index.js';
 import type { Target } from '../targets/target.js';
 
 export type InodeObject = Extract<DecodedObject, { kind: 'inode' }>;
@@ -252,12 +252,19 @@ export class ContainerReader {
           subject: displayClfsPath(walked),
         });
       }
+      // a component typed as a string may be the escaped spelling `ls` prints (`caf\xe9.txt`)
+      // or the name itself; the escaped reading wins when both exist, as it is what ls showed
+      const escaped = typeof path === 'string' ? parseDisplayPath(part.toString('utf8')) : undefined;
+      const wanted = escaped !== undefined && !escaped.equals(part) ? [escaped, part] : [part];
       let found: Buffer | undefined;
+      let foundRank = wanted.length;
       for await (const d of this.dirents(cur, options)) {
-        if (d.name.equals(part)) {
-          found = d.handle;
-          break;
-        }
+        const rank = wanted.findIndex((w) => d.name.equals(w));
+        if (rank < 0 || rank >= foundRank) continue;
+        found = d.handle;
+        foundRank = rank;
+        walked[walked.length - 1] = wanted[rank]!;
+        if (rank === 0) break;
       }
       if (found === undefined) {
         throw new ClfsError('E_USAGE', `${displayClfsPath(walked)}: no such file or directory in the container`, { subject: displayClfsPath(walked) });
@@ -265,7 +272,7 @@ export class ContainerReader {
       stack.push(cur);
       parent = cur;
       cur = await this.readInode(found, cur.handle, options);
-      name = part;
+      name = walked[walked.length - 1]!;
     }
     return { inode: cur, parent, name, parts: walked };
   }

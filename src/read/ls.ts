@@ -41,6 +41,14 @@ export interface LsOptions extends ReadOptions {
   /** accepted for symmetry with the CLI; every entry carries its attributes either way */
   long?: boolean;
   recursive?: boolean;
+  /**
+   * 'name' (default): each directory's entries by name bytes (memcmp order), which holds the
+   * directory's names and handles in memory; 'stored': in the order the directory stores them,
+   * streamed.
+   */
+  order?: 'name' | 'stored';
+  /** inodes read at once (default 16) */
+  concurrency?: number;
 }
 
 function entryOf(inode: Inode, name: Buffer, path: Buffer): LsEntry {
@@ -65,9 +73,10 @@ function entryOf(inode: Inode, name: Buffer, path: Buffer): LsEntry {
 const SLASH = Buffer.from('/');
 
 /**
- * Entries of the directory at `path` ('' or '/' for the root), in stored order; with `recursive`,
- * each directory's entries follow it (depth first). A non-directory path yields itself.
- * Streams: one directory piece and one inode at a time.
+ * Entries of the directory at `path` ('' or '/' for the root), by name bytes (or in stored order,
+ * `order: 'stored'`); with `recursive`, each directory's subdirectories are listed after its
+ * entries (depth first). A non-directory path yields itself. Memory: one directory's names and
+ * handles (none with 'stored'), and `concurrency` inodes.
  */
 export async function* ls(target: Target, path: Buffer | string, options: LsOptions = {}): AsyncIterable<LsEntry> {
   const reader = await ContainerReader.open(target, options);
@@ -79,11 +88,40 @@ export async function* ls(target: Target, path: Buffer | string, options: LsOpti
   yield* listDir(reader, inode, Buffer.alloc(0), options);
 }
 
+/** Yields fn(item) for each item in order, with up to `width` calls in flight. */
+async function* mapOrdered<T, R>(items: AsyncIterable<T> | Iterable<T>, width: number, fn: (item: T) => Promise<R>): AsyncIterable<R> {
+  const window: Array<Promise<R>> = [];
+  try {
+    for await (const item of items) {
+      const p = fn(item);
+      // a rejection is seen when its turn comes; until then it must not count as unhandled
+      p.catch(() => undefined);
+      window.push(p);
+      if (window.length >= width) yield await window.shift()!;
+    }
+    while (window.length > 0) yield await window.shift()!;
+  } finally {
+    await Promise.allSettled(window);
+  }
+}
+
+async function* namesOf(reader: ContainerReader, dir: Inode, options: LsOptions): AsyncIterable<{ name: Buffer; handle: Buffer }> {
+  if (options.order === 'stored') {
+    for await (const d of reader.dirents(dir, options)) if (!isDotOrDotDot(d.name)) yield d;
+    return;
+  }
+  // names and handles only (not inodes): a directory of a million names holds ~100 MB here
+  const all: Array<{ name: Buffer; handle: Buffer }> = [];
+  for await (const d of reader.dirents(dir, options)) if (!isDotOrDotDot(d.name)) all.push({ name: d.name, handle: d.handle });
+  all.sort((a, b) => Buffer.compare(a.name, b.name));
+  yield* all;
+}
+
 async function* listDir(reader: ContainerReader, dir: Inode, prefix: Buffer, options: LsOptions): AsyncIterable<LsEntry> {
   const subdirs: Array<{ handle: Buffer; path: Buffer }> = [];
-  for await (const d of reader.dirents(dir, options)) {
-    if (isDotOrDotDot(d.name)) continue;
-    const child = await reader.readInode(d.handle, dir.handle, options);
+  const width = Math.max(1, options.concurrency ?? 16);
+  const read = async (d: { name: Buffer; handle: Buffer }) => ({ d, child: await reader.readInode(d.handle, dir.handle, options) });
+  for await (const { d, child } of mapOrdered(namesOf(reader, dir, options), width, read)) {
     const path = prefix.length === 0 ? d.name : Buffer.concat([prefix, SLASH, d.name]);
     const entry = entryOf(child, d.name, path);
     yield entry;

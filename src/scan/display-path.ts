@@ -67,3 +67,45 @@ export function utf8SequenceLength(b: Buffer, i: number): number {
   if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
   return n;
 }
+
+const HEX2 = /^[0-9a-f]{2}$/;
+
+/**
+ * The inverse of `displayPath(bytes, { escapeBackslash: true })` (the spelling `ls` prints): the
+ * bytes it was printed from, or undefined when `text` is not such a spelling (a `\` that starts
+ * no `\\` or `\xNN`, or an escape the printer would not have made, such as `\x41` for `A`). So a
+ * name typed back as `ls` showed it resolves to exactly that name, and nothing else parses.
+ */
+export function parseDisplayPath(text: string): Buffer | undefined {
+  if (!text.includes('\\')) {
+    const bytes = Buffer.from(text, 'utf8');
+    return displayPath(bytes, { escapeBackslash: true }) === text ? bytes : undefined;
+  }
+  const parts: Buffer[] = [];
+  let plain = '';
+  const takePlain = () => {
+    if (plain.length > 0) parts.push(Buffer.from(plain, 'utf8'));
+    plain = '';
+  };
+  for (let i = 0; i < text.length; ) {
+    const c = text[i]!;
+    if (c !== '\\') {
+      plain += c;
+      i++;
+      continue;
+    }
+    const next = text[i + 1];
+    if (next === '\\') {
+      plain += '\\';
+      i += 2;
+    } else if (next === 'x' && HEX2.test(text.slice(i + 2, i + 4))) {
+      takePlain();
+      parts.push(Buffer.from([parseInt(text.slice(i + 2, i + 4), 16)]));
+      i += 4;
+    } else return undefined;
+  }
+  takePlain();
+  const bytes = Buffer.concat(parts);
+  // only the printer's own spellings: anything else would make two spellings of one name
+  return displayPath(bytes, { escapeBackslash: true }) === text ? bytes : undefined;
+}

@@ -1,4 +1,4 @@
-export { displayPath, utf8SequenceLength } from './display-path.js';
+export { displayPath, parseDisplayPath, utf8SequenceLength } from './display-path.js';
 export type { DisplayPathOptions } from './display-path.js';
 export { lstatEntry, readDirectoryBatches, joinPath, kindOfMode, sourceError, entryFromStats } from './source-entry.js';
 export type { SourceEntry, SourceKind, SkipEntry } from './source-entry.js';

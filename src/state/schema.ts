@@ -57,6 +57,14 @@ export enum Phase {
   DONE = 'done',
 }
 
+/**
+ * `segment_progress`: for a large file being written (WRITING), how many of its 8 MiB segments,
+ * counted from the first, are durably stored, and the identity of the file (handle, size, mtime
+ * and ctime in ns) they were read from. A resume continues from the next segment only when the
+ * file is still that one; any other row is ignored. A table of its own (not columns of
+ * `entries`), so a state folder created before it is read unchanged: CREATE TABLE IF NOT EXISTS
+ * adds it.
+ */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
@@ -94,4 +102,12 @@ CREATE TABLE IF NOT EXISTS inodes (
   primary_id INTEGER NOT NULL, links INTEGER NOT NULL,
   PRIMARY KEY (dev, ino, ftype)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_progress (
+  id INTEGER PRIMARY KEY,
+  fh BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns TEXT NOT NULL,
+  ctime_ns TEXT NOT NULL,
+  segments INTEGER NOT NULL
+);
 `;

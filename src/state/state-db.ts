@@ -55,6 +55,17 @@ export interface Completion {
   linked?: boolean;
 }
 
+/** How far a large file's segments are stored, and from which file (spec of the table: schema.ts). */
+export interface SegmentProgress {
+  id: number;
+  fh: Buffer;
+  sizeBytes: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  /** segments 1..segments are stored */
+  segments: number;
+}
+
 export interface StateOpenOptions {
   create: boolean;
   /** failures to inject (tests; the CLI takes a plan from CLFSLOAD_STATE_FAULTS) */
@@ -126,6 +137,11 @@ export class StateDb {
       linksOf: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE link_of = ? ORDER BY id`),
       scanningDirs: p(`SELECT id FROM entries WHERE state = ${EntryState.SCANNING}`),
       errorsAfter: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE state = ${EntryState.ERROR} AND id > ? ORDER BY id LIMIT ?`),
+      getProgress: p('SELECT id, fh, size AS sizeBytes, mtime_ns AS mtimeNs, ctime_ns AS ctimeNs, segments FROM segment_progress WHERE id = ?'),
+      allProgress: p('SELECT id, fh, size AS sizeBytes, mtime_ns AS mtimeNs, ctime_ns AS ctimeNs, segments FROM segment_progress ORDER BY id'),
+      setProgress: p(`INSERT INTO segment_progress(id, fh, size, mtime_ns, ctime_ns, segments) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(id) DO UPDATE SET fh = excluded.fh, size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, segments = excluded.segments`),
+      clearProgress: p('DELETE FROM segment_progress WHERE id = ?'),
       countErrors: p(`SELECT COUNT(*) AS n FROM entries WHERE state = ${EntryState.ERROR}`),
     };
   }
@@ -297,6 +313,28 @@ export class StateDb {
 
   setWriting(id: number, plannedSegments: number): void {
     this.stmts.setWriting.run(EntryState.WRITING, plannedSegments, id);
+  }
+
+  /** How far the segments of a large file are stored (undefined: none recorded). */
+  segmentProgress(id: number): SegmentProgress | undefined {
+    const r = this.stmts.getProgress.get(id) as (Omit<SegmentProgress, 'mtimeNs' | 'ctimeNs'> & { mtimeNs: string; ctimeNs: string }) | undefined;
+    return r === undefined ? undefined : { ...r, mtimeNs: BigInt(r.mtimeNs), ctimeNs: BigInt(r.ctimeNs) };
+  }
+
+  /** Every recorded segment progress (state check, tests). */
+  allSegmentProgress(): SegmentProgress[] {
+    const rows = this.stmts.allProgress.all() as Array<Omit<SegmentProgress, 'mtimeNs' | 'ctimeNs'> & { mtimeNs: string; ctimeNs: string }>;
+    return rows.map((r) => ({ ...r, mtimeNs: BigInt(r.mtimeNs), ctimeNs: BigInt(r.ctimeNs) }));
+  }
+
+  /** Segments 1..p.segments of the file are durably stored (the caller made them durable first). */
+  setSegmentProgress(p: SegmentProgress): void {
+    this.tx(() => this.stmts.setProgress.run(p.id, p.fh, p.sizeBytes, p.mtimeNs.toString(), p.ctimeNs.toString(), p.segments));
+  }
+
+  /** The file's segments are no longer a prefix to continue from (it finished, or starts over). */
+  clearSegmentProgress(id: number): void {
+    this.tx(() => this.stmts.clearProgress.run(id));
   }
 
   /** A directory scan is complete: its held children become visible, and it waits for them. */

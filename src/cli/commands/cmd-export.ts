@@ -2,6 +2,7 @@
 import { exportTree } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write } from '../context.js';
+import { argumentBytes } from '../raw-argv.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 import { authOptions, type AuthArgument } from '../target-arg.js';
 
@@ -13,7 +14,7 @@ export const exportCommand: CliCommand = {
       .description('restore a container (or a path in it) into a local directory')
       .argument('<target>', TARGET_HELP)
       .argument('<dest>', 'local directory to write into')
-      .argument('[path]', 'path inside the container', '/')
+      .argument('[path]', 'path inside the container, as bytes or as ls prints it', '/')
       .option('--force', 'overwrite existing files', false)
       .option('--endpoint <url>', ENDPOINT_HELP)
       .addOption(authOptions()[0]!)
@@ -21,7 +22,7 @@ export const exportCommand: CliCommand = {
       .action(async (targetUrl: string, dest: string, path: string, opts: { force: boolean; endpoint?: string } & AuthArgument) => {
         const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }).open();
         try {
-          const s = await exportTree(target, dest, { path, force: opts.force });
+          const s = await exportTree(target, dest, { path: argumentBytes(path), force: opts.force });
           for (const k of s.skipped) await write(ctx.stderr, `skipped ${k.path}: ${k.reason}\n`);
           // a socket no tool can restore; a device file left out (not root) is a restore that is not whole
           const incomplete = s.skipped.some((k) => k.kind !== 'socket');

@@ -6,6 +6,7 @@ import type { CliCommand } from '../commands.js';
 import { EXIT, write } from '../context.js';
 import { filterOptions, filtersOf, type LoadFlags } from '../load-run.js';
 import { duration, LinePrinter } from '../progress.js';
+import { argumentBytes } from '../raw-argv.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { defaultStateDir } from '../state-path.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
@@ -90,7 +91,7 @@ export const verifyCommand: CliCommand = {
           const report = await verify(target, {
             onProgress,
             readData: opts.readData,
-            ...(opts.source !== undefined ? { source: opts.source } : {}),
+            ...(opts.source !== undefined ? { source: argumentBytes(opts.source) } : {}),
             ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
             ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
             ...(filters !== undefined ? { filters } : {}),

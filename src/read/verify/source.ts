@@ -26,11 +26,43 @@ export function sourceKey(st: fs.BigIntStats): string {
   return `${st.dev}:${st.ino}`;
 }
 
+/** Files up to this size are read with synchronous calls (see sha256OfFile). */
+const SYNC_READ_BYTES = 256 * 1024;
+const STREAM_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * SHA-256 of a source file. A small file is read with synchronous calls: through the thread pool
+ * its open, stat, read and close cost four times the CPU (a tree of 30,000 small files: 3.2 s
+ * against 0.8 s), and verify --source of small files was bound by that, not by the disk. The main
+ * thread waits only for reads of at most 256 KiB of a local file; larger files stream.
+ */
 export async function sha256OfFile(path: Buffer): Promise<string> {
   const h = createHash('sha256');
-  const stream = fs.createReadStream(path as unknown as string);
-  for await (const chunk of stream) h.update(chunk as Buffer);
-  return h.digest('hex');
+  const fd = fs.openSync(path as unknown as string, 'r');
+  let streamed = false;
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size <= SYNC_READ_BYTES) {
+      // one byte more than the size, to see a file that grew since the stat
+      const buf = Buffer.allocUnsafe(size + 1);
+      for (;;) {
+        let got = 0;
+        while (got < buf.length) {
+          const n = fs.readSync(fd, buf, got, buf.length - got, null);
+          if (n === 0) break;
+          got += n;
+        }
+        h.update(buf.subarray(0, got));
+        if (got < buf.length) return h.digest('hex');
+      }
+    }
+    streamed = true;
+    const stream = fs.createReadStream(path as unknown as string, { fd, highWaterMark: STREAM_CHUNK_BYTES, start: 0 });
+    for await (const chunk of stream) h.update(chunk as Buffer);
+    return h.digest('hex');
+  } finally {
+    if (!streamed) fs.closeSync(fd);
+  }
 }
 
 /** What an inode stores that is compared with its source entry. */

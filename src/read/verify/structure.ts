@@ -6,9 +6,14 @@
  *
  * For each inode it reaches the walk also runs the data pass (block map, segments) and the source
  * pass (lstat), and records hard-link names for the links pass, so each blob is read once. The
- * children of a directory are checked concurrently on one p-queue; their results (problems, link
- * names, subdirectories) are applied in dirent order whatever order they finish in, so the report
- * is the one a sequential walk would give, at any concurrency.
+ * children of a directory are checked concurrently on one p-queue, and several directories are
+ * walked at once (siblings, cousins: whatever the walk has found); their results (problems, counts,
+ * link names, subdirectories) are applied in one order whatever order they finish in: the
+ * directories in pre-order, each one's children in dirent order. So the report is the one a
+ * sequential walk would give, at any concurrency. Which dirent of an inode reached twice (a hard
+ * link) is its first is decided in that order too. Memory: each directory being walked holds at
+ * most a window of child results, and at most `ctx.limit` directories are walked ahead of the one
+ * whose results are being applied.
  */
 import PQueue from 'p-queue';
 import {
@@ -32,7 +37,7 @@ import { checkFileData, segments } from './data.js';
 import type { HardLinks, LinkRecord } from './links.js';
 import { INPROGRESS_HASH } from './listing.js';
 import { attrsOf, compareEntry, compareNames, lstatOrUndefined, sourceKey } from './source.js';
-import type { VerifyProblemCode } from './types.js';
+import type { VerifyCounts, VerifyProblemCode } from './types.js';
 
 const BUCKET_KEYS = ['bucketCurrentNameVersion', 'bucketNameVersion', 'bucketObjVersion', 'bucketUUID'];
 const ROOT_KEYS = ['containeridEpoch', 'massUUID', 'wipeEpoch'];
@@ -42,23 +47,196 @@ interface DirTask {
   handle: Buffer;
   parent: Buffer;
   source?: Buffer;
+  /** the directory's inode, as its dirent's check read it (dropped while the task waits in a long queue) */
+  inode?: Inode;
 }
 
-/** What checking one child found, applied in dirent order. */
+/** What checking one child found, applied in the walk's order. */
 interface ChildResult {
   out?: Problems;
   link?: LinkRecord;
   /** a directory to walk */
   subdir?: DirTask;
+  /** what the check counted (applied with the result, so a discarded variant counts nothing) */
+  counts?: VerifyCounts;
 }
 
-const NOTHING: ChildResult = {};
+/**
+ * One dirent's check. When it leads to an inode blob (`blob`), whether this dirent is the blob's
+ * first is decided when the results are applied: `first` is used then, else `repeat`.
+ */
+interface ChildVisit {
+  result: ChildResult;
+  blob?: string;
+  repeat?: () => ChildResult;
+  /** an odd id whose path the listing pass wants (hex) */
+  pathOfId?: string;
+  path?: string;
+}
+
+const NOTHING: ChildVisit = { result: {} };
+
+/** Position of a dirent in the order results are applied: its directory's pre-order key, then its ordinal. */
+interface Position {
+  dir: readonly number[];
+  ordinal: number;
+}
+
+function before(a: Position, b: Position): boolean {
+  const n = Math.min(a.dir.length, b.dir.length);
+  for (let i = 0; i < n; i++) if (a.dir[i] !== b.dir[i]) return a.dir[i]! < b.dir[i]!;
+  // an ancestor's block comes before its descendants'
+  if (a.dir.length !== b.dir.length) return a.dir.length < b.dir.length;
+  return a.ordinal < b.ordinal;
+}
+
+/** Blobs of inodes with several names, by the earliest dirent whose check read them in full (bounded). */
+const CLAIMS_MAX = 100_000;
 
 interface Walk {
   readonly ctx: VerifyContext;
   readonly reader: ContainerReader;
   readonly links: HardLinks;
   readonly queue: PQueue;
+  readonly claims: Map<string, Position>;
+  readonly order: WalkOrder;
+}
+
+function zeroCounts(): VerifyCounts {
+  return { dirs: 0, files: 0, symlinks: 0, special: 0, hardlinkRepeats: 0, blobs: 0, segments: 0, indirect: 0, bytes: 0 };
+}
+
+function addCounts(to: VerifyCounts, from: VerifyCounts): void {
+  for (const k of Object.keys(from) as Array<keyof VerifyCounts>) to[k] += from[k];
+}
+
+/** A directory of the walk: its place in the pre-order and whether its results may be applied yet. */
+class DirNode {
+  /** in dirent order; an entry is dropped once its subtree is applied (memory: the walk's spine and the siblings still to come) */
+  readonly subdirs: Array<DirNode | undefined> = [];
+  /** results applied and subdirectories known: the pre-order may move past it */
+  complete = false;
+  /** the directory whose results are being applied */
+  isHead = false;
+  started = false;
+  children: Children | undefined;
+  readonly #headWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly task: DirTask,
+    readonly key: readonly number[],
+    readonly parent: DirNode | undefined,
+    readonly index: number,
+  ) {}
+
+  becomeHead(): void {
+    this.isHead = true;
+    this.children?.drain();
+    for (const w of this.#headWaiters.splice(0)) w();
+  }
+
+  whenHead(): Promise<void> {
+    if (this.isHead) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#headWaiters.push(resolve));
+  }
+}
+
+/**
+ * Which directories are walked, and in what order their results are applied: the pre-order of
+ * the tree, found as the walk goes (a directory's subdirectories are known once its results are).
+ * A directory found is started when fewer than `limit` are being walked; the one whose turn it is
+ * is started at once whatever the limit, so the walk never waits on itself.
+ */
+class WalkOrder {
+  readonly #waiting: DirNode[] = [];
+  #running = 0;
+  #failure: { error: unknown } | undefined;
+  #failed: () => void = () => undefined;
+  /** settles when the walk failed (never resolves otherwise): every wait of the walk races it */
+  readonly failed: Promise<never>;
+  readonly #visits = new Set<Promise<void>>();
+  #finished: () => void = () => undefined;
+  readonly finished = new Promise<void>((resolve) => (this.#finished = resolve));
+
+  constructor(
+    private readonly limit: number,
+    private readonly visit: (node: DirNode) => Promise<void>,
+  ) {
+    this.failed = new Promise<never>((_, reject) => (this.#failed = () => reject(this.#failure!.error)));
+    this.failed.catch(() => undefined);
+  }
+
+  get failure(): { error: unknown } | undefined {
+    return this.#failure;
+  }
+
+  fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = { error };
+    this.#failed();
+  }
+
+  /** A subdirectory found (in dirent order) by its parent while the parent is the head. */
+  found(node: DirNode): void {
+    if (this.#waiting.length >= 1000) delete node.task.inode;
+    this.#waiting.push(node);
+    this.#pump();
+  }
+
+  /** The first directory: the head from the start. */
+  begin(root: DirNode): void {
+    root.becomeHead();
+    this.#start(root);
+  }
+
+  #pump(): void {
+    while (this.#running < this.limit && this.#waiting.length > 0) {
+      const next = this.#waiting.shift()!;
+      if (!next.started) this.#start(next);
+    }
+  }
+
+  #start(node: DirNode): void {
+    if (node.started || this.#failure !== undefined) return;
+    node.started = true;
+    this.#running += 1;
+    const p: Promise<void> = this.visit(node)
+      .catch((e: unknown) => this.fail(e))
+      .finally(() => {
+        this.#running -= 1;
+        this.#visits.delete(p);
+        this.#pump();
+      });
+    this.#visits.add(p);
+  }
+
+  /** The head's results are all applied: the turn passes to the next directory in pre-order. */
+  advance(node: DirNode): void {
+    node.complete = true;
+    let next: DirNode | undefined = node.subdirs[0];
+    for (let n = node; next === undefined; ) {
+      const p = n.parent;
+      if (p === undefined) break;
+      // n's whole subtree is applied: nothing needs it any more
+      p.subdirs[n.index] = undefined;
+      next = p.subdirs[n.index + 1];
+      n = p;
+    }
+    if (next === undefined) {
+      this.#finished();
+      return;
+    }
+    next.becomeHead();
+    // its turn came before it could be started: start it now, past the limit
+    if (!next.started) this.#start(next);
+  }
+
+  async settle(): Promise<void> {
+    await Promise.race([this.finished, this.failed]).catch(() => undefined);
+    // walks still running after a failure end at their next wait
+    while (this.#visits.size > 0) await Promise.allSettled([...this.#visits]);
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
 }
 
 export async function checkBucket(ctx: VerifyContext): Promise<void> {
@@ -101,24 +279,38 @@ export async function openRoot(ctx: VerifyContext): Promise<ContainerReader | un
   return reader;
 }
 
-/** Walks every directory from the root, depth first, in dirent order. */
+/** Walks every directory from the root; results in pre-order, each directory's children in dirent order. */
 export async function walk(ctx: VerifyContext, reader: ContainerReader, links: HardLinks, source: Buffer | undefined): Promise<void> {
-  const w: Walk = { ctx, reader, links, queue: new PQueue({ concurrency: ctx.limit }) };
-  const stack: DirTask[] = [{ parts: [], handle: ROOT_ID, parent: ROOT_ID, ...(source ? { source } : {}) }];
-  while (stack.length > 0) {
-    checkAbort(ctx);
-    const task = stack.pop()!;
-    let dir: Inode;
+  const queue = new PQueue({ concurrency: ctx.limit });
+  const order: WalkOrder = new WalkOrder(ctx.limit, (node) => visitDirNode(w, node));
+  const w: Walk = { ctx, reader, links, queue, claims: new Map(), order };
+  const root = new DirNode({ parts: [], handle: ROOT_ID, parent: ROOT_ID, ...(source ? { source } : {}), inode: reader.root }, [], undefined, 0);
+  order.begin(root);
+  try {
+    await order.settle();
+  } finally {
+    queue.clear();
+    await queue.onIdle();
+  }
+}
+
+async function visitDirNode(w: Walk, node: DirNode): Promise<void> {
+  const { ctx } = w;
+  checkAbort(ctx);
+  const task = node.task;
+  let dir: Inode | undefined = task.inode;
+  delete task.inode;
+  if (dir === undefined) {
     try {
-      dir = await reader.readInode(task.handle, task.parent, ctx.options);
+      dir = await w.reader.readInode(task.handle, task.parent, ctx.options);
     } catch {
       // already reported when the directory was first visited as a child
-      continue;
     }
-    const subdirs = await visitDir(w, task, dir);
-    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
-    ctx.options.onProgress?.({ counts: { ...ctx.counts }, problems: ctx.problems.length, path: displayClfsPath(task.parts) });
   }
+  if (dir !== undefined) await visitDir(w, node, dir);
+  else await Promise.race([node.whenHead(), w.order.failed]);
+  ctx.options.onProgress?.({ counts: { ...ctx.counts }, problems: ctx.problems.length, path: displayClfsPath(task.parts) });
+  w.order.advance(node);
 }
 
 /** Checks the block map header and slot 0 shared by every inode. */
@@ -131,17 +323,14 @@ function checkBmapHead(out: ProblemSink, path: string, inode: Inode): void {
   if (b.otherSegmentBytes !== other) out.add(path, 'bmap', `block map segment size ${b.otherSegmentBytes}, expected ${other}`, inode.blob);
 }
 
-/** Checks a directory and its children; returns its subdirectories in dirent order. */
-async function visitDir(w: Walk, task: DirTask, dir: Inode): Promise<DirTask[]> {
+/** Checks a directory and its children; its subdirectories are handed to the walk in dirent order. */
+async function visitDir(w: Walk, node: DirNode, dir: Inode): Promise<void> {
   const { ctx } = w;
+  const task = node.task;
   const path = displayClfsPath(task.parts);
-  const subdirs: DirTask[] = [];
-  const children = new Children(w.queue, ctx.limit * 8, (r) => {
-    if (r.out !== undefined) ctx.problems.append(r.out);
-    if (r.link !== undefined) w.links.record(r.link);
-    if (r.subdir !== undefined) subdirs.push(r.subdir);
-  });
-  const dirents = new DirentCheck(w, task, dir, children);
+  const children = new Children(w, node, ctx.limit * 8, (v, position) => applyChild(w, node, v));
+  node.children = children;
+  const dirents = new DirentCheck(w, task, dir, children, node.key);
   let streamBytes = 4 + (dir.obj.direntsBytes?.length ?? 0);
   try {
     checkBmapHead(children, path, dir);
@@ -151,21 +340,39 @@ async function visitDir(w: Walk, task: DirTask, dir: Inode): Promise<DirTask[]> 
       for (const d of segment.dirents) await dirents.check(d.name, d.handle);
     }
     await children.finish();
-  } catch (e) {
-    await children.abandon();
-    throw e;
+  } finally {
+    node.children = undefined;
   }
   const count = dirents.count;
+  const subdirs = node.subdirs.length;
   if (count < 2) ctx.problems.add(path, 'bad-dirent', `directory has ${count} dirents; "." and ".." are required`, dir.blob);
   const v = dir.obj.vattr;
-  if (v.nlink !== 2 + subdirs.length) ctx.problems.add(path, 'nlink', `nlink ${v.nlink}, but the directory has ${subdirs.length} subdirectories (expected ${2 + subdirs.length})`, dir.blob);
+  if (v.nlink !== 2 + subdirs) ctx.problems.add(path, 'nlink', `nlink ${v.nlink}, but the directory has ${subdirs} subdirectories (expected ${2 + subdirs})`, dir.blob);
   // format.md §8.4: a directory rewritten by reconcile (version > 9) stores st_size instead
   if (dir.version === 9 && v.sizeBytes !== BigInt(streamBytes)) {
     ctx.problems.add(path, 'size', `size ${v.sizeBytes}, but its entries take ${streamBytes} bytes`, dir.blob);
   }
   if (task.source !== undefined) compareNames(ctx.problems, task.parts, task.source, dirents.seen, ctx.filter);
   ctx.counts.dirs++;
-  return subdirs;
+}
+
+/** Applies one child's check, in the walk's order: here it is decided whether its inode was reached before. */
+function applyChild(w: Walk, node: DirNode, v: ChildVisit): void {
+  const { ctx } = w;
+  if (v.pathOfId !== undefined) ctx.listing.pathsById.set(v.pathOfId, v.path!);
+  let r = v.result;
+  if (v.blob !== undefined && ctx.listing.names.reach(v.blob)) {
+    ctx.counts.hardlinkRepeats++;
+    r = v.repeat?.() ?? {};
+  }
+  if (r.out !== undefined) ctx.problems.append(r.out);
+  if (r.counts !== undefined) addCounts(ctx.counts, r.counts);
+  if (r.link !== undefined) w.links.record(r.link);
+  if (r.subdir !== undefined) {
+    const sub = new DirNode(r.subdir, [...node.key, node.subdirs.length], node, node.subdirs.length);
+    node.subdirs.push(sub);
+    w.order.found(sub);
+  }
 }
 
 type DirSegment = Extract<DecodedObject, { kind: 'dir-segment' }>;
@@ -212,6 +419,7 @@ class DirentCheck {
     private readonly task: DirTask,
     private readonly dir: Inode,
     private readonly children: Children,
+    private readonly key: readonly number[],
   ) {
     this.#path = displayClfsPath(task.parts);
   }
@@ -239,43 +447,46 @@ class DirentCheck {
       return;
     }
     this.seen.add(key);
-    await children.schedule(() => visitChild(this.w, this.task, dir, name, handle));
+    const position: Position = { dir: this.key, ordinal: i };
+    await children.schedule(() => visitChild(this.w, this.task, dir, name, handle, position));
   }
 }
 
 /**
  * The children of one directory, checked on the walk's queue with their results applied in
- * dirent order. At most `window` of them are queued, running or finished waiting for an earlier
- * one, which bounds memory however large the directory.
+ * dirent order, and only while the directory is the walk's head (its turn in the pre-order). At
+ * most `window` of them are queued, running or finished waiting for an earlier one or for the
+ * turn, which bounds memory however large the directory.
  */
 class Children implements ProblemSink {
   #issued = 0;
   #next = 0;
-  readonly #done = new Map<number, ChildResult>();
+  #settled = 0;
+  readonly #done = new Map<number, ChildVisit>();
   #wake: (() => void) | undefined;
   #failure: { error: unknown } | undefined;
 
   constructor(
-    private readonly queue: PQueue,
+    private readonly w: Walk,
+    private readonly node: DirNode,
     private readonly window: number,
-    private readonly apply: (r: ChildResult) => void,
+    private readonly apply: (v: ChildVisit, slot: number) => void,
   ) {}
 
   /** A problem of the directory itself, in order with those of its children. */
   add(path: string, code: VerifyProblemCode, message: string, blob?: string): void {
     const out = new Problems(1);
     out.add(path, code, message, blob);
-    this.#fill(this.#issued++, { out });
+    const slot = this.#issued++;
+    this.#fill(slot, { result: { out } });
   }
 
   /** Queues a child check; waits while the window is full; throws what an earlier check threw. */
-  async schedule(check: () => Promise<ChildResult>): Promise<void> {
-    while (this.#issued - this.#next >= this.window && this.#failure === undefined) {
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
+  async schedule(check: () => Promise<ChildVisit>): Promise<void> {
+    while (this.#issued - this.#next >= this.window && this.#failure === undefined) await this.#sleep();
     this.#throwIfFailed();
     const slot = this.#issued++;
-    void this.queue.add(async () => {
+    void this.w.queue.add(async () => {
       let r = NOTHING;
       try {
         r = await check();
@@ -286,28 +497,43 @@ class Children implements ProblemSink {
     });
   }
 
-  /** Waits for every child; throws the first failure. */
+  /** Waits until every child is checked and applied (which needs the turn); throws the first failure. */
   async finish(): Promise<void> {
-    await this.queue.onIdle();
+    while ((this.#settled < this.#issued || this.#next < this.#issued || !this.node.isHead) && this.#failure === undefined) {
+      if (this.#settled === this.#issued && !this.node.isHead) await Promise.race([this.node.whenHead(), this.w.order.failed]);
+      else await this.#sleep();
+    }
     this.#throwIfFailed();
   }
 
-  /** The directory failed: children not started are dropped, running ones awaited. */
-  async abandon(): Promise<void> {
-    this.queue.clear();
-    await this.queue.onIdle();
+  /** The directory's turn came: apply what is ready. */
+  drain(): void {
+    this.#applyReady();
+  }
+
+  async #sleep(): Promise<void> {
+    await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), this.w.order.failed]);
   }
 
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure.error;
+    const walkFailure = this.w.order.failure;
+    if (walkFailure !== undefined) throw walkFailure.error;
   }
 
-  #fill(slot: number, r: ChildResult): void {
+  #fill(slot: number, r: ChildVisit): void {
     this.#done.set(slot, r);
+    this.#settled++;
+    this.#applyReady();
+  }
+
+  #applyReady(): void {
     try {
-      for (let ready = this.#done.get(this.#next); ready !== undefined; ready = this.#done.get(this.#next)) {
-        this.#done.delete(this.#next++);
-        this.apply(ready);
+      if (this.node.isHead) {
+        for (let ready = this.#done.get(this.#next); ready !== undefined; ready = this.#done.get(this.#next)) {
+          this.#done.delete(this.#next);
+          this.apply(ready, this.#next++);
+        }
       }
     } catch (e) {
       this.#failure ??= { error: e };
@@ -319,58 +545,76 @@ class Children implements ProblemSink {
   }
 }
 
-/** Checks one child: its inode, and through the other passes its data, source entry and links. */
-async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, handle: Buffer): Promise<ChildResult> {
-  const { ctx } = w;
+/**
+ * Checks one child: its inode, and through the other passes its data, source entry and links.
+ * Whether it is the first dirent of its inode is known only when results are applied, so a
+ * dirent whose inode another dirent may reach first gives both answers: the full check (`result`)
+ * and the check of a further name (`repeat`). The full check is skipped only when a dirent that
+ * comes earlier in the walk's order already claimed the inode.
+ */
+async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, handle: Buffer, position: Position): Promise<ChildVisit> {
+  const ctx: VerifyContext = { ...w.ctx, counts: zeroCounts() };
   const out = new Problems(ctx.maxProblems);
   const path = displayClfsPath([...task.parts, name]);
   const btype = inodeBtypeOf(handle);
   const idHex = hex(handle);
   const { listing } = ctx;
-  if (listing.inProgressIds.has(idHex) || listing.badNameIds.has(idHex)) listing.pathsById.set(idHex, path);
+  const odd = listing.inProgressIds.has(idHex) || listing.badNameIds.has(idHex) ? { pathOfId: idHex, path } : {};
   if (btype === undefined) {
     out.add(path, 'bad-dirent', `dirent handle ${idHex} is not a filehandle of a known type`, dir.blob);
-    return { out };
+    return { result: { out }, ...odd };
   }
   const blob = await findInodeBlob(w, out, path, handle, dir);
-  if (blob === undefined) return { out };
+  if (blob === undefined) return { result: { out }, ...odd };
   const source = task.source === undefined ? undefined : joinPath(task.source, name);
   const dirHex = hex(dir.handle);
-  if (listing.names.reach(blob)) {
-    ctx.counts.hardlinkRepeats++;
+  // made only when it is needed (rarely): when the results are applied
+  const repeat = (): ChildResult => {
     if (btype === Btype.DIR) {
-      out.add(path, 'bad-dirent', `directory inode ${blob} is reached by a second dirent (a directory has one name)`, blob);
-      return { out };
+      const again = new Problems(1);
+      again.add(path, 'bad-dirent', `directory inode ${blob} is reached by a second dirent (a directory has one name)`, blob);
+      return { out: again };
     }
     // compared with its source by the links pass, once the first visit has stored what it found
     const st = source === undefined ? undefined : lstatOrUndefined(source);
-    return { out, link: { repeat: { cont: blob, path, dir: dirHex, src: st === undefined ? null : sourceKey(st), srcPath: source ?? null } } };
+    return { link: { repeat: { cont: blob, path, dir: dirHex, src: st === undefined ? null : sourceKey(st), srcPath: source ?? null } } };
+  };
+  if (btype !== Btype.DIR) {
+    const claim = w.claims.get(blob);
+    if (claim !== undefined && before(claim, position)) return { result: {}, blob, repeat, ...odd };
   }
+  const visit = (result: ChildResult): ChildVisit => ({ result: { ...result, counts: ctx.counts }, blob, repeat, ...odd });
   const inode = await readChildInode(ctx, out, path, handle, btype, blob);
   if (inode === undefined) {
     // the first visit of an unreadable inode is recorded so its further names add no noise
-    if (btype === Btype.DIR) return { out };
-    return { out, link: { first: { cont: blob, path, dir: dirHex, src: null, srcPath: null, nlink: -1, back: [], attrs: null, sha: null } } };
+    if (btype === Btype.DIR) return visit({ out });
+    return visit({ out, link: { first: { cont: blob, path, dir: dirHex, src: null, srcPath: null, nlink: -1, back: [], attrs: null, sha: null } } });
+  }
+  const v = inode.obj.vattr;
+  const back = inode.obj.back ?? [];
+  if (btype !== Btype.DIR && (v.nlink > 1 || back.length > 1)) {
+    // several names: the dirents that come later in the walk need not read it all again
+    const claim = w.claims.get(blob);
+    if (claim !== undefined && before(claim, position)) return { result: {}, blob, repeat, ...odd };
+    if (claim !== undefined || w.claims.size < CLAIMS_MAX) w.claims.set(blob, position);
   }
   checkBmapHead(out, path, inode);
   checkOwner(w, out, path, inode, dir, name);
-  const sha = await checkByType(w, out, path, inode, source);
+  const sha = await checkByType(ctx, w, out, path, inode, source);
   const attrs = attrsOf(inode);
   const st = source === undefined ? undefined : lstatOrUndefined(source);
   // a name missing from the source is reported by compareNames
   if (st !== undefined) compareEntry(ctx, out, path, attrs, st, source!, blob);
   if (btype === Btype.DIR) {
-    const subdir: DirTask = { parts: [...task.parts, name], handle, parent: dir.handle };
+    const subdir: DirTask = { parts: [...task.parts, name], handle, parent: dir.handle, inode };
     if (source !== undefined) subdir.source = source;
-    return { out, subdir };
+    return visit({ out, subdir });
   }
-  const v = inode.obj.vattr;
-  const back = inode.obj.back ?? [];
   if (v.nlink > 1 || back.length > 1 || (st !== undefined && st.nlink > 1n)) {
     const src = st === undefined ? null : sourceKey(st);
-    return { out, link: { first: { cont: blob, path, dir: dirHex, src, srcPath: null, nlink: v.nlink, back: back.map(hex), attrs, sha: sha ?? null } } };
+    return visit({ out, link: { first: { cont: blob, path, dir: dirHex, src, srcPath: null, nlink: v.nlink, back: back.map(hex), attrs, sha: sha ?? null } } });
   }
-  return { out };
+  return visit({ out });
 }
 
 /**
@@ -442,8 +686,8 @@ function checkOwner(w: Walk, out: ProblemSink, path: string, inode: Inode, dir: 
 }
 
 /** Counts the inode and checks what its type holds; a file's content through the data pass (its SHA-256 with a source). */
-async function checkByType(w: Walk, out: ProblemSink, path: string, inode: Inode, source: Buffer | undefined): Promise<string | undefined> {
-  const { counts } = w.ctx;
+async function checkByType(ctx: VerifyContext, w: Walk, out: ProblemSink, path: string, inode: Inode, source: Buffer | undefined): Promise<string | undefined> {
+  const { counts } = ctx;
   const { blob } = inode;
   const v = inode.obj.vattr;
   switch (v.btype) {
@@ -452,7 +696,7 @@ async function checkByType(w: Walk, out: ProblemSink, path: string, inode: Inode
     case Btype.REG:
       counts.files++;
       counts.bytes += Number(v.sizeBytes);
-      return checkFileData(w.ctx, w.reader, out, path, inode, source);
+      return checkFileData(ctx, w.reader, out, path, inode, source);
     case Btype.LNK: {
       counts.symlinks++;
       const data = inode.obj.data ?? Buffer.alloc(0);

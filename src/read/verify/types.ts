@@ -70,8 +70,8 @@ export interface VerifyProgress {
 }
 
 export interface VerifyOptions {
-  /** compare with this source tree (implies readData) */
-  source?: string;
+  /** compare with this source tree (implies readData); bytes for a path that is not valid UTF-8 */
+  source?: string | Buffer;
   /** download every data segment and check it decodes, its owner, offset and length */
   readData?: boolean;
   /** blob requests in flight while checking one directory's children (default: the target's maxConnections) */

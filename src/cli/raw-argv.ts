@@ -1,0 +1,41 @@
+/**
+ * Command-line arguments as the bytes the user typed. Node decodes argv as UTF-8 and replaces
+ * each byte that is not valid UTF-8 by U+FFFD, so a name such as `caf<0xe9>.txt` reaches the
+ * commands as `caf\ufffd.txt` and can no longer be found. On Linux the kernel keeps the original
+ * bytes in /proc/self/cmdline: an argument that lost bytes is looked up there.
+ */
+import * as fs from 'node:fs';
+
+let cmdline: Buffer[] | undefined;
+
+function rawArguments(): Buffer[] {
+  if (cmdline !== undefined) return cmdline;
+  try {
+    const all = fs.readFileSync('/proc/self/cmdline');
+    const parts: Buffer[] = [];
+    let start = 0;
+    for (let i = 0; i < all.length; i++) {
+      if (all[i] === 0) {
+        parts.push(all.subarray(start, i));
+        start = i + 1;
+      }
+    }
+    cmdline = parts;
+  } catch {
+    cmdline = [];
+  }
+  return cmdline;
+}
+
+/**
+ * The bytes of a command-line argument: the string itself when it is what was typed, else the
+ * one argument of the command line that decodes to it. Left as the string when that is ambiguous
+ * (two different byte strings decode to it) or unknown (no /proc).
+ */
+export function argumentBytes(arg: string): string | Buffer {
+  if (!arg.includes('\ufffd')) return arg;
+  const matches = rawArguments().filter((raw) => raw.toString('utf8') === arg);
+  const first = matches[0];
+  if (first === undefined || matches.some((m) => !m.equals(first))) return arg;
+  return first.equals(Buffer.from(arg, 'utf8')) ? arg : Buffer.from(first);
+}
