@@ -12,7 +12,7 @@ import { defaultStateDir } from '../state-path.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 import { authOptions, type AuthArgument } from '../target-arg.js';
 
-function isDirectory(p: string): boolean {
+function isDirectory(p: string | Buffer): boolean {
   try {
     return fs.statSync(p).isDirectory();
   } catch {
@@ -72,7 +72,7 @@ export const verifyCommand: CliCommand = {
     for (const o of filterOptions()) command.addOption(o);
     command.action(async (targetUrl: string, opts: VerifyFlags) => {
         // a source that is not there is a typing error, not one problem per directory of the container
-        if (opts.source !== undefined && !isDirectory(opts.source)) {
+        if (opts.source !== undefined && !isDirectory(argumentBytes(opts.source))) {
           throw new ClfsError('E_SOURCE_NOT_FOUND', `--source ${opts.source}: no such directory; give the tree that was loaded`, { subject: opts.source });
         }
         const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile });
