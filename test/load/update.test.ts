@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { load, updateDryRun, verify, FolderTarget, isClfsError } from '../../src/index.js';
+import type { LoadOptions, LoadSummary } from '../../src/index.js';
+import { buildRandomTree } from '../helpers/random-tree.js';
+import { applyRandomEdits } from '../helpers/random-edits.js';
+import type { EditKind } from '../helpers/random-edits.js';
+import { containerManifest, manifestLines, sourceManifest } from '../helpers/manifest.js';
+import { seeded } from '../helpers/tree-builder.js';
+
+function workDir(t: TestContext, prefix: string): { work: string; src: string } {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-${prefix}-`));
+  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+  const src = path.join(work, 'src');
+  return { work, src };
+}
+
+function folderOptions(src: string, work: string, name: string, extra: Partial<LoadOptions> = {}): LoadOptions {
+  const blobs = path.join(work, name);
+  fs.mkdirSync(blobs, { recursive: true });
+  return { source: src, target: new FolderTarget(blobs), targetKey: `file:${blobs}`, stateDir: path.join(work, `${name}-state`), newTransfer: true, concurrency: 8, encodeWorkers: 1, ...extra };
+}
+
+const blobCount = (dir: string) => fs.readdirSync(dir).length;
+
+/**
+ * The updated container is what a fresh load of the edited tree would be: it verifies against the
+ * source, decodes to the same entries, attributes and data, and holds as many blobs (no garbage).
+ */
+async function assertLikeFreshLoad(t: TestContext, work: string, src: string, updated: LoadOptions, why: string): Promise<void> {
+  const report = await verify(updated.target, { source: src });
+  assert.deepEqual(report.problems, [], why);
+  assert.ok(report.ok, why);
+  const fresh = folderOptions(src, work, `fresh-${Date.now()}`, { preserveHardlinks: updated.preserveHardlinks });
+  const f = await load(fresh);
+  assert.equal(f.status, 'complete', why);
+  const got = await containerManifest(updated.target);
+  const want = await containerManifest(fresh.target);
+  assert.deepEqual(got.broken, [], why);
+  assert.deepEqual(manifestLines(got), manifestLines(want), why);
+  assert.deepEqual(manifestLines(got), manifestLines(sourceManifest(src, { preserveHardlinks: updated.preserveHardlinks === true })), why);
+  assert.equal(blobCount(updated.targetKey.slice(5)), blobCount(fresh.targetKey.slice(5)), `${why}: blob count against a fresh load`);
+  fs.rmSync(fresh.targetKey.slice(5), { recursive: true, force: true });
+  fs.rmSync(fresh.stateDir, { recursive: true, force: true });
+  void t;
+}
+
+async function update(opts: LoadOptions, extra: Partial<LoadOptions> = {}): Promise<LoadSummary> {
+  return load({ ...opts, newTransfer: false, update: true, ...extra });
+}
+
+test('update after one edit of each kind, copy mode: like a fresh load of the edited tree', async (t) => {
+  const { work, src } = workDir(t, 'upd-each');
+  buildRandomTree(src, seeded(7), { bigDir: false, bigFiles: false });
+  const opts = folderOptions(src, work, 'blobs');
+  assert.equal((await load(opts)).status, 'complete');
+  const kinds: EditKind[] = ['add-file', 'add-dir', 'remove-file', 'remove-dir', 'rename', 'rewrite', 'grow-past-16k', 'shrink-below-16k', 'chmod', 'touch', 'file-to-dir', 'file-to-symlink', 'add-hardlink'];
+  const rand = seeded(11);
+  for (const kind of kinds) {
+    const log = applyRandomEdits(src, rand, 1, [kind]);
+    const s = await update(opts);
+    assert.equal(s.status, 'complete', `${log.join('; ')}: ${JSON.stringify(s.problems)}`);
+    assert.equal(s.errors, 0);
+    if (process.env.UPDATE_DEBUG) console.log(log.join('; '), JSON.stringify(s.update), s.blobsWritten, s.blobsDeleted);
+    await assertLikeFreshLoad(t, work, src, opts, log.join('; '));
+  }
+  // nothing changed since: nothing is written
+  const again = await update(opts);
+  assert.equal(again.status, 'already-complete');
+  assert.equal(again.blobsWritten, 0);
+  assert.equal(again.blobsDeleted, 0);
+});
