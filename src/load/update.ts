@@ -41,7 +41,6 @@ import type { EntryRow, NewEntry, TransferIdentity } from '../state/index.js';
 import { vattrOf } from './attributes.js';
 import { insertChild, newEntryFrom, unreadableChild } from './dir-scan.js';
 import { tmpRootName } from './dir-writer.js';
-import { dryRun } from './dry-run.js';
 import { indirectCount, segmentNames } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
@@ -338,10 +337,7 @@ function count(ctx: DiffContext, dir: EntryRow, removals: EntryRow[], additions:
   }
   for (const e of additions) {
     if (e.kind === 'dir') {
-      const est = dryRun({ source: joinPath(dir.path!, e.name).toString(), preserveHardlinks: ctx.preserve });
-      c.added += est.entries;
-      c.bytesToUpload += est.fileBytes;
-      c.blobsToWrite += est.objects - 1; // its estimate counts a bucket object
+      countNewTree(c, joinPath(dir.path!, e.name));
     } else {
       c.added += 1;
       if (e.kind === 'file') c.bytesToUpload += Number(e.sizeBytes);
@@ -368,6 +364,30 @@ function count(ctx: DiffContext, dir: EntryRow, removals: EntryRow[], additions:
   const dirRewritten = dirChanged || refreshes.some((r) => r.row.id === dir.id);
   if (dirRewritten) c.blobsToWrite += 1 + dir.plannedSegments;
   for (const r of refreshes) if (r.row.ftype === Ftype.DIR) c.blobsToWrite += 1 + r.row.plannedSegments;
+}
+
+/** A new directory's tree, counted (TRANSFER scans it as in a load). Byte paths: names need not be UTF-8. */
+function countNewTree(c: UpdateCounts, top: Buffer): void {
+  const stack = [top];
+  c.added += 1;
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    c.blobsToWrite += 1;
+    try {
+      for (const batch of readDirectoryBatches(dir, 1000, () => undefined)) {
+        for (const e of batch) {
+          c.added += 1;
+          if (e.kind === 'dir') stack.push(joinPath(dir, e.name));
+          else if (e.kind === 'file') {
+            c.bytesToUpload += Number(e.sizeBytes);
+            c.blobsToWrite += objectsOfFile(Number(e.sizeBytes));
+          } else c.blobsToWrite += 1;
+        }
+      }
+    } catch {
+      // unreadable: TRANSFER reports it
+    }
+  }
 }
 
 /** A removed entry: its rows go (a directory's whole subtree), and every blob they own is queued for deletion. Inside tx. */

@@ -74,3 +74,59 @@ test('update after one edit of each kind, copy mode: like a fresh load of the ed
   assert.equal(again.blobsWritten, 0);
   assert.equal(again.blobsDeleted, 0);
 });
+
+/** Seeded rounds: a random tree, random edits, an update; with hard links preserved or not, with the state kept or lost. */
+for (const variant of [
+  { name: 'copy mode, state kept', preserveHardlinks: false, lose: false, seed: 101 },
+  { name: 'hard links preserved, state kept', preserveHardlinks: true, lose: false, seed: 202 },
+  { name: 'copy mode, state lost (rebuilt from the container)', preserveHardlinks: false, lose: true, seed: 303 },
+  { name: 'hard links preserved, state lost (rebuilt from the container)', preserveHardlinks: true, lose: true, seed: 404 },
+]) {
+  test(`random edits then update, ${variant.name}: like a fresh load each time`, async (t) => {
+    const rounds = Number(process.env.UPDATE_ROUNDS ?? 2);
+    for (let r = 0; r < rounds; r++) {
+      const seed = variant.seed + r;
+      const { work, src } = workDir(t, `upd-rand-${seed}`);
+      const rand = seeded(seed);
+      buildRandomTree(src, rand, { bigDir: rand() < 0.3, bigFiles: false });
+      const opts = folderOptions(src, work, 'blobs', { preserveHardlinks: variant.preserveHardlinks });
+      assert.equal((await load(opts)).status, 'complete');
+      for (let pass = 0; pass < 2; pass++) {
+        const log = applyRandomEdits(src, rand, 4 + Math.floor(rand() * 8));
+        if (variant.lose) fs.rmSync(opts.stateDir, { recursive: true, force: true });
+        const s = await update(opts, variant.lose ? { preserveHardlinks: undefined } : {});
+        const why = `seed ${seed} pass ${pass}: ${log.join('; ')}`;
+        assert.ok(s.status === 'complete' || s.status === 'already-complete', `${why}: ${s.status} ${JSON.stringify(s.problems)}`);
+        assert.equal(s.errors, 0, why);
+        await assertLikeFreshLoad(t, work, src, opts, why);
+      }
+    }
+  });
+}
+
+test('files grown and shrunk across 8 MiB: new segments written, the old ones deleted, like a fresh load', async (t) => {
+  const { work, src } = workDir(t, 'upd-8m');
+  fs.mkdirSync(src);
+  const rand = seeded(5);
+  const big = Buffer.alloc(8 * 1024 * 1024 + 40000, 7);
+  fs.writeFileSync(path.join(src, 'big'), big);
+  fs.writeFileSync(path.join(src, 'small'), 'x'.repeat(20000));
+  fs.writeFileSync(path.join(src, 'same'), Buffer.alloc(9 * 1024 * 1024, 3));
+  const opts = folderOptions(src, work, 'blobs');
+  assert.equal((await load(opts)).status, 'complete');
+  const sameBlobs = fs.readdirSync(opts.targetKey.slice(5)).filter((n) => n.includes('.0008.')).sort();
+  applyRandomEdits(src, rand, 0);
+  fs.writeFileSync(path.join(src, 'big'), Buffer.alloc(100000, 9));
+  fs.writeFileSync(path.join(src, 'small'), Buffer.alloc(8 * 1024 * 1024 + 20000, 1));
+  fs.chmodSync(path.join(src, 'same'), 0o600);
+  const s = await update(opts);
+  assert.equal(s.status, 'complete');
+  assert.equal(s.update?.changed, 2, JSON.stringify(s.update));
+  assert.equal(s.update?.attributesOnly, 1, JSON.stringify(s.update)); // 'same': its inode only
+  await assertLikeFreshLoad(t, work, src, opts, '8 MiB edits');
+  // the file whose mode alone changed kept its data blobs: not read, not uploaded
+  const after = new Set(fs.readdirSync(opts.targetKey.slice(5)));
+  const bigSegments = sameBlobs.filter((n) => after.has(n));
+  assert.ok(bigSegments.length >= 1, 'the unchanged data segments of "same" are still there');
+  void rand;
+});
