@@ -11,6 +11,29 @@ import { applyRandomEdits } from '../helpers/random-edits.js';
 import type { EditKind } from '../helpers/random-edits.js';
 import { containerManifest, manifestLines, sourceManifest } from '../helpers/manifest.js';
 import { seeded } from '../helpers/tree-builder.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { rootBlobName } from '../../src/codec/index.js';
+import type { LoadChildOptions } from '../helpers/load-child.js';
+
+const CHILD = fileURLToPath(new URL('../helpers/load-child.js', import.meta.url));
+
+/** Run an update in a child and kill -9 it after `ms`; resolves with whether it was killed before it finished. */
+function updateKilledAfter(o: LoadChildOptions, ms: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHILD, '--options', JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL') resolve(true);
+      else if (code === 0) resolve(false);
+      else reject(new Error(`update child exited ${code}: ${err}`));
+    });
+  });
+}
 
 function workDir(t: TestContext, prefix: string): { work: string; src: string } {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-${prefix}-`));
@@ -129,4 +152,37 @@ test('files grown and shrunk across 8 MiB: new segments written, the old ones de
   const bigSegments = sameBlobs.filter((n) => after.has(n));
   assert.ok(bigSegments.length >= 1, 'the unchanged data segments of "same" are still there');
   void rand;
+});
+
+test('kill -9 at random points of an update, then re-run: the same container as an uninterrupted update', async (t) => {
+  for (const [seed, preserveHardlinks] of [[606, false], [707, true]] as const) {
+    const { work, src } = workDir(t, `upd-kill-${seed}`);
+    const rand = seeded(seed);
+    buildRandomTree(src, rand, { bigDir: false, bigFiles: false });
+    const opts = folderOptions(src, work, 'blobs', { preserveHardlinks });
+    assert.equal((await load(opts)).status, 'complete');
+    const log = applyRandomEdits(src, rand, 10);
+    // enough work for the kills to land in the middle of it
+    const many = path.join(src, 'many-new');
+    fs.mkdirSync(many);
+    for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(many, `n${i}`), `file ${i}\n`);
+    const blobs = opts.targetKey.slice(5);
+    const child: LoadChildOptions = { source: src, blobDir: blobs, stateDir: opts.stateDir, newTransfer: false, update: true, latencyMs: 15, concurrency: 4, preserveHardlinks, encodeWorkers: 1 };
+    let kills = 0;
+    for (let k = 0; k < 6; k++) {
+      const killed = await updateKilledAfter(child, 150 + Math.floor(rand() * 1500));
+      if (!killed) break;
+      kills += 1;
+      // a container that looks finished must be whole: either the old one or the update's
+      if (fs.existsSync(path.join(blobs, rootBlobName(9)))) {
+        const r = await verify(opts.target);
+        assert.deepEqual(r.problems, [], `seed ${seed}: after kill ${kills}, a finished-looking container`);
+      }
+    }
+    assert.ok(kills > 0, `seed ${seed}: no kill landed before the update finished`);
+    if (process.env.UPDATE_DEBUG) console.log(`seed ${seed}: ${kills} kills`);
+    const s = await update(opts);
+    assert.ok(s.status === 'complete' || s.status === 'already-complete', `seed ${seed}: ${s.status}`);
+    await assertLikeFreshLoad(t, work, src, opts, `seed ${seed} after ${kills} kills: ${log.join('; ')}`);
+  }
 });
