@@ -601,6 +601,7 @@ export async function updateDryRun(options: LoadOptions): Promise<UpdateEstimate
       const diff = newDiffContext(run, false, options.checksum ?? false);
       await diffTree(diff, sourceAbs);
       const c = diff.counts;
+      c.blobsToDelete = diff.deletes.size;
       if (c.added + c.changed + c.attributesOnly + c.removed > 0) {
         // the root moves to its tmp name and back; finalize rewrites the logs and the bucket object
         c.blobsToWrite += 4;

@@ -154,6 +154,8 @@ interface DiffContext {
   dirtyGroups: Set<number>;
   relink: Array<{ dirId: number; name: Buffer }>;
   errors: string[];
+  /** count mode: the names an update would delete (apply mode keeps them in the state) */
+  deletes: Set<string>;
 }
 
 function ftypeOfEntry(e: SourceEntry): Ftype {
@@ -177,12 +179,13 @@ export async function diffTree(ctx: DiffContext, sourceAbs: string): Promise<voi
   if (rootStat.kind !== 'dir') throw new ClfsError('E_USAGE', `source ${sourceAbs} is not a directory`, { subject: sourceAbs });
   const fresh = newEntryFrom(rootStat, null, root.fh, root.path, root.state);
   if (compareEntry(root, fresh) !== 'none') {
+    ctx.counts.attributesOnly += 1;
     if (ctx.apply) {
       db.tx(() => {
         db.refreshFromSource(root.id, fresh, undefined, false);
         reopenDir(ctx, root);
       });
-    } else ctx.counts.attributesOnly += 1;
+    }
   }
   const stack: EntryRow[] = [root];
   while (stack.length > 0) {
@@ -332,7 +335,7 @@ function count(ctx: DiffContext, dir: EntryRow, removals: EntryRow[], additions:
     if (!ctx.apply) {
       const fhOf = new Map<number, Buffer>([[dir.id, dir.fh]]);
       for (const x of rows) fhOf.set(x.id, x.fh);
-      for (const x of rows) c.blobsToDelete += ownedBlobs(ctx.run, x, fhOf.get(x.parentId!) ?? dir.fh).length;
+      for (const x of rows) for (const n of ownedBlobs(ctx.run, x, fhOf.get(x.parentId!) ?? dir.fh)) ctx.deletes.add(n);
     }
   }
   for (const e of additions) {
@@ -353,17 +356,24 @@ function count(ctx: DiffContext, dir: EntryRow, removals: EntryRow[], additions:
       c.changed += 1;
       c.bytesToUpload += fresh.sizeBytes;
       c.blobsToWrite += objectsOfFile(fresh.sizeBytes);
-      const old = row.plannedSegments;
-      c.blobsToDelete += old + indirectCount(old);
+      if (!ctx.apply) {
+        const keep = inodeName(row, dir.fh);
+        for (const n of [...segmentNames(ctx.run, row.fh, 0, row.plannedSegments, row.gen), ...db.knownBlobs(row.id)]) if (n !== keep) ctx.deletes.add(n);
+      }
     } else {
       c.attributesOnly += 1;
       c.blobsToWrite += 1;
       if (!segmented(row) && row.ftype === Ftype.REG) c.bytesToUpload += row.sizeBytes;
     }
   }
-  const dirRewritten = dirChanged || refreshes.some((r) => r.row.id === dir.id);
-  if (dirRewritten) c.blobsToWrite += 1 + dir.plannedSegments;
-  for (const r of refreshes) if (r.row.ftype === Ftype.DIR) c.blobsToWrite += 1 + r.row.plannedSegments;
+  const rewritten = [...(dirChanged ? [dir] : []), ...refreshes.filter((r) => r.row.ftype === Ftype.DIR).map((r) => r.row)];
+  for (const d of rewritten) {
+    c.blobsToWrite += 1 + d.plannedSegments;
+    if (ctx.apply || d.parentId === null) continue;
+    // a rebuilt state's directory segments (other ids) are replaced
+    const keep = inodeName(d, d.id === dir.id ? ctx.run.dirRow(d.parentId).fh : dir.fh);
+    for (const n of db.knownBlobs(d.id)) if (n !== keep) ctx.deletes.add(n);
+  }
 }
 
 /** A new directory's tree, counted (TRANSFER scans it as in a load). Byte paths: names need not be UTF-8. */
@@ -520,7 +530,7 @@ async function contentDiffers(ctx: DiffContext, dir: EntryRow, row: EntryRow): P
 }
 
 export function newDiffContext(run: LoadRun, apply: boolean, checksum: boolean): DiffContext {
-  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [] };
+  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set() };
 }
 
 /**

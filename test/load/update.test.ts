@@ -11,7 +11,7 @@ import { applyRandomEdits } from '../helpers/random-edits.js';
 import type { EditKind } from '../helpers/random-edits.js';
 import { containerManifest, manifestLines, sourceManifest } from '../helpers/manifest.js';
 import { seeded } from '../helpers/tree-builder.js';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rootBlobName } from '../../src/codec/index.js';
 import type { LoadChildOptions } from '../helpers/load-child.js';
@@ -184,5 +184,114 @@ test('kill -9 at random points of an update, then re-run: the same container as 
     const s = await update(opts);
     assert.ok(s.status === 'complete' || s.status === 'already-complete', `seed ${seed}: ${s.status}`);
     await assertLikeFreshLoad(t, work, src, opts, `seed ${seed} after ${kills} kills: ${log.join('; ')}`);
+  }
+});
+
+function snapshot(dir: string): string[] {
+  return fs.readdirSync(dir).map((n) => `${n}:${fs.statSync(path.join(dir, n)).mtimeMs}:${fs.statSync(path.join(dir, n)).size}`).sort();
+}
+
+async function refused(p: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isClfsError(err), String(err));
+    assert.equal(err.code, code, err.message);
+    assert.match(err.message, pattern);
+    assert.ok(!err.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
+test('refusals, with nothing written: a cache wrote to the container, other options, another source, --new, an unfinished load', async (t) => {
+  const { work, src } = workDir(t, 'upd-refuse');
+  buildRandomTree(src, seeded(9), { bigDir: false, bigFiles: false });
+  const opts = folderOptions(src, work, 'blobs');
+  assert.equal((await load(opts)).status, 'complete');
+  const blobs = opts.targetKey.slice(5);
+  applyRandomEdits(src, seeded(10), 3, ['add-file', 'rewrite', 'remove-file']);
+
+  // options the load was not written with
+  let before = snapshot(blobs);
+  await refused(update(opts, { compression: 'disabled' }), 'E_STATE_MISMATCH', /loaded with compression "lz4".*drop --compression/);
+  await refused(update(opts, { preserveHardlinks: true }), 'E_STATE_MISMATCH', /preserve-hardlinks/);
+  // another source: another folder with the same tree
+  const other = path.join(work, 'other', 'src');
+  fs.mkdirSync(path.dirname(other));
+  execFileSync('cp', ['-a', src, other]);
+  await refused(update({ ...opts, source: other }), 'E_STATE_MISMATCH', /source/);
+  await refused(update(opts, { newTransfer: true }), 'E_USAGE', /--update.*--new/);
+  assert.deepEqual(snapshot(blobs), before, 'nothing written by a refused update');
+
+  // a cache wrote a newer version of one of our inodes
+  const inode = fs.readdirSync(blobs).find((n) => n.includes('.0001.'))!;
+  const cacheVersion = inode.replace('.00000000009.', '.00000000010.');
+  fs.copyFileSync(path.join(blobs, inode), path.join(blobs, cacheVersion));
+  before = snapshot(blobs);
+  await refused(update(opts), 'E_STATE_MISMATCH', /version 10.*did not write/);
+  assert.deepEqual(snapshot(blobs), before);
+  // ... and without the state: the rebuilt state sees it too
+  const stateCopy = `${opts.stateDir}-copy`;
+  fs.cpSync(opts.stateDir, stateCopy, { recursive: true });
+  fs.rmSync(opts.stateDir, { recursive: true });
+  await refused(update(opts), 'E_STATE_MISMATCH', /did not write/);
+  assert.deepEqual(snapshot(blobs), before);
+  fs.rmSync(path.join(blobs, cacheVersion));
+  fs.rmSync(opts.stateDir, { recursive: true, force: true });
+  fs.cpSync(stateCopy, opts.stateDir, { recursive: true });
+
+  // a cache wrote an object of its own (an inode no load wrote)
+  const foreign = fs.readdirSync(blobs).find((n) => n.includes('.0001.'))!;
+  const id = foreign.split('_')[1]!.split('.')[0]!;
+  const otherId = id.slice(0, -2) + (id.endsWith('00') ? '01' : '00');
+  const { blobName } = await import('../../src/codec/index.js');
+  const owner = Buffer.alloc(16);
+  owner[15] = 0x64;
+  const foreignName = blobName(Buffer.from(otherId, 'hex'), 1, owner, 9);
+  fs.copyFileSync(path.join(blobs, foreign), path.join(blobs, foreignName));
+  before = snapshot(blobs);
+  await refused(update(opts), 'E_STATE_MISMATCH', /inodes where this load wrote/);
+  assert.deepEqual(snapshot(blobs), before);
+  fs.rmSync(path.join(blobs, foreignName));
+
+  // without the state, a source whose root has another name
+  fs.rmSync(opts.stateDir, { recursive: true });
+  const renamed = path.join(work, 'renamed');
+  execFileSync('cp', ['-a', src, renamed]);
+  before = snapshot(blobs);
+  await refused(update({ ...opts, source: renamed }), 'E_STATE_MISMATCH', /loaded from a source named src/);
+  assert.deepEqual(snapshot(blobs), before);
+
+  // an unfinished load is resumed, not updated
+  const { work: w2, src: s2 } = workDir(t, 'upd-unfinished');
+  buildRandomTree(s2, seeded(12), { bigDir: false, bigFiles: false });
+  const o2 = folderOptions(s2, w2, 'blobs', { phases: [] as never });
+  const first = await load({ ...o2, phases: ['init' as never] });
+  assert.equal(first.status, 'phases-done');
+  await refused(update({ ...o2, phases: undefined }), 'E_USAGE', /has not finished.*without --update/);
+});
+
+test('--update --dry-run: counts what the update then does, writes nothing (state kept and state lost)', async (t) => {
+  for (const lose of [false, true]) {
+    const { work, src } = workDir(t, `upd-dry-${lose}`);
+    const rand = seeded(lose ? 31 : 32);
+    buildRandomTree(src, rand, { bigDir: false, bigFiles: false });
+    const opts = folderOptions(src, work, 'blobs');
+    assert.equal((await load(opts)).status, 'complete');
+    applyRandomEdits(src, rand, 8, ['add-file', 'add-dir', 'remove-file', 'rewrite', 'grow-past-16k', 'chmod', 'file-to-symlink']);
+    if (lose) fs.rmSync(opts.stateDir, { recursive: true });
+    const blobs = opts.targetKey.slice(5);
+    const before = snapshot(blobs);
+    const stateBefore = lose ? [] : snapshot(opts.stateDir).filter((n) => n.startsWith('output.txt'));
+    const e = await updateDryRun({ ...opts, newTransfer: false, update: true });
+    assert.deepEqual(snapshot(blobs), before, 'the dry run wrote nothing to the container');
+    if (lose) assert.ok(!fs.existsSync(opts.stateDir), 'nor a state folder');
+    else assert.deepEqual(snapshot(opts.stateDir).filter((n) => n.startsWith('output.txt')), stateBefore);
+    assert.equal(e.stateFrom, lose ? 'container' : 'state-folder');
+    const s = await update(opts);
+    assert.equal(s.status, 'complete');
+    const u = s.update!;
+    assert.deepEqual([e.added, e.changed, e.attributesOnly, e.removed, e.bytesToUpload], [u.added, u.changed, u.attributesOnly, u.removed, u.bytesToUpload], JSON.stringify({ e, u }));
+    assert.ok(e.added + e.changed + e.removed > 0);
+    assert.equal(e.blobsToDelete, s.blobsDeleted, JSON.stringify({ e, s: s.blobsDeleted }));
+    await assertLikeFreshLoad(t, work, src, opts, `dry run lose=${lose}`);
   }
 });
