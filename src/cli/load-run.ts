@@ -5,8 +5,8 @@
  * summary and the exit code.
  */
 import { Option, type Command } from 'commander';
-import { dryRun, load } from '../index.js';
-import type { DryRunEstimate, LoadOptions, LoadSummary, LogLevel } from '../index.js';
+import { ClfsError, dryRun, load, updateDryRun } from '../index.js';
+import type { DryRunEstimate, LoadOptions, LoadSummary, LogLevel, UpdateEstimate } from '../index.js';
 import { EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { applyEnvironment } from './environment.js';
 import { ProgressPrinter } from './progress.js';
@@ -26,6 +26,10 @@ export interface LoadFlags {
   json?: boolean;
   /** the reference's --dry_run: count the tree first (for the ETA), then load */
   countFirst?: boolean;
+  /** bring the loaded container up to date with the source (docs/update.md) */
+  update?: boolean;
+  /** with update: compare file data, not only attributes */
+  checksum?: boolean;
 }
 
 /** One option of a load command line and the setting it gives. */
@@ -82,6 +86,10 @@ function printSummary(io: CliIo, s: LoadSummary, json: boolean): void {
     `${s.status}: ${s.entries} entries (${kinds || 'none written this run'}), ${(s.fileBytes / 1048576).toFixed(1)} MiB of file data, ` +
       `${s.blobsWritten} blobs written (${(s.bytesUploaded / 1048576).toFixed(1)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
   );
+  if (s.update !== undefined) {
+    const u = s.update;
+    io.stdout.write(`update: ${u.added} entries added, ${u.changed} changed, ${u.attributesOnly} with new attributes only, ${u.removed} removed; ${s.blobsDeleted} blobs deleted\n`);
+  }
   for (const p of s.problems.slice(0, 20)) io.stdout.write(`  problem: ${p.path}: ${p.message}\n`);
   if (s.problemsTotal > 20) io.stdout.write(`  ... and ${s.problemsTotal - 20} more\n`);
   if (s.problemsFile !== undefined) io.stdout.write(`every failed path is listed in ${s.problemsFile}\n`);
@@ -103,8 +111,53 @@ export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean): void
   );
 }
 
+export function printUpdateEstimate(io: CliIo, e: UpdateEstimate, json: boolean): void {
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ dryRun: true, update: true, ...e })}\n`);
+    return;
+  }
+  io.stdout.write(
+    `dry run of the update (compared with the ${e.stateFrom === 'container' ? 'container itself: no state folder' : 'state folder'}): ${e.added} entries added, ${e.changed} changed, ` +
+      `${e.attributesOnly} with new attributes only, ${e.removed} removed\n` +
+      `the update would upload ${(e.bytesToUpload / 1048576).toFixed(1)} MiB of file data, write ${e.blobsToWrite} blobs and delete ${e.blobsToDelete}; nothing was written\n`,
+  );
+}
+
+/** The flags that only mean something with --update. */
+function checkUpdateFlags(flags: LoadFlags): void {
+  if (flags.checksum === true && flags.update !== true) throw new ClfsError('E_USAGE', '--checksum compares data during an update: add --update, or drop --checksum', { subject: '--checksum' });
+  if (flags.update === true && flags.newTransfer === true) throw new ClfsError('E_USAGE', '--update brings a loaded container up to date and --new starts a new load: give one of them', { subject: '--update' });
+}
+
+/** `load --update --dry-run`: what the update would change; resolves to the exit code. */
+export async function runUpdateDryRun(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
+  checkUpdateFlags(flags);
+  const opened = target.open({ concurrency: flags.concurrency, reportRetries: true });
+  try {
+    const e = await updateDryRun({
+      ...applyEnvironment(process.env),
+      source,
+      target: opened,
+      targetKey: target.key,
+      stateDir: flags.stateDir ?? defaultStateDir(target.key),
+      newTransfer: false,
+      update: true,
+      checksum: flags.checksum,
+      compression: flags.compression,
+      preserveHardlinks: flags.preserveHardlinks,
+      concurrency: flags.concurrency,
+      abortSignal: ctx.signals.controller.signal,
+    });
+    printUpdateEstimate(ctx, e, flags.json === true);
+    return EXIT.OK;
+  } finally {
+    await opened.close?.();
+  }
+}
+
 /** Load `source` into `target` with `flags`; resolves to the exit code. */
 export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
+  checkUpdateFlags(flags);
   const stateDir = flags.stateDir ?? defaultStateDir(target.key);
   const opened = target.open({ concurrency: flags.concurrency, reportRetries: true });
   const printer = new ProgressPrinter(ctx.stderr);
@@ -125,6 +178,8 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     retryErrors: flags.retryErrors,
     concurrency: flags.concurrency,
     logLevel: flags.logLevel,
+    update: flags.update,
+    checksum: flags.checksum,
     abortSignal: ctx.signals.controller.signal,
     reporter: {
       phase: (name, event) => printer.message(`phase ${name} ${event === 'start' ? 'started' : 'done'}`),

@@ -30,6 +30,9 @@ const OPTIONS: LoadCommandOptions = [
   new Option('--azcopy', 'ignored (accepted for compatibility)').hideHelp(),
   new Option('--endpoint <url>', 'blob service URL (default https://ACCOUNT.blob.core.windows.net; Azurite: http://127.0.0.1:PORT/devstoreaccount1)'),
   loadFlag('json', new Option('--json', 'print one JSON summary object at the end').default(false)),
+  // ours, not the reference's: the reference cannot update a container
+  loadFlag('update', new Option('--update', 'bring the container loaded from SOURCE_ROOT up to date with it (clfsload only; see docs/update.md)')),
+  loadFlag('checksum', new Option('--checksum', 'with --update: also compare file data (clfsload only)')),
 ];
 
 export const LEGACY_USAGE = 'clfsload [--new] LOCAL_STATE_PATH SOURCE_ROOT ACCOUNT CONTAINER SAS_TOKEN';
