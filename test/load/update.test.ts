@@ -295,3 +295,37 @@ test('--update --dry-run: counts what the update then does, writes nothing (stat
     await assertLikeFreshLoad(t, work, src, opts, `dry run lose=${lose}`);
   }
 });
+
+test('--checksum finds a file whose data changed under the same size and times; without it the update trusts the attributes', async (t) => {
+  const { work, src } = workDir(t, 'upd-checksum');
+  fs.mkdirSync(src);
+  const small = path.join(src, 'small');
+  const large = path.join(src, 'large');
+  fs.writeFileSync(small, 'aaaa');
+  fs.writeFileSync(large, Buffer.alloc(100_000, 1));
+  const opts = folderOptions(src, work, 'blobs');
+  assert.equal((await load(opts)).status, 'complete');
+  // touch -r keeps the nanoseconds (utimes from a Date would not)
+  const ref = path.join(work, 'times-ref');
+  const keepTimes = (p: string, write: () => void) => {
+    fs.writeFileSync(ref, '');
+    execFileSync('touch', ['-r', p, ref]);
+    write();
+    execFileSync('touch', ['-r', ref, p]);
+  };
+  keepTimes(small, () => fs.writeFileSync(small, 'bbbb'));
+  keepTimes(large, () => fs.writeFileSync(large, Buffer.alloc(100_000, 2)));
+  // ctime moved on: without --checksum the attributes alone differ; the small file's inode is
+  // written again from the source (its data is in it), the large file's inode is patched
+  const plain = await update(opts);
+  assert.equal(plain.update?.changed, 0);
+  assert.equal(plain.update?.attributesOnly, 2);
+  const stale = await verify(opts.target, { source: src });
+  assert.ok(!stale.ok, 'the data is stale without --checksum (as rsync without -c)');
+  const sum = await update(opts, { checksum: true });
+  assert.equal(sum.status, 'complete');
+  assert.equal(sum.update?.changed, 1, JSON.stringify(sum.update));
+  await assertLikeFreshLoad(t, work, src, opts, '--checksum');
+  const again = await update(opts, { checksum: true });
+  assert.equal(again.status, 'already-complete');
+});
