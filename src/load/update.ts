@@ -201,6 +201,7 @@ export async function diffTree(ctx: DiffContext, sourceAbs: string): Promise<voi
 function reopenDir(ctx: DiffContext, dir: EntryRow): void {
   const db = ctx.run.db;
   db.reopen(dir.id);
+  db.markRewrite(dir.id);
   const known = db.knownBlobs(dir.id);
   if (known.length === 0) return;
   // the root's names (final, tmp) are never among them: the root moves, it is not deleted
@@ -274,8 +275,8 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
       continue;
     }
     if (change === 'none') continue;
+    // the inode is written again under the name the directory holds: the directory stays as it is
     refreshes.push({ row, fresh, change });
-    if (!(change === 'attrs' && segmented(row))) dirChanged = true;
   }
   for (const e of order) {
     if (seen.has(hex(e.name))) continue;
@@ -304,12 +305,14 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
         db.addDeletes(db.knownBlobs(row.id).filter((n) => n !== keep));
         db.clearKnownBlobs(row.id);
         db.refreshFromSource(row.id, fresh, EntryState.PENDING, true);
+        db.markRewrite(row.id);
       } else if (segmented(row)) {
         db.refreshFromSource(row.id, fresh, undefined, false);
         db.addAttrPatch(row.id);
       } else {
         // a one-object entry: writing it again reads at most 16 KiB
         db.refreshFromSource(row.id, fresh, EntryState.PENDING, false);
+        db.markRewrite(row.id);
       }
     }
     const counters = db.counters;
@@ -606,7 +609,7 @@ export async function applyAttributePatches(run: LoadRun): Promise<void> {
           run.db.tx(() => {
             run.db.addDeletes(segmentNames(run, row.fh, 0, row.plannedSegments, row.gen));
             run.db.refreshFromSource(row.id, row, EntryState.PENDING, true);
-            run.db.reopen(parent.id);
+            run.db.markRewrite(row.id);
           });
           run.db.attrPatched(row.id);
           return;

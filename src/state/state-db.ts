@@ -538,7 +538,20 @@ export class StateDb {
   }
 
   setUpdateStage(stage: 'scan' | 'write' | undefined): void {
-    this.tx(() => (stage === undefined ? this.deleteMeta('update') : this.setMeta('update', stage)));
+    this.tx(() => {
+      if (stage !== undefined) return this.setMeta('update', stage);
+      this.deleteMeta('update');
+      this.exec('DELETE FROM update_rewrites');
+    });
+  }
+
+  /**
+   * An entry an update writes again whose old object stays in place until then (same name): its
+   * directory, which names it, is not unfinished for it (the state check leaves that directory
+   * alone). Call inside tx.
+   */
+  markRewrite(id: number): void {
+    this.run('INSERT OR IGNORE INTO update_rewrites(entry_id) VALUES (?)', id);
   }
 
   /** Whether this state was rebuilt from the container (the load's own state was not there). */

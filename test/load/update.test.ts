@@ -329,3 +329,27 @@ test('--checksum finds a file whose data changed under the same size and times; 
   const again = await update(opts, { checksum: true });
   assert.equal(again.status, 'already-complete');
 });
+
+test('requests only for what changed: one rewritten file costs its inode, the root move, the log and the bucket object; no repair warnings', async (t) => {
+  const { work, src } = workDir(t, 'upd-requests');
+  buildRandomTree(src, seeded(77), { bigDir: true, bigFiles: false });
+  const blobs = path.join(work, 'blobs');
+  fs.mkdirSync(blobs);
+  const { CountingTarget } = await import('../../src/index.js');
+  const counting = new CountingTarget(new FolderTarget(blobs));
+  const opts: LoadOptions = { source: src, target: counting, targetKey: `file:${blobs}`, stateDir: path.join(work, 'state'), newTransfer: true, concurrency: 8 };
+  assert.equal((await load(opts)).status, 'complete');
+  const small = fs.readdirSync(src).find((n) => fs.lstatSync(path.join(src, n)).isFile() && fs.statSync(path.join(src, n)).size < 16000 && fs.statSync(path.join(src, n)).nlink === 1)!;
+  fs.writeFileSync(path.join(src, small), 'rewritten\n');
+  const before = counting.counts;
+  const warnings: string[] = [];
+  const s = await update({ ...opts, reporter: { log: (level, m) => (level === 'warn' ? warnings.push(m) : undefined) } });
+  assert.equal(s.status, 'complete');
+  assert.deepEqual(warnings, []);
+  const after = counting.counts;
+  // the file's inode, the tmp root, the final root, output.txt, the bucket object
+  assert.equal(after.put - before.put, 5, JSON.stringify({ before, after }));
+  // the final root when the update starts, the tmp root when it ends
+  assert.equal(after.delete - before.delete, 2);
+  await assertLikeFreshLoad(t, work, src, { ...opts, target: new FolderTarget(blobs) }, 'one rewritten file');
+});
