@@ -222,6 +222,7 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
         listing.set(hex(e.name), e);
         order.push(e);
       }
+      run.stats.entriesScanned += batch.length;
     }
   } catch (err) {
     // the load failed a directory it could not read; an update cannot tell what it holds now
@@ -485,6 +486,8 @@ function relinkGroups(ctx: DiffContext): void {
 
 /** --checksum: whether the stored bytes of a file (or a symlink's target) differ from the source's. */
 async function contentDiffers(ctx: DiffContext, dir: EntryRow, row: EntryRow): Promise<boolean> {
+  // another name of a hard-linked inode: the inode's first name compares its data
+  if (row.linkOf !== null) return false;
   const run = ctx.run;
   const path = joinPath(dir.path!, row.name);
   const known = run.db.knownBlobs(row.id).filter((n) => {
