@@ -34,6 +34,7 @@ test('src/index.ts exports exactly the public API', () => {
     'startAzurite',
     'stateFaultPlanFromEnv',
     'targetKey',
+    'updateDryRun',
     'verify',
   ]);
 });

@@ -521,7 +521,7 @@ async function beginUpdate(ctx: PhaseContext): Promise<LoadSummary | undefined> 
       run.log.info('update: the container is up to date; nothing written');
       return summary(run, 'already-complete', Phase.DONE, c);
     }
-    await rootToTmp(run);
+    await rootToTmp(diff);
     db.tx(() => {
       db.setMeta('update', 'write');
       db.setMeta('phase', Phase.TRANSFER);

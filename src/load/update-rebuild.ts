@@ -185,7 +185,8 @@ export async function rebuildState(o: RebuildOptions): Promise<void> {
     rootBlob = await target.get(rootName, { abortSignal: signal });
   } catch (err) {
     if (!notFound(err)) throw err;
-    if (await target.exists(tmpRootName(), { abortSignal: signal })) {
+    // an interrupted load or update leaves the bucket object (and perhaps the tmp root) without a final root
+    if ((await target.exists(tmpRootName(), { abortSignal: signal })) || (await target.exists(bucketBlobName(), { abortSignal: signal }))) {
       throw new ClfsError('E_NOT_FINALIZED', `${target.description}: its load or update did not finish, and its state folder ${o.stateDir} is not here; resume it with its state folder, or load into a new container with --new`, { subject: target.description });
     }
     throw new ClfsError('E_USAGE', `${target.description} holds no finished CLFS load to update (no root inode); load into it with --new instead`, { subject: target.description });

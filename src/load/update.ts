@@ -40,7 +40,6 @@ import { EntryState, FTYPE_UNKNOWN, SINGLE_OBJECT_MAX_BYTES } from '../state/ind
 import type { EntryRow, NewEntry, TransferIdentity } from '../state/index.js';
 import { vattrOf } from './attributes.js';
 import { insertChild, newEntryFrom, unreadableChild } from './dir-scan.js';
-import { tmpRootName } from './dir-writer.js';
 import { indirectCount, segmentNames } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
@@ -574,21 +573,18 @@ export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined
   }
 }
 
-/** The container stops looking finished: its root back under the tmp name (spec §3.6) before anything else changes. */
-export async function rootToTmp(run: LoadRun): Promise<void> {
-  const finalName = rootBlobName(INITIAL_VERSION);
-  const tmp = tmpRootName();
-  let blob: Buffer;
-  try {
-    blob = await run.target.get(finalName, { abortSignal: run.abortSignal });
-  } catch (err) {
-    if (!(isClfsError(err) && err.code === 'E_TARGET_NOT_FOUND')) throw err;
-    if (await run.target.exists(tmp, { abortSignal: run.abortSignal })) return;
-    throw new ClfsError('E_STATE_MISMATCH', `${run.target.description} has no root inode: it is not the container this state loaded`, { subject: run.target.description });
-  }
-  await run.putRaw(tmp, blob);
-  await run.durable();
-  await run.deleteBlob(finalName);
+/**
+ * The container stops looking finished (spec §3.6) before anything in it changes: the root is
+ * set to be written again (TRANSFER writes it last, under its tmp name, as in a load) and its
+ * final name deleted. A kill at any point leaves either the old finished container or one with
+ * no final root; the root's content is always in the state.
+ */
+export async function rootToTmp(ctx: DiffContext): Promise<void> {
+  const run = ctx.run;
+  const root = run.db.rootEntry()!;
+  run.db.tx(() => reopenDir(ctx, root));
+  run.db.recountPending();
+  await run.deleteBlob(rootBlobName(INITIAL_VERSION));
   await run.durable();
 }
 

@@ -542,6 +542,9 @@ export class StateDb {
       if (stage !== undefined) return this.setMeta('update', stage);
       this.deleteMeta('update');
       this.exec('DELETE FROM update_rewrites');
+      // what the rebuild listed is no longer the whole container once an update wrote to it:
+      // later updates check the container against the rows, as for a load's own state
+      this.deleteMeta('rebuilt');
     });
   }
 
