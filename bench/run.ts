@@ -5,7 +5,7 @@
  * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
  *
  *   node dist/bench/run.js [--quick] [--runs N] [--only a,b] [--skip a,b] [--scale N] [--hugedir N]
- *                          [--concurrency N] [--latency-concurrency N] [--no-docs]
+ *                          [--concurrency N] [--latency-concurrency N] [--update-files N] [--no-docs]
  */
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -24,12 +24,13 @@ const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const REPO = path.resolve(HERE, '..', '..');
 const CLI = path.join(REPO, 'dist', 'bin', 'clfsload.js');
 const LATENCY_CHILD = path.join(HERE, 'latency-child.js');
+const UPDATE_CHILD = path.join(HERE, 'update-child.js');
 // BENCH_CACHE puts the trees and the outputs elsewhere (e.g. a freshly made file system)
 const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
-const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'verify', 'hugedir', 'scale'] as const;
+const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'verify', 'hugedir', 'scale', 'update'] as const;
 type CaseName = (typeof CASES)[number];
 
 // ---------------------------------------------------------------- options
@@ -46,10 +47,12 @@ interface Options {
   latencyConcurrency: number;
   latencyMs: number;
   writeDocs: boolean;
+  /** files of the update case's tree (--update-files N) */
+  updateFiles: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, hugedirFiles: 2_000_000, runsGiven: false, latencyConcurrency: 256, latencyMs: 20, writeDocs: true };
+  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, hugedirFiles: 2_000_000, runsGiven: false, latencyConcurrency: 256, latencyMs: 20, writeDocs: true, updateFiles: 200_000 };
   let runsGiven = false;
   let scaleGiven = false;
   let hugedirGiven = false;
@@ -73,6 +76,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--quick') o.quick = true;
     else if (a === '--runs') ((o.runs = int(next())), (runsGiven = true));
     else if (a === '--only') o.cases = list(next());
+    else if (a === '--update-files') o.updateFiles = Number(next());
     else if (a === '--skip') {
       const skip = list(next());
       o.cases = o.cases.filter((c) => !skip.includes(c));
@@ -587,6 +591,87 @@ async function verifyCase(tree: Tree, o: Options, runs: number): Promise<CaseRes
   };
 }
 
+/**
+ * The update case: a tree loaded once, then 1% of its files rewritten (same size, new data, new
+ * mtime) and 0.1% removed; `load --update` against a full load of the edited tree, and against the
+ * update's comparison alone (its floor). Each run starts from a fresh copy of the tree and a
+ * fresh load of it (not measured).
+ */
+async function updateCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const modes = ['scan', 'update', 'load'] as const;
+  const results = new Map<string, { walls: number[]; rss: number[]; reqs: number[] }>();
+  const notes: string[] = [];
+  let changed = 0;
+  let removed = 0;
+  for (let r = 0; r < runs; r++) {
+    const src = path.join(fresh('update-src'), 'tree');
+    fs.mkdirSync(path.dirname(src), { recursive: true });
+    execFileSync('cp', ['-a', tree.root, src]);
+    const blobs = fresh('update-blobs');
+    const state = fresh('update-state');
+    fs.mkdirSync(blobs, { recursive: true });
+    const base = await measureChild(process.execPath, [UPDATE_CHILD, src, blobs, state, 'load']);
+    ensureOk(base, 'update: the first load');
+    // the edits: every 100th file rewritten, every 1000th (offset 50) removed
+    const files: string[] = [];
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk(src);
+    files.sort();
+    changed = 0;
+    removed = 0;
+    files.forEach((p, i) => {
+      if (i % 1000 === 50) {
+        fs.rmSync(p);
+        removed += 1;
+      } else if (i % 100 === 0) {
+        const size = fs.statSync(p).size;
+        fs.writeFileSync(p, randomStream(i)(size));
+        fs.utimesSync(p, new Date(), new Date(Date.now() + 1000));
+        changed += 1;
+      }
+    });
+    for (const mode of modes) {
+      const dest = mode === 'load' ? fresh('update-full') : blobs;
+      const st = mode === 'load' ? fresh('update-full-state') : state;
+      fs.mkdirSync(dest, { recursive: true });
+      await quiet(tree);
+      const m = await measureChild(process.execPath, [UPDATE_CHILD, src, dest, st, mode]);
+      ensureOk(m, `update ${mode}`);
+      const out = lastJson<{ summary: LoadJson; counts: { put: number; putMany: number; get: number; exists: number; list: number; delete: number } }>(m.stdout, `update ${mode}`);
+      if (mode !== 'scan') {
+        checkSummary(out.summary, `update ${mode}`);
+        await checkVerify(new FolderTarget(dest), src, `update ${mode}`);
+      }
+      const c = out.counts;
+      const requests = c.put + c.get + c.exists + c.list + c.delete;
+      const e = results.get(mode) ?? { walls: [], rss: [], reqs: [] };
+      e.walls.push(m.wallSeconds);
+      e.rss.push(m.peakRssBytes);
+      e.reqs.push(requests);
+      results.set(mode, e);
+      process.stderr.write(`  update ${mode} run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB, ${requests} requests (${JSON.stringify(c)})\n`);
+    }
+  }
+  const labels: Record<(typeof modes)[number], string> = {
+    scan: 'the comparison alone (update --dry-run: lstat against the state; floor)',
+    update: 'load --update of the loaded container',
+    load: 'full load of the edited tree into an empty container',
+  };
+  const full = median(results.get('load')!.walls);
+  const rows: Row[] = modes.map((mode) => {
+    const e = results.get(mode)!;
+    return { label: labels[mode], files: tree.files, bytes: tree.bytes, wall: median(e.walls), rss: median(e.rss), requestsPerFile: median(e.reqs) / tree.files, note: `${median(e.reqs)} requests, ${((median(e.walls) / full) * 100).toFixed(1)}% of the full load` };
+  });
+  notes.push(`${changed} files rewritten (same size), ${removed} removed before each run; verify against the source OK after the update and the full load`);
+  return { name: 'update', runs, title: `update: ${tree.files} small files, 1% rewritten and 0.1% removed → file:// (update vs a full load vs the comparison alone)`, rows, notes };
+}
+
 async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
   const server = await startMiniBlobServer();
   const walls: number[] = [];
@@ -857,6 +942,10 @@ async function main(): Promise<void> {
       // memory is the point here (issue 11: under 250 MB), and a run takes minutes: once unless --runs
       const runs = o.runsGiven ? o.runs : 1;
       results.push(await folderCase('hugedir', `hugedir: one directory of ${o.hugedirFiles} empty files → file:// (${runs} run${runs === 1 ? '' : 's'})`, t, o, runs, false));
+    } else if (c === 'update') {
+      const files = q ? Math.min(o.updateFiles, 5000) : o.updateFiles;
+      const t = cached(`update-${files}`, (root) => buildSmall(root, files, Math.max(1, Math.ceil(files / 1000))));
+      results.push(await updateCase(t, o, o.runs));
     } else if (c === 'scale') {
       const t = cached(`scale-${o.scaleFiles}`, (root) => buildScale(root, o.scaleFiles));
       // the median of --runs like every case (the issue asks for several runs): about 5 minutes a

@@ -47,6 +47,7 @@ test('src/index.ts exports exactly the public API', () => {
     'stateFaultPlanFromEnv',
     'targetKey',
     'transferFilters',
+    'updateDryRun',
     'verify',
   ]);
 });

@@ -7,8 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { ClfsError, describeHolds, dryRun, isClfsError, load, patternsOfFile, RateLimiter, redact } from '../index.js';
-import type { DryRunEstimate, FilterSpec, LoadOptions, LoadSummary, LogLevel, RateSchedule } from '../index.js';
+import { ClfsError, describeHolds, dryRun, isClfsError, load, patternsOfFile, RateLimiter, redact, updateDryRun } from '../index.js';
+import type { DryRunEstimate, FilterSpec, LoadOptions, LoadSummary, LogLevel, RateSchedule, UpdateEstimate } from '../index.js';
 import { commandLine, EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { applyEnvironment } from './environment.js';
 import { bwlimitOption, collect, requestRateOption } from './options.js';
@@ -38,6 +38,10 @@ export interface LoadFlags {
   /** --bwlimit, --max-requests: one limiter for the whole process */
   bwlimit?: RateSchedule;
   maxRequests?: number;
+  /** bring the loaded container up to date with the source (docs/update.md) */
+  update?: boolean;
+  /** with update: compare file data, not only attributes */
+  checksum?: boolean;
 }
 
 /** One option of a load command line and the setting it gives. */
@@ -180,6 +184,10 @@ function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: 
         `${s.blobsWritten} blob writes (${mib(s.bytesUploaded)} MiB), ${s.errors} errors, ${s.seconds.toFixed(1)} s\n`,
     );
   }
+  if (s.update !== undefined) {
+    const u = s.update;
+    out.write(`update: ${u.added} entries added, ${u.changed} changed, ${u.attributesOnly} with new attributes only, ${u.removed} removed; ${s.blobsDeleted} blobs deleted\n`);
+  }
   for (const p of s.problems.slice(0, 20)) out.write(`  problem: ${p.path}: ${p.message}\n`);
   if (s.problemsTotal > 20) out.write(`  ... and ${s.problemsTotal - 20} more\n`);
   if (s.problemsFile !== undefined) out.write(`every failed path is listed in ${s.problemsFile}\n`);
@@ -214,8 +222,54 @@ export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean, exitC
   );
 }
 
+export function printUpdateEstimate(io: CliIo, e: UpdateEstimate, json: boolean): void {
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ status: 'dry-run', exitCode: EXIT.OK, dryRun: true, update: true, ...e })}\n`);
+    return;
+  }
+  io.stdout.write(
+    `dry run of the update (compared with the ${e.stateFrom === 'container' ? 'container itself: no state folder' : 'state folder'}): ${e.added} entries added, ${e.changed} changed, ` +
+      `${e.attributesOnly} with new attributes only, ${e.removed} removed\n` +
+      `the update would upload ${(e.bytesToUpload / 1048576).toFixed(1)} MiB of file data, write ${e.blobsToWrite} blobs and delete ${e.blobsToDelete}; nothing was written\n`,
+  );
+}
+
+/** The flags that only mean something with --update. */
+function checkUpdateFlags(flags: LoadFlags): void {
+  if (flags.checksum === true && flags.update !== true) throw new ClfsError('E_USAGE', '--checksum compares data during an update: add --update, or drop --checksum', { subject: '--checksum' });
+  if (flags.update === true && flags.newTransfer === true) throw new ClfsError('E_USAGE', '--update brings a loaded container up to date and --new starts a new load: give one of them', { subject: '--update' });
+}
+
+/** `load --update --dry-run`: what the update would change; resolves to the exit code. */
+export async function runUpdateDryRun(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
+  checkUpdateFlags(flags);
+  const opened = target.open({ concurrency: flags.concurrency, reportRetries: true });
+  try {
+    const e = await updateDryRun({
+      ...applyEnvironment(process.env),
+      source,
+      target: opened,
+      targetKey: target.key,
+      stateDir: flags.stateDir ?? defaultStateDir(target.key),
+      newTransfer: false,
+      update: true,
+      checksum: flags.checksum,
+      compression: flags.compression,
+      preserveHardlinks: flags.preserveHardlinks,
+      filters: filtersOf(flags),
+      concurrency: flags.concurrency,
+      abortSignal: ctx.signals.controller.signal,
+    });
+    printUpdateEstimate(ctx, e, flags.json === true);
+    return EXIT.OK;
+  } finally {
+    await opened.close?.();
+  }
+}
+
 /** Load `source` into `target` with `flags`; resolves to the exit code. */
 export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
+  checkUpdateFlags(flags);
   const stateDir = flags.stateDir ?? defaultStateDir(target.key);
   const filters = filtersOf(flags);
   const limiter = flags.bwlimit !== undefined || flags.maxRequests !== undefined ? new RateLimiter({ bytes: flags.bwlimit, requests: flags.maxRequests }) : undefined;
@@ -239,6 +293,8 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     concurrency: flags.concurrency,
     logLevel: flags.logLevel,
     filters,
+    update: flags.update,
+    checksum: flags.checksum,
     abortSignal: ctx.signals.controller.signal,
     reporter: {
       phase: (name, event) => {

@@ -59,7 +59,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const clamp = clampWarner(run, path);
   const vattr0 = vattrOf(row, run.identity, { sizeBytes: 0n, nlink: 1 }, clamp);
   const ctimeSec = vattr0.ctime.sec;
-  const builder = new BlockMapBuilder(row.fh, run.ids.indirectIds(row.fh));
+  const builder = new BlockMapBuilder(row.fh, run.ids.indirectIds(row.fh, row.gen));
   const progress = new SegmentProgressTracker(run, row);
   const inflight: Array<Promise<void>> = [];
   let failure: unknown;
@@ -122,7 +122,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
           continue;
         }
         segments = k;
-        const id = run.ids.segmentId(row.fh, k);
+        const id = run.ids.segmentId(row.fh, k, row.gen);
         track(
           run
             .queuePutBlob(blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION), r.blob)
@@ -159,7 +159,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const body = encodeInodeBody({ vattr, bmap, back: [parent.fh], name: row.name, data: inline });
   await run.queuePut(transferInodeName(row, parent.fh), body);
   progress.finished();
-  await deleteLeftoverSegments(run, row.fh, segments, previousSegments);
+  await deleteLeftoverSegments(run, row.fh, segments, previousSegments, row.gen);
   run.stats.bytesDone += inline.length;
   return total;
 }
@@ -243,15 +243,22 @@ class SegmentProgressTracker {
  * After a redo wrote fewer segments than an interrupted attempt, remove the attempt's extra
  * segments and indirect blocks (their ids are deterministic, so their names are known).
  */
-export async function deleteLeftoverSegments(run: LoadRun, owner: Buffer, nowSegments: number, previousSegments: number): Promise<void> {
-  if (previousSegments <= nowSegments) return;
+export async function deleteLeftoverSegments(run: LoadRun, owner: Buffer, nowSegments: number, previousSegments: number, gen = 0): Promise<void> {
+  for (const name of segmentNames(run, owner, nowSegments, previousSegments, gen)) await run.deleteBlob(name);
+}
+
+/** Names of segments nowSegments+1..previousSegments of generation `gen`, and of the indirect blocks only the larger count emits. */
+export function segmentNames(run: Pick<LoadRun, 'ids'>, owner: Buffer, nowSegments: number, previousSegments: number, gen = 0): string[] {
+  const names: string[] = [];
+  if (previousSegments <= nowSegments) return names;
   for (let k = nowSegments + 1; k <= previousSegments; k++) {
-    await run.deleteBlob(blobName(run.ids.segmentId(owner, k), Btype.SEGMENT, owner, INITIAL_VERSION));
+    names.push(blobName(run.ids.segmentId(owner, k, gen), Btype.SEGMENT, owner, INITIAL_VERSION));
   }
   const before = indirectCount(previousSegments);
   for (let n = indirectCount(nowSegments); n < before; n++) {
-    await run.deleteBlob(blobName(run.ids.indirectId(owner, n), Btype.INDIRECT, owner, INITIAL_VERSION));
+    names.push(blobName(run.ids.indirectId(owner, n, gen), Btype.INDIRECT, owner, INITIAL_VERSION));
   }
+  return names;
 }
 
 /** How many indirect blocks the block map of `segments` segments emits. */

@@ -189,7 +189,7 @@ async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
     for (const row of rows) {
       if (row.parentId === null || row.linkOf !== null || row.ftype === FTYPE_UNKNOWN) continue;
       await run.deleteBlob(transferInodeName(row, run.dirRow(row.parentId).fh));
-      await deleteLeftoverSegments(run, row.fh, 0, row.plannedSegments);
+      await deleteLeftoverSegments(run, row.fh, 0, row.plannedSegments, row.gen);
       // its segments are gone: a later retry must not continue after them
       run.db.clearSegmentProgress(row.id);
     }

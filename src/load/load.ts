@@ -23,6 +23,9 @@ import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
 import { checkSource } from './source-root.js';
 import { storedFilters } from './state-maintenance.js';
+import { applyAttributePatches, checkOnlyOurs, diffTree, newDiffContext, rootToTmp, runUpdateDeletes, storedOptionMismatch } from './update.js';
+import type { StoredOptionCheck, UpdateCounts } from './update.js';
+import { rebuildState } from './update-rebuild.js';
 
 export interface LoadOptions {
   /** the source root as the user typed it (its last component names the root, spec §5.10) */
@@ -58,9 +61,17 @@ export interface LoadOptions {
   phases?: readonly Phase[];
   /**
    * What to leave out (src/scan/filter.ts). A new load stores them (default: DEFAULT_FILTERS, the
-   * NAS snapshot directories left out); a resume uses the stored ones and refuses other filters.
+   * NAS snapshot directories left out); a resume uses the stored ones and refuses other filters;
+   * an update stores the new ones and removes or adds what they change.
    */
   filters?: FilterSpec;
+  /**
+   * bring the finished container up to date with the source (docs/update.md): from the state
+   * folder when it holds the load, else from a state rebuilt from the container
+   */
+  update?: boolean;
+  /** with `update`: compare the data of files whose attributes match, too (reads them and their blobs) */
+  checksum?: boolean;
 }
 
 export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded' | 'phases-done';
@@ -97,6 +108,8 @@ export interface LoadSummary {
   /** entries the filters left out this run (an excluded directory counts once) */
   excluded: number;
   seconds: number;
+  /** with `update`: what the comparison found this run (a resumed update counts what was left) */
+  update?: UpdateCounts;
 }
 
 export const DEFAULT_MAX_ERRORS = 50;
@@ -183,18 +196,31 @@ function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity 
 function copyFilters(f: FilterSpec): FilterSpec {
   return { exclude: [...f.exclude], include: [...f.include], excludeIfPresent: [...f.excludeIfPresent], keepSnapshotDirs: f.keepSnapshotDirs };
 }
+/**
+ * The options a transfer stores and a resume (or an update) must not change, one row each: a
+ * given value must match the stored one; an option not given keeps it. A new stored option is
+ * one more row.
+ */
+export const STORED_OPTIONS: ReadonlyArray<StoredOptionCheck<LoadOptions>> = [
+  { option: 'compression', stored: (i) => i.compression, given: (o) => o.compression },
+  { option: 'preserve-hardlinks', stored: (i) => i.preserveHardlinks, given: (o) => o.preserveHardlinks },
+];
 
 function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: LoadOptions, stateDir: string): void {
   const mismatch = (what: string, stored: string, given: string) =>
     new ClfsError('E_STATE_MISMATCH', `state folder ${stateDir} belongs to another transfer (${what}: stored ${stored}, given ${given}); use the same ${what}, or --new with a new state folder`, { subject: stateDir });
   if (identity.sourceRootHex !== hexOf(sourceAbs)) throw mismatch('source', Buffer.from(identity.sourceRootHex, 'hex').toString(), sourceAbs);
   if (identity.targetKey !== options.targetKey) throw mismatch('target', identity.targetKey, options.targetKey);
-  if (options.compression !== undefined && options.compression !== identity.compression) throw mismatch('compression', identity.compression, options.compression);
-  if (options.preserveHardlinks !== undefined && options.preserveHardlinks !== identity.preserveHardlinks) {
-    throw mismatch('preserve-hardlinks', String(identity.preserveHardlinks), String(options.preserveHardlinks));
+  const m = storedOptionMismatch(STORED_OPTIONS, identity, options);
+  if (m !== undefined) {
+    if (options.update) {
+      throw new ClfsError('E_STATE_MISMATCH', `${options.target.description} was loaded with ${m.option} ${m.stored}, and this update asks for ${m.given}: an update keeps the load's options; drop --${m.option}, or load into a new container with --new`, { subject: `--${m.option}` });
+    }
+    throw mismatch(m.option, m.stored, m.given);
   }
   const stored = storedFilters(identity);
-  if (options.filters !== undefined && !sameFilters(options.filters, stored)) {
+  // an update may change the filters: it removes what they now leave out and adds what they let in
+  if (options.filters !== undefined && !sameFilters(options.filters, stored) && options.update !== true) {
     // a silent change would leave the container half one selection, half the other
     throw new ClfsError(
       'E_STATE_MISMATCH',
@@ -297,6 +323,15 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   checkStateOutsideSource(options.stateDir, sourceAbs);
   checkTargetOutsideSource(options.targetKey, sourceAbs);
   const reporter = options.reporter ?? {};
+  if (options.update) {
+    if (options.newTransfer) throw new ClfsError('E_USAGE', '--update brings a loaded container up to date and --new starts a new load: give one of them', { subject: '--update' });
+    if (!StateDb.holdsTransfer(options.stateDir)) {
+      // the load's state is not here: rebuild it from the container (a shell left by an interrupted rebuild is started over)
+      for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) fs.rmSync(path.join(options.stateDir, f), { force: true });
+      if (options.target.features.checkAccess) await options.target.checkAccess!({ abortSignal: options.abortSignal });
+      await rebuildState({ target: options.target, targetKey: options.targetKey, stateDir: options.stateDir, sourceAbs, abortSignal: options.abortSignal });
+    }
+  }
   let db: StateDb;
   let identity: TransferIdentity;
   // a state folder whose INIT was interrupted before the identity was stored holds nothing
@@ -324,6 +359,12 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     if (stored === undefined) throw new ClfsError('E_STATE_CORRUPT', `state folder ${options.stateDir} has no transfer identity; remove it and start again with --new`);
     identity = stored;
     checkIdentity(identity, sourceAbs, options, options.stateDir);
+    if (options.update === true && options.filters !== undefined && !sameFilters(options.filters, storedFilters(identity))) {
+      // an update with other filters: from now on they are the transfer's (the comparison removes
+      // what they leave out and adds what they let in)
+      identity = { ...identity, filters: copyFilters(options.filters) };
+      db.setMeta('identity', identity);
+    }
   }
   const log = new RunLog(options.stateDir, reporter, options.logLevel ?? 'info');
   if (startOver) log.warn(`state folder ${options.stateDir} held an interrupted start; starting the load over`);
@@ -359,6 +400,8 @@ interface PhaseContext {
   run: LoadRun;
   options: LoadOptions;
   sourceAbs: string;
+  /** with --update: what the comparison found */
+  update?: UpdateCounts;
 }
 
 /**
@@ -393,7 +436,15 @@ const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Pro
     next: ({ run }) => (run.db.countUnfinished() > 0 ? Phase.TRANSFER : Phase.CLEANUP),
   },
   [Phase.CLEANUP]: { run: ({ run }) => runCleanup(run), next: () => Phase.FINALIZE },
-  [Phase.FINALIZE]: { run: ({ run }) => runFinalize(run), next: () => Phase.DONE },
+  [Phase.FINALIZE]: {
+    run: async ({ run }) => {
+      // an update's replaced and removed blobs go only now, when nothing written references them
+      await runUpdateDeletes(run);
+      if (run.stopping) return;
+      await runFinalize(run);
+    },
+    next: () => Phase.DONE,
+  },
 };
 
 async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string): Promise<LoadSummary> {
@@ -401,6 +452,14 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
   const log = run.log;
   let phase = db.phase;
   const retryErrors = options.retryErrors ?? true;
+  const ctx: PhaseContext = { run, options, sourceAbs };
+  if (options.update) {
+    const early = await beginUpdate(ctx);
+    if (early !== undefined) return early;
+    phase = db.phase;
+  } else if (db.updateStage === 'scan') {
+    throw new ClfsError('E_USAGE', `an update of ${run.target.description} is in progress: finish it by running the same command with --update`, { subject: '--update' });
+  }
   if (!options.newTransfer) {
     if (phase === Phase.INIT) {
       const existing = await firstBlob(run.target, run.abortSignal);
@@ -440,7 +499,6 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
     return undefined;
   };
   const allowed = new Set(options.phases ?? Object.values(Phase));
-  const ctx: PhaseContext = { run, options, sourceAbs };
   while (phase !== Phase.DONE) {
     const step = PHASES[phase];
     if (step === undefined) throw new ClfsError('E_STATE_CORRUPT', `state folder ${db.dir}: unknown phase ${String(phase)}; remove the folder and start again with --new`);
@@ -466,15 +524,66 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string):
     phase = step.next(ctx);
     db.setPhase(phase);
   }
+  if (db.updateStage !== undefined) db.setUpdateStage(undefined);
   const errors = db.errorCount();
   log.info(`done: ${run.stats.entriesDone} entries written, ${run.stats.blobsWritten} blobs, ${errors} errors, elapsed ${((Date.now() - run.startedAt) / 1000).toFixed(3)} s`);
-  return summary(run, errors > 0 ? 'complete-with-errors' : 'complete', phase);
+  return summary(run, errors > 0 ? 'complete-with-errors' : 'complete', phase, ctx.update);
+}
+
+/**
+ * The first part of an update (docs/update.md): refuse a container clfsload did not write alone,
+ * compare the source with the state, and only when something differs move the root to its tmp
+ * name and hand over to the load's phases. Returns a summary when there is nothing to write.
+ */
+async function beginUpdate(ctx: PhaseContext): Promise<LoadSummary | undefined> {
+  const { run, options, sourceAbs } = ctx;
+  const db = run.db;
+  let stage = db.updateStage;
+  if (stage === 'write' && db.phase === Phase.DONE) {
+    // the previous update finished; only its marker was left
+    db.setUpdateStage(undefined);
+    stage = undefined;
+  }
+  if (stage === undefined) {
+    if (db.phase !== Phase.DONE) {
+      throw new ClfsError('E_USAGE', `the load into ${run.target.description} has not finished (phase ${db.phase}): resume it with the same command without --update, then update`, { subject: '--update' });
+    }
+    await checkBucket(run.target, run.identity);
+    await checkOnlyOurs(run, db.isRebuilt ? db.allKnownBlobs() : undefined);
+    db.setUpdateStage('scan');
+    stage = 'scan';
+  }
+  if (stage === 'scan') {
+    run.phaseName = 'update';
+    run.log.info(`update: comparing ${displayPath(Buffer.from(sourceAbs))} with ${run.target.description}${options.checksum ? ' (data too: --checksum)' : ''}`);
+    const diff = newDiffContext(run, true, options.checksum ?? false);
+    await diffTree(diff, sourceAbs);
+    if (run.interrupted) return summary(run, 'interrupted', Phase.DONE);
+    if (run.fatal !== undefined) throw run.fatal;
+    for (const m of diff.errors) run.countError(m);
+    db.recountPending();
+    ctx.update = { ...diff.counts, blobsToDelete: db.countDeletes() };
+    const c = ctx.update;
+    run.log.info(`update: ${c.added} entries added, ${c.changed} changed, ${c.attributesOnly} with new attributes only, ${c.removed} removed; ${c.blobsToDelete} blobs to delete`);
+    if (db.countNotDone() + db.countDeletes() + db.countAttrPatches() === 0) {
+      db.setUpdateStage(undefined);
+      run.log.info('update: the container is up to date; nothing written');
+      return summary(run, 'already-complete', Phase.DONE, c);
+    }
+    await rootToTmp(diff);
+    db.tx(() => {
+      db.setMeta('update', 'write');
+      db.setMeta('phase', Phase.TRANSFER);
+    });
+  }
+  await applyAttributePatches(run);
+  return undefined;
 }
 
 /** Failed entries listed in the summary (all of them are in the problems file). */
 const SUMMARY_PROBLEMS = 1000;
 
-function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
+function summary(run: LoadRun, status: LoadStatus, phase: Phase, update?: UpdateCounts): LoadSummary {
   const totals = run.db.progressTotals();
   const kinds: Partial<Record<SourceKind, number>> = {};
   for (const [ftype, n] of run.db.storedByFtype()) {
@@ -506,5 +615,64 @@ function summary(run: LoadRun, status: LoadStatus, phase: Phase): LoadSummary {
     linkSplits: run.stats.linkSplits,
     excluded: run.stats.entriesExcluded,
     seconds: (Date.now() - run.startedAt) / 1000,
+    ...(update === undefined ? {} : { update }),
   };
+}
+
+/** What `load --update --dry-run` prints: what an update would change, with nothing written anywhere. */
+export interface UpdateEstimate extends UpdateCounts {
+  /** the state the comparison used: the load's, or one rebuilt from the container (then thrown away) */
+  stateFrom: 'state-folder' | 'container';
+  seconds: number;
+}
+
+/**
+ * Compare the source with the container as `load --update` would, and count what it would do.
+ * Nothing is written to the target or to the state folder: without the load's state, one is
+ * rebuilt from the container in a temporary folder and removed afterwards.
+ */
+export async function updateDryRun(options: LoadOptions): Promise<UpdateEstimate> {
+  const started = Date.now();
+  const sourceAbs = checkSource(options.source);
+  checkStateOutsideSource(options.stateDir, sourceAbs);
+  let stateDir = options.stateDir;
+  let temporary: string | undefined;
+  if (!StateDb.holdsTransfer(stateDir)) {
+    temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'clfsload-update-'));
+    stateDir = temporary;
+    await rebuildState({ target: options.target, targetKey: options.targetKey, stateDir, sourceAbs, abortSignal: options.abortSignal });
+  }
+  const db = StateDb.open(stateDir, { create: false });
+  // its log is thrown away: the dry run leaves the state folder as it was
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clfsload-update-log-'));
+  const log = new RunLog(logDir, {}, 'error');
+  try {
+    const identity = db.identity!;
+    checkIdentity(identity, sourceAbs, { ...options, update: true }, stateDir);
+    if (db.phase !== Phase.DONE && db.updateStage === undefined) {
+      throw new ClfsError('E_USAGE', `the load into ${options.target.description} has not finished (phase ${db.phase}): resume it with the same command without --update, then update`, { subject: '--update' });
+    }
+    const run = new LoadRun({ db, target: options.target, identity, log, reporter: {}, concurrency: options.concurrency ?? options.target.capabilities.maxConnections, maxErrors: 0, abortSignal: options.abortSignal, encodeWorkers: 0, filter: SourceFilter.compile(options.filters ?? storedFilters(identity)) });
+    try {
+      await checkBucket(run.target, identity);
+      if (db.updateStage === undefined) await checkOnlyOurs(run, db.isRebuilt ? db.allKnownBlobs() : undefined);
+      const diff = newDiffContext(run, false, options.checksum ?? false);
+      await diffTree(diff, sourceAbs);
+      const c = diff.counts;
+      c.blobsToDelete = diff.deletes.size;
+      if (c.added + c.changed + c.attributesOnly + c.removed > 0) {
+        // the root moves to its tmp name and back; finalize rewrites the logs and the bucket object
+        c.blobsToWrite += 4;
+        c.blobsToDelete += 2;
+      }
+      return { ...c, stateFrom: temporary === undefined ? 'state-folder' : 'container', seconds: (Date.now() - started) / 1000 };
+    } finally {
+      await run.encoders.close();
+    }
+  } finally {
+    log.close();
+    db.close();
+    if (temporary !== undefined) fs.rmSync(temporary, { recursive: true, force: true });
+    fs.rmSync(logDir, { recursive: true, force: true });
+  }
 }

@@ -15,29 +15,31 @@ export class ObjectIdFactory {
     this.secret = Buffer.from(secretHex, 'hex');
   }
 
-  private derive(owner: Uint8Array, kind: number, index: number): Buffer {
+  private derive(owner: Uint8Array, kind: number, index: number, gen: number): Buffer {
     const h = createHmac('sha256', this.secret);
-    const tag = Buffer.allocUnsafe(5);
+    // generation 0 (every load) keeps the 5-byte tag, so containers loaded before updates existed keep their names
+    const tag = Buffer.allocUnsafe(gen === 0 ? 5 : 9);
     tag.writeUInt8(kind, 0);
     tag.writeUInt32LE(index, 1);
+    if (gen !== 0) tag.writeUInt32LE(gen, 5);
     h.update(owner);
     h.update(tag);
     return uuid4FromBytes(h.digest().subarray(0, 16));
   }
 
   /** data segment k (k >= 1) of a file, or directory segment k of a directory */
-  segmentId(owner: Uint8Array, k: number): Buffer {
-    return this.derive(owner, 0x53, k);
+  segmentId(owner: Uint8Array, k: number, gen = 0): Buffer {
+    return this.derive(owner, 0x53, k, gen);
   }
 
   /** the n-th indirect block (in flush order) of an owner */
-  indirectId(owner: Uint8Array, n: number): Buffer {
-    return this.derive(owner, 0x49, n);
+  indirectId(owner: Uint8Array, n: number, gen = 0): Buffer {
+    return this.derive(owner, 0x49, n, gen);
   }
 
   /** a generator of indirect ids in flush order, for BlockMapBuilder */
-  indirectIds(owner: Uint8Array): () => Buffer {
+  indirectIds(owner: Uint8Array, gen = 0): () => Buffer {
     let n = 0;
-    return () => this.indirectId(owner, n++);
+    return () => this.indirectId(owner, n++, gen);
   }
 }

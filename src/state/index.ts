@@ -1,6 +1,6 @@
 export { StateDb, TransferIdentitySchema } from './state-db.js';
 export type { ChildRow, NewEntry, Completion, TransferIdentity, Counters } from './state-db.js';
-export { STATE_DB_FILE } from './rows.js';
+export { STATE_DB_FILE, SINGLE_OBJECT_MAX_BYTES } from './rows.js';
 export type { EntryRow, SingleObjectRow } from './rows.js';
 export { StateReader } from './state-reader.js';
 export { EntryState, FINISHED_STATES, FTYPE_UNKNOWN, Phase, STATE_FORMAT_VERSION, STORED_STATES } from './schema.js';

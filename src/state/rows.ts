@@ -36,6 +36,8 @@ export interface EntryRow {
   plannedSegments: number;
   writtenSizeBytes: number | null;
   error: string | null;
+  /** data generation (0 for a load; an update that rewrites a file's data bumps it: new segment names) */
+  gen: number;
 }
 
 /**
@@ -61,7 +63,7 @@ export function selectAs(columns: string, alias = ''): string {
 
 /** Every column of an entry, read as an EntryRow. */
 export const ENTRY_COLUMNS = selectAs(
-  'id, parent_id, name, path, ftype, fh, state, mode, uid, gid, size, mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, dev, rdev, nlink, link_of, pending, reconcile, planned_segments, written_size, error',
+  'id, parent_id, name, path, ftype, fh, state, mode, uid, gid, size, mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, dev, rdev, nlink, link_of, pending, reconcile, planned_segments, written_size, error, gen',
 );
 
 /** Files up to this size are one object (inode with the data inline, spec §6.1). */

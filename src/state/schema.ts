@@ -91,7 +91,8 @@ CREATE TABLE IF NOT EXISTS entries (
   reconcile INTEGER NOT NULL DEFAULT 0,
   planned_segments INTEGER NOT NULL DEFAULT 0,
   written_size INTEGER,
-  error TEXT
+  error TEXT,
+  gen INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS entries_children ON entries(parent_id, id);
 CREATE INDEX IF NOT EXISTS entries_work ON entries(state, id);
@@ -110,4 +111,17 @@ CREATE TABLE IF NOT EXISTS segment_progress (
   ctime_ns TEXT NOT NULL,
   segments INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS update_deletes (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS update_attrs (entry_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS update_rewrites (entry_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS known_blobs (entry_id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (entry_id, name)) WITHOUT ROWID;
 `;
+
+/**
+ * Columns added after format 1 was released, with their ALTER: an older state folder gains them
+ * when it is opened (a default that means what the older code did), so it still resumes.
+ */
+export const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; sql: string }> = [
+  // a file's data generation: bumped when an update rewrites its data, so its new segments get new names
+  { table: 'entries', column: 'gen', sql: 'ALTER TABLE entries ADD COLUMN gen INTEGER NOT NULL DEFAULT 0' },
+];

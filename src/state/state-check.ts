@@ -83,7 +83,9 @@ export function checkState(db: StateDb, options: { repair: boolean }): StateChec
 
   // 5. directories written while a child was unfinished: written again once it is
   const early = db.all<{ parent_id: number }>(
-    `SELECT DISTINCT c.parent_id FROM entries c JOIN entries p ON p.id = c.parent_id WHERE p.state = ${EntryState.DONE} AND c.${UNFINISHED}`,
+    // an entry an update rewrites under the name its directory already holds is not missing from it
+    `SELECT DISTINCT c.parent_id FROM entries c JOIN entries p ON p.id = c.parent_id WHERE p.state = ${EntryState.DONE} AND c.${UNFINISHED}
+      AND c.id NOT IN (SELECT entry_id FROM update_rewrites)`,
   );
   note(early.length, 'finished directories with unfinished children (written again)');
   if (repair && early.length > 0) db.tx(() => early.forEach(({ parent_id }) => db.reopen(parent_id)));

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ClfsError } from '../errors/index.js';
-import { EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION, STORED_STATES } from './schema.js';
+import { ADDED_COLUMNS, EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION, STORED_STATES } from './schema.js';
 import { ENTRY_COLUMNS, SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
 import { ConnectionGuard, DEFAULT_STATE_RETRY, stateIo } from './sqlite-retry.js';
@@ -43,7 +43,7 @@ export type Counters = z.infer<typeof CountersSchema>;
 
 export type ChildRow = Pick<EntryRow, 'id' | 'name' | 'fh' | 'ftype' | 'state' | 'linkOf'>;
 
-export type NewEntry = Omit<EntryRow, 'id' | 'pending' | 'plannedSegments' | 'writtenSizeBytes' | 'error'>;
+export type NewEntry = Omit<EntryRow, 'id' | 'pending' | 'plannedSegments' | 'writtenSizeBytes' | 'error' | 'gen'>;
 
 export interface Completion {
   id: number;
@@ -170,6 +170,10 @@ export class StateDb {
           db.pragma('synchronous = NORMAL');
           db.pragma('cache_size = -8000');
           db.exec(SCHEMA_SQL);
+          for (const c of ADDED_COLUMNS) {
+            const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
+            if (!cols.some((x) => x.name === c.column)) db.exec(c.sql);
+          }
           guard.db = db;
           return new StateDb(dir, db, guard);
         } catch (err) {
@@ -588,6 +592,163 @@ export class StateDb {
   countsByState(): Map<EntryState, { n: number; bytes: number }> {
     const rows = this.stmts.countByState.all() as Array<{ state: number; n: number; bytes: number }>;
     return new Map(rows.map((r) => [r.state as EntryState, { n: r.n, bytes: r.bytes ?? 0 }]));
+  }
+
+  // ---- load --update (src/load/update.ts): the diff's changes, the blobs it will delete, the inodes whose attributes it patches
+
+  /** Where an update stands: 'scan' (comparing; the container unchanged or its root moved to tmp), 'write' (the load's phases at work). */
+  get updateStage(): 'scan' | 'write' | undefined {
+    return this.getMeta('update', z.enum(['scan', 'write']));
+  }
+
+  setUpdateStage(stage: 'scan' | 'write' | undefined): void {
+    this.tx(() => {
+      if (stage !== undefined) return this.setMeta('update', stage);
+      this.deleteMeta('update');
+      this.exec('DELETE FROM update_rewrites');
+      // what the rebuild listed is no longer the whole container once an update wrote to it:
+      // later updates check the container against the rows, as for a load's own state
+      this.deleteMeta('rebuilt');
+    });
+  }
+
+  /**
+   * An entry an update writes again whose old object stays in place until then (same name): its
+   * directory, which names it, is not unfinished for it (the state check leaves that directory
+   * alone). Call inside tx.
+   */
+  markRewrite(id: number): void {
+    this.run('INSERT OR IGNORE INTO update_rewrites(entry_id) VALUES (?)', id);
+  }
+
+  /** Whether this state was rebuilt from the container (the load's own state was not there). */
+  get isRebuilt(): boolean {
+    return this.getMeta('rebuilt', z.boolean()) ?? false;
+  }
+
+  deleteMeta(key: string): void {
+    this.run('DELETE FROM meta WHERE key = ?', key);
+  }
+
+  /** Every child row of a directory, in scan order. */
+  childRows(dirId: number): EntryRow[] {
+    return this.all<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE parent_id = ? ORDER BY id`, dirId);
+  }
+
+  /** Every row below a directory (not the directory itself). */
+  subtreeRows(dirId: number): EntryRow[] {
+    return this.all<EntryRow>(
+      `WITH RECURSIVE sub(id) AS (SELECT id FROM entries WHERE parent_id = ? UNION ALL SELECT e.id FROM entries e JOIN sub ON e.parent_id = sub.id)
+       SELECT ${ENTRY_COLUMNS} FROM entries WHERE id IN (SELECT id FROM sub) ORDER BY id`,
+      dirId,
+    );
+  }
+
+  /** Remove rows (and what the known-blob table held of them). Call inside tx. */
+  deleteRows(ids: readonly number[]): void {
+    const del = this.guard.prepare('DELETE FROM entries WHERE id = ?');
+    const known = this.guard.prepare('DELETE FROM known_blobs WHERE entry_id = ?');
+    const attrs = this.guard.prepare('DELETE FROM update_attrs WHERE entry_id = ?');
+    for (const id of ids) {
+      del.run(id);
+      known.run(id);
+      attrs.run(id);
+    }
+  }
+
+  /**
+   * An entry's stored lstat replaced by the source's, and its state set (PENDING to write it
+   * again, or unchanged). `newGeneration` starts a new data generation: its segments get new
+   * names and the old ones are the caller's to delete. Call inside tx.
+   */
+  refreshFromSource(id: number, e: NewEntry, state: EntryState | undefined, newGeneration: boolean): void {
+    this.guard
+      .prepare(
+        `UPDATE entries SET mode = ?, uid = ?, gid = ?, size = ?, mtime_s = ?, mtime_ns = ?, ctime_s = ?, ctime_ns = ?, atime_s = ?, atime_ns = ?,
+          ino = ?, dev = ?, rdev = ?, nlink = ?, state = COALESCE(?, state), error = CASE WHEN ? IS NULL THEN error ELSE NULL END,
+          gen = gen + ?, planned_segments = CASE WHEN ? = 1 THEN 0 ELSE planned_segments END, written_size = CASE WHEN ? = 1 THEN NULL ELSE written_size END
+         WHERE id = ?`,
+      )
+      .run(e.mode, e.uid, e.gid, e.sizeBytes, e.mtimeSec, e.mtimeNsec, e.ctimeSec, e.ctimeNsec, e.atimeSec, e.atimeNsec, e.ino, e.dev, e.rdev, e.nlink,
+        state ?? null, state ?? null, newGeneration ? 1 : 0, newGeneration ? 1 : 0, newGeneration ? 1 : 0, id);
+  }
+
+  /** Blob names an update deletes once everything new is in place (FINALIZE). Call inside tx. */
+  addDeletes(names: Iterable<string>): void {
+    const ins = this.guard.prepare('INSERT OR IGNORE INTO update_deletes(name) VALUES (?)');
+    for (const n of names) ins.run(n);
+  }
+
+  /** A name that is written again after all (the inode of a rewritten entry) is not deleted. Call inside tx. */
+  keepBlob(name: string): void {
+    this.run('DELETE FROM update_deletes WHERE name = ?', name);
+  }
+
+  pendingDeletes(limit: number): string[] {
+    return this.all<{ name: string }>('SELECT name FROM update_deletes ORDER BY name LIMIT ?', limit).map((r) => r.name);
+  }
+
+  deletesDone(names: readonly string[]): void {
+    this.tx(() => {
+      const del = this.guard.prepare('DELETE FROM update_deletes WHERE name = ?');
+      for (const n of names) del.run(n);
+    });
+  }
+
+  countDeletes(): number {
+    return this.all<{ n: number }>('SELECT COUNT(*) AS n FROM update_deletes')[0]!.n;
+  }
+
+  /** An inode whose attributes alone changed: rewritten from its stored blob, data untouched. Call inside tx. */
+  addAttrPatch(id: number): void {
+    this.run('INSERT OR IGNORE INTO update_attrs(entry_id) VALUES (?)', id);
+  }
+
+  attrPatches(limit: number): EntryRow[] {
+    return this.all<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id IN (SELECT entry_id FROM update_attrs ORDER BY entry_id LIMIT ?)`, limit);
+  }
+
+  attrPatched(id: number): void {
+    this.tx(() => this.run('DELETE FROM update_attrs WHERE entry_id = ?', id));
+  }
+
+  countAttrPatches(): number {
+    return this.all<{ n: number }>('SELECT COUNT(*) AS n FROM update_attrs')[0]!.n;
+  }
+
+  /** Blob names of an entry as read from the container (a state rebuilt from it), beyond those derived from the row. */
+  knownBlobs(id: number): string[] {
+    return this.all<{ name: string }>('SELECT name FROM known_blobs WHERE entry_id = ?', id).map((r) => r.name);
+  }
+
+  addKnownBlobs(id: number, names: Iterable<string>): void {
+    const ins = this.guard.prepare('INSERT OR IGNORE INTO known_blobs(entry_id, name) VALUES (?, ?)');
+    for (const n of names) ins.run(id, n);
+  }
+
+  /** Call inside tx. */
+  clearKnownBlobs(id: number): void {
+    this.run('DELETE FROM known_blobs WHERE entry_id = ?', id);
+  }
+
+  /** Rows that own an inode object in the container: every entry but the root, other names of hard links and failed entries. */
+  countInodeRows(): number {
+    return this.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE parent_id IS NOT NULL AND link_of IS NULL AND state IN (${EntryState.DONE}, ${EntryState.RECONCILED}, ${EntryState.INPROGRESS})`)[0]!.n;
+  }
+
+  /** A row rebuilt from the container turns out to be an inode with several names (it is reconciled when written again). Call inside tx. */
+  markLinked(id: number): void {
+    this.run('UPDATE entries SET reconcile = 1 WHERE id = ?', id);
+  }
+
+  /** Blob names a rebuilt state found reachable. */
+  allKnownBlobs(): Set<string> {
+    return new Set(this.all<{ name: string }>('SELECT name FROM known_blobs').map((r) => r.name));
+  }
+
+  /** Entries not DONE (anything an update must still write). */
+  countNotDone(): number {
+    return this.all<{ n: number }>(`SELECT COUNT(*) AS n FROM entries WHERE state != ${EntryState.DONE}`)[0]!.n;
   }
 
   /**

@@ -20,6 +20,8 @@ export interface LoadChildOptions {
   maxErrors?: number;
   encodeWorkers?: number;
   concurrency?: number;
+  /** load --update (docs/update.md) */
+  update?: boolean;
 }
 
 function parse(argv: string[]): LoadChildOptions {
@@ -49,6 +51,7 @@ const options: LoadOptions = {
 if (o.retryErrors !== undefined) options.retryErrors = o.retryErrors;
 if (o.maxErrors !== undefined) options.maxErrors = o.maxErrors;
 if (o.encodeWorkers !== undefined) options.encodeWorkers = o.encodeWorkers;
+if (o.update === true) options.update = true;
 if (argv[0] !== '--options') {
   const summary = await load(options);
   process.stdout.write(`${JSON.stringify(summary)}\n`);

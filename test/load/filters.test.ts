@@ -250,3 +250,33 @@ test('over the blob API (Azurite): the drop-in form takes the filters and limits
   assert.equal(vm.code, 0, vm.stdout + vm.stderr);
   assert.match(vm.stderr, /filters of the load in .*xdg/);
 });
+
+test('an update with other filters makes them the transfer\'s: what they now leave out is removed, what they let in is added; the container equals a fresh load with the new filters', async (t) => {
+  const { work, src } = workDir(t, 'filters-update');
+  buildFilterTree(src);
+  const first = folderLoad(src, work, { filters: FILTERS });
+  assert.equal((await load(first.opts)).status, 'complete');
+  // the resume without --update still refuses other filters
+  const NEW: FilterSpec = { exclude: ['*.txt'], include: [], excludeIfPresent: [], keepSnapshotDirs: false };
+  await assert.rejects(load({ ...first.opts, newTransfer: false, filters: NEW }), (e: unknown) => isClfsError(e) && e.code === 'E_STATE_MISMATCH');
+  const u = await load({ ...first.opts, newTransfer: false, update: true, filters: NEW });
+  assert.equal(u.status, 'complete', JSON.stringify(u.problems));
+  assert.ok(u.update !== undefined && u.update.removed > 0 && u.update.added > 0, JSON.stringify(u.update));
+
+  const fresh = folderLoad(src, path.join(work, 'fresh'), { filters: NEW });
+  assert.equal((await load(fresh.opts)).status, 'complete');
+  const got = manifestLines(await containerManifest(first.target));
+  assert.deepEqual(got, manifestLines(await containerManifest(fresh.target)));
+  assert.ok(!got.some((l) => /\.txt /.test(l.split(' ')[0]! + ' ')), 'no .txt file after the update');
+  // verify reads the new filters from the state: nothing missing, nothing extra
+  const v = await verify(first.target, { source: src, filters: NEW });
+  assert.deepEqual(v.problems, []);
+  const countBlobs = async (tg: FolderTarget) => {
+    let n = 0;
+    for await (const _ of tg.list('')) n += 1;
+    return n;
+  };
+  assert.equal(await countBlobs(first.target), await countBlobs(fresh.target), 'no garbage: as many blobs as a fresh load');
+  // a resume with no filter options now uses the new ones
+  assert.equal((await load({ ...first.opts, newTransfer: false, filters: undefined })).status, 'already-complete');
+});

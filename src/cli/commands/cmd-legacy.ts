@@ -33,6 +33,9 @@ const OPTIONS: LoadCommandOptions = [
   // clfsload's own, not the reference's: filters and rate limits in this form too
   ...filterFlags(),
   ...limitFlags(),
+  // ours, not the reference's: the reference cannot update a container
+  loadFlag('update', new Option('--update', 'bring the container loaded from SOURCE_ROOT up to date with it (clfsload only; see docs/update.md)')),
+  loadFlag('checksum', new Option('--checksum', 'with --update: also compare file data (clfsload only)')),
 ];
 
 export const LEGACY_USAGE = 'clfsload [--new] LOCAL_STATE_PATH SOURCE_ROOT ACCOUNT CONTAINER SAS_TOKEN';

@@ -5,7 +5,7 @@ import type { LogLevel } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT } from '../context.js';
 import { applyEnvironment } from '../environment.js';
-import { addLoadOptions, filterFlags, filtersOf, limitFlags, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions } from '../load-run.js';
+import { addLoadOptions, filterFlags, filtersOf, limitFlags, loadFlag, loadFlagsOf, printEstimate, runLoad, runUpdateDryRun, type LoadCommandOptions } from '../load-run.js';
 import { intOption, logLevelOf, MAX_CONCURRENCY } from '../options.js';
 import { authOptions, type AuthArgument } from '../target-arg.js';
 
@@ -24,7 +24,9 @@ const OPTIONS: LoadCommandOptions = [
   ...limitFlags(),
   new Option('--endpoint <url>', 'blob service URL, for emulators and sovereign clouds (TARGET may then be CONTAINER?SAS)'),
   ...authOptions(),
-  new Option('--dry-run', 'scan only: print entries, bytes, objects and requests a load would make; writes nothing'),
+  loadFlag('update', new Option('--update', 'bring the container loaded from SOURCE up to date with it: writes what changed, deletes what was removed (works without the state folder too)')),
+  loadFlag('checksum', new Option('--checksum', 'with --update: also compare the data of files whose size and times match (reads them and their blobs)')),
+  new Option('--dry-run', 'scan only: print entries, bytes, objects and requests a load would make (with --update: what the update would change); writes nothing'),
   loadFlag('json', new Option('--json', 'print one JSON summary object at the end').default(false)),
   loadFlag('logLevel', new Option('--log-level <level>', 'debug, info, warning or error').argParser(logLevelOf).default('info' as LogLevel)),
 ];
@@ -39,6 +41,10 @@ export const loadCommand: CliCommand = {
       .argument('<target>', 'https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS, or file:///ABS/DIR');
     addLoadOptions(command, OPTIONS).action(async (source: string, targetUrl: string, opts: Record<string, unknown> & { dryRun?: boolean; endpoint?: string } & AuthArgument) => {
       const flags = loadFlagsOf(opts, OPTIONS);
+      if (opts.dryRun === true && flags.update === true) {
+        ctx.setExitCode(await runUpdateDryRun(ctx, source, ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }), flags));
+        return;
+      }
       if (opts.dryRun === true) {
         // a dry run reads the source as a load does, through the same seams
         applyEnvironment(process.env);
