@@ -11,6 +11,7 @@ import { EncoderPool } from './encoder-pool.js';
 import { ObjectIdFactory } from './object-ids.js';
 import type { ProgressSnapshot, Reporter } from './reporter.js';
 import type { RunLog } from './run-log.js';
+import type { ShardSeam } from './shard-seam.js';
 
 /**
  * Completions per state transaction, and the longest they are held: [entries, ms]. A target that
@@ -48,6 +49,8 @@ export interface LoadRunOptions {
   maxErrors: number;
   abortSignal: AbortSignal | undefined;
   encodeWorkers: number;
+  /** one shard of a planned load, or its finalize */
+  shard?: ShardSeam;
 }
 
 /**
@@ -89,8 +92,10 @@ export class LoadRun {
   readonly concurrency: number;
   readonly maxErrors: number;
   readonly userSignal: AbortSignal | undefined;
+  readonly shard: ShardSeam | undefined;
 
   constructor(o: LoadRunOptions) {
+    this.shard = o.shard;
     this.db = o.db;
     this.target = o.target;
     this.identity = o.identity;
@@ -215,6 +220,10 @@ export class LoadRun {
     if (ftype === Ftype.DIR) {
       counters.dmidCounter = (counters.dmidCounter + 1) % DIRMGR_COUNT;
       dmidTgt = counters.dmidCounter;
+    }
+    if (this.shard !== undefined && counters.seqNext >= this.shard.seqEnd) {
+      // another shard's handles start there: stop rather than hand out a handle twice
+      throw new ClfsError('E_STATE_CORRUPT', `state folder ${this.db.dir}: the shard's sequence range (up to ${this.shard.seqEnd}) is used up; make a new plan with more shards`, { subject: this.db.dir });
     }
     const seq = BigInt(counters.seqNext);
     counters.seqNext += 1;

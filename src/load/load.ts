@@ -22,6 +22,7 @@ import type { LogLevel, Reporter } from './reporter.js';
 import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
 import { checkSource } from './source-root.js';
+import type { ShardSeam } from './shard-seam.js';
 
 export interface LoadOptions {
   /** the source root as the user typed it (its last component names the root, spec §5.10) */
@@ -55,6 +56,8 @@ export interface LoadOptions {
    * phase not listed: a shard runs TRANSFER alone, a coordinator INIT and FINALIZE.
    */
   phases?: readonly Phase[];
+  /** one shard of a planned load, or its finalize (src/load/shard-seam.ts) */
+  shard?: ShardSeam;
 }
 
 export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded' | 'phases-done';
@@ -272,17 +275,22 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     // before the target is contacted
     StateDb.refuseExisting(options.stateDir);
     if (options.target.features.checkAccess) await options.target.checkAccess!({ abortSignal: options.abortSignal });
-    const existing = await firstBlob(options.target, options.abortSignal);
+    const existing = options.shard === undefined ? await firstBlob(options.target, options.abortSignal) : undefined;
+    // a shard's container holds the plan's bucket object and the other shards' blobs
+    if (options.shard !== undefined) await checkBucket(options.target, options.shard.identity);
     if (existing !== undefined) {
       throw new ClfsError('E_TARGET_NOT_EMPTY', `${options.target.description} is not empty (it holds ${existing}): a CLFS load needs an empty container; use a new container, or resume the earlier load without --new`, { subject: options.target.description });
     }
     db = StateDb.open(options.stateDir, { create: true, faults: options.stateFaults });
-    identity = newIdentity(sourceAbs, options);
+    identity = options.shard?.identity ?? newIdentity(sourceAbs, options);
     const rootStat = lstatEntry(Buffer.from(sourceAbs), Buffer.from(path.basename(sourceAbs)));
+    const shard = options.shard;
     db.tx(() => {
       db.setMeta('identity', identity);
-      db.setMeta('phase', Phase.INIT);
-      db.insertEntry(newEntryFrom(rootStat, null, ROOT_ID, Buffer.from(sourceAbs), EntryState.PENDING));
+      // the plan wrote the bucket object: a shard starts in TRANSFER
+      db.setMeta('phase', shard === undefined ? Phase.INIT : Phase.TRANSFER);
+      if (shard === undefined) db.insertEntry(newEntryFrom(rootStat, null, ROOT_ID, Buffer.from(sourceAbs), EntryState.PENDING));
+      else shard.seed(db);
     });
   } else {
     db = StateDb.open(options.stateDir, { create: false, faults: options.stateFaults });
@@ -307,6 +315,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
     abortSignal: options.abortSignal,
     encodeWorkers: options.encodeWorkers ?? defaultEncodeWorkers(),
+    shard: options.shard,
   });
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
@@ -341,12 +350,13 @@ const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Pro
   },
   [Phase.TRANSFER]: {
     run: ({ run, options }) => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }),
-    next: ({ run, sourceAbs }) => {
+    next: ({ run, options, sourceAbs }) => {
       const root = run.db.rootEntry()!;
       if (root.state !== EntryState.DONE) {
         throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
       }
-      return run.db.countAwaitingReconcile() > 0 ? Phase.RECONCILE : Phase.FINALIZE;
+      // a shard leaves its hard-linked inodes to the plan's finalize
+      return options.shard?.finish === undefined && run.db.countAwaitingReconcile() > 0 ? Phase.RECONCILE : Phase.FINALIZE;
     },
   },
   [Phase.RECONCILE]: {
@@ -358,7 +368,7 @@ const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Pro
     next: ({ run }) => (run.db.countUnfinished() > 0 ? Phase.TRANSFER : Phase.CLEANUP),
   },
   [Phase.CLEANUP]: { run: ({ run }) => runCleanup(run), next: () => Phase.FINALIZE },
-  [Phase.FINALIZE]: { run: ({ run }) => runFinalize(run), next: () => Phase.DONE },
+  [Phase.FINALIZE]: { run: ({ run, options }) => (options.shard?.finish ?? runFinalize)(run), next: () => Phase.DONE },
 };
 
 async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string): Promise<LoadSummary> {

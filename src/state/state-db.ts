@@ -28,6 +28,8 @@ export const TransferIdentitySchema = z.object({
   /** key for the deterministic segment / indirect-block ids (hex, 32 bytes) */
   idSecretHex: z.string().length(64),
   createdAt: z.string(),
+  /** a shard of a planned load: the version its in-progress hard-link inodes are written at (src/load/shard.ts) */
+  inprogressVersion: z.number().int().min(10).optional(),
 });
 export type TransferIdentity = z.infer<typeof TransferIdentitySchema>;
 
