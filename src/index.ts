@@ -1,5 +1,7 @@
 /** The library surface of clfsload: load, read back, targets, errors. */
 export { load, dryRun, checkStateFolder, DEFAULT_MAX_ERRORS } from './load/index.js';
+export { makePlan, readPlan, loadShard, readShardReport, finalizePlan, MAX_SHARDS } from './load/index.js';
+export type { Plan, PlanOptions, PlanSummary, ShardLoadEstimate, ShardLoadOptions, ShardReport, FinalizePlanOptions, FinalizePlanSummary } from './load/index.js';
 export type { StateCheckResult, LoadOptions, LoadSummary, LoadStatus, DryRunOptions, DryRunEstimate, Reporter, ProgressSnapshot, LogLevel } from './load/index.js';
 export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read/index.js';
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
