@@ -103,8 +103,11 @@ export function printEstimate(io: CliIo, e: DryRunEstimate, json: boolean): void
   );
 }
 
-/** Load `source` into `target` with `flags`; resolves to the exit code. */
-export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
+/**
+ * Load `source` into `target` with `flags`; resolves to the exit code. `run` replaces the load
+ * itself (a shard or the finalize of a planned load), with the same progress and summary.
+ */
+export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags, run: (options: LoadOptions) => Promise<LoadSummary> = load): Promise<number> {
   const stateDir = flags.stateDir ?? defaultStateDir(target.key);
   const opened = target.open({ concurrency: flags.concurrency, reportRetries: true });
   const printer = new ProgressPrinter(ctx.stderr);
@@ -136,7 +139,7 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
     },
   };
   try {
-    const s = await load(options);
+    const s = await run(options);
     printer.clear();
     printSummary(ctx, s, flags.json === true);
     return exitCodeOf(s, ctx.signals);

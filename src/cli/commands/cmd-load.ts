@@ -1,10 +1,13 @@
 /** `clfsload load SOURCE TARGET`: load a tree, or resume the load of the same source and target. */
 import { Option } from 'commander';
-import { DEFAULT_MAX_ERRORS, dryRun } from '../../index.js';
+import { ClfsError, DEFAULT_MAX_ERRORS, dryRun, loadShard } from '../../index.js';
 import type { LogLevel } from '../../index.js';
 import type { CliCommand } from '../commands.js';
-import { addLoadOptions, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions } from '../load-run.js';
+import type { CliContext } from '../context.js';
+import { addLoadOptions, loadFlag, loadFlagsOf, printEstimate, runLoad, type LoadCommandOptions, type LoadFlags } from '../load-run.js';
+import { shardIndexFromEnv } from '../environment.js';
 import { intOption, logLevelOf, MAX_CONCURRENCY } from '../options.js';
+import { planTarget } from '../plan-target.js';
 
 const OPTIONS: LoadCommandOptions = [
   loadFlag('stateDir', new Option('--state <dir>', 'local state folder (default: under ~/.local/state/clfsload, one per target)')),
@@ -21,6 +24,8 @@ const OPTIONS: LoadCommandOptions = [
   new Option('--dry-run', 'scan only: print entries, bytes, objects and requests a load would make; writes nothing'),
   loadFlag('json', new Option('--json', 'print one JSON summary object at the end').default(false)),
   loadFlag('logLevel', new Option('--log-level <level>', 'debug, info, warning or error').argParser(logLevelOf).default('info' as LogLevel)),
+  new Option('--plan <file>', 'load one shard of this plan (`clfsload plan`): no SOURCE; TARGET only when the plan does not hold it'),
+  new Option('--shard <k>', 'the shard of --plan to load (default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX)').argParser(intOption('--shard', 0)),
 ];
 
 export const loadCommand: CliCommand = {
@@ -29,10 +34,19 @@ export const loadCommand: CliCommand = {
     const command = program
       .command('load')
       .description('load SOURCE into TARGET (file:///ABS/DIR or a container SAS URL); resumes an interrupted load of the same source and target')
-      .argument('<source>', 'local directory to load')
-      .argument('<target>', 'https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS, or file:///ABS/DIR');
-    addLoadOptions(command, OPTIONS).action(async (source: string, targetUrl: string, opts: Record<string, unknown> & { dryRun?: boolean; endpoint?: string }) => {
+      .argument('[source]', 'local directory to load')
+      .argument('[target]', 'https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS, or file:///ABS/DIR');
+    type Opts = Record<string, unknown> & { dryRun?: boolean; endpoint?: string; plan?: string; shard?: number };
+    addLoadOptions(command, OPTIONS).action(async (source: string | undefined, targetUrl: string | undefined, opts: Opts) => {
       const flags = loadFlagsOf(opts, OPTIONS);
+      if (opts.plan !== undefined) {
+        ctx.setExitCode(await runShard(ctx, opts.plan, opts.shard, source, targetUrl, opts.endpoint, flags));
+        return;
+      }
+      if (opts.shard !== undefined) throw new ClfsError('E_USAGE', '--shard needs --plan PLAN (the plan the shard belongs to)', { subject: '--shard' });
+      if (source === undefined || targetUrl === undefined) {
+        throw new ClfsError('E_USAGE', `load needs SOURCE and TARGET (clfsload load SOURCE TARGET), or --plan PLAN --shard K for one shard of a planned load`, { subject: 'load' });
+      }
       if (opts.dryRun === true) {
         printEstimate(ctx, dryRun({ source, preserveHardlinks: flags.preserveHardlinks }), flags.json === true);
         return;
@@ -42,3 +56,20 @@ export const loadCommand: CliCommand = {
     });
   },
 };
+
+/** `load --plan PLAN --shard K [TARGET]`: one shard; the source, compression and hard-link setting come from the plan. */
+async function runShard(ctx: CliContext, planFile: string, shardFlag: number | undefined, first: string | undefined, second: string | undefined, endpoint: string | undefined, flags: LoadFlags): Promise<number> {
+  if (second !== undefined) throw new ClfsError('E_USAGE', `load --plan takes no SOURCE (the plan holds it): give at most TARGET, not ${first} ${second}`, { subject: '--plan' });
+  for (const [set, name] of [[flags.compression, '--compression'], [flags.preserveHardlinks, '--preserve-hardlinks'], [flags.newTransfer ? true : undefined, '--new']] as const) {
+    if (set !== undefined) throw new ClfsError('E_USAGE', `${name} is fixed by the plan: leave it out of load --plan`, { subject: name });
+  }
+  const fromEnv = shardIndexFromEnv(process.env);
+  const shard = shardFlag ?? fromEnv?.shard;
+  if (shard === undefined) throw new ClfsError('E_USAGE', `load --plan ${planFile} needs --shard K (or SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX set by the scheduler)`, { subject: '--shard' });
+  const { target } = planTarget(ctx, planFile, first, endpoint);
+  const stateDir = flags.stateDir;
+  return runLoad(ctx, '', target, flags, (o) => {
+    const { source: _s, newTransfer: _n, compression: _c, preserveHardlinks: _p, stateDir: _d, ...rest } = o;
+    return loadShard({ ...rest, planFile, shard, stateDir });
+  });
+}
