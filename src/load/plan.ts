@@ -306,7 +306,7 @@ export async function makePlan(options: PlanOptions): Promise<PlanSummary> {
 
   const dirs: PlanDir[] = [{ path: Buffer.from(sourceAbs).toString('hex'), fh: ROOT_ID.toString('hex'), parent: null, children: [] }];
   // units whose weight is known (runs of files); subtrees are estimated once the cut is fixed
-  type Pending = { dir: number; children: number[]; entries: number; bytes: number; exact: boolean; subtree?: Buffer };
+  type Pending = { dir: number; children: number[]; entries: number; bytes: number; exact: boolean; sizes?: number[] };
   const pending: Pending[] = [];
   let frontier = [0];
   let depth = 0;
@@ -321,10 +321,11 @@ export async function makePlan(options: PlanOptions): Promise<PlanSummary> {
       let files: Pending | undefined;
       const addFile = (child: number, bytes: number) => {
         if (files === undefined || files.children.length >= FILES_PER_UNIT) {
-          files = { dir: d, children: [], entries: 0, bytes: 0, exact: true };
+          files = { dir: d, children: [], entries: 0, bytes: 0, exact: true, sizes: [] };
           pending.push(files);
         }
         files.children.push(child);
+        files.sizes!.push(bytes);
         files.entries += 1;
         files.bytes += bytes;
       };
@@ -358,6 +359,26 @@ export async function makePlan(options: PlanOptions): Promise<PlanSummary> {
     const est = estimateSubtree(c.path, estimateEntries);
     // the subtree root itself is one entry more
     pending.push({ dir: c.dir, children: [c.child], entries: est.entries + 1, bytes: est.bytes, exact: est.exact });
+  }
+  // a run of files heavier than an even share of a unit is cut up, so one flat directory does not
+  // make one shard the slowest
+  const share = pending.reduce((a, u) => a + weightOf(u), 0) / (UNITS_PER_SHARD * n);
+  for (let i = 0; i < pending.length; i++) {
+    const u = pending[i]!;
+    if (u.sizes === undefined || weightOf(u) <= share * 1.5 || u.children.length < 2) continue;
+    const pieces: Pending[] = [];
+    let piece: Pending | undefined;
+    u.children.forEach((c, j) => {
+      if (piece === undefined || weightOf(piece) >= share) {
+        piece = { dir: u.dir, children: [], entries: 0, bytes: 0, exact: true, sizes: [] };
+        pieces.push(piece);
+      }
+      piece.children.push(c);
+      piece.entries += 1;
+      piece.bytes += u.sizes![j]!;
+    });
+    pending.splice(i, 1, ...pieces);
+    i += pieces.length - 1;
   }
   const shardOf = packUnits(pending.map(weightOf), n);
   const units: PlanUnit[] = pending.map((u, i) => ({ shard: shardOf[i]!, dir: u.dir, children: u.children, entries: u.entries, bytes: u.bytes, exact: u.exact }));
