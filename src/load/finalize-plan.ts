@@ -42,7 +42,7 @@ import { inprogressVersionOf, planDirPath, planWorkDir, readPlan, shardDir } fro
 import type { Plan } from './plan.js';
 import { checkPlanTarget, defaultShardStateDir, readShardReport } from './shard.js';
 import type { ShardReport } from './shard.js';
-import type { ShardSeam } from './shard-seam.js';
+import type { ShardSeam } from './load-run.js';
 
 export type FinalizePlanOptions = Omit<LoadOptions, 'source' | 'newTransfer' | 'compression' | 'preserveHardlinks' | 'phases' | 'shard' | 'stateDir'> & {
   planFile: string;

@@ -7,11 +7,11 @@ import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { EntryState } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
+import type { SourceEntry } from '../scan/index.js';
 import { EncoderPool } from './encoder-pool.js';
 import { ObjectIdFactory } from './object-ids.js';
 import type { ProgressSnapshot, Reporter } from './reporter.js';
 import type { RunLog } from './run-log.js';
-import type { ShardSeam } from './shard-seam.js';
 
 /**
  * Completions per state transaction, and the longest they are held: [entries, ms]. A target that
@@ -36,6 +36,30 @@ export interface RunStats {
   /** inodes with more than 1,023 names whose extra names got a new inode (the reference's limit) */
   linkSplits: number;
   kinds: Record<string, number>;
+}
+
+/**
+ * What a sharded load (issue 14: src/load/plan.ts, shard.ts, finalize-plan.ts) changes in an
+ * ordinary load, as one object passed in LoadOptions.shard. The plan fixes the identity, the
+ * handles of every directory above the cut and of its children, and a disjoint sequence range per
+ * shard; a shard then loads only its subtrees, under their final names, into the shared container.
+ */
+export interface ShardSeam {
+  /** the plan's identity (container id, fsid, bucket UUID, id secret): every shard shares it */
+  identity: TransferIdentity;
+  /** instead of the root row alone, the rows this run starts from (inside the state's first transaction) */
+  seed(db: StateDb): void;
+  /** sequence numbers this run may hand out are below this (the shard's range ends there) */
+  seqEnd: number;
+  /** false for a directory this run must not write (above the cut: the finalize writes it) */
+  writesDirectory(row: EntryRow): boolean;
+  /** the handle of a hard-linked inode first met here: the same in every shard that meets it */
+  linkHandle?(e: SourceEntry, ftype: Ftype): Buffer;
+  /**
+   * replaces RECONCILE, CLEANUP and FINALIZE: a shard leaves its hard-linked inodes in progress
+   * for the plan's finalize, and reports what it stored instead of finalizing the container
+   */
+  finish?(run: LoadRun): Promise<void>;
 }
 
 /** What a run is made of; every value already defaulted (load.ts applies the defaults once). */

@@ -22,7 +22,7 @@ import type { LogLevel, Reporter } from './reporter.js';
 import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
 import { checkSource } from './source-root.js';
-import type { ShardSeam } from './shard-seam.js';
+import type { ShardSeam } from './load-run.js';
 
 export interface LoadOptions {
   /** the source root as the user typed it (its last component names the root, spec §5.10) */

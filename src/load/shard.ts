@@ -24,7 +24,7 @@ import { Random64 } from './load-run.js';
 import type { LoadRun } from './load-run.js';
 import { planDirPath, PLAN_FTYPE_OF, readPlan, sharedLinkHandle, shardDir, shardIdentity, shardSeqRange, writeFileAtomic } from './plan.js';
 import type { Plan } from './plan.js';
-import type { ShardSeam } from './shard-seam.js';
+import type { ShardSeam } from './load-run.js';
 
 export const SHARD_REPORT_FILE = 'report.json';
 const DIRMGR_COUNT = 48;

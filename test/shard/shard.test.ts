@@ -245,6 +245,8 @@ test('usage errors name the option and the fix, in one line', async () => {
     [['load', '--plan', plan, '--shard', '0', '--compression', 'disabled'], /--compression is fixed by the plan/],
     [['load', '--shard', '0', src, out.url], /--shard needs --plan/],
     [['load', src], /load needs SOURCE and TARGET/],
+    [['plan', src, out.url, '--plan', path.join(work, 'px.json')], /plan needs --shards N/],
+    [['finalize'], /finalize needs --plan PLAN/],
     [['plan', src, out.url, '--shards', '2', '--plan', plan], /already exists/],
     [['load', '--plan', path.join(work, 'nope.json'), '--shard', '0'], /cannot read it \(ENOENT\)/],
     [['load', '--plan', plan, '--shard', '0', `file://${work}/other`], /is not the container of --plan/],

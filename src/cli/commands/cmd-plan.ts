@@ -3,15 +3,15 @@
  * (Slurm job array, Kubernetes Indexed Job). Writes PLAN and the container's bucket object.
  */
 import { Option } from 'commander';
-import { makePlan, MAX_SHARDS } from '../../index.js';
+import { ClfsError, makePlan, MAX_SHARDS } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write } from '../context.js';
 import { intOption } from '../options.js';
 import { ENDPOINT_HELP } from '../target-arg.js';
 
 interface PlanFlags {
-  shards: number;
-  plan: string;
+  shards?: number;
+  plan?: string;
   depth?: number;
   estimateEntries?: number;
   compression?: 'lz4' | 'disabled';
@@ -30,8 +30,8 @@ export const planCommand: CliCommand = {
       .description('cut the load of SOURCE into TARGET (an empty container) into N shards that separate machines load at once; then `load --plan PLAN --shard K` for each K and `finalize --plan PLAN`')
       .argument('<source>', 'local directory to load')
       .argument('<target>', 'https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS, or file:///ABS/DIR')
-      .addOption(new Option('--shards <n>', 'number of shards').argParser(intOption('--shards', 1, MAX_SHARDS)).makeOptionMandatory())
-      .addOption(new Option('--plan <file>', 'the plan file to write (on storage every task sees); shard states and reports go in PLAN.d/ beside it').makeOptionMandatory())
+      .addOption(new Option('--shards <n>', 'number of shards').argParser(intOption('--shards', 1, MAX_SHARDS)))
+      .addOption(new Option('--plan <file>', 'the plan file to write (on storage every task sees); shard states and reports go in PLAN.d/ beside it'))
       .addOption(new Option('--depth <n>', 'levels read at most to find 8 subtrees per shard (default 4)').argParser(intOption('--depth', 1, 64)))
       .addOption(new Option('--estimate-entries <n>', 'entries read per subtree to estimate its size (default 20000)').argParser(intOption('--estimate-entries', 1)))
       .addOption(new Option('--compression <mode>', 'blob compression').choices(['lz4', 'disabled']))
@@ -39,6 +39,8 @@ export const planCommand: CliCommand = {
       .option('--endpoint <url>', ENDPOINT_HELP)
       .option('--json', 'print the plan summary as one JSON object', false)
       .action(async (source: string, targetUrl: string, opts: PlanFlags) => {
+        if (opts.shards === undefined) throw new ClfsError('E_USAGE', 'plan needs --shards N (how many tasks will load the tree)', { subject: '--shards' });
+        if (opts.plan === undefined) throw new ClfsError('E_USAGE', 'plan needs --plan FILE (where to write the plan, on storage every task sees)', { subject: '--plan' });
         const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
         const opened = target.open();
         try {
