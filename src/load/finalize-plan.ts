@@ -11,6 +11,7 @@
  *      kept beside the plan (PLAN.d/finalize), so an interrupted finalize resumes.
  * Every step may be repeated: a finalize that was interrupted is simply run again.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import PQueue from 'p-queue';
@@ -32,7 +33,7 @@ import {
 } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, lstatEntry } from '../scan/index.js';
-import { EntryState, Phase, StateDb } from '../state/index.js';
+import { EntryState, Phase, STATE_DB_FILE, StateDb } from '../state/index.js';
 import type { NewEntry } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import { newEntryFrom } from './dir-scan.js';
@@ -43,6 +44,9 @@ import type { Plan } from './plan.js';
 import { checkPlanTarget, defaultShardStateDir, readShardReport } from './shard.js';
 import type { ShardReport } from './shard.js';
 import type { ShardSeam } from './load-run.js';
+
+/** beside the finalize's state: which reports it was seeded from */
+const REPORTS_FINGERPRINT_FILE = 'reports.sha256';
 
 export type FinalizePlanOptions = Omit<LoadOptions, 'source' | 'newTransfer' | 'compression' | 'preserveHardlinks' | 'phases' | 'shard' | 'stateDir'> & {
   planFile: string;
@@ -126,8 +130,10 @@ export async function mergeLinkedInodes(plan: Plan, reports: readonly ShardRepor
       const btype = ftypeToBtype(g.ftype);
       const copies = g.shards.map((k) => blobName(fh, btype, INPROGRESS_ID, inprogressVersionOf(k)));
       const finalName = blobName(fh, btype, g.parents[0]!, RECONCILED_VERSION);
+      // the in-progress copies, or the inode an earlier finalize wrote (a shard re-run since may
+      // have added names: it is written again with all of them)
       let source: { name: string; blob: Buffer } | undefined;
-      for (const name of copies) {
+      for (const name of [...copies, finalName]) {
         const blob = await getIfExists(target, name, signal);
         if (blob !== undefined) {
           source = { name, blob };
@@ -135,7 +141,6 @@ export async function mergeLinkedInodes(plan: Plan, reports: readonly ShardRepor
         }
       }
       if (source === undefined) {
-        if (await target.exists(finalName)) return;
         throw new ClfsError('E_STATE_MISMATCH', `${target.description}: hard-linked inode ${fhHex} has neither an in-progress copy nor its final object; the container does not match the plan's reports`, { subject: fhHex });
       }
       const body = decodeBlob(source.blob, source.name);
@@ -205,6 +210,13 @@ export async function finalizePlan(options: FinalizePlanOptions): Promise<Finali
   checkPlanTarget(plan, options.planFile, options.targetKey);
   const reports = collectReports(plan, options.planFile);
   const stateDir = path.resolve(options.stateDir ?? path.join(planWorkDir(options.planFile), 'finalize'));
+  // a shard re-run after a finalize (to retry its failed entries) changed its report: the
+  // directories above the cut are written again from the new reports, under the same names
+  const fingerprint = createHash('sha256').update(JSON.stringify(reports)).digest('hex');
+  const fingerprintFile = path.join(stateDir, REPORTS_FINGERPRINT_FILE);
+  if (StateDb.holdsTransfer(stateDir) && (!fs.existsSync(fingerprintFile) || fs.readFileSync(fingerprintFile, 'utf8').trim() !== fingerprint)) {
+    for (const f of [STATE_DB_FILE, `${STATE_DB_FILE}-wal`, `${STATE_DB_FILE}-shm`]) fs.rmSync(path.join(stateDir, f), { force: true });
+  }
   const linkedInodes = await mergeLinkedInodes(plan, reports, options.target, plan.identity.compression, options.abortSignal);
   // the shards' logs go up with the finalize's own (every .txt of the state folder, sorted)
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -214,6 +226,7 @@ export async function finalizePlan(options: FinalizePlanOptions): Promise<Finali
       fs.copyFileSync(log, path.join(stateDir, `shard-${String(r.shard).padStart(4, '0')}-${path.basename(log)}`));
     }
   }
+  fs.writeFileSync(fingerprintFile, `${fingerprint}\n`);
   const source = Buffer.from(plan.identity.sourceRootHex, 'hex').toString();
   const s = await load({
     ...options,

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { Ftype, generateFileHandle, ROOT_ID } from '../codec/index.js';
+import { Ftype, generateFileHandle, INITIAL_VERSION, ROOT_ID, rootBlobName } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, joinPath, lstatEntry } from '../scan/index.js';
 import type { SourceEntry } from '../scan/index.js';
@@ -91,11 +91,16 @@ export async function loadShard(options: ShardLoadOptions): Promise<LoadSummary>
   const stateDir = path.resolve(options.stateDir ?? defaultShardStateDir(options.planFile, k));
   const seam = shardSeam(plan, k, options.planFile, stateDir);
   const source = Buffer.from(plan.identity.sourceRootHex, 'hex').toString();
+  const newTransfer = !StateDb.holdsTransfer(stateDir);
+  if (newTransfer && (await options.target.exists(rootBlobName(INITIAL_VERSION)))) {
+    // its objects would be reachable from nothing: the finalize named what the shard's first run stored
+    throw new ClfsError('E_STATE_MISMATCH', `shard ${k} has no state in ${stateDir}, but the plan's load was finalized: a shard starts anew only before the finalize; make a new plan into a new container`, { subject: stateDir });
+  }
   return load({
     ...options,
     source,
     stateDir,
-    newTransfer: !StateDb.holdsTransfer(stateDir),
+    newTransfer,
     phases: [Phase.TRANSFER, Phase.FINALIZE],
     shard: seam,
   });

@@ -235,6 +235,45 @@ test('a shard killed with -9 is refused by finalize (as are shards not run), re-
   assert.equal(v.code, 0, v.stdout + v.stderr);
 });
 
+test('a shard that finishes with failed entries: finalize exits 1 naming them; the shard re-run alone retries them and a second finalize makes the container exact', async () => {
+  const out = folder('outerr');
+  const plan = path.join(work, 'pe.json');
+  assert.equal((await cli(['plan', src, out.url, '--shards', '3', '--plan', plan, '--preserve-hardlinks'])).code, 0);
+  // one file at the top of a unit (alpha is above the cut) and one deep in a subtree cannot be read
+  const faults = JSON.stringify({ seed: 1, rules: [{ op: 'open', path: 'alpha/a7.txt', code: 'EACCES' }, { op: 'open', path: 't03/sub/f1', code: 'EIO' }] });
+  const runs = await Promise.all([0, 1, 2].map((k) => cli(['load', '--plan', plan, '--shard', String(k), '--json'], { CLFSLOAD_SOURCE_FAULTS: faults })));
+  const failed = runs.map((r, k) => [r, k] as const).filter(([r]) => r.code !== 0);
+  assert.ok(failed.length >= 1, 'a shard failed');
+  for (const [r] of failed) {
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(lastJson(r).status, 'complete-with-errors');
+  }
+  const f = await cli(['finalize', '--plan', plan, '--json']);
+  assert.equal(f.code, 1, f.stderr);
+  const fsum = lastJson(f) as { status: string; errors: number; problems: Array<{ path: string }> };
+  assert.equal(fsum.status, 'complete-with-errors');
+  assert.equal(fsum.errors, 2);
+  assert.deepEqual(fsum.problems.map((p) => path.relative(src, p.path)).sort(), ['alpha/a7.txt', 't03/sub/f1']);
+  // the container is whole without them: everything else as in a single load
+  const partial = manifestLines(await containerManifest(new FolderTarget(out.dir)));
+  assert.deepEqual(partial, singleLines.filter((l) => !/^(alpha\/a7\.txt|t03\/sub\/f1) /.test(l)));
+  for (const [, k] of failed) {
+    const again = await cli(['load', '--plan', plan, '--shard', String(k), '--json']);
+    assert.equal(again.code, 0, again.stderr);
+  }
+  const f2 = await cli(['finalize', '--plan', plan, '--json']);
+  assert.equal(f2.code, 0, f2.stderr);
+  assert.equal(lastJson(f2).status, 'complete');
+  await assertSameAsSingle(new FolderTarget(out.dir), 'after the retry');
+  const v = await cli(['verify', out.url, '--source', src]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  // a shard whose state is gone may not start anew once the load is finalized
+  fs.rmSync(path.join(`${plan}.d`, 'shard-0000', 'state'), { recursive: true });
+  const late = await cli(['load', '--plan', plan, '--shard', '0']);
+  assert.equal(late.code, 1, late.stderr);
+  assert.match(late.stderr, /the plan's load was finalized/);
+});
+
 test('usage errors name the option and the fix, in one line', async () => {
   const out = folder('outusage');
   const plan = path.join(work, 'pu.json');
