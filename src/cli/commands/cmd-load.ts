@@ -40,6 +40,7 @@ export const loadCommand: CliCommand = {
     addLoadOptions(command, OPTIONS).action(async (source: string | undefined, targetUrl: string | undefined, opts: Opts) => {
       const flags = loadFlagsOf(opts, OPTIONS);
       if (opts.plan !== undefined) {
+        if (opts.dryRun === true) throw new ClfsError('E_USAGE', '--dry-run does not apply to a shard of a plan: leave it out of load --plan (clfsload plan already read the top of the tree)', { subject: '--dry-run' });
         ctx.setExitCode(await runShard(ctx, opts.plan, opts.shard, source, targetUrl, opts.endpoint, flags));
         return;
       }
