@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import PQueue from 'p-queue';
 import {
   blobName,
+  Btype,
   decodeBlob,
   decodeObject,
   decodeSections,
@@ -27,6 +28,7 @@ import {
   ftypeToBtype,
 
   HandleType,
+  INITIAL_VERSION,
   INPROGRESS_ID,
   RECONCILED_VERSION,
   ROOT_ID,
@@ -37,6 +39,8 @@ import { EntryState, Phase, STATE_DB_FILE, StateDb } from '../state/index.js';
 import type { NewEntry } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import { newEntryFrom } from './dir-scan.js';
+import { indirectCount } from './file-writer.js';
+import { ObjectIdFactory } from './object-ids.js';
 import { load } from './load.js';
 import type { LoadOptions, LoadSummary } from './load.js';
 import { inprogressVersionOf, planDirPath, planWorkDir, readPlan, shardDir } from './plan.js';
@@ -158,6 +162,18 @@ export async function mergeLinkedInodes(plan: Plan, reports: readonly ShardRepor
   await Promise.all(work);
   // the final inodes are durable before any in-progress copy goes
   if (target.features.flush) await target.flush!({ abortSignal: signal });
+  // segments of a hard-linked inode that failed in a shard, unless a shard stored the inode
+  const ids = new ObjectIdFactory(plan.identity.idSecretHex);
+  const orphans = new Map<string, number>();
+  for (const r of reports) for (const f of r.failedLinks) if (!groups.has(f.fh)) orphans.set(f.fh, Math.max(orphans.get(f.fh) ?? 0, f.segments));
+  await Promise.all(
+    [...orphans].flatMap(([fhHex, segments]) => {
+      const owner = Buffer.from(fhHex, 'hex');
+      const names = Array.from({ length: segments }, (_, i) => blobName(ids.segmentId(owner, i + 1), Btype.SEGMENT, owner, INITIAL_VERSION));
+      for (let n = 0; n < indirectCount(segments); n++) names.push(blobName(ids.indirectId(owner, n), Btype.INDIRECT, owner, INITIAL_VERSION));
+      return names.map((name) => queue.add(() => deleteIfExists(target, name, signal)));
+    }),
+  );
   await Promise.all(
     [...groups].flatMap(([fhHex, g]) =>
       g.shards.map((k) => queue.add(() => deleteIfExists(target, blobName(Buffer.from(fhHex, 'hex'), ftypeToBtype(g.ftype), INPROGRESS_ID, inprogressVersionOf(k)), signal))),

@@ -41,6 +41,11 @@ export const ShardReportSchema = z.object({
   top: z.array(z.object({ dir: z.number().int(), name: hex, fh: hex, ftype: z.number().int(), stored: z.boolean() })),
   /** hard-linked inodes: handle, type and the parent of every stored name, first name first */
   links: z.array(z.object({ fh: hex, ftype: z.number().int(), parents: z.array(hex) })),
+  /**
+   * hard-linked inodes that failed here: their segments may be another shard's too, so the
+   * finalize deletes them only when no shard stored the inode
+   */
+  failedLinks: z.array(z.object({ fh: hex, segments: z.number().int() })),
   /** the shard's log files (output.txt, problems.txt), uploaded by the finalize */
   logs: z.array(z.string()),
   stateDir: z.string(),
@@ -210,7 +215,15 @@ async function finishShard(run: LoadRun, plan: Plan, k: number, planFile: string
       for (const r of rows) db.setState(r.id, EntryState.DONE);
     });
   }
-  await removeFailedEntryObjects(run);
+  const failedLinks: ShardReport['failedLinks'] = [];
+  const shared = (row: EntryRow) => run.identity.preserveHardlinks && row.reconcile === 1 && row.linkOf === null;
+  for (let after = 0; ; ) {
+    const rows = db.errorsAfter(after, 1000);
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]!.id;
+    for (const r of rows) if (shared(r) && r.fh.length > 0 && r.plannedSegments > 0) failedLinks.push({ fh: r.fh.toString('hex'), segments: r.plannedSegments });
+  }
+  await removeFailedEntryObjects(run, shared);
   await run.durable();
   const dirRows = db.getMeta('shard-dirs', DirRowsSchema) ?? [];
   const aboveCut = new Set(plan.dirs.map((d) => d.fh));
@@ -237,6 +250,7 @@ async function finishShard(run: LoadRun, plan: Plan, k: number, planFile: string
     errors,
     top,
     links: db.getMeta('shard-links', LinksMetaSchema) ?? [],
+    failedLinks,
     logs: ['output.txt', 'problems.txt'].map((f) => path.join(stateDir, f)),
     stateDir,
   };

@@ -76,7 +76,9 @@ function buildTree(root: string): void {
   for (let t = 1; t < 12; t++) fs.linkSync(path.join(root, 't00/shared.txt'), path.join(root, `t${String(t).padStart(2, '0')}/sub/shared-link`));
   fs.linkSync(path.join(root, 'alpha/a3.txt'), path.join(root, 'top-link.txt'));
   fs.linkSync(path.join(root, 'alpha/a4.txt'), path.join(root, 'alpha/a4-again.txt'));
-  fs.linkSync(path.join(root, 'alpha/big.bin'), path.join(root, 't05/big-link.bin'));
+  for (let t = 0; t < 12; t++) fs.linkSync(path.join(root, 'alpha/big.bin'), path.join(root, `t${String(t).padStart(2, '0')}/big-link.bin`));
+  w('t07/big2.bin', textBytes(8 * 1024 * 1024 + 16 * 1024 + 5000, 11));
+  fs.linkSync(path.join(root, 't07/big2.bin'), path.join(root, 't08/big2-link.bin'));
 }
 
 function folder(name: string): { dir: string; url: string } {
@@ -240,7 +242,29 @@ test('a shard that finishes with failed entries: finalize exits 1 naming them; t
   const plan = path.join(work, 'pe.json');
   assert.equal((await cli(['plan', src, out.url, '--shards', '3', '--plan', plan, '--preserve-hardlinks'])).code, 0);
   // one file at the top of a unit (alpha is above the cut) and one deep in a subtree cannot be read
-  const faults = JSON.stringify({ seed: 1, rules: [{ op: 'open', path: 'alpha/a7.txt', code: 'EACCES' }, { op: 'open', path: 't03/sub/f1', code: 'EIO' }] });
+  // and the hard-linked big file (alpha/big.bin, tNN/big-link.bin) fails part way through in one
+  // shard that does not hold alpha/big.bin, while the others store it: the segments they all
+  // wrote under the same names must stay
+  const planned = readPlan(plan);
+  const shardOfFile = (dirSuffix: string, name: string) => {
+    const d = planned.dirs.findIndex((x) => Buffer.from(x.path, 'hex').toString().endsWith(dirSuffix));
+    const c = planned.dirs[d]!.children.findIndex((x) => Buffer.from(x.name, 'hex').toString() === name);
+    return planned.units[planned.dirs[d]!.children[c]!.unit!]!.shard;
+  };
+  const links = Array.from({ length: 12 }, (_, t) => `t${String(t).padStart(2, '0')}`).map((t) => ({ rel: `${t}/big-link.bin`, shard: shardOfFile(`/${t}`, 'big-link.bin') }));
+  const failing = links.find((l) => l.shard !== shardOfFile('/alpha', 'big.bin'));
+  assert.ok(failing !== undefined, 'a name of the big file in another shard than alpha/big.bin');
+  const failingNames = links.filter((l) => l.shard === failing.shard).map((l) => l.rel);
+  const faults = JSON.stringify({
+    seed: 1,
+    rules: [
+      { op: 'open', path: 'alpha/a7.txt', code: 'EACCES' },
+      { op: 'open', path: 't03/sub/f1', code: 'EIO' },
+      { op: 'read', pathRegex: `/(${failingNames.join('|')})$`, afterBytes: 8 * 1024 * 1024 + 4096, code: 'EIO' },
+      // and another fails in every shard that meets it, after its first segment was stored
+      { op: 'read', pathRegex: '/t0[78]/big2', afterBytes: 8 * 1024 * 1024 + 16 * 1024 + 1000, code: 'EIO' },
+    ],
+  });
   const runs = await Promise.all([0, 1, 2].map((k) => cli(['load', '--plan', plan, '--shard', String(k), '--json'], { CLFSLOAD_SOURCE_FAULTS: faults })));
   const failed = runs.map((r, k) => [r, k] as const).filter(([r]) => r.code !== 0);
   assert.ok(failed.length >= 1, 'a shard failed');
@@ -252,11 +276,21 @@ test('a shard that finishes with failed entries: finalize exits 1 naming them; t
   assert.equal(f.code, 1, f.stderr);
   const fsum = lastJson(f) as { status: string; errors: number; problems: Array<{ path: string }> };
   assert.equal(fsum.status, 'complete-with-errors');
-  assert.equal(fsum.errors, 2);
-  assert.deepEqual(fsum.problems.map((p) => path.relative(src, p.path)).sort(), ['alpha/a7.txt', 't03/sub/f1']);
-  // the container is whole without them: everything else as in a single load
-  const partial = manifestLines(await containerManifest(new FolderTarget(out.dir)));
-  assert.deepEqual(partial, singleLines.filter((l) => !/^(alpha\/a7\.txt|t03\/sub\/f1) /.test(l)));
+  const failedPaths = fsum.problems.map((p) => path.relative(src, p.path)).sort();
+  // the shard's first name of the big file fails, and every other name it holds with it
+  assert.deepEqual(failedPaths.filter((p) => !p.includes('big2')), ['alpha/a7.txt', 't03/sub/f1', ...failingNames].sort());
+  assert.ok(failedPaths.includes('t07/big2.bin') || failedPaths.includes('t08/big2-link.bin'), failedPaths.join(', '));
+  assert.equal(fsum.errors, failedPaths.length);
+  // the container is whole without them: everything else as in a single load (the big file has one name less)
+  const partial = await containerManifest(new FolderTarget(out.dir));
+  assert.deepEqual(partial.broken, []);
+  // what failed, and the other names of the big file (their nlink is lower)
+  const withoutFailed = (lines: string[]) => lines.filter((l) => !/^(alpha\/a7\.txt|t03\/sub\/f1|t\d\d\/big-link\.bin|alpha\/big\.bin|t07\/big2\.bin|t08\/big2-link\.bin) /.test(l));
+  assert.deepEqual(withoutFailed(manifestLines(partial)), withoutFailed(singleLines));
+  assert.match(manifestLines(partial).find((l) => l.startsWith('alpha/big.bin '))!, new RegExp(` nlink=${13 - failingNames.length} `));
+  // no blob the walk does not reach: the failed inode's segments are gone (verify's listing pass)
+  const structure = await cli(['verify', out.url, '--read-data']);
+  assert.equal(structure.code, 0, structure.stdout + structure.stderr);
   for (const [, k] of failed) {
     const again = await cli(['load', '--plan', plan, '--shard', String(k), '--json']);
     assert.equal(again.code, 0, again.stderr);
