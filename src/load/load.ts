@@ -111,7 +111,7 @@ function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
  * A folder target inside the source would load its own blobs (and grow while it is scanned); one
  * that holds the source would mix the two. Refused before anything is written.
  */
-function checkTargetOutsideSource(targetKey: string, sourceAbs: string): void {
+export function checkTargetOutsideSource(targetKey: string, sourceAbs: string): void {
   if (!targetKey.startsWith('file:')) return;
   const dir = path.resolve(targetKey.slice('file:'.length).replace(/^\/\/(?=\/)/, ''));
   if (overlaps(dir, sourceAbs)) {

@@ -21,6 +21,7 @@ import { STATE_FORMAT_VERSION, TransferIdentitySchema } from '../state/index.js'
 import type { TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import { bucketExtattrs } from './finishing-phases.js';
+import { checkTargetOutsideSource } from './load.js';
 import { Random64 } from './load-run.js';
 import { checkSource } from './source-root.js';
 
@@ -268,6 +269,7 @@ export async function makePlan(options: PlanOptions): Promise<PlanSummary> {
   const workDir = planWorkDir(planFile);
   if (fs.existsSync(workDir)) throw new ClfsError('E_USAGE', `${workDir} already exists (the shard folders of an earlier plan of that name): remove it or give another --plan`, { subject: workDir });
   if (!fs.existsSync(path.dirname(planFile))) throw new ClfsError('E_USAGE', `--plan ${options.planFile}: folder ${path.dirname(planFile)} does not exist; create it first`, { subject: options.planFile });
+  checkTargetOutsideSource(options.targetKey, sourceAbs);
   const target = options.target;
   if (target.features.checkAccess) await target.checkAccess!({ abortSignal: options.abortSignal });
   for await (const b of target.list('', { abortSignal: options.abortSignal })) {

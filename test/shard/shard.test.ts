@@ -150,7 +150,7 @@ test('3 shards into a folder, run at once in reverse order: the container equals
   assert.equal(f.code, 0, f.stderr);
   const fs1 = lastJson(f) as { status: string; linkedInodes: number };
   assert.equal(fs1.status, 'complete');
-  assert.equal(fs1.linkedInodes, 4);
+  assert.equal(fs1.linkedInodes, 5);
   const target = new FolderTarget(out.dir);
   await assertSameAsSingle(target, '3 shards');
   const logs = await assertOnlyClfsAndLogs(target, '3 shards');
@@ -320,6 +320,8 @@ test('usage errors name the option and the fix, in one line', async () => {
     [['load', src], /load needs SOURCE and TARGET/],
     [['plan', src, out.url, '--plan', path.join(work, 'px.json')], /plan needs --shards N/],
     [['finalize'], /finalize needs --plan PLAN/],
+    [['plan', src, `file://${src}/alpha`, '--shards', '2', '--plan', path.join(work, 'py.json')], /overlaps the source/],
+    [['load', '--plan', plan, '--shard', '0', '--dry-run'], /--dry-run does not apply/],
     [['plan', src, out.url, '--shards', '2', '--plan', plan], /already exists/],
     [['load', '--plan', path.join(work, 'nope.json'), '--shard', '0'], /cannot read it \(ENOENT\)/],
     [['load', '--plan', plan, '--shard', '0', `file://${work}/other`], /is not the container of --plan/],
