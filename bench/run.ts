@@ -1,11 +1,11 @@
 /**
- * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, limits, verify, hugedir, scale. Each case runs the
+ * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, limits, verify, hugedir, shard, scale, update. Each case runs the
  * loader as a child process (whole-process wall time and peak RSS), `cp -r` of the same tree to the
  * same disk as the floor, the median of --runs runs, and `verify` on every container it loads.
  * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
  *
  *   node dist/bench/run.js [--quick] [--runs N] [--only a,b] [--skip a,b] [--scale N] [--hugedir N]
- *                          [--concurrency N] [--latency-concurrency N] [--update-files N] [--no-docs]
+ *                          [--concurrency N] [--latency-concurrency N] [--update-files N] [--shards N] [--no-docs]
  */
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -30,7 +30,7 @@ const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
-const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'verify', 'hugedir', 'scale', 'update'] as const;
+const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'verify', 'hugedir', 'shard', 'scale', 'update'] as const;
 type CaseName = (typeof CASES)[number];
 
 // ---------------------------------------------------------------- options
@@ -46,13 +46,15 @@ interface Options {
   concurrency?: number;
   latencyConcurrency: number;
   latencyMs: number;
+  /** shards of the shard case (default 4) */
+  shards: number;
   writeDocs: boolean;
   /** files of the update case's tree (--update-files N) */
   updateFiles: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, hugedirFiles: 2_000_000, runsGiven: false, latencyConcurrency: 256, latencyMs: 20, writeDocs: true, updateFiles: 200_000 };
+  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, hugedirFiles: 2_000_000, runsGiven: false, latencyConcurrency: 256, latencyMs: 20, shards: 4, writeDocs: true, updateFiles: 200_000 };
   let runsGiven = false;
   let scaleGiven = false;
   let hugedirGiven = false;
@@ -85,6 +87,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--concurrency') o.concurrency = int(next());
     else if (a === '--latency-concurrency') o.latencyConcurrency = int(next());
     else if (a === '--latency-ms') o.latencyMs = int(next());
+    else if (a === '--shards') o.shards = int(next());
     else if (a === '--no-docs') o.writeDocs = false;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]! + '*/\n');
@@ -891,6 +894,70 @@ function writeDocs(blocks: Map<string, string>, o: Options): void {
   fs.writeFileSync(DOCS, doc);
 }
 
+/**
+ * A planned load (issue 14): `plan`, N shard processes at once, `finalize`, against one load of
+ * the same tree. On one machine the shards share its cores: the point is the mechanism and the
+ * balance, not a speed-up.
+ */
+async function shardCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const n = o.shards;
+  const single = { walls: [] as number[], rss: [] as number[] };
+  const phases = { plan: [] as number[], shards: [] as number[], finalize: [] as number[], total: [] as number[], rss: [] as number[] };
+  const perShard: number[][] = Array.from({ length: n }, () => []);
+  let balance = 0;
+  for (let r = 0; r < runs; r++) {
+    const dest = fresh('blobs');
+    fs.mkdirSync(dest, { recursive: true });
+    await quiet(tree);
+    const m = await measureChild(process.execPath, cliArgs(tree.root, `file://${dest}`, fresh('state'), o.concurrency));
+    ensureOk(m, 'shard: one load');
+    checkSummary(lastJson<LoadJson>(m.stdout, 'shard: one load'), 'shard: one load');
+    single.walls.push(m.wallSeconds);
+    single.rss.push(m.peakRssBytes);
+    const out = fresh('blobs');
+    fs.mkdirSync(out, { recursive: true });
+    const plan = path.join(fresh('plan'), 'plan.json');
+    fs.mkdirSync(path.dirname(plan), { recursive: true });
+    await quiet(tree);
+    const t0 = Date.now();
+    const p = await measureChild(process.execPath, [CLI, 'plan', tree.root, `file://${out}`, '--shards', String(n), '--plan', plan, '--json']);
+    ensureOk(p, 'shard: plan');
+    balance = lastJson<{ balance: number }>(p.stdout, 'shard: plan').balance;
+    const shards = await Promise.all(Array.from({ length: n }, (_, k) => measureChild(process.execPath, [CLI, 'load', '--plan', plan, '--shard', String(k), '--json'])));
+    shards.forEach((s, k) => {
+      ensureOk(s, `shard: shard ${k}`);
+      checkSummary(lastJson<LoadJson>(s.stdout, `shard ${k}`), `shard ${k}`);
+      perShard[k]!.push(s.wallSeconds);
+    });
+    const f = await measureChild(process.execPath, [CLI, 'finalize', '--plan', plan, '--json']);
+    ensureOk(f, 'shard: finalize');
+    phases.total.push((Date.now() - t0) / 1000);
+    phases.plan.push(p.wallSeconds);
+    phases.shards.push(Math.max(...shards.map((s) => s.wallSeconds)));
+    phases.finalize.push(f.wallSeconds);
+    phases.rss.push(Math.max(...shards.map((s) => s.peakRssBytes)));
+    await checkVerify(new FolderTarget(out), tree.root, 'shard');
+    process.stderr.write(`  shard run ${r + 1}/${runs}: one load ${m.wallSeconds.toFixed(2)} s; plan ${p.wallSeconds.toFixed(2)} s, ${n} shards ${phases.shards.at(-1)!.toFixed(2)} s, finalize ${f.wallSeconds.toFixed(2)} s; verify OK\n`);
+  }
+  const row = (label: string, wall: number, rss = 0): Row => ({ label, files: tree.files, bytes: tree.bytes, wall, rss });
+  return {
+    name: 'shard',
+    runs,
+    title: `shard: the small tree → file://, one load against plan + ${n} shards at once + finalize`,
+    rows: [
+      row('clfsload load (one process)', median(single.walls), median(single.rss)),
+      row(`plan --shards ${n}`, median(phases.plan)),
+      row(`${n} shards at once (the slowest)`, median(phases.shards), median(phases.rss)),
+      row('finalize', median(phases.finalize)),
+      row('plan + shards + finalize', median(phases.total)),
+    ],
+    notes: [
+      `each shard (median wall): ${perShard.map((w, k) => `shard ${k} ${median(w).toFixed(2)} s`).join(', ')}; the plan's balance (max/mean of its estimates) ${balance.toFixed(2)}`,
+      `the ${n} shards share this machine's ${availableParallelism()} cores: the figure shows the mechanism's cost, not the speed-up of ${n} machines`,
+    ],
+  };
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -946,6 +1013,8 @@ async function main(): Promise<void> {
       const files = q ? Math.min(o.updateFiles, 5000) : o.updateFiles;
       const t = cached(`update-${files}`, (root) => buildSmall(root, files, Math.max(1, Math.ceil(files / 1000))));
       results.push(await updateCase(t, o, o.runs));
+    } else if (c === 'shard') {
+      results.push(await shardCase(small(), o, o.runs));
     } else if (c === 'scale') {
       const t = cached(`scale-${o.scaleFiles}`, (root) => buildScale(root, o.scaleFiles));
       // the median of --runs like every case (the issue asks for several runs): about 5 minutes a

@@ -1,6 +1,8 @@
 /** The library surface of clfsload: load, read back, targets, errors. */
 export { load, updateDryRun, dryRun, checkStateFolder, transferFilters, DEFAULT_MAX_ERRORS } from './load/index.js';
 export type { StateCheckResult, LoadOptions, UpdateEstimate, UpdateCounts, LoadSummary, LoadStatus, DryRunOptions, DryRunEstimate, Reporter, ProgressSnapshot, LogLevel } from './load/index.js';
+export { makePlan, readPlan, loadShard, readShardReport, finalizePlan, MAX_SHARDS } from './load/index.js';
+export type { Plan, PlanOptions, PlanSummary, ShardLoadEstimate, ShardLoadOptions, ShardReport, FinalizePlanOptions, FinalizePlanSummary } from './load/index.js';
 export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read/index.js';
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
 export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite, parseConnectionString, proxySettingsOf } from './targets/index.js';

@@ -11,6 +11,8 @@
  *   AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY   an account key (or SAS) as az and the SDKs take it
  *   HTTPS_PROXY, ALL_PROXY, HTTP_PROXY, NO_PROXY (or lowercase)   the proxy, as the Azure SDK reads them
  * (@azure/identity's DefaultAzureCredential reads its own: AZURE_CLIENT_ID, AZURE_TENANT_ID, ...)
+ *   SLURM_ARRAY_TASK_ID,     the shard of `load --plan PLAN` when --shard is not given (a Slurm
+ *   JOB_COMPLETION_INDEX     job array's task, a Kubernetes Indexed Job's completion index)
  */
 import { ClfsError, durabilityFromEnv, installSourceFaultsFromEnv, proxySettingsOf, stateFaultPlanFromEnv } from '../index.js';
 import type { LoadOptions, ProxySettings } from '../index.js';
@@ -62,4 +64,19 @@ export function azureEnvironment(env: NodeJS.ProcessEnv): AzureEnvironment {
   const proxy = proxySettingsOf({ httpsProxy: get('HTTPS_PROXY'), allProxy: get('ALL_PROXY'), httpProxy: get('HTTP_PROXY'), noProxy: get('NO_PROXY') });
   if (proxy !== undefined) out.proxy = proxy;
   return out;
+}
+
+/** The environment variables a scheduler sets to a task's index, in the order they are read. */
+export const SHARD_INDEX_ENV = ['SLURM_ARRAY_TASK_ID', 'JOB_COMPLETION_INDEX'] as const;
+
+/** The shard a scheduler's task is (undefined when no variable is set; a usage error when one is not a whole number). */
+export function shardIndexFromEnv(env: NodeJS.ProcessEnv): { shard: number; from: string } | undefined {
+  for (const name of SHARD_INDEX_ENV) {
+    const v = env[name];
+    if (v === undefined || v.trim() === '') continue;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new ClfsError('E_USAGE', `${name}=${v} is not a shard number: give --shard K, or unset it`, { subject: name });
+    return { shard: n, from: name };
+  }
+  return undefined;
 }

@@ -267,8 +267,12 @@ export async function runUpdateDryRun(ctx: CliContext, source: string, target: C
   }
 }
 
-/** Load `source` into `target` with `flags`; resolves to the exit code. */
-export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
+/**
+ * Load `source` into `target` with `flags`; resolves to the exit code. `run` replaces the load
+ * itself (a shard or the finalize of a planned load), with the same progress and summary.
+ */
+export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags, run: (options: LoadOptions) => Promise<LoadSummary> = load): Promise<number> {
+
   checkUpdateFlags(flags);
   const stateDir = flags.stateDir ?? defaultStateDir(target.key);
   const filters = filtersOf(flags);
@@ -312,7 +316,7 @@ export async function runLoad(ctx: CliContext, source: string, target: CliTarget
   try {
     let s: LoadSummary;
     try {
-      s = await load(options);
+      s = await run(options);
     } catch (err) {
       // a signal before the load had a summary to give (checking the target, repairing the state)
       const code = ctx.signals.exitCode;

@@ -34,6 +34,8 @@ export const CLFS_ERROR_CODES = [
   'E_STATE_EXISTS',
   'E_STATE_CORRUPT',
   'E_STATE_IO',
+  // a planned load's finalize while a shard has not finished (src/load/finalize-plan.ts)
+  'E_SHARDS_INCOMPLETE',
   'E_ABORTED',
   'E_INTERNAL',
 ] as const;

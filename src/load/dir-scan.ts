@@ -94,7 +94,9 @@ export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserv
       run.stats.linkSplits += 1;
       run.log.warn(`${displayPath(joinPath(dir.path!, e.name))}: more than ${MAX_LINKS_PER_INODE} names of one inode; this name and the next ones get a new inode (as the reference does)`);
     }
-    const fh = run.allocateHandle(dir.fh, ftype, counters);
+    // the first name met in this shard: the same handle in every shard that meets the inode
+    const shared = known === undefined ? run.shard?.linkHandle?.(e, ftype) : undefined;
+    const fh = shared ?? run.allocateHandle(dir.fh, ftype, counters);
     const row = newEntryFrom(e, dir.id, fh, null, state);
     row.reconcile = 1;
     const id = db.insertEntry(row);

@@ -157,7 +157,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const vattr = vattrOf(row, run.identity, { sizeBytes: BigInt(total), nlink: 1 }, () => undefined);
   const bmap = fileBmap(finished.direct, finished.treeRoots);
   const body = encodeInodeBody({ vattr, bmap, back: [parent.fh], name: row.name, data: inline });
-  await run.queuePut(transferInodeName(row, parent.fh), body);
+  await run.queuePut(transferInodeName(row, parent.fh, run.identity), body);
   progress.finished();
   await deleteLeftoverSegments(run, row.fh, segments, previousSegments, row.gen);
   run.stats.bytesDone += inline.length;

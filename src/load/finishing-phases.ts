@@ -180,7 +180,7 @@ export function writeProblems(run: LoadRun): number {
  * delete it. Every such name is known (filehandle, deterministic segment ids), and deleting a
  * missing blob is a no-op.
  */
-async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
+export async function removeFailedEntryObjects(run: LoadRun, keepSegments?: (row: EntryRow) => boolean): Promise<void> {
   let after = 0;
   for (;;) {
     const rows = run.db.errorsAfter(after, 256);
@@ -188,8 +188,9 @@ async function removeFailedEntryObjects(run: LoadRun): Promise<void> {
     after = rows[rows.length - 1]!.id;
     for (const row of rows) {
       if (row.parentId === null || row.linkOf !== null || row.ftype === FTYPE_UNKNOWN) continue;
-      await run.deleteBlob(transferInodeName(row, run.dirRow(row.parentId).fh));
-      await deleteLeftoverSegments(run, row.fh, 0, row.plannedSegments, row.gen);
+      await run.deleteBlob(transferInodeName(row, run.dirRow(row.parentId).fh, run.identity));
+      // a shard's hard-linked inode: another shard may have stored the same segments (src/load/shard.ts)
+      if (keepSegments?.(row) !== true) await deleteLeftoverSegments(run, row.fh, 0, row.plannedSegments, row.gen);
       // its segments are gone: a later retry must not continue after them
       run.db.clearSegmentProgress(row.id);
     }

@@ -8,6 +8,7 @@ import { EntryState } from '../state/index.js';
 import type { SourceFilter, SourceKind } from '../scan/index.js';
 import type { Target } from '../targets/target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
+import type { SourceEntry } from '../scan/index.js';
 import { EncoderPool } from './encoder-pool.js';
 import { ObjectIdFactory } from './object-ids.js';
 import type { ProgressSnapshot, Reporter } from './reporter.js';
@@ -45,6 +46,30 @@ export interface RunStats {
   kinds: Partial<Record<SourceKind, number>>;
 }
 
+/**
+ * What a sharded load (issue 14: src/load/plan.ts, shard.ts, finalize-plan.ts) changes in an
+ * ordinary load, as one object passed in LoadOptions.shard. The plan fixes the identity, the
+ * handles of every directory above the cut and of its children, and a disjoint sequence range per
+ * shard; a shard then loads only its subtrees, under their final names, into the shared container.
+ */
+export interface ShardSeam {
+  /** the plan's identity (container id, fsid, bucket UUID, id secret): every shard shares it */
+  identity: TransferIdentity;
+  /** instead of the root row alone, the rows this run starts from (inside the state's first transaction) */
+  seed(db: StateDb): void;
+  /** sequence numbers this run may hand out are below this (the shard's range ends there) */
+  seqEnd: number;
+  /** false for a directory this run must not write (above the cut: the finalize writes it) */
+  writesDirectory(row: EntryRow): boolean;
+  /** the handle of a hard-linked inode first met here: the same in every shard that meets it */
+  linkHandle?(e: SourceEntry, ftype: Ftype): Buffer;
+  /**
+   * replaces RECONCILE, CLEANUP and FINALIZE: a shard leaves its hard-linked inodes in progress
+   * for the plan's finalize, and reports what it stored instead of finalizing the container
+   */
+  finish?(run: LoadRun): Promise<void>;
+}
+
 /** What a run is made of; every value already defaulted (load.ts applies the defaults once). */
 export interface LoadRunOptions {
   db: StateDb;
@@ -58,6 +83,8 @@ export interface LoadRunOptions {
   encodeWorkers: number;
   /** the transfer's filters, compiled (identity.filters) */
   filter: SourceFilter;
+  /** one shard of a planned load, or its finalize */
+  shard?: ShardSeam;
 }
 
 /**
@@ -104,8 +131,10 @@ export class LoadRun {
   readonly filter: SourceFilter;
   /** the source root's absolute path (bytes): filters match paths relative to it */
   readonly rootPath: Buffer;
+  readonly shard: ShardSeam | undefined;
 
   constructor(o: LoadRunOptions) {
+    this.shard = o.shard;
     this.db = o.db;
     this.target = o.target;
     this.identity = o.identity;
@@ -232,6 +261,10 @@ export class LoadRun {
     if (ftype === Ftype.DIR) {
       counters.dmidCounter = (counters.dmidCounter + 1) % DIRMGR_COUNT;
       dmidTgt = counters.dmidCounter;
+    }
+    if (this.shard !== undefined && counters.seqNext >= this.shard.seqEnd) {
+      // another shard's handles start there: stop rather than hand out a handle twice
+      throw new ClfsError('E_STATE_CORRUPT', `state folder ${this.db.dir}: the shard's sequence range (up to ${this.shard.seqEnd}) is used up; make a new plan with more shards`, { subject: this.db.dir });
     }
     const seq = BigInt(counters.seqNext);
     counters.seqNext += 1;

@@ -26,6 +26,7 @@ import { storedFilters } from './state-maintenance.js';
 import { applyAttributePatches, checkOnlyOurs, diffTree, newDiffContext, rootToTmp, runUpdateDeletes, storedOptionMismatch } from './update.js';
 import type { StoredOptionCheck, UpdateCounts } from './update.js';
 import { rebuildState } from './update-rebuild.js';
+import type { ShardSeam } from './load-run.js';
 
 export interface LoadOptions {
   /** the source root as the user typed it (its last component names the root, spec §5.10) */
@@ -72,6 +73,8 @@ export interface LoadOptions {
   update?: boolean;
   /** with `update`: compare the data of files whose attributes match, too (reads them and their blobs) */
   checksum?: boolean;
+  /** one shard of a planned load, or its finalize (src/load/shard-seam.ts) */
+  shard?: ShardSeam;
 }
 
 export type LoadStatus = 'complete' | 'complete-with-errors' | 'already-complete' | 'interrupted' | 'error-budget-exceeded' | 'phases-done';
@@ -139,7 +142,7 @@ function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
  * A folder target inside the source would load its own blobs (and grow while it is scanned); one
  * that holds the source would mix the two. Refused before anything is written.
  */
-function checkTargetOutsideSource(targetKey: string, sourceAbs: string): void {
+export function checkTargetOutsideSource(targetKey: string, sourceAbs: string): void {
   if (!targetKey.startsWith('file:')) return;
   const dir = path.resolve(targetKey.slice('file:'.length).replace(/^\/\/(?=\/)/, ''));
   if (overlaps(dir, sourceAbs)) {
@@ -341,17 +344,22 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     // before the target is contacted
     StateDb.refuseExisting(options.stateDir);
     if (options.target.features.checkAccess) await options.target.checkAccess!({ abortSignal: options.abortSignal });
-    const existing = await firstBlob(options.target, options.abortSignal);
+    const existing = options.shard === undefined ? await firstBlob(options.target, options.abortSignal) : undefined;
+    // a shard's container holds the plan's bucket object and the other shards' blobs
+    if (options.shard !== undefined) await checkBucket(options.target, options.shard.identity);
     if (existing !== undefined) {
       throw new ClfsError('E_TARGET_NOT_EMPTY', `${options.target.description} is not empty (it holds ${existing}): a CLFS load needs an empty container; use a new container, or resume the earlier load without --new`, { subject: options.target.description });
     }
     db = StateDb.open(options.stateDir, { create: true, faults: options.stateFaults });
-    identity = newIdentity(sourceAbs, options);
+    identity = options.shard?.identity ?? newIdentity(sourceAbs, options);
     const rootStat = lstatEntry(Buffer.from(sourceAbs), Buffer.from(path.basename(sourceAbs)));
+    const shard = options.shard;
     db.tx(() => {
       db.setMeta('identity', identity);
-      db.setMeta('phase', Phase.INIT);
-      db.insertEntry(newEntryFrom(rootStat, null, ROOT_ID, Buffer.from(sourceAbs), EntryState.PENDING));
+      // the plan wrote the bucket object: a shard starts in TRANSFER
+      db.setMeta('phase', shard === undefined ? Phase.INIT : Phase.TRANSFER);
+      if (shard === undefined) db.insertEntry(newEntryFrom(rootStat, null, ROOT_ID, Buffer.from(sourceAbs), EntryState.PENDING));
+      else shard.seed(db);
     });
   } else {
     db = StateDb.open(options.stateDir, { create: false, faults: options.stateFaults });
@@ -383,6 +391,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     abortSignal: options.abortSignal,
     encodeWorkers: options.encodeWorkers ?? defaultEncodeWorkers(),
     filter: SourceFilter.compile(storedFilters(identity)),
+    shard: options.shard,
   });
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
@@ -419,12 +428,13 @@ const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Pro
   },
   [Phase.TRANSFER]: {
     run: ({ run, options }) => runTransfer(run, { preserveHardlinks: run.identity.preserveHardlinks, segmentBudgetBytes: options.segmentBudgetBytes }),
-    next: ({ run, sourceAbs }) => {
+    next: ({ run, options, sourceAbs }) => {
       const root = run.db.rootEntry()!;
       if (root.state !== EntryState.DONE) {
         throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
       }
-      return run.db.countAwaitingReconcile() > 0 ? Phase.RECONCILE : Phase.FINALIZE;
+      // a shard leaves its hard-linked inodes to the plan's finalize
+      return options.shard?.finish === undefined && run.db.countAwaitingReconcile() > 0 ? Phase.RECONCILE : Phase.FINALIZE;
     },
   },
   [Phase.RECONCILE]: {
@@ -437,11 +447,11 @@ const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Pro
   },
   [Phase.CLEANUP]: { run: ({ run }) => runCleanup(run), next: () => Phase.FINALIZE },
   [Phase.FINALIZE]: {
-    run: async ({ run }) => {
+    run: async ({ run, options }) => {
       // an update's replaced and removed blobs go only now, when nothing written references them
       await runUpdateDeletes(run);
       if (run.stopping) return;
-      await runFinalize(run);
+      await (options.shard?.finish ?? runFinalize)(run);
     },
     next: () => Phase.DONE,
   },

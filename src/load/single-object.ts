@@ -50,8 +50,10 @@ function readSmallFile(path: Buffer, scratch: Buffer, row: EntryRow): Buffer | u
 }
 
 /** The inode's name during transfer: owner = parent, or the in-progress owner when it will be reconciled (§3.4). */
-export function transferInodeName(row: EntryRow, parentFh: Buffer): string {
-  return blobName(row.fh, ftypeToBtype(row.ftype), row.reconcile ? INPROGRESS_ID : parentFh, INITIAL_VERSION);
+export function transferInodeName(row: EntryRow, parentFh: Buffer, identity: TransferIdentity): string {
+  // shards that share a hard-linked inode's handle write its in-progress copy at a version of their own
+  const version = row.reconcile ? (identity.inprogressVersion ?? INITIAL_VERSION) : INITIAL_VERSION;
+  return blobName(row.fh, ftypeToBtype(row.ftype), row.reconcile ? INPROGRESS_ID : parentFh, version);
 }
 
 /** BMAP of a non-directory (spec §5.4): slot 0 is the inode itself, then its segments. */
@@ -99,7 +101,7 @@ export class SingleObjectEncoder {
         name: row.name,
         data,
       });
-      return { kind: 'blob', name: transferInodeName(row, parentFh), blob: encodeBlob(body, this.compression), writtenSize: Number(sizeBytes), warnings };
+      return { kind: 'blob', name: transferInodeName(row, parentFh, this.identity), blob: encodeBlob(body, this.compression), writtenSize: Number(sizeBytes), warnings };
     } catch (err) {
       return { kind: 'error', error: errorToJson(err) };
     }

@@ -330,6 +330,11 @@ async function writeOneDirectory(run: LoadRun, dir: EntryRow): Promise<void> {
       run.db.tx(() => run.db.setState(dir.id, EntryState.READY));
       return;
     }
+    if (run.shard?.writesDirectory(dir) === false) {
+      // above the cut: the plan's finalize writes it, with every shard's children
+      run.complete([{ id: dir.id, parentId: dir.parentId, state: EntryState.DONE }]);
+      return;
+    }
     await writeDirectory(run, dir);
     countKind(run, dir);
     run.complete([{ id: dir.id, parentId: dir.parentId, state: EntryState.DONE }]);

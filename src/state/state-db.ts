@@ -35,6 +35,8 @@ export const TransferIdentitySchema = z.object({
   filters: z
     .object({ exclude: z.array(z.string()), include: z.array(z.string()), excludeIfPresent: z.array(z.string()), keepSnapshotDirs: z.boolean() })
     .optional(),
+  /** a shard of a planned load: the version its in-progress hard-link inodes are written at (src/load/shard.ts) */
+  inprogressVersion: z.number().int().min(10).optional(),
 });
 export type TransferIdentity = z.infer<typeof TransferIdentitySchema>;
 

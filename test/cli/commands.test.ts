@@ -61,7 +61,7 @@ test('an unknown word with no near command names the commands and the reference 
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr.split('\n').length, 2, `one line: ${r.stderr}`);
     const word = args.find((a) => !a.startsWith('-'))!;
-    assert.match(r.stderr, new RegExp(`^clfsload: unknown command '${word}': the commands are load, demo, state, verify, ls, cat, export \\(clfsload --help\\), or the reference's five positionals: clfsload \\[--new\\] LOCAL_STATE_PATH SOURCE_ROOT ACCOUNT CONTAINER SAS_TOKEN\n$`));
+    assert.match(r.stderr, new RegExp(`^clfsload: unknown command '${word}': the commands are load, plan, finalize, demo, state, verify, ls, cat, export \\(clfsload --help\\), or the reference's five positionals: clfsload \\[--new\\] LOCAL_STATE_PATH SOURCE_ROOT ACCOUNT CONTAINER SAS_TOKEN\n$`));
     assert.equal(r.stdout, '');
   }
   nothingWritten();

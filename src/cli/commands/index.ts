@@ -8,12 +8,14 @@ import type { CliContext } from '../context.js';
 import { catCommand } from './cmd-cat.js';
 import { demoCommand } from './cmd-demo.js';
 import { exportCommand } from './cmd-export.js';
+import { finalizeCommand } from './cmd-finalize.js';
 import { loadCommand } from './cmd-load.js';
 import { lsCommand } from './cmd-ls.js';
+import { planCommand } from './cmd-plan.js';
 import { stateCommand } from './cmd-state.js';
 import { verifyCommand } from './cmd-verify.js';
 
-export const COMMANDS: readonly CliCommand[] = [loadCommand, demoCommand, stateCommand, verifyCommand, lsCommand, catCommand, exportCommand];
+export const COMMANDS: readonly CliCommand[] = [loadCommand, planCommand, finalizeCommand, demoCommand, stateCommand, verifyCommand, lsCommand, catCommand, exportCommand];
 
 export { buildLegacyProgram, legacyAccepts, legacyPositionals, LEGACY_USAGE } from './cmd-legacy.js';
 
