@@ -1,0 +1,3 @@
+export { copy, COPY_META_DIR, DEFAULT_LARGE_FILE_BYTES, DEFAULT_MAX_THREADS, shardName } from './copy.js';
+export type { CopyOptions, CopySummary, CopyStatus, CopyProgress } from './copy.js';
+export type { Shard } from './partition.js';
