@@ -5,6 +5,8 @@ export { verify, ls, cat, exportTree, ContainerReader, modeString } from './read
 export type { VerifyReport, VerifyProblem, VerifyOptions, VerifyCounts, LsEntry, LsOptions, CatOptions, ExportSummary, ExportTreeOptions } from './read/index.js';
 export { openTarget, parseTargetUrl, redact, targetKey, durabilityFromEnv, FolderTarget, AzureTarget, RetryTarget, LatencyTarget, CountingTarget, FaultTarget, DryRunTarget, startAzurite } from './targets/index.js';
 export type { Target, TargetSpec, TargetCapabilities, TargetFeatures, BlobInfo } from './targets/index.js';
+export { copy, compare, finalizeCopy, reportCopy } from './copy/index.js';
+export type { CopyOptions, CopySummary, CopyStatus, CopyProgress, CompareOptions, CompareReport, Difference, FinalizeOptions, FinalizeSummary, ShardsReport, Shard } from './copy/index.js';
 export { displayPath } from './scan/index.js';
 export type { DisplayPathOptions } from './scan/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';

@@ -45,6 +45,17 @@ export class ProgressPrinter {
     }
   }
 
+  /** A line of the caller's own (the copy's), shown the same way. */
+  updateText(line: string): void {
+    if (this.out.isTTY) {
+      this.out.write(`\r\x1b[K${line.slice(0, Math.max(20, (this.out.columns ?? 120) - 1))}`);
+      this.live = true;
+    } else if (Date.now() - this.lastPlain >= this.plainEveryMs) {
+      this.lastPlain = Date.now();
+      this.out.write(`${line}\n`);
+    }
+  }
+
   /** Print a message above the live line. */
   message(text: string): void {
     this.clear();

@@ -881,7 +881,7 @@ class CopyRun {
     const ops = this.fsx.ops;
     if (this.state !== undefined && this.status === 'complete') this.state.setMeta('totals', JSON.stringify({ entries: c.entries, bytes: c.bytes }));
     this.state?.close();
-    return {
+    const summary: CopySummary = {
       status: this.status,
       source: path.resolve(this.o.source),
       dests: this.o.dests.map((d) => path.resolve(d)),
@@ -911,6 +911,8 @@ class CopyRun {
       openLinks,
       warnings: this.warnings,
     };
+    if (this.shard.count > 1 && !this.o.dryRun) writeShardSummary(this.o.dests[0]!, summary);
+    return summary;
   }
 
   private writeProblems(): string | undefined {
@@ -923,6 +925,19 @@ class CopyRun {
     fs.writeFileSync(file, this.problems.map((p) => `${p.path}\t${p.message}\n`).join(''));
     return file;
   }
+}
+
+export function shardSummaryPath(dest: string, shard: Shard): string {
+  return path.join(path.resolve(dest), COPY_META_DIR, 'shards', `${shardName(shard)}.json`);
+}
+
+/** What --finalize and --report read: each shard's summary in DEST, written whole (temp + rename). */
+function writeShardSummary(dest: string, s: CopySummary): void {
+  const file = shardSummaryPath(dest, s.shard);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ ...s, problems: s.problems.slice(0, 100), finishedAt: new Date().toISOString() }));
+  fs.renameSync(tmp, file);
 }
 
 function statOrUndefined(p: Buffer): fs.Stats | undefined {
