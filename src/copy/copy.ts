@@ -563,13 +563,14 @@ class CopyRun {
    * The destination for a new copy of `kind`: nothing there (a fresh directory, or lstat says
    * so), or what is there removed. Returns 'same' when what is there already matches the source.
    */
-  private async prepare(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, kind: string): Promise<'same' | 'write'> {
+  private async prepare(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, kind: string, linked = false): Promise<'same' | 'write'> {
     if (fresh) return 'write';
     const d = await this.fsx.lstat(dest);
     if (d === undefined) return 'write';
     const dk = kindOfMode(Number(d.mode));
     if (dk === kind) {
-      if (kind === 'file' && d.size === st.size && d.nlink === 1n && (this.o.checksum === true ? await this.sameContent(rel, dest, st) : sameTime(d.mtimeNs, st.mtimeNs))) {
+      // a file with one name in the source must not stay linked to another in the destination
+      if (kind === 'file' && d.size === st.size && (linked || d.nlink === 1n) && (this.o.checksum === true ? await this.sameContent(rel, dest, st) : sameTime(d.mtimeNs, st.mtimeNs))) {
         if (!this.o.dryRun) {
           await this.fixMeta(dest, d, st);
           if (!sameTime(d.mtimeNs, st.mtimeNs)) await this.fsx.utimes(dest, st.atimeNs, st.mtimeNs);
@@ -596,7 +597,7 @@ class CopyRun {
 
   /** True when the file went on as ranges (they finish it). */
   private async file(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, group?: LinkGroup): Promise<boolean> {
-    if ((await this.prepare(rel, st, dest, fresh, 'file')) === 'same') {
+    if ((await this.prepare(rel, st, dest, fresh, 'file', group !== undefined)) === 'same') {
       this.done(rel, 'file', st);
       this.counts.skipped += 1;
       return false;
