@@ -147,6 +147,19 @@ const DEST_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
 class SourceChanged extends Error {}
 
+/**
+ * Tasks in flight per directory (pool.ts says why there is a limit): enough that one file's data
+ * overlaps the next one's create, and a large file's ranges (grouped by the file) stay bounded.
+ */
+const PER_DIRECTORY = 4;
+
+function groupOf(t: Task): string {
+  if (t.t === 'range') return `r${t.file.rel.toString('latin1')}`;
+  if (t.t === 'list') return `d${t.rel.toString('latin1')}`;
+  const i = t.rel.lastIndexOf(0x2f);
+  return `d${i < 0 ? '' : t.rel.subarray(0, i).toString('latin1')}`;
+}
+
 export async function copy(options: CopyOptions): Promise<CopySummary> {
   const run = new CopyRun(options);
   return run.run();
@@ -213,7 +226,7 @@ class CopyRun {
       ? undefined
       : new CopyState(o.stateDir, shardName(this.shard), { source: path.resolve(o.source), dest: path.resolve(o.dests[0]!), shard: shardName(this.shard) }, o.newState === true);
     const max = o.threads ?? o.maxThreads ?? DEFAULT_MAX_THREADS;
-    this.pool = new TaskPool<Task>((t) => this.runTask(t), o.threads ?? Math.min(16, max), (err, t) => this.taskFailed(err, t));
+    this.pool = new TaskPool<Task>((t) => this.runTask(t), o.threads ?? Math.min(16, max), (err, t) => this.taskFailed(err, t), groupOf, PER_DIRECTORY);
   }
 
   private checkArguments(): void {
