@@ -1,8 +1,9 @@
 /**
  * copy and compare keep many file-system calls in flight, and Node runs those on libuv's thread
  * pool: four threads unless UV_THREADPOOL_SIZE was in the environment when the process started
- * (Node's module loader starts the pool before any of our code runs). Measured over a mount that
- * adds 1 ms per call, four threads cap a copy at about 4,000 calls/s whatever its concurrency.
+ * (Node's module loader starts the pool before any of our code runs). Measured through the
+ * bench's delayfs mount at 1 ms per call, 2,000 small files with 64 tasks in flight: 381 files/s
+ * with the default 4 threads, 967 with 68, 1,134 with 128.
  * So when the pool is too small the command runs itself again with the variable set, passes
  * signals on, and returns the child's exit code. The child exits at once if its launcher dies
  * (kill -9 of the launcher must stop the copy, as it would without the re-run).

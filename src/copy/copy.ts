@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { displayPath, kindOfMode } from '../scan/index.js';
-import { CopyState } from './copy-state.js';
+import { CopyState } from '../state/copy-state.js';
 import { CountedFs, SideError, type OpCounts } from './fs-ops.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, TaskPool } from './pool.js';

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,13 +112,17 @@ function buildKinds(src: string): void {
   fs.utimesSync(path.join(src, 'a/b/c'), when, when);
 }
 
-test('copy: every entry kind, boundary sizes, odd names, hard links across directories, sparse, into an equal tree', (t) => {
+test('copy: every entry kind, boundary sizes, odd names, hard links across directories, sparse, into an equal tree', async (t) => {
   const dir = tmp(t, 'kinds');
   const src = path.join(dir, 'src');
   const dst = path.join(dir, 'dst');
   fs.mkdirSync(src);
   fs.mkdirSync(dst);
   buildKinds(src);
+  // a socket: its file lasts while the server listens (the copies run while it does)
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(path.join(src, 'other/sock'), resolve));
+  t.after(() => server.close());
   const r = clfs(['copy', src, dst, '--state-dir', path.join(dir, 'state'), '--large-file-mib', '1', '--json', '--verify']);
   assert.equal(r.code, 0, JSON.stringify(r));
   assert.equal(r.json!.status, 'complete');
@@ -133,6 +138,7 @@ test('copy: every entry kind, boundary sizes, odd names, hard links across direc
   assert.ok(sparse.blocks * 512 < 1 << 20, `sparse file stays sparse (${sparse.blocks} blocks)`);
   assert.deepEqual(fs.readFileSync(path.join(dst, 'sparse')), fs.readFileSync(path.join(src, 'sparse')));
   assert.equal(fs.lstatSync(path.join(dst, 'other/fifo')).isFIFO(), true);
+  assert.equal(fs.lstatSync(path.join(dst, 'other/sock')).isSocket(), true);
   assert.equal(fs.lstatSync(path.join(dst, 'a/size-1')).mode & 0o7777, 0o4755);
   if (isRoot) {
     assert.equal(fs.lstatSync(path.join(dst, 'other/null-dev')).rdev, fs.lstatSync(path.join(src, 'other/null-dev')).rdev);
@@ -407,6 +413,40 @@ test('copy: a destination that fills up stops the run (exit 1, state kept); the 
   const again = clfs(['copy', src, dst, ...state]);
   assert.equal(again.code, 0, again.stdout + again.stderr);
   assert.deepEqual(lines(dst), lines(src));
+});
+
+test('copy without UV_THREADPOOL_SIZE re-runs itself with a larger pool; killing the launcher stops the copy', async (t) => {
+  const dir = tmp(t, 'pool');
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fs.mkdirSync(dst);
+  buildSmallFilesTree(src, 200, 4);
+  const env: NodeJS.ProcessEnv = { ...ENV };
+  delete env.UV_THREADPOOL_SIZE;
+  const r = clfs(['copy', src, dst, '--state-dir', path.join(dir, 'state'), '--json'], env);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json!.files, 200);
+  // a slow copy, its launcher killed: the re-run must not go on alone
+  const slow = { ...env, CLFSLOAD_SOURCE_FAULTS: JSON.stringify({ rules: [{ op: 'read', delayMs: 50 }] }) };
+  const launcher = spawn(process.execPath, [BIN, 'copy', src, path.join(dir, 'dst2'), '--state-dir', path.join(dir, 'state2'), '--threads', '2'], { env: slow, stdio: 'ignore' });
+  fs.mkdirSync(path.join(dir, 'dst2'));
+  let child: number | undefined;
+  for (let i = 0; i < 100 && child === undefined; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    const kids = spawnSync('pgrep', ['-P', String(launcher.pid)], { encoding: 'utf8' }).stdout.trim();
+    if (kids !== '') child = Number(kids.split('\n')[0]);
+  }
+  assert.ok(child !== undefined, 'the launcher started a re-run');
+  const childEnv = fs.readFileSync(`/proc/${child}/environ`, 'utf8');
+  assert.match(childEnv, /(^|\0)UV_THREADPOOL_SIZE=6(\0|$)/, '--threads 2: a pool of 2 + 4');
+  launcher.kill('SIGKILL');
+  await new Promise((res) => launcher.once('close', res));
+  let gone = false;
+  for (let i = 0; i < 30 && !gone; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    gone = !fs.existsSync(`/proc/${child}`) || /^State:\s+Z/m.test(fs.readFileSync(`/proc/${child}/status`, 'utf8'));
+  }
+  assert.ok(gone, 'the re-run exits when its launcher dies');
 });
 
 test('copy: usage errors are one line naming the option, exit 2', (t) => {

@@ -1,5 +1,5 @@
 /**
- * The resume state of one copy shard: one SQLite file per shard (`copy-K-of-N.sqlite` in the
+ * The resume state of one copy shard (`clfsload copy`, src/copy): one SQLite file per shard (`copy-K-of-N.sqlite` in the
  * state folder), the model of `load`'s state. A row says an entry is done only after its
  * destination is complete (data written, owner and times set, closed), so a kill -9 anywhere
  * loses at most the last unflushed batch of rows; those entries are checked against the
