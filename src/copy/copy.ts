@@ -407,11 +407,13 @@ class CopyRun {
   private async list(t: Task & { t: 'list' }): Promise<void> {
     const abs = join(this.src, t.rel);
     const listing = await this.fsx.srcReaddir(abs);
+    // the source's names, for --delete only (a directory of millions of names costs memory)
+    const deleting = this.o.delete === true && !t.fresh;
     const names = new Set<string>();
     for (const d of listing) {
       const name = d.name as unknown as Buffer;
       const rel = childRel(t.rel, name);
-      names.add(name.toString('latin1'));
+      if (deleting) names.add(name.toString('latin1'));
       const depth = t.depth + 1;
       if (!t.owned) {
         let isDir = direntIsDir(d);
@@ -425,7 +427,7 @@ class CopyRun {
       this.counts.entries += 1;
       this.pool.push({ t: 'entry', rel, depth, fresh: t.fresh, setgid: t.setgid });
     }
-    if (this.o.delete === true && !t.fresh) await this.deleteExtras(t, names);
+    if (deleting) await this.deleteExtras(t, names);
   }
 
   /** A directory above the frontier: every shard lists it and makes sure it exists. */

@@ -449,6 +449,41 @@ test('copy without UV_THREADPOOL_SIZE re-runs itself with a larger pool; killing
   assert.ok(gone, 'the re-run exits when its launcher dies');
 });
 
+test('copy into several DEST paths (bind mounts of one directory) spreads the work and keeps hard links on one mount', (t) => {
+  if (!isRoot) {
+    t.skip('bind mounts need root');
+    return;
+  }
+  const dir = tmp(t, 'multi');
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  const mounts = [path.join(dir, 'm1'), path.join(dir, 'm2')];
+  for (const d of [dst, ...mounts]) fs.mkdirSync(d);
+  for (const m of mounts) execFileSync('mount', ['--bind', dst, m]);
+  try {
+    multiDest(dir, src, dst, mounts);
+  } finally {
+    // before the folder is removed: a recursive remove would go on through the bind mounts
+    for (const m of mounts) spawnSync('umount', [m]);
+  }
+});
+
+function multiDest(dir: string, src: string, dst: string, mounts: string[]): void {
+  buildSmallFilesTree(src, 200, 8);
+  fs.linkSync(path.join(src, 'd000/s0000/f0.dat'), path.join(src, 'd000/s0001/hard'));
+  execFileSync('mkfifo', [path.join(src, 'd000/fifo')]);
+  const r = clfs(['copy', src, dst, ...mounts, '--state-dir', path.join(dir, 'state'), '--json', '--verify']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(lines(dst), lines(src));
+  const notSame = clfs(['copy', src, dst, path.join(dir, 'src'), '--state-dir', path.join(dir, 'state2')]);
+  assert.equal(notSame.code, 2);
+  assert.match(notSame.stderr, /overlaps the source|every DEST must be the same directory/);
+  fs.mkdirSync(path.join(dir, 'elsewhere'));
+  const other = clfs(['copy', src, dst, path.join(dir, 'elsewhere'), '--state-dir', path.join(dir, 'state3')]);
+  assert.equal(other.code, 2, other.stdout + other.stderr);
+  assert.match(other.stderr, /elsewhere: does not show what was written through .*every DEST must be the same directory/);
+}
+
 test('copy: usage errors are one line naming the option, exit 2', (t) => {
   const dir = tmp(t, 'usage');
   fs.mkdirSync(path.join(dir, 'src'));
