@@ -484,6 +484,26 @@ function multiDest(dir: string, src: string, dst: string, mounts: string[]): voi
   assert.match(other.stderr, /elsewhere: does not show what was written through .*every DEST must be the same directory/);
 }
 
+test('copy: a Kubernetes Indexed Job (JOB_COMPLETION_INDEX with --shards) splits the tree like --shard', (t) => {
+  const dir = tmp(t, 'k8s');
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fs.mkdirSync(dst);
+  buildSmallFilesTree(src, 300, 20);
+  const files: number[] = [];
+  for (const k of [1, 0]) {
+    const r = clfs(['copy', src, dst, '--shards', '2', '--state-dir', path.join(dir, 'state'), '--json'], { ...ENV, JOB_COMPLETION_INDEX: String(k) });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(r.json!.shard, { index: k, count: 2 });
+    files.push(r.json!.files as number);
+  }
+  assert.equal(files[0]! + files[1]!, 300);
+  assert.ok(files.every((n) => n > 0), `both shards had work: ${files.join(', ')}`);
+  assert.equal(clfs(['copy', '--finalize', src, dst, '--shards', '2']).code, 0);
+  assert.deepEqual(lines(dst), lines(src));
+  assert.equal(clfs(['compare', src, dst]).code, 0);
+});
+
 test('copy: usage errors are one line naming the option, exit 2', (t) => {
   const dir = tmp(t, 'usage');
   fs.mkdirSync(path.join(dir, 'src'));

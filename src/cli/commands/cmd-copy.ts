@@ -66,8 +66,8 @@ export const copyCommand: CliCommand = {
           ctx.setExitCode(flags.finalize ? await runFinalize(ctx, source, dests[0]!, flags) : await runReport(ctx, dests[0]!, flags));
           return;
         }
-        const env = applyEnvironment(process.env);
-        void env;
+        // the source fault seam (CLFSLOAD_SOURCE_FAULTS) for the tests' child processes
+        applyEnvironment(process.env);
         const shard = copyShard(process.env, flags.shard, flags.shards);
         const rerun = await ensureThreadPool(ctx, POOL_FOR(flags.threads));
         if (rerun !== undefined) {
