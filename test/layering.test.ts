@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const ALLOWED: Record<string, string[]> = {
   cli: ['cli', 'index.js'],
-  'index.js': ['load', 'read', 'codec', 'scan', 'targets', 'state', 'errors'],
+  'index.js': ['load', 'read', 'copy', 'codec', 'scan', 'targets', 'state', 'errors'],
+  copy: ['copy', 'scan', 'state', 'errors'],
   load: ['load', 'codec', 'scan', 'targets', 'state', 'errors'],
   read: ['read', 'codec', 'targets', 'scan', 'errors'],
   codec: ['codec', 'errors'],

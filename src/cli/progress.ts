@@ -112,6 +112,11 @@ export class LinePrinter {
     } else if (this.lastPrinted !== this.latest) this.printPlain();
   }
 
+  /** A line of the caller's own (the copy's), shown the same way. */
+  updateText(line: string): void {
+    this.show(line);
+  }
+
   /** Print a message above the live line. */
   message(text: string): void {
     this.clear();

@@ -75,7 +75,7 @@ const plain = {
   fstatSync: fs.fstatSync,
   closeSync: fs.closeSync,
   readlinkSync: fs.readlinkSync,
-  promises: { open: fs.promises.open },
+  promises: { open: fs.promises.open, lstat: fs.promises.lstat, readdir: fs.promises.readdir, readlink: fs.promises.readlink },
 };
 
 /**
@@ -164,6 +164,10 @@ function install(shared: SharedSourceFaults | undefined): void {
   if (byOp.has('fstat')) sourceFs.fstatSync = faultyFstatSync as typeof fs.fstatSync;
   if (byFd) sourceFs.closeSync = faultyCloseSync as typeof fs.closeSync;
   if (byOp.has('readlink')) sourceFs.readlinkSync = faultyReadlinkSync as typeof fs.readlinkSync;
+  // the asynchronous forms (the copy's crawl runs them on the thread pool)
+  if (byOp.has('opendir') || byOp.has('readdir')) sourceFs.promises.readdir = faultyReaddir as typeof fs.promises.readdir;
+  if (byOp.has('lstat')) sourceFs.promises.lstat = faultyLstat as typeof fs.promises.lstat;
+  if (byOp.has('readlink')) sourceFs.promises.readlink = faultyReadlink as typeof fs.promises.readlink;
 }
 
 function planError(message: string): ClfsError {
@@ -535,6 +539,31 @@ async function asyncFault(op: SourceOp, path: Buffer): Promise<void> {
   if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   const fault = faultOf(rules, op, path);
   if (fault !== undefined) throw fault;
+}
+
+/** A whole listing at once: opendir rules fail it before it starts, readdir rules once it has `after` entries. */
+async function faultyReaddir(path: fs.PathLike, options?: unknown): Promise<unknown> {
+  const p = asBuffer(path);
+  await asyncFault('opendir', p);
+  const list = (await plain.promises.readdir(path, options as { encoding: 'buffer'; withFileTypes: true })) as unknown[];
+  const rules = selected('readdir', p);
+  const ms = delayOf(rules);
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  for (const r of rules) {
+    if (r.code === undefined || list.length <= (r.rule.after ?? 0)) continue;
+    if (takeFailure(r)) throw injected(r.code, 'readdir', p);
+  }
+  return list;
+}
+
+async function faultyLstat(path: fs.PathLike, options?: fs.StatOptions): Promise<unknown> {
+  await asyncFault('lstat', asBuffer(path));
+  return plain.promises.lstat(path, options);
+}
+
+async function faultyReadlink(path: fs.PathLike, options?: fs.EncodingOption): Promise<unknown> {
+  await asyncFault('readlink', asBuffer(path));
+  return plain.promises.readlink(path, options as fs.BufferEncodingOption);
 }
 
 function faultyHandle(handle: FileHandle, path: Buffer): FileHandle {

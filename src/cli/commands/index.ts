@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import type { CliCommand } from '../commands.js';
 import type { CliContext } from '../context.js';
 import { catCommand } from './cmd-cat.js';
+import { compareCommand } from './cmd-compare.js';
+import { copyCommand } from './cmd-copy.js';
 import { demoCommand } from './cmd-demo.js';
 import { exportCommand } from './cmd-export.js';
 import { finalizeCommand } from './cmd-finalize.js';
@@ -15,7 +17,7 @@ import { planCommand } from './cmd-plan.js';
 import { stateCommand } from './cmd-state.js';
 import { verifyCommand } from './cmd-verify.js';
 
-export const COMMANDS: readonly CliCommand[] = [loadCommand, planCommand, finalizeCommand, demoCommand, stateCommand, verifyCommand, lsCommand, catCommand, exportCommand];
+export const COMMANDS: readonly CliCommand[] = [loadCommand, planCommand, finalizeCommand, demoCommand, stateCommand, verifyCommand, lsCommand, catCommand, exportCommand, copyCommand, compareCommand];
 
 export { buildLegacyProgram, legacyAccepts, legacyPositionals, LEGACY_USAGE } from './cmd-legacy.js';
 

@@ -1,0 +1,325 @@
+/**
+ * The copy case (`npm run bench -- --only copy`): copy tools side by side into a destination
+ * behind delayfs (bench/delayfs/delayfs.c), a FUSE passthrough that sleeps a fixed time in every
+ * operation (1 ms: a client-to-cache round trip; and 0), so every tool pays the same cost per
+ * operation. The harness's own ceiling is measured first (copy-ceiling.ts): a figure near it is
+ * bound by the harness, not by the tool.
+ *
+ * Tools: cp -a; the manual recipe (one cp -pR per top-level directory in the background);
+ * the parallelcp recipe (find | parallel -j N cp -P, mkdir -p per directory); fpsync -n N;
+ * rsync -a; rclone copy --transfers N; clfsload copy (--threads N, and its adaptive default).
+ * Each row: seconds, files/s, MiB/s, file-system operations per file (counted by delayfs), peak
+ * RSS, and whether `clfsload compare` finds the copy equal to its source. Shards: four
+ * `clfsload copy --shard K/4` at once into one destination, and `copy --report`'s max/mean.
+ *
+ * Needs root (FUSE mount, dropping caches), cc, libfuse3-dev, fuse3, and the tools (installed
+ * with apt-get when missing: fuse3 libfuse3-dev fpart rsync rclone parallel).
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { measureChild } from './measure-child.js';
+import { buildSmallFilesTree } from '../test/helpers/tree-builder.js';
+
+const MIB = 1048576;
+
+export interface CopyBenchOptions {
+  quick: boolean;
+  cache: string;
+  cli: string;
+  repo: string;
+  /** delays in µs per operation (default 1000 and 0) */
+  delaysUs?: number[];
+  sweep?: number[];
+}
+
+interface Tree {
+  name: string;
+  root: string;
+  files: number;
+  bytes: number;
+}
+
+interface Row {
+  tree: string;
+  delayUs: number;
+  tool: string;
+  n?: number;
+  seconds: number;
+  filesPerSecond: number;
+  mibPerSecond: number;
+  opsPerFile: number;
+  peakRssMb: number;
+  exit: number;
+  equal: string;
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function ensureTools(): void {
+  const need = [
+    ['cc', 'gcc'],
+    ['fusermount3', 'fuse3'],
+    ['rsync', 'rsync'],
+    ['rclone', 'rclone'],
+    ['fpsync', 'fpart'],
+    ['parallel', 'parallel'],
+  ].filter(([c]) => !have(c!));
+  const headers = fs.existsSync('/usr/include/fuse3/fuse.h') ? [] : ['libfuse3-dev'];
+  const pkgs = [...need.map(([, p]) => p!), ...headers];
+  if (pkgs.length === 0) return;
+  process.stderr.write(`copy bench: installing ${pkgs.join(' ')}\n`);
+  const r = spawnSync('apt-get', ['install', '-y', ...pkgs], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', ...pkgs], { stdio: 'inherit' });
+  }
+}
+
+function buildDelayfs(o: CopyBenchOptions): string {
+  const bin = path.join(o.cache, 'delayfs');
+  const src = path.join(o.repo, 'bench', 'delayfs', 'delayfs.c');
+  if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
+    const flags = execFileSync('pkg-config', ['fuse3', '--cflags', '--libs'], { encoding: 'utf8' }).trim().split(/\s+/);
+    execFileSync('cc', ['-O2', '-Wall', src, ...flags, '-o', bin], { stdio: 'inherit' });
+  }
+  return bin;
+}
+
+interface Mount {
+  point: string;
+  under: string;
+  pid: number;
+  stats: string;
+  ops(): Promise<number>;
+  unmount(): Promise<void>;
+}
+
+async function mountDelayfs(bin: string, o: CopyBenchOptions, delayUs: number): Promise<Mount> {
+  const base = path.join(o.cache, `copy-delay-${delayUs}`);
+  const point = path.join(base, 'mnt');
+  const under = path.join(base, 'under');
+  const stats = path.join(base, 'ops');
+  spawnSync('fusermount3', ['-u', point], { stdio: 'ignore' });
+  fs.mkdirSync(point, { recursive: true });
+  fs.mkdirSync(under, { recursive: true });
+  const child = spawn(bin, [`--root=${under}`, `--delay-us=${delayUs}`, `--stats=${stats}`, point, '-f', '-o', 'max_threads=256,allow_other'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (fs.readFileSync('/proc/mounts', 'utf8').includes(` ${point} fuse.delayfs `)) break;
+  }
+  const pid = child.pid!;
+  return {
+    point,
+    under,
+    pid,
+    stats,
+    async ops() {
+      fs.rmSync(stats, { force: true });
+      process.kill(pid, 'SIGUSR1');
+      for (let i = 0; i < 100 && !fs.existsSync(stats); i++) await new Promise((r) => setTimeout(r, 10));
+      return Number(fs.readFileSync(stats, 'utf8').trim());
+    },
+    async unmount() {
+      spawnSync('fusermount3', ['-u', point], { stdio: 'ignore' });
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+    },
+  };
+}
+
+function treeOf(o: CopyBenchOptions, name: string, build: (root: string) => void): Tree {
+  const root = path.join(o.cache, 'copy-trees', name);
+  const done = `${root}.done`;
+  if (!fs.existsSync(done)) {
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.mkdirSync(root, { recursive: true });
+    build(root);
+    fs.writeFileSync(done, '');
+  }
+  let files = 0;
+  let bytes = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        files += 1;
+        bytes += fs.lstatSync(p).size;
+      }
+    }
+  };
+  walk(root);
+  return { name, root, files, bytes };
+}
+
+function dropCaches(): void {
+  spawnSync('sync');
+  try {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    // not root: the runs see a warm cache
+  }
+}
+
+function toolCommand(tool: string, n: number | undefined, src: string, dst: string, o: CopyBenchOptions, stateDir: string): [string, string[], NodeJS.ProcessEnv?] {
+  const sh = (script: string): [string, string[]] => ['bash', ['-c', script]];
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  switch (tool) {
+    case 'cp -a':
+      return sh(`cp -a ${q(src)}/. ${q(dst)}/`);
+    case 'manual (cp -pR per top dir)':
+      return sh(`cd ${q(src)} && for d in *; do cp -pR "$d" ${q(dst)}/ & done; wait`);
+    case 'parallel -j N cp -P':
+      return sh(`cd ${q(src)} && find . -type d | parallel -j ${n} mkdir -p ${q(dst)}/{} && find . ! -type d | parallel -j ${n} cp -P {} ${q(dst)}/{}`);
+    case 'fpsync -n N':
+      return ['fpsync', ['-n', String(n), '-f', '1000', '-t', path.join(stateDir, 'fpsync'), src, dst]];
+    case 'rsync -a':
+      return ['rsync', ['-a', `${src}/`, `${dst}/`]];
+    case 'rclone copy --transfers N':
+      return ['rclone', ['copy', '--transfers', String(n), '--checkers', String(n), '--links', '-q', src, dst]];
+    case 'clfsload copy':
+      return [process.execPath, [o.cli, 'copy', src, dst, '--state-dir', stateDir, '--new', ...(n !== undefined ? ['--threads', String(n)] : [])]];
+    default:
+      throw new Error(tool);
+  }
+}
+
+const TOOLS: Array<{ tool: string; swept: boolean }> = [
+  { tool: 'cp -a', swept: false },
+  { tool: 'manual (cp -pR per top dir)', swept: false },
+  { tool: 'parallel -j N cp -P', swept: true },
+  { tool: 'fpsync -n N', swept: true },
+  { tool: 'rsync -a', swept: false },
+  { tool: 'rclone copy --transfers N', swept: true },
+  { tool: 'clfsload copy', swept: true },
+];
+
+async function runTool(m: Mount, tree: Tree, delayUs: number, tool: string, n: number | undefined, o: CopyBenchOptions): Promise<Row> {
+  const label = `${tool.replace(/\W+/g, '_')}-${n ?? 'default'}`;
+  const dst = path.join(m.point, label);
+  fs.rmSync(path.join(m.under, label), { recursive: true, force: true });
+  fs.mkdirSync(dst);
+  const stateDir = path.join(o.cache, 'copy-state', label);
+  fs.rmSync(stateDir, { recursive: true, force: true });
+  fs.mkdirSync(stateDir, { recursive: true });
+  dropCaches();
+  const before = await m.ops();
+  const [cmd, args, env] = toolCommand(tool, n, tree.root, dst, o, stateDir);
+  const r = await measureChild(cmd, args, { env: { ...process.env, ...env } });
+  const ops = (await m.ops()) - before;
+  const cmp = spawnSync(process.execPath, [o.cli, 'compare', tree.root, dst, '--json'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  let equal = 'no';
+  try {
+    const rep = JSON.parse(cmp.stdout.trim().split('\n').pop()!) as { ok: boolean; differencesTotal: number };
+    equal = rep.ok ? 'yes' : `no (${rep.differencesTotal} differences)`;
+  } catch {
+    equal = `compare failed (${cmp.status})`;
+  }
+  fs.rmSync(path.join(m.under, label), { recursive: true, force: true });
+  const row: Row = {
+    tree: tree.name,
+    delayUs,
+    tool,
+    ...(n !== undefined ? { n } : {}),
+    seconds: r.wallSeconds,
+    filesPerSecond: tree.files / r.wallSeconds,
+    mibPerSecond: tree.bytes / MIB / r.wallSeconds,
+    opsPerFile: ops / tree.files,
+    peakRssMb: r.peakRssBytes / MIB,
+    exit: r.exitCode,
+    equal,
+  };
+  process.stderr.write(`  ${tree.name} ${delayUs}us ${tool}${n !== undefined ? ` N=${n}` : ''}: ${row.seconds.toFixed(2)} s, ${row.filesPerSecond.toFixed(0)} files/s, ${row.mibPerSecond.toFixed(1)} MiB/s, ${row.opsPerFile.toFixed(1)} ops/file, ${row.peakRssMb.toFixed(0)} MB, exit ${row.exit}, equal ${equal}\n`);
+  return row;
+}
+
+function ceiling(o: CopyBenchOptions, m: Mount, mode: string, conc: number, seconds: number): number {
+  const script = path.join(o.repo, 'dist', 'bench', 'copy-ceiling.js');
+  const r = spawnSync(process.execPath, [script, mode, path.join(m.point, `ceiling-${mode}`), String(conc), String(seconds)], { encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '256' } });
+  return Number(r.stdout.trim());
+}
+
+async function shardBalance(o: CopyBenchOptions, m: Mount, tree: Tree): Promise<string> {
+  const dst = path.join(m.point, 'shards');
+  fs.rmSync(path.join(m.under, 'shards'), { recursive: true, force: true });
+  fs.mkdirSync(dst);
+  const stateDir = path.join(o.cache, 'copy-state', 'shards');
+  const t0 = Date.now();
+  await Promise.all(
+    [0, 1, 2, 3].map(
+      (k) =>
+        new Promise((resolve) => {
+          const c = spawn(process.execPath, [o.cli, 'copy', tree.root, dst, '--shard', `${k}/4`, '--state-dir', stateDir, '--new'], { stdio: 'ignore' });
+          c.on('exit', resolve);
+        }),
+    ),
+  );
+  const fin = spawnSync(process.execPath, [o.cli, 'copy', '--finalize', tree.root, dst, '--shards', '4'], { encoding: 'utf8' });
+  const seconds = (Date.now() - t0) / 1000;
+  const rep = JSON.parse(spawnSync(process.execPath, [o.cli, 'copy', '--report', tree.root, dst, '--shards', '4', '--json'], { encoding: 'utf8' }).stdout) as { balance: { files: number; bytes: number } };
+  const cmp = spawnSync(process.execPath, [o.cli, 'compare', tree.root, dst], { encoding: 'utf8' });
+  fs.rmSync(path.join(m.under, 'shards'), { recursive: true, force: true });
+  return `four shards at once on one machine (${tree.name}): ${seconds.toFixed(2)} s including --finalize (exit ${fin.status}), ${(tree.files / seconds).toFixed(0)} files/s; max/mean per shard ${rep.balance.files.toFixed(2)} (files), ${rep.balance.bytes.toFixed(2)} (bytes); compare ${cmp.status === 0 ? 'equal' : 'DIFFERENT'}`;
+}
+
+export async function copyBench(o: CopyBenchOptions): Promise<string> {
+  if (process.getuid?.() !== 0) throw new Error('the copy bench mounts FUSE and drops caches: run it as root');
+  ensureTools();
+  const bin = buildDelayfs(o);
+  const q = o.quick;
+  const trees = [
+    treeOf(o, q ? 'small-1000' : 'small-20000', (r) => buildSmallFilesTree(r, q ? 1000 : 20_000, q ? 20 : 200)),
+    treeOf(o, q ? 'medium-3000' : 'medium-200000', (r) => buildSmallFilesTree(r, q ? 3000 : 200_000, q ? 60 : 2000, 2)),
+    treeOf(o, q ? 'large-4x8' : 'large-4x256', (r) => {
+      for (let i = 0; i < 4; i++) {
+        fs.mkdirSync(path.join(r, `d${i}`));
+        const fd = fs.openSync(path.join(r, `d${i}`, `big${i}`), 'w');
+        const chunk = Buffer.alloc(MIB);
+        for (let k = 0; k < (q ? 8 : 256); k++) {
+          chunk.fill((i * 31 + k) & 0xff);
+          fs.writeSync(fd, chunk);
+        }
+        fs.closeSync(fd);
+      }
+    }),
+  ];
+  const delays = o.delaysUs ?? (q ? [1000] : [1000, 0]);
+  const sweep = o.sweep ?? (q ? [16] : [8, 32, 64, 128]);
+  const rows: Row[] = [];
+  const ceilings: string[] = [];
+  const shards: string[] = [];
+  for (const delayUs of delays) {
+    const m = await mountDelayfs(bin, o, delayUs);
+    try {
+      const meta = ceiling(o, m, 'meta', 128, q ? 1 : 3);
+      const create = ceiling(o, m, 'create', 128, q ? 1 : 3);
+      const bytes = ceiling(o, m, 'bytes', 16, q ? 1 : 3);
+      ceilings.push(`delayfs at ${delayUs} µs per operation: ${meta} utimes/s, ${create} files/s created (create + 4 KiB write + futimes + close, 128 at once over 64 directories), ${bytes} MiB/s written (16 writers of 1 MiB)`);
+      for (const tree of trees) {
+        for (const { tool, swept } of TOOLS) {
+          if (tool === 'cp -a' && tree.files > 50_000 && delayUs > 0 && !q) continue;
+          for (const n of swept ? sweep : [undefined]) rows.push(await runTool(m, tree, delayUs, tool, n, o));
+          if (tool === 'clfsload copy') rows.push(await runTool(m, tree, delayUs, tool, undefined, o));
+        }
+      }
+      if (delayUs > 0) shards.push(await shardBalance(o, m, trees[0]!));
+    } finally {
+      await m.unmount();
+    }
+  }
+  const lines = [
+    `### Copy through a mount that adds a fixed delay per operation`,
+    '',
+    `Trees: ${trees.map((t) => `${t.name} (${t.files} files, ${(t.bytes / MIB).toFixed(0)} MiB)`).join('; ')}. Tools swept over N = ${sweep.join(', ')}.`,
+    '',
+    ...ceilings.map((c) => `- harness ceiling: ${c}`),
+    ...shards.map((s) => `- ${s}`),
+    '',
+    '| tree | delay | tool | N | s | files/s | MiB/s | ops/file | peak RSS MB | exit | equal (clfsload compare) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.tree} | ${r.delayUs} µs | ${r.tool} | ${r.n ?? (r.tool === 'clfsload copy' ? 'adaptive' : '')} | ${r.seconds.toFixed(2)} | ${r.filesPerSecond.toFixed(0)} | ${r.mibPerSecond.toFixed(1)} | ${r.opsPerFile.toFixed(1)} | ${r.peakRssMb.toFixed(0)} | ${r.exit} | ${r.equal} |`),
+  ];
+  return lines.join('\n');
+}

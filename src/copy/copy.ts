@@ -1,0 +1,996 @@
+/**
+ * `copy`: a source tree into one or more mounted directories (the same export mounted through
+ * several cache addresses), in parallel, resumable, incremental, exact.
+ *
+ * The crawl and the copy are one pool of tasks (pool.ts): listing a directory pushes its
+ * children, so copying starts with the first listing and never waits for a full walk. A file is
+ * created with its final mode, written, given its owner and times, and closed; a directory's
+ * times are set at the end of the run, after all of its children. A large file is cut into
+ * ranges that run as tasks of their own, the last one to finish sets owner and times.
+ *
+ * Completion is marked by the mtime: a file gets its source mtime only as the last step before
+ * close, and a file whose size or mtime differs from the source's is written again from scratch
+ * (removed, created anew). So a file a killed run left half written never looks complete: the
+ * re-run rewrites it, and a file that fails is removed. The state (copy-state.ts) records what is
+ * done so a re-run skips it without touching the destination.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
+import { displayPath, kindOfMode } from '../scan/index.js';
+import { CopyState } from '../state/copy-state.js';
+import { CountedFs, SideError, type OpCounts } from './fs-ops.js';
+import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
+import { AdaptiveLimit, TaskPool } from './pool.js';
+
+export const COPY_META_DIR = '.clfsload-copy';
+export const DEFAULT_LARGE_FILE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_THREADS = 64;
+const CHUNK = 1024 * 1024;
+const RANGE_BYTES = 16 * 1024 * 1024;
+const ZERO_BLOCK = 4096;
+const ZEROS = Buffer.alloc(ZERO_BLOCK);
+
+export interface CopyProgress {
+  entriesSeen: number;
+  entriesDone: number;
+  files: number;
+  bytes: number;
+  skipped: number;
+  errors: number;
+  seconds: number;
+  threads: number;
+  /** every directory of this shard has been listed: entriesSeen is the total */
+  crawlDone: boolean;
+  /** entries and bytes of the last finished run of this shard, for an ETA before the crawl ends */
+  previousTotals?: { entries: number; bytes: number };
+}
+
+export interface CopyOptions {
+  source: string;
+  dests: string[];
+  stateDir: string;
+  shard?: Shard;
+  /** fixed concurrency (tasks in flight); default adaptive up to DEFAULT_MAX_THREADS */
+  threads?: number;
+  maxThreads?: number;
+  largeFileBytes?: number;
+  checksum?: boolean;
+  delete?: boolean;
+  dryRun?: boolean;
+  newState?: boolean;
+  maxErrors?: number;
+  retries?: number;
+  retryBaseMs?: number;
+  /** the frontier depth every shard must agree on (default: computed from the tree) */
+  frontierDepth?: number;
+  abortSignal?: AbortSignal;
+  onProgress?: (p: CopyProgress) => void;
+  onWarning?: (message: string) => void;
+  /** a line per entry that --dry-run would copy or delete */
+  onDryRun?: (action: 'copy' | 'delete', path: string) => void;
+}
+
+export type CopyStatus = 'complete' | 'incomplete' | 'interrupted' | 'error-budget-exceeded' | 'stopped';
+
+export interface CopySummary {
+  status: CopyStatus;
+  source: string;
+  dests: string[];
+  shard: Shard;
+  frontierDepth: number;
+  dryRun: boolean;
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  specials: number;
+  hardlinks: number;
+  bytes: number;
+  skipped: number;
+  deleted: number;
+  errors: number;
+  problems: Array<{ path: string; message: string }>;
+  problemsTotal: number;
+  problemsFile?: string;
+  stopReason?: string;
+  seconds: number;
+  filesPerSecond: number;
+  bytesPerSecond: number;
+  ops: OpCounts & { perFile: number };
+  threads: { fixed: boolean; final: number; max: number };
+  stateFile: string;
+  /** hard-linked inodes with names this shard did not see: --finalize links them across shards */
+  openLinks: Array<{ key: string; names: string[] }>;
+  warnings: string[];
+}
+
+type Stats = fs.BigIntStats;
+
+interface LinkGroup {
+  first: Buffer;
+  dest: Buffer;
+  destIno?: bigint;
+  state: 'copying' | 'done' | 'failed';
+  waiters: Array<{ rel: Buffer; st: Stats }>;
+  names: Buffer[];
+  nlink: number;
+}
+
+interface DirTimes {
+  rel: Buffer;
+  depth: number;
+  st: Stats;
+}
+
+type Task =
+  | { t: 'list'; rel: Buffer; depth: number; owned: boolean; fresh: boolean; setgid: boolean }
+  | { t: 'entry'; rel: Buffer; depth: number; fresh: boolean; setgid: boolean }
+  | { t: 'link'; rel: Buffer; st: Stats; group: LinkGroup }
+  | { t: 'range'; file: LargeFile; start: number; end: number };
+
+interface LargeFile {
+  rel: Buffer;
+  st: Stats;
+  src: fs.promises.FileHandle;
+  dst: fs.promises.FileHandle;
+  dest: Buffer;
+  left: number;
+  failed?: unknown;
+  sparse: boolean;
+  group?: LinkGroup;
+}
+
+const TRANSIENT = new Set(['EIO', 'ESTALE', 'EAGAIN', 'ETIMEDOUT', 'EBUSY', 'EINTR', 'ECONNRESET', 'EMFILE', 'ENFILE', 'ENOMEM', 'EUNKNOWN']);
+/** Destination failures that no retry or other entry can get past: stop the run, keep the state. */
+const DEST_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+
+class SourceChanged extends Error {}
+
+/**
+ * Tasks in flight per directory (pool.ts says why there is a limit): enough that one file's data
+ * overlaps the next one's create, and a large file's ranges (grouped by the file) stay bounded.
+ */
+const PER_DIRECTORY = 4;
+
+function groupOf(t: Task): string {
+  if (t.t === 'range') return `r${t.file.rel.toString('latin1')}`;
+  if (t.t === 'list') return `d${t.rel.toString('latin1')}`;
+  const i = t.rel.lastIndexOf(0x2f);
+  return `d${i < 0 ? '' : t.rel.subarray(0, i).toString('latin1')}`;
+}
+
+export async function copy(options: CopyOptions): Promise<CopySummary> {
+  const run = new CopyRun(options);
+  return run.run();
+}
+
+function bufOf(p: string): Buffer {
+  return Buffer.from(path.resolve(p));
+}
+
+function join(root: Buffer, rel: Buffer): Buffer {
+  return rel.length === 0 ? root : Buffer.concat([root, SLASH, rel]);
+}
+const SLASH = Buffer.from('/');
+
+export function shardName(s: Shard): string {
+  return `${s.index}-of-${s.count}`;
+}
+
+/** µs: what Node can set (it passes times as a double of seconds). */
+export function sameTime(a: bigint, b: bigint): boolean {
+  const d = a / 1000n - b / 1000n;
+  return d >= -1n && d <= 1n;
+}
+
+class CopyRun {
+  private readonly o: CopyOptions;
+  private readonly shard: Shard;
+  private readonly src: Buffer;
+  private readonly dests: Buffer[];
+  private readonly fsx = new CountedFs();
+  private readonly state: CopyState | undefined;
+  private readonly pool: TaskPool<Task>;
+  private readonly root = process.getuid?.() === 0;
+  private readonly uid = process.getuid?.() ?? 0;
+  private readonly gid = process.getgid?.() ?? 0;
+  private readonly largeFileBytes: number;
+  private readonly retries: number;
+  private readonly retryBaseMs: number;
+  private readonly maxErrors: number;
+  private depth = 0;
+  private readonly links = new Map<string, LinkGroup>();
+  private readonly dirs: DirTimes[] = [];
+  private stagingSeq = 0;
+  private listsPending = 0;
+  private readonly started = Date.now();
+  private stopReason: string | undefined;
+  private status: CopyStatus = 'complete';
+  private readonly problems: Array<{ path: string; message: string }> = [];
+  private readonly warnings: string[] = [];
+  private ownerWarned = false;
+  private readonly counts = { entries: 0, done: 0, files: 0, dirs: 0, symlinks: 0, specials: 0, hardlinks: 0, bytes: 0, skipped: 0, deleted: 0 };
+
+  constructor(o: CopyOptions) {
+    this.o = o;
+    this.shard = o.shard ?? { index: 0, count: 1 };
+    this.src = bufOf(o.source);
+    this.dests = o.dests.map(bufOf);
+    this.largeFileBytes = o.largeFileBytes ?? DEFAULT_LARGE_FILE_BYTES;
+    this.retries = o.retries ?? 4;
+    this.retryBaseMs = o.retryBaseMs ?? 100;
+    this.maxErrors = o.maxErrors ?? 50;
+    this.checkArguments();
+    this.state = o.dryRun
+      ? undefined
+      : new CopyState(o.stateDir, shardName(this.shard), { source: path.resolve(o.source), dest: path.resolve(o.dests[0]!), shard: shardName(this.shard) }, o.newState === true);
+    const max = o.threads ?? o.maxThreads ?? DEFAULT_MAX_THREADS;
+    this.pool = new TaskPool<Task>((t) => this.runTask(t), o.threads ?? Math.min(16, max), (err, t) => this.taskFailed(err, t), groupOf, PER_DIRECTORY);
+  }
+
+  private checkArguments(): void {
+    const st = statOrUndefined(this.src);
+    if (st === undefined || !st.isDirectory()) {
+      throw new ClfsError('E_SOURCE_NOT_FOUND', `${this.o.source}: not a directory; give the source tree to copy`, { subject: this.o.source });
+    }
+    if (this.o.dests.length === 0) throw new ClfsError('E_USAGE', 'copy: give at least one DEST directory', { subject: 'DEST' });
+    for (const [i, d] of this.dests.entries()) {
+      const ds = statOrUndefined(d);
+      if (ds === undefined || !ds.isDirectory()) {
+        throw new ClfsError('E_USAGE', `${this.o.dests[i]}: destination is not a directory; create it (or mount the export there) first`, { subject: this.o.dests[i] });
+      }
+      const s = d.toString();
+      const srcS = this.src.toString();
+      if (s === srcS || s.startsWith(`${srcS}/`) || srcS.startsWith(`${s}/`)) {
+        throw new ClfsError('E_USAGE', `${this.o.dests[i]}: the destination overlaps the source ${this.o.source}; copy into a directory outside it`, { subject: this.o.dests[i] });
+      }
+    }
+  }
+
+  private dest(rel: Buffer, key?: string): Buffer {
+    const n = this.dests.length;
+    const i = n === 1 ? 0 : ownerOf(key !== undefined ? Buffer.from(key) : rel, n);
+    return join(this.dests[i]!, rel);
+  }
+
+  async run(): Promise<CopySummary> {
+    const oldMask = process.umask(0);
+    let adaptive: AdaptiveLimit | undefined;
+    let progress: NodeJS.Timeout | undefined;
+    const onAbort = () => this.stop('interrupted', 'interrupted');
+    this.o.abortSignal?.addEventListener('abort', onAbort);
+    try {
+      if (this.dests.length > 1 && !this.o.dryRun) await this.checkSameExport();
+      const { depth } = this.o.frontierDepth !== undefined ? { depth: this.o.frontierDepth } : await frontierDepth(this.shard.count, (rel) => this.listForFrontier(rel));
+      this.depth = this.shard.count === 1 ? 0 : depth;
+      const rootSt = await this.fsx.srcLstat(this.src);
+      if (this.o.threads === undefined) {
+        const max = this.o.maxThreads ?? DEFAULT_MAX_THREADS;
+        adaptive = new AdaptiveLimit(this.pool, () => this.pool.completed + this.counts.bytes / 262144, 4, max);
+      }
+      progress = setInterval(() => this.o.onProgress?.(this.snapshot()), 1000);
+      progress.unref();
+      const owned = this.depth === 0;
+      if (owned) this.dirs.push({ rel: Buffer.alloc(0), depth: 0, st: rootSt });
+      this.pushList({ t: 'list', rel: Buffer.alloc(0), depth: 0, owned, fresh: false, setgid: (Number(rootSt.mode) & 0o2000) !== 0 });
+      await this.pool.drained();
+      await this.removeStaging();
+      if (this.status === 'complete' || this.status === 'incomplete') await this.finishDirectories(owned, rootSt);
+    } catch (err) {
+      if (!stopsRun(err) && !(err instanceof SideError)) throw err;
+      this.stop('stopped', (err as Error).message);
+      await this.pool.drained();
+    } finally {
+      adaptive?.stop();
+      if (progress !== undefined) clearInterval(progress);
+      this.o.abortSignal?.removeEventListener('abort', onAbort);
+      process.umask(oldMask);
+    }
+    return this.finish();
+  }
+
+  private stop(status: CopyStatus, why: string): void {
+    if (this.stopReason !== undefined) return;
+    this.status = status;
+    this.stopReason = why;
+    this.pool.stop();
+  }
+
+  private async listForFrontier(rel: Buffer): Promise<Array<{ name: Buffer; isDir: boolean }>> {
+    const abs = join(this.src, rel);
+    const list = await this.fsx.srcReaddir(abs);
+    return Promise.all(
+      list.map(async (d) => {
+        const name = d.name as unknown as Buffer;
+        let isDir = direntIsDir(d);
+        if (isDir === undefined) isDir = (await this.fsx.srcLstat(join(abs, name))).isDirectory();
+        return { name, isDir };
+      }),
+    );
+  }
+
+  /** The DEST paths must be one directory: a marker written through the first is read through the others. */
+  private async checkSameExport(): Promise<void> {
+    const dir = path.join(this.dests[0]!.toString(), COPY_META_DIR);
+    await this.fsx.mkdirp(dir, 0o755);
+    const marker = `id-${process.pid}-${Date.now()}`;
+    fs.writeFileSync(path.join(dir, marker), marker);
+    try {
+      for (const [i, d] of this.dests.entries()) {
+        if (i === 0) continue;
+        if (!fs.existsSync(path.join(d.toString(), COPY_META_DIR, marker))) {
+          throw new ClfsError('E_USAGE', `${this.o.dests[i]}: does not show what was written through ${this.o.dests[0]}; every DEST must be the same directory (the same export through different mounts)`, { subject: this.o.dests[i] });
+        }
+      }
+    } finally {
+      fs.rmSync(path.join(dir, marker), { force: true });
+    }
+  }
+
+  private pushList(t: Task & { t: 'list' }): void {
+    this.listsPending += 1;
+    this.pool.push(t);
+  }
+
+  private snapshot(): CopyProgress {
+    const prev = this.state?.getMeta('totals');
+    return {
+      entriesSeen: this.counts.entries,
+      entriesDone: this.counts.done,
+      files: this.counts.files,
+      bytes: this.counts.bytes,
+      skipped: this.counts.skipped,
+      errors: this.problems.length,
+      seconds: (Date.now() - this.started) / 1000,
+      threads: this.pool.currentLimit,
+      crawlDone: this.listsPending === 0,
+      ...(prev !== undefined ? { previousTotals: JSON.parse(prev) as { entries: number; bytes: number } } : {}),
+    };
+  }
+
+  // ---- tasks ---------------------------------------------------------------------------------
+
+  private async runTask(t: Task): Promise<void> {
+    switch (t.t) {
+      case 'list':
+        try {
+          await this.withRetries(t.rel, () => this.list(t));
+        } finally {
+          this.listsPending -= 1;
+        }
+        return;
+      case 'entry':
+        await this.withRetries(t.rel, () => this.entry(t));
+        return;
+      case 'link':
+        await this.withRetries(t.rel, () => this.link(t.rel, t.st, t.group));
+        return;
+      case 'range':
+        await this.range(t);
+        return;
+    }
+  }
+
+  private taskFailed(err: unknown, t: Task): void {
+    const rel = t.t === 'range' ? t.file.rel : t.rel;
+    this.fail(rel, err);
+  }
+
+  private fail(rel: Buffer, err: unknown): void {
+    if (err instanceof SideError && err.side === 'dest' && DEST_FATAL.has(err.errno)) {
+      this.stop('stopped', `destination: ${err.message}; free space (or fix the mount) and run the same command again to resume`);
+    }
+    if (stopsRun(err)) this.stop('stopped', (err as Error).message);
+    const shown = displayPath(rel.length === 0 ? Buffer.from('.') : rel);
+    const message = describe(err);
+    this.problems.push({ path: shown, message });
+    this.state?.put({ path: rel, kind: 'failed', size: 0n, mtimeNs: 0n, status: 'failed', error: message });
+    if (this.problems.length > this.maxErrors) this.stop('error-budget-exceeded', `more than ${this.maxErrors} entries failed (--max-errors)`);
+  }
+
+  private async withRetries(rel: Buffer, fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fn();
+        return;
+      } catch (err) {
+        const retryable = err instanceof SourceChanged || (err instanceof SideError && (TRANSIENT.has(err.errno) || (err.side === 'dest' && err.errno === 'ENOENT' && attempt < 2)));
+        if (!retryable || attempt >= this.retries || this.stopReason !== undefined) throw err;
+        const ms = this.retryBaseMs * 2 ** attempt * (0.5 + Math.random());
+        await new Promise((r) => setTimeout(r, ms));
+      }
+    }
+  }
+
+  /** List one directory: push the children this shard owns (and the frontier directories below). */
+  private async list(t: Task & { t: 'list' }): Promise<void> {
+    const abs = join(this.src, t.rel);
+    const listing = await this.fsx.srcReaddir(abs);
+    // the source's names, for --delete only (a directory of millions of names costs memory)
+    const deleting = this.o.delete === true && !t.fresh;
+    const names = new Set<string>();
+    for (const d of listing) {
+      const name = d.name as unknown as Buffer;
+      const rel = childRel(t.rel, name);
+      if (deleting) names.add(name.toString('latin1'));
+      const depth = t.depth + 1;
+      if (!t.owned) {
+        let isDir = direntIsDir(d);
+        if (isDir === undefined) isDir = (await this.fsx.srcLstat(join(this.src, rel))).isDirectory();
+        if (isDir && depth < this.depth) {
+          await this.frontierDir(rel, depth);
+          continue;
+        }
+        if (ownerOf(rel, this.shard.count) !== this.shard.index) continue;
+      }
+      this.counts.entries += 1;
+      this.pool.push({ t: 'entry', rel, depth, fresh: t.fresh, setgid: t.setgid });
+    }
+    if (deleting) await this.deleteExtras(t, names);
+  }
+
+  /** A directory above the frontier: every shard lists it and makes sure it exists. */
+  private async frontierDir(rel: Buffer, depth: number): Promise<void> {
+    const st = await this.fsx.srcLstat(join(this.src, rel));
+    if (!this.o.dryRun) {
+      const created = await this.fsx.mkdir(this.dest(rel), Number(st.mode) & 0o7777);
+      if (created && this.root) await this.fsx.lchown(this.dest(rel), Number(st.uid), Number(st.gid));
+    }
+    this.pushList({ t: 'list', rel, depth, owned: false, fresh: false, setgid: (Number(st.mode) & 0o2000) !== 0 });
+  }
+
+  private async deleteExtras(t: Task & { t: 'list' }, names: Set<string>): Promise<void> {
+    const destDir = this.dest(t.rel);
+    let present: Buffer[];
+    try {
+      present = await this.fsx.readdir(destDir);
+    } catch (err) {
+      if (err instanceof SideError && err.errno === 'ENOENT' && this.o.dryRun) return;
+      throw err;
+    }
+    for (const name of present) {
+      if (names.has(name.toString('latin1'))) continue;
+      if (t.rel.length === 0 && name.toString() === COPY_META_DIR) continue;
+      const rel = childRel(t.rel, name);
+      if (!t.owned && ownerOf(rel, this.shard.count) !== this.shard.index) continue;
+      this.counts.deleted += 1;
+      if (this.o.dryRun) this.o.onDryRun?.('delete', displayPath(rel));
+      else {
+        await this.fsx.rm(this.dest(rel));
+        this.state?.forget(rel);
+      }
+    }
+  }
+
+  private async entry(t: Task & { t: 'entry' }): Promise<void> {
+    const srcPath = join(this.src, t.rel);
+    const st = await this.fsx.srcLstat(srcPath);
+    const kind = kindOfMode(Number(st.mode));
+    if (kind === 'dir') return this.directory(t, st);
+    const done = this.o.checksum === true ? undefined : this.state?.get(t.rel);
+    const unchanged = done !== undefined && done.status === 'done' && done.kind === kind && done.size === st.size && done.mtimeNs === st.mtimeNs;
+    if (kind === 'file' && st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      let g = this.links.get(key);
+      if (g !== undefined) {
+        g.names.push(t.rel);
+        if (g.state === 'copying') g.waiters.push({ rel: t.rel, st });
+        else this.pool.push({ t: 'link', rel: t.rel, st, group: g });
+        return;
+      }
+      g = { first: t.rel, dest: this.dest(t.rel, key), state: 'copying', waiters: [], names: [t.rel], nlink: Number(st.nlink) };
+      this.links.set(key, g);
+      try {
+        const pending = unchanged ? (this.skip(t.rel), false) : await this.file(t.rel, st, g.dest, t.fresh, g);
+        // a large file's ranges finish the group when the last one ends
+        if (!pending) this.linkGroupDone(g);
+      } catch (err) {
+        this.linkGroupFailed(g, err);
+        throw err;
+      }
+      return;
+    }
+    if (unchanged) return this.skip(t.rel);
+    const dest = this.dest(t.rel);
+    if (kind === 'file') {
+      await this.file(t.rel, st, dest, t.fresh);
+      return;
+    }
+    if (kind === 'symlink') return this.symlink(t.rel, st, dest, t.fresh);
+    return this.special(t.rel, st, dest, kind!, t.fresh);
+  }
+
+  private skip(rel: Buffer): void {
+    void rel;
+    this.counts.skipped += 1;
+    this.counts.done += 1;
+  }
+
+  private linkGroupDone(g: LinkGroup): void {
+    g.state = 'done';
+    for (const w of g.waiters) this.pool.push({ t: 'link', rel: w.rel, st: w.st, group: g });
+    g.waiters = [];
+  }
+
+  private linkGroupFailed(g: LinkGroup, err: unknown): void {
+    g.state = 'failed';
+    for (const w of g.waiters) this.fail(w.rel, new Error(`not linked: its first name ${displayPath(g.first)} failed (${describe(err)})`));
+    g.waiters = [];
+  }
+
+  private done(rel: Buffer, kind: string, st: Stats): void {
+    this.counts.done += 1;
+    this.state?.put({ path: rel, kind, size: st.size, mtimeNs: st.mtimeNs, status: 'done' });
+  }
+
+  private async directory(t: Task & { t: 'entry' }, st: Stats): Promise<void> {
+    const dest = this.dest(t.rel);
+    const mode = Number(st.mode) & 0o7777;
+    let fresh = false;
+    if (this.o.dryRun) {
+      const d = await this.fsx.lstat(dest);
+      fresh = d === undefined;
+      if (fresh) this.o.onDryRun?.('copy', `${displayPath(t.rel)}/`);
+    } else {
+      fresh = await this.fsx.mkdir(dest, mode);
+      if (!fresh) {
+        const d = await this.fsx.lstat(dest);
+        if (d !== undefined && !d.isDirectory()) {
+          await this.fsx.unlink(dest);
+          fresh = await this.fsx.mkdir(dest, mode);
+        }
+        if (d !== undefined && d.isDirectory()) await this.fixMeta(dest, d, st);
+      }
+      if (fresh) {
+        if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid || t.setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+        else this.noteOwner(st);
+        // mkdir drops set-id bits, and a set-group-id parent passes its bit on
+        if ((mode & 0o7000) !== 0 || t.setgid) await this.fsx.chmod(dest, mode);
+      }
+    }
+    this.counts.dirs += 1;
+    this.dirs.push({ rel: t.rel, depth: t.depth, st });
+    this.done(t.rel, 'dir', st);
+    this.pushList({ t: 'list', rel: t.rel, depth: t.depth, owned: true, fresh, setgid: (mode & 0o2000) !== 0 });
+  }
+
+  /** An existing destination entry of the right type: owner and mode as the source's. */
+  private async fixMeta(dest: Buffer, d: Stats, st: Stats): Promise<void> {
+    if (this.root && (d.uid !== st.uid || d.gid !== st.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+    if ((Number(d.mode) & 0o7777) !== (Number(st.mode) & 0o7777) && !d.isSymbolicLink()) await this.fsx.chmod(dest, Number(st.mode) & 0o7777);
+  }
+
+  private noteOwner(st: Stats): void {
+    if (this.root || this.ownerWarned) return;
+    if (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid) {
+      this.ownerWarned = true;
+      this.warn('not root: entries keep the copying user as owner and group (run as root to copy owners)');
+    }
+  }
+
+  private warn(message: string): void {
+    this.warnings.push(message);
+    this.o.onWarning?.(message);
+  }
+
+  /**
+   * The destination for a new copy of `kind`: nothing there (a fresh directory, or lstat says
+   * so), or what is there removed. Returns 'same' when what is there already matches the source.
+   */
+  private async prepare(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, kind: string, linked = false): Promise<'same' | 'write'> {
+    if (fresh) return 'write';
+    const d = await this.fsx.lstat(dest);
+    if (d === undefined) return 'write';
+    const dk = kindOfMode(Number(d.mode));
+    if (dk === kind) {
+      // a file with one name in the source must not stay linked to another in the destination
+      if (kind === 'file' && d.size === st.size && (linked || d.nlink === 1n) && (this.o.checksum === true ? await this.sameContent(rel, dest, st) : sameTime(d.mtimeNs, st.mtimeNs))) {
+        if (!this.o.dryRun) {
+          await this.fixMeta(dest, d, st);
+          if (!sameTime(d.mtimeNs, st.mtimeNs)) await this.fsx.utimes(dest, st.atimeNs, st.mtimeNs);
+        }
+        return 'same';
+      }
+      if (kind === 'symlink' && sameTime(d.mtimeNs, st.mtimeNs)) {
+        const target = await this.fsx.readlink(dest);
+        const want = await this.fsx.srcReadlink(join(this.src, rel));
+        if (target.equals(want)) return 'same';
+      }
+      if (kind !== 'file' && kind !== 'symlink' && d.rdev === st.rdev && sameTime(d.mtimeNs, st.mtimeNs)) return 'same';
+    }
+    if (!this.o.dryRun) {
+      if (dk === 'dir') await this.fsx.rm(dest);
+      else await this.fsx.unlink(dest);
+    }
+    return 'write';
+  }
+
+  private async sameContent(rel: Buffer, dest: Buffer, st: Stats): Promise<boolean> {
+    return sameFileContent(this.fsx, join(this.src, rel), dest, Number(st.size));
+  }
+
+  /** True when the file went on as ranges (they finish it). */
+  private async file(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, group?: LinkGroup): Promise<boolean> {
+    if ((await this.prepare(rel, st, dest, fresh, 'file', group !== undefined)) === 'same') {
+      this.done(rel, 'file', st);
+      this.counts.skipped += 1;
+      return false;
+    }
+    const size = Number(st.size);
+    if (this.o.dryRun) {
+      this.o.onDryRun?.('copy', displayPath(rel));
+      this.counts.files += 1;
+      this.counts.bytes += size;
+      this.counts.done += 1;
+      return false;
+    }
+    const sparse = size > 0 && Number(st.blocks) * 512 < size;
+    const mode = Number(st.mode) & 0o7777;
+    if (size >= this.largeFileBytes) {
+      await this.largeFile(rel, st, dest, sparse, group);
+      return true;
+    }
+    const srcPath = join(this.src, rel);
+    let src: fs.promises.FileHandle | undefined;
+    let dst: fs.promises.FileHandle | undefined;
+    try {
+      // an empty file needs no read: a later change shows in its size and mtime
+      if (size > 0) src = await this.fsx.srcOpen(srcPath);
+      dst = await this.fsx.create(dest, mode);
+      if (sparse) await this.fsx.truncate(dst, size);
+      if (src !== undefined) await this.copyRange(src, dst, 0, size, true, sparse);
+      await this.finishFile(dst, st);
+      const d = dst;
+      dst = undefined;
+      await this.fsx.close(d);
+    } catch (err) {
+      await this.discard(dst, dest);
+      throw err;
+    } finally {
+      if (src !== undefined) await this.fsx.srcClose(src).catch(() => undefined);
+    }
+    this.counts.files += 1;
+    this.counts.bytes += size;
+    this.done(rel, 'file', st);
+    return false;
+  }
+
+  /** Owner (set-id bits after it: chown clears them) and times, the last steps before close. */
+  private async finishFile(dst: fs.promises.FileHandle, st: Stats): Promise<void> {
+    const mode = Number(st.mode) & 0o7777;
+    if (this.root) {
+      if (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid) {
+        await this.fsx.fchown(dst, Number(st.uid), Number(st.gid));
+        if ((mode & 0o6000) !== 0) await this.fsx.fchmod(dst, mode);
+      }
+    } else this.noteOwner(st);
+    await this.fsx.futimes(dst, st.atimeNs, st.mtimeNs);
+  }
+
+  /** A file that failed part way is removed, so nothing half written is left behind. */
+  private async discard(dst: fs.promises.FileHandle | undefined, dest: Buffer): Promise<void> {
+    if (dst !== undefined) await dst.close().catch(() => undefined);
+    if (dst !== undefined) await fs.promises.unlink(dest).catch(() => undefined);
+  }
+
+  /**
+   * Bytes [start, end) from src to dst in chunks. `last`: the final chunk asks for one byte more,
+   * so a file that grew since its lstat shows without an extra call. Sparse sources: blocks of
+   * zeros are not written (Node has no lseek, so SEEK_DATA/SEEK_HOLE cannot be asked; holes read
+   * as zeros from the page cache, and the destination was truncated to size first).
+   */
+  private async copyRange(src: fs.promises.FileHandle, dst: fs.promises.FileHandle, start: number, end: number, last: boolean, sparse: boolean): Promise<void> {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, end - start) + 1);
+    let pos = start;
+    while (pos < end) {
+      const want = Math.min(CHUNK, end - pos);
+      const ask = last && pos + want === end ? want + 1 : want;
+      const n = await this.fsx.srcRead(src, buf, 0, ask, pos);
+      if (n > end - pos) throw new SourceChanged(`grew while being copied`);
+      if (n === 0) throw new SourceChanged(`shrank while being copied`);
+      if (sparse) await this.writeSparse(dst, buf, n, pos);
+      else await this.writeAll(dst, buf, 0, n, pos);
+      pos += n;
+    }
+  }
+
+  private async writeAll(dst: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number): Promise<void> {
+    while (len > 0) {
+      const w = await this.fsx.write(dst, buf, off, len, pos);
+      off += w;
+      len -= w;
+      pos += w;
+    }
+  }
+
+  private async writeSparse(dst: fs.promises.FileHandle, buf: Buffer, n: number, pos: number): Promise<void> {
+    let runStart = -1;
+    for (let off = 0; off < n; off += ZERO_BLOCK) {
+      const len = Math.min(ZERO_BLOCK, n - off);
+      const zero = buf.compare(ZEROS, 0, len, off, off + len) === 0;
+      if (!zero && runStart < 0) runStart = off;
+      if (zero && runStart >= 0) {
+        await this.writeAll(dst, buf, runStart, off - runStart, pos + runStart);
+        runStart = -1;
+      }
+    }
+    if (runStart >= 0) await this.writeAll(dst, buf, runStart, n - runStart, pos + runStart);
+  }
+
+  private async largeFile(rel: Buffer, st: Stats, dest: Buffer, sparse: boolean, group?: LinkGroup): Promise<void> {
+    const size = Number(st.size);
+    const src = await this.fsx.srcOpen(join(this.src, rel));
+    let dst: fs.promises.FileHandle;
+    try {
+      dst = await this.fsx.create(dest, Number(st.mode) & 0o7777);
+    } catch (err) {
+      await this.fsx.srcClose(src).catch(() => undefined);
+      throw err;
+    }
+    const ranges = Math.ceil(size / RANGE_BYTES);
+    const file: LargeFile = { rel, st, src, dst, dest, left: ranges, sparse, group };
+    try {
+      await this.fsx.truncate(dst, size);
+    } catch (err) {
+      file.left = 0;
+      await this.fsx.srcClose(src).catch(() => undefined);
+      await this.discard(dst, dest);
+      throw err;
+    }
+    for (let i = 0; i < ranges; i++) this.pool.push({ t: 'range', file, start: i * RANGE_BYTES, end: Math.min(size, (i + 1) * RANGE_BYTES) });
+  }
+
+  private async range(t: Task & { t: 'range' }): Promise<void> {
+    const f = t.file;
+    if (f.failed === undefined && this.stopReason === undefined) {
+      try {
+        await this.withRetries(f.rel, () => this.copyRange(f.src, f.dst, t.start, t.end, t.end === Number(f.st.size), f.sparse));
+      } catch (err) {
+        f.failed ??= err;
+      }
+    } else f.failed ??= new Error('stopped');
+    f.left -= 1;
+    if (f.left > 0) return;
+    // the last range to end finishes the file
+    await this.fsx.srcClose(f.src).catch(() => undefined);
+    if (f.failed === undefined) {
+      try {
+        await this.finishFile(f.dst, f.st);
+        await this.fsx.close(f.dst);
+      } catch (err) {
+        f.failed = err;
+        await fs.promises.unlink(f.dest).catch(() => undefined);
+      }
+    } else await this.discard(f.dst, f.dest);
+    if (f.failed !== undefined) {
+      if (f.group !== undefined) this.linkGroupFailed(f.group, f.failed);
+      if (this.stopReason === undefined || !(f.failed instanceof Error && f.failed.message === 'stopped')) this.fail(f.rel, f.failed);
+      return;
+    }
+    this.counts.files += 1;
+    this.counts.bytes += Number(f.st.size);
+    this.done(f.rel, 'file', f.st);
+    if (f.group !== undefined) this.linkGroupDone(f.group);
+  }
+
+  /** Another name of a hard-linked file whose first name is done: a link to it. */
+  private async link(rel: Buffer, st: Stats, g: LinkGroup): Promise<void> {
+    const done = this.o.checksum === true ? undefined : this.state?.get(rel);
+    if (done?.status === 'done' && done.kind === 'link' && done.size === st.size && done.mtimeNs === st.mtimeNs) return this.skip(rel);
+    const dest = join(this.linkRoot(g), rel);
+    if (this.o.dryRun) {
+      this.o.onDryRun?.('copy', displayPath(rel));
+      this.counts.hardlinks += 1;
+      this.counts.done += 1;
+      return;
+    }
+    g.destIno ??= (await this.fsx.lstat(g.dest))?.ino;
+    const d = await this.fsx.lstat(dest);
+    if (d !== undefined && d.ino === g.destIno) {
+      this.skip(rel);
+      this.state?.put({ path: rel, kind: 'link', size: st.size, mtimeNs: st.mtimeNs, status: 'done' });
+      return;
+    }
+    if (d !== undefined) {
+      if (d.isDirectory()) await this.fsx.rm(dest);
+      else await this.fsx.unlink(dest);
+    }
+    await this.fsx.link(g.dest, dest);
+    this.counts.hardlinks += 1;
+    this.done(rel, 'link', st);
+  }
+
+  /** The DEST root a link group's first name went to (links must stay on one mount). */
+  private linkRoot(g: LinkGroup): Buffer {
+    return g.dest.subarray(0, g.dest.length - g.first.length - 1);
+  }
+
+  private async symlink(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean): Promise<void> {
+    if ((await this.prepare(rel, st, dest, fresh, 'symlink')) === 'same') {
+      this.done(rel, 'symlink', st);
+      this.counts.skipped += 1;
+      return;
+    }
+    const target = await this.fsx.srcReadlink(join(this.src, rel));
+    if (this.o.dryRun) {
+      this.o.onDryRun?.('copy', displayPath(rel));
+      this.counts.symlinks += 1;
+      this.counts.done += 1;
+      return;
+    }
+    await this.fsx.symlink(target, dest);
+    if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+    else this.noteOwner(st);
+    await this.fsx.lutimes(dest, st.atimeNs, st.mtimeNs);
+    this.counts.symlinks += 1;
+    this.done(rel, 'symlink', st);
+  }
+
+  private async special(rel: Buffer, st: Stats, dest: Buffer, kind: string, fresh: boolean): Promise<void> {
+    if ((await this.prepare(rel, st, dest, fresh, kind)) === 'same') {
+      this.done(rel, kind, st);
+      this.counts.skipped += 1;
+      return;
+    }
+    if (this.o.dryRun) {
+      this.o.onDryRun?.('copy', displayPath(rel));
+      this.counts.specials += 1;
+      this.counts.done += 1;
+      return;
+    }
+    const root = this.linkRootOf(dest, rel);
+    const staging = path.join(root.toString(), COPY_META_DIR, 'tmp', `${shardName(this.shard)}-${process.pid}-${this.stagingSeq++}`);
+    await this.fsx.mkdirp(path.dirname(staging), 0o700);
+    await this.fsx.mknod(staging, dest, kind, Number(st.mode), st.rdev);
+    if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+    else this.noteOwner(st);
+    await this.fsx.utimes(dest, st.atimeNs, st.mtimeNs);
+    this.counts.specials += 1;
+    this.done(rel, kind, st);
+  }
+
+  private linkRootOf(dest: Buffer, rel: Buffer): Buffer {
+    return dest.subarray(0, dest.length - rel.length - 1);
+  }
+
+  private async removeStaging(): Promise<void> {
+    if (this.o.dryRun) return;
+    for (const d of this.dests) {
+      const meta = path.join(d.toString(), COPY_META_DIR);
+      await fs.promises.rm(path.join(meta, 'tmp'), { recursive: true, force: true }).catch(() => undefined);
+      // left only when it holds something (shard summaries)
+      await fs.promises.rmdir(meta).catch(() => undefined);
+    }
+  }
+
+  /** Directory times after all their children, deepest first; the root's owner and mode too (one shard only). */
+  private async finishDirectories(rootOwned: boolean, rootSt: Stats): Promise<void> {
+    if (this.o.dryRun) return;
+    this.dirs.sort((a, b) => b.depth - a.depth);
+    for (const d of this.dirs) {
+      if (this.stopReason !== undefined) return;
+      const dest = this.dest(d.rel);
+      try {
+        if (d.rel.length === 0 && rootOwned) {
+          const cur = await this.fsx.lstat(dest);
+          if (cur !== undefined) await this.fixMeta(dest, cur, rootSt);
+        }
+        await this.withRetries(d.rel, () => this.fsx.utimes(dest, d.st.atimeNs, d.st.mtimeNs));
+      } catch (err) {
+        this.fail(d.rel, err);
+      }
+    }
+  }
+
+  private finish(): CopySummary {
+    this.state?.flush();
+    const seconds = (Date.now() - this.started) / 1000;
+    if (this.status === 'complete' && this.problems.length > 0) this.status = 'incomplete';
+    const problemsFile = this.writeProblems();
+    const openLinks: CopySummary['openLinks'] = [];
+    for (const [key, g] of this.links) {
+      if (g.names.length < g.nlink) openLinks.push({ key, names: g.names.map((n) => n.toString('hex')) });
+    }
+    const c = this.counts;
+    const files = c.files + c.hardlinks + c.symlinks + c.specials;
+    const ops = this.fsx.ops;
+    if (this.state !== undefined && this.status === 'complete') this.state.setMeta('totals', JSON.stringify({ entries: c.entries, bytes: c.bytes }));
+    this.state?.close();
+    const summary: CopySummary = {
+      status: this.status,
+      source: path.resolve(this.o.source),
+      dests: this.o.dests.map((d) => path.resolve(d)),
+      shard: this.shard,
+      frontierDepth: this.depth,
+      dryRun: this.o.dryRun === true,
+      entries: c.entries,
+      files: c.files,
+      dirs: c.dirs,
+      symlinks: c.symlinks,
+      specials: c.specials,
+      hardlinks: c.hardlinks,
+      bytes: c.bytes,
+      skipped: c.skipped,
+      deleted: c.deleted,
+      errors: this.problems.length,
+      problems: this.problems.slice(0, 1000),
+      problemsTotal: this.problems.length,
+      ...(problemsFile !== undefined ? { problemsFile } : {}),
+      ...(this.stopReason !== undefined ? { stopReason: this.stopReason } : {}),
+      seconds,
+      filesPerSecond: seconds > 0 ? files / seconds : 0,
+      bytesPerSecond: seconds > 0 ? c.bytes / seconds : 0,
+      ops: { ...ops, perFile: files > 0 ? (ops.source + ops.dest) / files : 0 },
+      threads: { fixed: this.o.threads !== undefined, final: this.pool.currentLimit, max: this.o.threads ?? this.o.maxThreads ?? DEFAULT_MAX_THREADS },
+      stateFile: this.state?.file ?? '',
+      openLinks,
+      warnings: this.warnings,
+    };
+    if (this.shard.count > 1 && !this.o.dryRun) writeShardSummary(this.o.dests[0]!, summary);
+    return summary;
+  }
+
+  private writeProblems(): string | undefined {
+    if (this.state === undefined) return undefined;
+    const file = path.join(path.dirname(this.state.file), `problems-${shardName(this.shard)}.txt`);
+    if (this.problems.length === 0) {
+      fs.rmSync(file, { force: true });
+      return undefined;
+    }
+    fs.writeFileSync(file, this.problems.map((p) => `${p.path}\t${p.message}\n`).join(''));
+    return file;
+  }
+}
+
+export function shardSummaryPath(dest: string, shard: Shard): string {
+  return path.join(path.resolve(dest), COPY_META_DIR, 'shards', `${shardName(shard)}.json`);
+}
+
+/** What --finalize and --report read: each shard's summary in DEST, written whole (temp + rename). */
+function writeShardSummary(dest: string, s: CopySummary): void {
+  const file = shardSummaryPath(dest, s.shard);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ ...s, problems: s.problems.slice(0, 100), finishedAt: new Date().toISOString() }));
+  fs.renameSync(tmp, file);
+}
+
+function statOrUndefined(p: Buffer): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line for a failure: the side and the errno, no stack. */
+export function describe(err: unknown): string {
+  if (err instanceof SideError) return `${err.side === 'source' ? 'cannot read the source' : 'cannot write the destination'} (${err.message.split('\n')[0]})`;
+  if (err instanceof SourceChanged) return `the source changed while it was copied (${err.message}); run again`;
+  if (isClfsError(err)) return err.message;
+  return (err as Error)?.message?.split('\n')[0] ?? String(err);
+}
+
+/** Both files read in parallel, chunk by chunk, and compared. */
+export async function sameFileContent(fsx: CountedFs, srcPath: Buffer, destPath: Buffer, size: number): Promise<boolean> {
+  const a = await fsx.srcOpen(srcPath);
+  try {
+    const b = await fsx.openRead(destPath);
+    try {
+      const ba = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size)));
+      const bb = Buffer.allocUnsafe(ba.length);
+      for (let pos = 0; ; ) {
+        const [na, nb] = await Promise.all([fsx.srcRead(a, ba, 0, ba.length, pos), fsx.read(b, bb, 0, bb.length, pos)]);
+        if (na !== nb) return false;
+        if (na === 0) return true;
+        if (ba.compare(bb, 0, nb, 0, na) !== 0) return false;
+        pos += na;
+      }
+    } finally {
+      await b.close().catch(() => undefined);
+    }
+  } finally {
+    await a.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Tasks in flight, at most `limit` at once; a task may push more. The limit may change while it
+ * runs (the copy's adaptive concurrency).
+ *
+ * Tasks come in groups (the copy: the directory an entry is created in), at most `perGroup` of
+ * a group in flight. A kernel serializes the creates in one directory (the VFS holds the
+ * directory's lock across the lookup and the create, a round trip each over NFS or FUSE), so
+ * many files in flight in one directory wait on each other: spread over directories they do
+ * not. Groups are served newest first, so the walk stays depth first and the queue holds the
+ * children of the directories being copied rather than the whole tree's.
+ */
+interface Group<T> {
+  key: string;
+  tasks: T[];
+  running: number;
+  ready: boolean;
+}
+
+export class TaskPool<T> {
+  private readonly groups = new Map<string, Group<T>>();
+  /** groups with tasks and room to run one, newest last */
+  private readonly ready: Array<Group<T>> = [];
+  private running = 0;
+  private queuedCount = 0;
+  private stopped = false;
+  private idle: Array<() => void> = [];
+  completed = 0;
+
+  constructor(
+    private readonly runTask: (task: T) => Promise<void>,
+    private limit: number,
+    private readonly onError: (err: unknown, task: T) => void,
+    private readonly groupOf: (task: T) => string = () => '',
+    private readonly perGroup = Number.MAX_SAFE_INTEGER,
+  ) {}
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  get queued(): number {
+    return this.queuedCount;
+  }
+
+  get currentLimit(): number {
+    return this.limit;
+  }
+
+  push(task: T): void {
+    if (this.stopped) return;
+    const key = this.groupOf(task);
+    let g = this.groups.get(key);
+    if (g === undefined) {
+      g = { key, tasks: [], running: 0, ready: false };
+      this.groups.set(key, g);
+    }
+    g.tasks.push(task);
+    this.queuedCount += 1;
+    this.makeReady(g);
+    this.pump();
+  }
+
+  setLimit(n: number): void {
+    this.limit = Math.max(1, Math.round(n));
+    this.pump();
+  }
+
+  /** Drop what is queued; the tasks in flight finish. */
+  stop(): void {
+    this.stopped = true;
+    for (const g of this.groups.values()) g.tasks.length = 0;
+    this.queuedCount = 0;
+    this.ready.length = 0;
+    this.check();
+  }
+
+  /** Resolves when nothing is queued or running. */
+  drained(): Promise<void> {
+    if (this.running === 0 && this.queuedCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private makeReady(g: Group<T>): void {
+    if (!g.ready && g.tasks.length > 0 && g.running < this.perGroup) {
+      g.ready = true;
+      this.ready.push(g);
+    }
+  }
+
+  private pump(): void {
+    while (this.running < this.limit && this.ready.length > 0) {
+      const g = this.ready[this.ready.length - 1]!;
+      if (g.tasks.length === 0 || g.running >= this.perGroup) {
+        this.ready.pop();
+        g.ready = false;
+        if (g.tasks.length === 0 && g.running === 0) this.groups.delete(g.key);
+        continue;
+      }
+      const task = g.tasks.pop()!;
+      this.queuedCount -= 1;
+      g.running += 1;
+      this.running += 1;
+      this.runTask(task)
+        .catch((err: unknown) => this.onError(err, task))
+        .finally(() => {
+          this.running -= 1;
+          g.running -= 1;
+          this.completed += 1;
+          if (g.tasks.length === 0 && g.running === 0 && !g.ready) this.groups.delete(g.key);
+          else this.makeReady(g);
+          this.pump();
+          this.check();
+        });
+    }
+  }
+
+  private check(): void {
+    if (this.running === 0 && this.queuedCount === 0) {
+      const waiting = this.idle;
+      this.idle = [];
+      for (const w of waiting) w();
+    }
+  }
+}
+
+/**
+ * Hill climbing on work done per second: grow the limit while that rises, back off when it
+ * falls. Too many threads slow a copy down over a network mount as surely as too few.
+ */
+export class AdaptiveLimit {
+  private last = 0;
+  private direction = 1;
+  private timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pool: { setLimit(n: number): void; currentLimit: number },
+    private readonly work: () => number,
+    private readonly min: number,
+    private readonly max: number,
+    intervalMs = 500,
+  ) {
+    let before = work();
+    this.timer = setInterval(() => {
+      const now = work();
+      const rate = now - before;
+      before = now;
+      if (rate === 0) return;
+      if (rate < this.last * 0.95) this.direction = -this.direction;
+      this.last = rate;
+      const cur = this.pool.currentLimit;
+      const next = this.direction > 0 ? Math.ceil(cur * 1.5) : Math.floor(cur / 1.5);
+      this.pool.setLimit(Math.min(this.max, Math.max(this.min, next)));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
