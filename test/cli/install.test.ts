@@ -43,7 +43,7 @@ test('npm install -g . of the clone puts a working clfsload on PATH', () => {
     assert.equal(v.stdout.trim(), pkg.version);
     const h = spawnSync(bin, ['--help'], { encoding: 'utf8' });
     assert.match(h.stdout, /Usage: clfsload/);
-    assert.match(h.stdout, /load \[options\] <source> <target>/);
+    assert.match(h.stdout, /load \[options\] \[source\] \[target\]/);
   } finally {
     fs.rmSync(prefix, { recursive: true, force: true });
   }
