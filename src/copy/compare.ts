@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError } from '../errors/index.js';
-import { displayPath, kindOfMode } from '../scan/index.js';
+import { DEFAULT_FILTERS, displayPath, holdsMarker, kindOfMode, SourceFilter, type FilterSpec } from '../scan/index.js';
 import { COPY_META_DIR, describe, sameFileContent, sameTime } from './copy.js';
 import { CountedFs } from './fs-ops.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
@@ -23,6 +23,8 @@ export interface CompareOptions {
   /** compare owner and group (default: when running as root) */
   owners?: boolean;
   threads?: number;
+  /** what the copy left out: neither compared nor reported missing (default DEFAULT_FILTERS) */
+  filters?: FilterSpec;
   /** stop after this many differences (default 100,000) */
   maxDifferences?: number;
   abortSignal?: AbortSignal;
@@ -70,6 +72,11 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
     if (!ok) throw new ClfsError(code, `${shown}: not a directory; compare takes two directories`, { subject: shown });
   }
   const shard = o.shard ?? { index: 0, count: 1 };
+  const filter = SourceFilter.compile(o.filters ?? DEFAULT_FILTERS);
+  const filtering = filter.active || filter.markers.length > 0;
+  /** The same rule as copy's: a name the filters leave out, on either side, is not compared. */
+  const excluded = (root: Buffer, rel: Buffer, name: Buffer, isDir: boolean): boolean =>
+    filtering && (filter.excluded(rel, name, isDir) || (isDir && filter.markers.length > 0 && holdsMarker(filter.markers, join(root, rel))));
   const owners = o.owners ?? process.getuid?.() === 0;
   const maxDiff = o.maxDifferences ?? 100_000;
   const fsx = new CountedFs();
@@ -88,7 +95,8 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
   const list = async (rel: Buffer): Promise<Array<{ name: Buffer; isDir: boolean }>> => {
     const abs = join(src, rel);
     const l = await fsx.srcReaddir(abs);
-    return Promise.all(l.map(async (d) => ({ name: d.name as unknown as Buffer, isDir: direntIsDir(d) ?? (await fsx.srcLstat(join(abs, d.name as unknown as Buffer))).isDirectory() })));
+    const all = await Promise.all(l.map(async (d) => ({ name: d.name as unknown as Buffer, isDir: direntIsDir(d) ?? (await fsx.srcLstat(join(abs, d.name as unknown as Buffer))).isDirectory() })));
+    return all.filter((e) => !excluded(src, childRel(rel, e.name), e.name, e.isDir));
   };
   const depth = shard.count === 1 ? 0 : (o.frontierDepth ?? (await frontierDepth(shard.count, list)).depth);
 
@@ -139,8 +147,14 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
       const name = e.name as unknown as Buffer;
       names.add(name.toString('latin1'));
       const crel = childRel(rel, name);
+      let isDir = direntIsDir(e);
+      if (filtering) {
+        isDir ??= (await fsx.srcLstat(join(src, crel))).isDirectory();
+        // its name stays in `names`: a copy of it in the destination is not "only in the destination"
+        if (excluded(src, crel, name, isDir)) continue;
+      }
       if (!owned) {
-        const isDir = direntIsDir(e) ?? (await fsx.srcLstat(join(src, crel))).isDirectory();
+        isDir ??= (await fsx.srcLstat(join(src, crel))).isDirectory();
         if (isDir && d + 1 < depth) {
           pool.push({ t: 'list', rel: crel, depth: d + 1, owned: false });
           continue;
@@ -160,6 +174,10 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
       if (rel.length === 0 && name.toString() === COPY_META_DIR) continue;
       const crel = childRel(rel, name);
       if (!owned && ownerOf(crel, shard.count) !== shard.index) continue;
+      if (filtering) {
+        const there = await fsx.lstat(join(dst, crel));
+        if (there !== undefined && excluded(dst, crel, name, there.isDirectory())) continue;
+      }
       differ(crel, 'only in the destination');
     }
   };

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
-import { displayPath, kindOfMode } from '../scan/index.js';
+import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import { CountedFs, SideError, type OpCounts } from './fs-ops.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
@@ -64,6 +64,8 @@ export interface CopyOptions {
   retryBaseMs?: number;
   /** the frontier depth every shard must agree on (default: computed from the tree) */
   frontierDepth?: number;
+  /** what to leave out (src/scan/filter.ts); default DEFAULT_FILTERS (.snapshot and .zfs) */
+  filters?: FilterSpec;
   abortSignal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
   onWarning?: (message: string) => void;
@@ -89,6 +91,10 @@ export interface CopySummary {
   bytes: number;
   skipped: number;
   deleted: number;
+  /** entries the filters left out (a directory once) */
+  excluded: number;
+  /** the filters of the run (finalize lists the source through them) */
+  filters: FilterSpec;
   errors: number;
   problems: Array<{ path: string; message: string }>;
   problemsTotal: number;
@@ -210,7 +216,8 @@ class CopyRun {
   private readonly problems: Array<{ path: string; message: string }> = [];
   private readonly warnings: string[] = [];
   private ownerWarned = false;
-  private readonly counts = { entries: 0, done: 0, files: 0, dirs: 0, symlinks: 0, specials: 0, hardlinks: 0, bytes: 0, skipped: 0, deleted: 0 };
+  private readonly counts = { entries: 0, done: 0, files: 0, dirs: 0, symlinks: 0, specials: 0, hardlinks: 0, bytes: 0, skipped: 0, deleted: 0, excluded: 0 };
+  private readonly filter: SourceFilter;
 
   constructor(o: CopyOptions) {
     this.o = o;
@@ -222,11 +229,41 @@ class CopyRun {
     this.retryBaseMs = o.retryBaseMs ?? 100;
     this.maxErrors = o.maxErrors ?? 50;
     this.checkArguments();
+    this.filter = SourceFilter.compile(o.filters ?? DEFAULT_FILTERS);
     this.state = o.dryRun
       ? undefined
       : new CopyState(o.stateDir, shardName(this.shard), { source: path.resolve(o.source), dest: path.resolve(o.dests[0]!), shard: shardName(this.shard) }, o.newState === true);
+    if (this.state !== undefined) this.checkFilters(this.state);
     const max = o.threads ?? o.maxThreads ?? DEFAULT_MAX_THREADS;
     this.pool = new TaskPool<Task>((t) => this.runTask(t), o.threads ?? Math.min(16, max), (err, t) => this.taskFailed(err, t), groupOf, PER_DIRECTORY);
+  }
+
+  /**
+   * The filters are part of the copy: a re-run with others would leave DEST half one selection,
+   * half the other (and --delete protects what they exclude), so it is refused unless --new.
+   */
+  private checkFilters(state: CopyState): void {
+    const given = this.filter.spec;
+    const was = state.getMeta('filters');
+    if (was !== undefined) {
+      const stored = JSON.parse(was) as FilterSpec;
+      if (!sameFilters(stored, given)) {
+        const file = state.file;
+        state.close();
+        throw new ClfsError(
+          'E_STATE_MISMATCH',
+          `${file}: this copy ran with ${describeFilters(stored)}, not ${describeFilters(given)}: run it with the same filter options, or pass --new to start over with the new ones`,
+          { subject: '--exclude' },
+        );
+      }
+    }
+    state.setMeta('filters', JSON.stringify(given));
+  }
+
+  /** Whether the child `rel` of a listing is left out (the marker check reads the directory). */
+  private async excludedChild(root: Buffer, rel: Buffer, name: Buffer, isDir: boolean | undefined): Promise<boolean> {
+    const dir = isDir ?? (await this.fsx.srcLstat(join(root, rel))).isDirectory();
+    return this.filter.excluded(rel, name, dir) || (dir && this.filter.markers.length > 0 && holdsMarker(this.filter.markers, join(root, rel)));
   }
 
   private checkArguments(): void {
@@ -300,14 +337,17 @@ class CopyRun {
   private async listForFrontier(rel: Buffer): Promise<Array<{ name: Buffer; isDir: boolean }>> {
     const abs = join(this.src, rel);
     const list = await this.fsx.srcReaddir(abs);
-    return Promise.all(
+    const all = await Promise.all(
       list.map(async (d) => {
         const name = d.name as unknown as Buffer;
         let isDir = direntIsDir(d);
         if (isDir === undefined) isDir = (await this.fsx.srcLstat(join(abs, name))).isDirectory();
-        return { name, isDir };
+        // every shard, compare and finalize split the tree the filters leave
+        const out = await this.excludedChild(this.src, childRel(rel, name), name, isDir);
+        return { name, isDir, out };
       }),
     );
+    return all.filter((e) => !e.out);
   }
 
   /** The DEST paths must be one directory: a marker written through the first is read through the others. */
@@ -415,8 +455,16 @@ class CopyRun {
       const rel = childRel(t.rel, name);
       if (deleting) names.add(name.toString('latin1'));
       const depth = t.depth + 1;
+      let isDir = direntIsDir(d);
+      if (this.filter.active || this.filter.markers.length > 0) {
+        if (isDir === undefined) isDir = (await this.fsx.srcLstat(join(this.src, rel))).isDirectory();
+        if (await this.excludedChild(this.src, rel, name, isDir)) {
+          // an excluded source name stays in `names`: --delete keeps its DEST copy
+          if (t.owned || ownerOf(rel, this.shard.count) === this.shard.index) this.counts.excluded += 1;
+          continue;
+        }
+      }
       if (!t.owned) {
-        let isDir = direntIsDir(d);
         if (isDir === undefined) isDir = (await this.fsx.srcLstat(join(this.src, rel))).isDirectory();
         if (isDir && depth < this.depth) {
           await this.frontierDir(rel, depth);
@@ -454,6 +502,9 @@ class CopyRun {
       if (t.rel.length === 0 && name.toString() === COPY_META_DIR) continue;
       const rel = childRel(t.rel, name);
       if (!t.owned && ownerOf(rel, this.shard.count) !== this.shard.index) continue;
+      // rsync's rule: what the filters exclude is protected in DEST too
+      const there = await this.fsx.lstat(join(this.dest(t.rel), name));
+      if (there !== undefined && (await this.excludedChild(this.dests[0]!, rel, name, there.isDirectory()))) continue;
       this.counts.deleted += 1;
       if (this.o.dryRun) this.o.onDryRun?.('delete', displayPath(rel));
       else {
@@ -913,6 +964,8 @@ class CopyRun {
       bytes: c.bytes,
       skipped: c.skipped,
       deleted: c.deleted,
+      excluded: c.excluded,
+      filters: this.filter.spec,
       errors: this.problems.length,
       problems: this.problems.slice(0, 1000),
       problemsTotal: this.problems.length,

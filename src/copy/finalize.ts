@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError } from '../errors/index.js';
-import { displayPath } from '../scan/index.js';
+import { displayPath, holdsMarker, NO_FILTERS, SourceFilter } from '../scan/index.js';
 import { COPY_META_DIR, describe, shardSummaryPath, type CopySummary } from './copy.js';
 import { CountedFs } from './fs-ops.js';
 import { direntIsDir, frontierDepth } from './partition.js';
@@ -153,8 +153,14 @@ export async function finalizeCopy(o: FinalizeOptions): Promise<FinalizeSummary>
   const list = async (rel: Buffer) => {
     const abs = join(src, rel);
     const l = await fsx.srcReaddir(abs);
-    return Promise.all(l.map(async (d) => ({ name: d.name as unknown as Buffer, isDir: direntIsDir(d) ?? (await fsx.srcLstat(join(abs, d.name as unknown as Buffer))).isDirectory() })));
+    const all = await Promise.all(l.map(async (d) => ({ name: d.name as unknown as Buffer, isDir: direntIsDir(d) ?? (await fsx.srcLstat(join(abs, d.name as unknown as Buffer))).isDirectory() })));
+    // the shards split the tree their filters left (summaries of older runs have none: everything)
+    return all.filter((e) => {
+      const crel = rel.length === 0 ? e.name : Buffer.concat([rel, Buffer.from('/'), e.name]);
+      return !(filter.excluded(crel, e.name, e.isDir) || (e.isDir && filter.markers.length > 0 && holdsMarker(filter.markers, join(src, crel))));
+    });
   };
+  const filter = SourceFilter.compile(found[0]!.filters ?? NO_FILTERS);
   const { frontierDirs } = await frontierDepth(o.shards, list);
   for (const d of frontierDirs) touched.set(d.toString('latin1'), d);
   const dirs = [...touched.values()].sort((a, b) => depthOf(b) - depthOf(a));

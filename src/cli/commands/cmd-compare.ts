@@ -7,6 +7,7 @@ import { EXIT, write, type CliContext } from '../context.js';
 import { applyEnvironment, copyShard } from '../environment.js';
 import { intOption } from '../options.js';
 import { ensureThreadPool } from '../thread-pool.js';
+import { filterOptions, filtersOf } from '../load-run.js';
 
 interface CompareFlags {
   checksum: boolean;
@@ -14,12 +15,17 @@ interface CompareFlags {
   threads?: number;
   shard?: string;
   shards?: number;
+  exclude?: string[];
+  include?: string[];
+  excludeFrom?: string[];
+  excludeIfPresent?: string[];
+  keepSnapshotDirs?: boolean;
 }
 
 export const compareCommand: CliCommand = {
   name: 'compare',
   register(program, ctx) {
-    program
+    const command = program
       .command('compare')
       .description('compare a copy with its source: type, size, mode, owner, mtime, link target, hard links; exit 1 and the paths on any difference')
       .argument('<source>', 'the source directory')
@@ -28,8 +34,9 @@ export const compareCommand: CliCommand = {
       .addOption(new Option('--threads <n>', 'file-system calls in flight').argParser(intOption('--threads', 1, 1000)))
       .addOption(new Option('--shard <K/N>', 'compare only shard K of N (as copy --shard split it)'))
       .addOption(new Option('--shards <n>', 'the number of shards (with JOB_COMPLETION_INDEX)').argParser(intOption('--shards', 1, 100000)))
-      .addOption(new Option('--json', 'print the report as one JSON object').default(false))
-      .action(async (source: string, dest: string, flags: CompareFlags) => {
+      .addOption(new Option('--json', 'print the report as one JSON object').default(false));
+    for (const o of filterOptions()) command.addOption(o);
+    command.action(async (source: string, dest: string, flags: CompareFlags) => {
         applyEnvironment(process.env);
         const shard = copyShard(process.env, flags.shard, flags.shards);
         const rerun = await ensureThreadPool(ctx, (flags.threads ?? 32) + 4);
@@ -41,6 +48,7 @@ export const compareCommand: CliCommand = {
           source,
           dest,
           checksum: flags.checksum,
+          ...(filtersOf(flags) !== undefined ? { filters: filtersOf(flags)! } : {}),
           abortSignal: ctx.signals.controller.signal,
           ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
           ...(shard !== undefined ? { shard: { index: shard.index, count: shard.count } } : {}),

@@ -16,6 +16,8 @@ import { ProgressPrinter } from '../progress.js';
 import { defaultStateDir } from '../state-path.js';
 import { ensureThreadPool } from '../thread-pool.js';
 import { printDifferences } from './cmd-compare.js';
+import { filterOptions, filtersOf } from '../load-run.js';
+import { DEFAULT_FILTERS, type FilterSpec } from '../../index.js';
 
 interface CopyFlags {
   shard?: string;
@@ -32,6 +34,11 @@ interface CopyFlags {
   json: boolean;
   finalize: boolean;
   report: boolean;
+  exclude?: string[];
+  include?: string[];
+  excludeFrom?: string[];
+  excludeIfPresent?: string[];
+  keepSnapshotDirs?: boolean;
 }
 
 /** The pool a copy needs: its fixed --threads, or the adaptive ceiling, and a few for the state and timers. */
@@ -40,7 +47,7 @@ const POOL_FOR = (threads: number | undefined) => (threads ?? 64) + 4;
 export const copyCommand: CliCommand = {
   name: 'copy',
   register(program, ctx) {
-    program
+    const command = program
       .command('copy')
       .description('copy SOURCE into mounted DEST directories (e.g. a cache\'s NFS export) in parallel; resumable and incremental; exit 0 only when every entry is copied')
       .argument('<source>', 'directory to copy')
@@ -58,8 +65,9 @@ export const copyCommand: CliCommand = {
       .addOption(new Option('--max-errors <n>', 'stop after N failed entries').argParser(intOption('--max-errors', 0)).default(DEFAULT_MAX_ERRORS))
       .addOption(new Option('--json', 'print one JSON summary object at the end').default(false))
       .addOption(new Option('--finalize', 'after every shard finished: link hard links across shards, set the shared directories\' times (needs --shards)').default(false))
-      .addOption(new Option('--report', 'add up the shards\' summaries (needs --shards)').default(false))
-      .action(async (source: string, dests: string[], flags: CopyFlags) => {
+      .addOption(new Option('--report', 'add up the shards\' summaries (needs --shards)').default(false));
+    for (const o of filterOptions()) command.addOption(o);
+    command.action(async (source: string, dests: string[], flags: CopyFlags) => {
         if (flags.finalize || flags.report) {
           if (flags.shards === undefined) throw new ClfsErrorUsage(`--${flags.finalize ? 'finalize' : 'report'} needs --shards N (the number of shards the copy ran with)`);
           if (dests.length !== 1) throw new ClfsErrorUsage(`--${flags.finalize ? 'finalize' : 'report'} takes one DEST`);
@@ -93,6 +101,7 @@ function mib(n: number): string {
 async function runCopy(ctx: CliContext, source: string, dests: string[], flags: CopyFlags, shard: { index: number; count: number } | undefined): Promise<number> {
   const printer = new ProgressPrinter(ctx.stderr);
   const stateDir = flags.stateDir ?? defaultStateDir(`copy:${path.resolve(source)}->${path.resolve(dests[0]!)}`);
+  const filters: FilterSpec = filtersOf(flags) ?? DEFAULT_FILTERS;
   const s = await copy({
     source,
     dests,
@@ -102,6 +111,7 @@ async function runCopy(ctx: CliContext, source: string, dests: string[], flags: 
     largeFileBytes: flags.largeFileMib * 1048576,
     checksum: flags.checksum,
     delete: flags.delete,
+    filters,
     dryRun: flags.dryRun,
     newState: flags.new,
     maxErrors: flags.maxErrors === 0 ? Number.MAX_SAFE_INTEGER : flags.maxErrors,
@@ -122,7 +132,7 @@ async function runCopy(ctx: CliContext, source: string, dests: string[], flags: 
   printer.close();
   let report: CompareReport | undefined;
   if (flags.verify && !flags.dryRun && (s.status === 'complete' || s.status === 'incomplete')) {
-    report = await compare({ source, dest: dests[0]!, shard: s.shard, frontierDepth: s.frontierDepth, checksum: flags.checksum, abortSignal: ctx.signals.controller.signal });
+    report = await compare({ source, dest: dests[0]!, shard: s.shard, frontierDepth: s.frontierDepth, filters, checksum: flags.checksum, abortSignal: ctx.signals.controller.signal });
   }
   if (flags.json) await write(ctx.stdout, `${JSON.stringify(report === undefined ? s : { ...s, verify: report })}\n`);
   else {
@@ -140,7 +150,7 @@ async function printSummary(ctx: CliContext, s: CopySummary): Promise<void> {
   await write(
     ctx.stdout,
     `${s.status}${shard}: ${verb} ${s.files} files (${mib(s.bytes)} MiB), ${s.dirs} dirs, ${s.symlinks} symlinks, ${s.hardlinks} hard links, ${s.specials} special; ` +
-      `${s.skipped} unchanged, ${s.deleted} ${s.dryRun ? 'to delete' : 'deleted'}, ${s.errors} errors; ${s.seconds.toFixed(1)} s, ` +
+      `${s.skipped} unchanged, ${s.excluded} left out by the filters, ${s.deleted} ${s.dryRun ? 'to delete' : 'deleted'}, ${s.errors} errors; ${s.seconds.toFixed(1)} s, ` +
       `${s.filesPerSecond.toFixed(0)} files/s, ${mib(s.bytesPerSecond)} MiB/s, ${s.ops.perFile.toFixed(1)} ops per file\n`,
   );
   for (const p of s.problems.slice(0, 20)) await write(ctx.stdout, `  problem: ${p.path}: ${p.message}\n`);
