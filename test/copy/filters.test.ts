@@ -130,3 +130,22 @@ test('copy and compare: filters leave out a subtree, a pattern, a marked directo
   assert.equal(fresh.code, 0, fresh.stdout + fresh.stderr);
   assert.equal(fs.readFileSync(path.join(dst, 'keep/b.log'), 'utf8'), 'keep/b.log');
 });
+
+test('copy --shard with filters, then --finalize: the shards and finalize split the filtered tree; compare with the filters is clean', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clfs-copy-filters-shard-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fs.mkdirSync(src);
+  fs.mkdirSync(dst);
+  build(src);
+  for (let k = 0; k < 2; k++) {
+    const r = clfs(['copy', src, dst, '--shard', `${k}/2`, '--state-dir', path.join(dir, `state-${k}`), ...FILTERS]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  }
+  const f = clfs(['copy', '--finalize', src, dst, '--shards', '2', '--json']);
+  assert.equal(f.code, 0, f.stdout + f.stderr);
+  for (const p of [...EXCLUDED, ...SNAPSHOTS]) assert.equal(fs.existsSync(Buffer.concat([Buffer.from(`${dst}/`), Buffer.from(p, 'latin1')])), false, p);
+  const same = clfs(['compare', src, dst, '--json', ...FILTERS]);
+  assert.equal(same.code, 0, same.stdout + same.stderr);
+});
