@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
+import type { RateLimiter } from '../targets/index.js';
 import { CountedFs, SideError, type OpCounts } from './fs-ops.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, TaskPool } from './pool.js';
@@ -66,6 +67,8 @@ export interface CopyOptions {
   frontierDepth?: number;
   /** what to leave out (src/scan/filter.ts); default DEFAULT_FILTERS (.snapshot and .zfs) */
   filters?: FilterSpec;
+  /** `--bwlimit`: every byte written to DEST is charged to it first, by every task of the run */
+  limiter?: RateLimiter;
   abortSignal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
   onWarning?: (message: string) => void;
@@ -418,6 +421,8 @@ class CopyRun {
   }
 
   private fail(rel: Buffer, err: unknown): void {
+    // a write waiting for --bwlimit when the run is interrupted: not a failure of the entry
+    if (this.o.abortSignal?.aborted === true && isClfsError(err) && err.code === 'E_ABORTED') return;
     if (err instanceof SideError && err.side === 'dest' && DEST_FATAL.has(err.errno)) {
       this.stop('stopped', `destination: ${err.message}; free space (or fix the mount) and run the same command again to resume`);
     }
@@ -747,6 +752,8 @@ class CopyRun {
   }
 
   private async writeAll(dst: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number): Promise<void> {
+    // charged once for the whole run: a short write's rest is the same bytes
+    if (this.o.limiter !== undefined) await this.o.limiter.bytes(len, this.o.abortSignal);
     while (len > 0) {
       const w = await this.fsx.write(dst, buf, off, len, pos);
       off += w;

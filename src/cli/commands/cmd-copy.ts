@@ -11,13 +11,13 @@ import type { CompareReport, CopySummary } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write, type CliContext } from '../context.js';
 import { applyEnvironment, copyShard } from '../environment.js';
-import { intOption } from '../options.js';
+import { bwlimitOption, intOption } from '../options.js';
 import { ProgressPrinter } from '../progress.js';
 import { defaultStateDir } from '../state-path.js';
 import { ensureThreadPool } from '../thread-pool.js';
 import { printDifferences } from './cmd-compare.js';
 import { filterOptions, filtersOf } from '../load-run.js';
-import { DEFAULT_FILTERS, type FilterSpec } from '../../index.js';
+import { DEFAULT_FILTERS, describeHolds, RateLimiter, type FilterSpec, type RateSchedule } from '../../index.js';
 
 interface CopyFlags {
   shard?: string;
@@ -39,6 +39,7 @@ interface CopyFlags {
   excludeFrom?: string[];
   excludeIfPresent?: string[];
   keepSnapshotDirs?: boolean;
+  bwlimit?: RateSchedule;
 }
 
 /** The pool a copy needs: its fixed --threads, or the adaptive ceiling, and a few for the state and timers. */
@@ -67,6 +68,7 @@ export const copyCommand: CliCommand = {
       .addOption(new Option('--finalize', 'after every shard finished: link hard links across shards, set the shared directories\' times (needs --shards)').default(false))
       .addOption(new Option('--report', 'add up the shards\' summaries (needs --shards)').default(false));
     for (const o of filterOptions()) command.addOption(o);
+    command.addOption(new Option('--bwlimit <rate>', "bytes per second written to DEST by the whole process (50M, 1.5G; 1K = 1024), or a timetable such as '08:00,50M 19:00,off'").argParser(bwlimitOption));
     command.action(async (source: string, dests: string[], flags: CopyFlags) => {
         if (flags.finalize || flags.report) {
           if (flags.shards === undefined) throw new ClfsErrorUsage(`--${flags.finalize ? 'finalize' : 'report'} needs --shards N (the number of shards the copy ran with)`);
@@ -99,7 +101,9 @@ function mib(n: number): string {
 }
 
 async function runCopy(ctx: CliContext, source: string, dests: string[], flags: CopyFlags, shard: { index: number; count: number } | undefined): Promise<number> {
-  const printer = new ProgressPrinter(ctx.stderr);
+  // one limiter for every task and range of the run, so the limit holds for the process
+  const limiter = flags.bwlimit !== undefined ? new RateLimiter({ bytes: flags.bwlimit }) : undefined;
+  const printer = new ProgressPrinter(ctx.stderr, undefined, limiter === undefined ? undefined : () => describeHolds(limiter.holding()));
   const stateDir = flags.stateDir ?? defaultStateDir(`copy:${path.resolve(source)}->${path.resolve(dests[0]!)}`);
   const filters: FilterSpec = filtersOf(flags) ?? DEFAULT_FILTERS;
   const s = await copy({
@@ -112,6 +116,7 @@ async function runCopy(ctx: CliContext, source: string, dests: string[], flags: 
     checksum: flags.checksum,
     delete: flags.delete,
     filters,
+    ...(limiter !== undefined ? { limiter } : {}),
     dryRun: flags.dryRun,
     newState: flags.new,
     maxErrors: flags.maxErrors === 0 ? Number.MAX_SAFE_INTEGER : flags.maxErrors,
