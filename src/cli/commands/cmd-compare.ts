@@ -44,11 +44,13 @@ export const compareCommand: CliCommand = {
           ctx.setExitCode(rerun);
           return;
         }
+        // read once: --exclude-from files are opened here
+        const filters = filtersOf(flags);
         const report = await compare({
           source,
           dest,
           checksum: flags.checksum,
-          ...(filtersOf(flags) !== undefined ? { filters: filtersOf(flags)! } : {}),
+          ...(filters !== undefined ? { filters } : {}),
           abortSignal: ctx.signals.controller.signal,
           ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
           ...(shard !== undefined ? { shard: { index: shard.index, count: shard.count } } : {}),
