@@ -293,7 +293,11 @@ export function lz4FrameDecompress(frame: Uint8Array, blobName: string, baseOffs
     }
     capacity = desc.contentSize;
   }
-  const out = allocateOutput(capacity, blobName, base);
+  // a small frame (an inode, a directory segment) decodes into one kept buffer and is copied out
+  // at its exact size: a fresh buffer of the bound per blob (up to 255x the block) kept the
+  // garbage collector busy for 40% of a verify
+  const scratch = capacity <= DECODE_SCRATCH_BYTES;
+  const out = scratch ? decodeScratch(capacity) : allocateOutput(capacity, blobName, base);
   let d = 0;
   let p = desc.blocksAt;
   for (;;) {
@@ -343,7 +347,17 @@ export function lz4FrameDecompress(frame: Uint8Array, blobName: string, baseOffs
   // The bound of a short last block can be far above its content (255x expansion): copy out
   // rather than pin the slack.
   const slack = capacity - d;
-  return slack > Math.max(SLACK_KEPT_BYTES, d >>> 3) ? Buffer.from(out.subarray(0, d)) : out.subarray(0, d);
+  return scratch || slack > Math.max(SLACK_KEPT_BYTES, d >>> 3) ? Buffer.from(out.subarray(0, d)) : out.subarray(0, d);
+}
+
+/** Frames that may decode to at most this many bytes use the kept decode buffer. */
+const DECODE_SCRATCH_BYTES = 1 << 20;
+let keptDecode: Buffer | undefined;
+
+/** The kept decode buffer (one per thread; decoding is synchronous, and the result is always copied out of it). */
+function decodeScratch(bytes: number): Buffer {
+  if (keptDecode === undefined || keptDecode.length < bytes) keptDecode = Buffer.allocUnsafe(DECODE_SCRATCH_BYTES);
+  return keptDecode;
 }
 
 function allocateOutput(capacity: number, blobName: string, base: number): Buffer {
