@@ -178,13 +178,17 @@ async function checkBucket(target: Target, identity: TransferIdentity): Promise<
   }
 }
 
-function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity {
+/**
+ * A new transfer's identity: the container id, fsid, UUIDs and id secret drawn at random. A load
+ * stores its filters in it too; a plan (src/load/plan.ts) shares it with all of its shards.
+ */
+export function freshIdentity(sourceAbs: string, o: Pick<LoadOptions, 'targetKey' | 'compression' | 'preserveHardlinks'>): TransferIdentity {
   return {
     formatVersion: STATE_FORMAT_VERSION,
     sourceRootHex: hexOf(sourceAbs),
-    targetKey: options.targetKey,
-    compression: options.compression ?? 'lz4',
-    preserveHardlinks: options.preserveHardlinks ?? false,
+    targetKey: o.targetKey,
+    compression: o.compression ?? 'lz4',
+    preserveHardlinks: o.preserveHardlinks ?? false,
     containerId: randomInt(1, 0xffffffff),
     fsid: randomInt(1, 0xffffffff),
     bucketUuid: randomUUID(),
@@ -192,8 +196,11 @@ function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity 
     wipeEpoch: randomUUID(),
     idSecretHex: randomBytes(32).toString('hex'),
     createdAt: new Date().toISOString(),
-    filters: copyFilters(options.filters ?? DEFAULT_FILTERS),
   };
+}
+
+function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity {
+  return { ...freshIdentity(sourceAbs, options), filters: copyFilters(options.filters ?? DEFAULT_FILTERS) };
 }
 
 function copyFilters(f: FilterSpec): FilterSpec {

@@ -10,18 +10,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHmac, randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { bucketBlobName, encodeBlob, encodeBucketBody, Ftype, generateFileHandle, ROOT_ID } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, joinPath, lstatEntry, readDirectoryBatches } from '../scan/index.js';
 import type { SourceEntry, SourceKind } from '../scan/index.js';
-import { STATE_FORMAT_VERSION, TransferIdentitySchema } from '../state/index.js';
+import { TransferIdentitySchema } from '../state/index.js';
 import type { TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import { bucketExtattrs } from './finishing-phases.js';
-import { checkTargetOutsideSource } from './load.js';
+import { checkTargetOutsideSource, freshIdentity } from './load.js';
 import { Random64 } from './load-run.js';
 import { checkSource } from './source-root.js';
 
@@ -275,20 +275,7 @@ export async function makePlan(options: PlanOptions): Promise<PlanSummary> {
   for await (const b of target.list('', { abortSignal: options.abortSignal })) {
     throw new ClfsError('E_TARGET_NOT_EMPTY', `${target.description} is not empty (it holds ${b.name}): a planned load needs an empty container; use a new container`, { subject: target.description });
   }
-  const identity: TransferIdentity = {
-    formatVersion: STATE_FORMAT_VERSION,
-    sourceRootHex: Buffer.from(sourceAbs).toString('hex'),
-    targetKey: options.targetKey,
-    compression: options.compression ?? 'lz4',
-    preserveHardlinks: options.preserveHardlinks ?? false,
-    containerId: randomInt(1, 0xffffffff),
-    fsid: randomInt(1, 0xffffffff),
-    bucketUuid: randomUUID(),
-    massUuid: randomUUID(),
-    wipeEpoch: randomUUID(),
-    idSecretHex: randomBytes(32).toString('hex'),
-    createdAt: new Date().toISOString(),
-  };
+  const identity = freshIdentity(sourceAbs, options);
   const maxDepth = Math.max(1, options.depth ?? DEFAULT_PLAN_DEPTH);
   const estimateEntries = options.estimateEntries ?? DEFAULT_ESTIMATE_ENTRIES;
   const random = new Random64();

@@ -87,3 +87,25 @@ export function shellWords(line: string): string[] {
   for (let m = re.exec(line); m !== null; m = re.exec(line)) words.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]!);
   return words;
 }
+
+/**
+ * The built CLI run to the end without blocking the event loop (an in-process Azurite, proxy or
+ * token endpoint keeps serving it), with exactly the environment given (nothing inherited: no key
+ * or proxy of the test's own leaks in), `stdin` written to it, killed after `timeoutMs`.
+ */
+export function runCliIsolated(args: readonly string[], env: Record<string, string>, options: { stdin?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.stdin ?? '');
+  });
+}

@@ -9,14 +9,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { openTarget, verify } from '../../src/index.js';
 import { startAzurite, type RunningAzurite } from '../helpers/azurite.js';
 import { buildSmallFilesTree } from '../helpers/tree-builder.js';
 import { secretFindings as findIn } from '../helpers/secret-search.js';
+import { runCliIsolated } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 let azurite: RunningAzurite;
 let work: string;
 let src: string;
@@ -29,23 +27,7 @@ interface Run {
 
 /** The CLI with only the environment given (plus PATH and HOME): no proxy or key leaks in from the test's own. */
 function cli(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: work, XDG_STATE_HOME: path.join(work, 'xdg'), ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
+  return runCliIsolated(args, { PATH: process.env.PATH ?? '', HOME: work, XDG_STATE_HOME: path.join(work, 'xdg'), ...env }, { stdin });
 }
 
 /** The sig= value of a SAS, the part that is the secret. */

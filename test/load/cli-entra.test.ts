@@ -12,16 +12,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { AzureTarget, parseTargetUrl, verify } from '../../src/index.js';
 import type { AzureContainerSpec } from '../../src/targets/index.js';
 import { startAzurite, type RunningAzurite } from '../helpers/azurite.js';
 import { secretFindings } from '../helpers/secret-search.js';
 import { fakeStorageToken, makeTestCert, type TestCert } from '../helpers/tls-cert.js';
 import { buildSmallFilesTree } from '../helpers/tree-builder.js';
+import { runCliIsolated } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 const MARKER = 'entra-token-LEAKMARKER';
 let cert: TestCert;
 let azurite: RunningAzurite;
@@ -33,21 +31,7 @@ let work: string;
 let src: string;
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: work, XDG_STATE_HOME: path.join(work, 'xdg'), NODE_EXTRA_CA_CERTS: cert.certPath, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCliIsolated(args, { PATH: process.env.PATH ?? '', HOME: work, XDG_STATE_HOME: path.join(work, 'xdg'), NODE_EXTRA_CA_CERTS: cert.certPath, ...env });
 }
 
 before(async () => {

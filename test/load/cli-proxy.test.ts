@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AzureTarget, openTarget, parseTargetUrl, verify } from '../../src/index.js';
 import type { AzureContainerSpec } from '../../src/targets/index.js';
@@ -19,8 +18,8 @@ import { startAzurite, type RunningAzurite } from '../helpers/azurite.js';
 import { startForwardProxy } from '../helpers/forward-proxy.js';
 import { makeTestCert, type TestCert } from '../helpers/tls-cert.js';
 import { buildSmallFilesTree } from '../helpers/tree-builder.js';
+import { runCliIsolated } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 const VERSION = (JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
 /** resolves nowhere (RFC 2606): a request that goes around the proxy cannot reach it */
 const HIDDEN_HOST = 'devstoreaccount1.blob.clfsload.invalid';
@@ -38,22 +37,8 @@ interface Run {
 }
 
 function cli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      // the test certificate is trusted the way a user trusts a private CA
-      env: { PATH: process.env.PATH ?? '', HOME: work, XDG_STATE_HOME: path.join(work, 'xdg'), NODE_EXTRA_CA_CERTS: cert.certPath, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  // the test certificate is trusted the way a user trusts a private CA
+  return runCliIsolated(args, { PATH: process.env.PATH ?? '', HOME: work, XDG_STATE_HOME: path.join(work, 'xdg'), NODE_EXTRA_CA_CERTS: cert.certPath, ...env }, { timeoutMs: 180_000 });
 }
 
 function summaryOf(run: Run): { status: string; errors: number; bytesUploaded: number; blobsWritten: number; problemsFile?: string } {
