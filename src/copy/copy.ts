@@ -731,23 +731,48 @@ class CopyRun {
   }
 
   /**
-   * Bytes [start, end) from src to dst in chunks. `last`: the final chunk asks for one byte more,
-   * so a file that grew since its lstat shows without an extra call. Sparse sources: blocks of
-   * zeros are not written (Node has no lseek, so SEEK_DATA/SEEK_HOLE cannot be asked; holes read
-   * as zeros from the page cache, and the destination was truncated to size first).
+   * Bytes [start, end) from src to dst in chunks, the read of the next chunk in flight while the
+   * current one is written (over a mount each write waits a round trip, and a cold source read
+   * waits the disk: overlapped, a range takes the longer of the two rather than their sum).
+   * `last`: the final chunk asks for one byte more, so a file that grew since its lstat shows
+   * without an extra call. Sparse sources: blocks of zeros are not written (Node has no lseek, so
+   * SEEK_DATA/SEEK_HOLE cannot be asked; holes read as zeros from the page cache, and the
+   * destination was truncated to size first).
    */
   private async copyRange(src: fs.promises.FileHandle, dst: fs.promises.FileHandle, start: number, end: number, last: boolean, sparse: boolean): Promise<void> {
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, end - start) + 1);
-    let pos = start;
-    while (pos < end) {
+    const len = Math.min(CHUNK, end - start) + 1;
+    const bufs = end - start > CHUNK ? [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)] : [Buffer.allocUnsafe(len)];
+    const readAt = (pos: number, buf: Buffer): Promise<number> => {
       const want = Math.min(CHUNK, end - pos);
       const ask = last && pos + want === end ? want + 1 : want;
-      const n = await this.fsx.srcRead(src, buf, 0, ask, pos);
-      if (n > end - pos) throw new SourceChanged(`grew while being copied`);
-      if (n === 0) throw new SourceChanged(`shrank while being copied`);
-      if (sparse) await this.writeSparse(dst, buf, n, pos);
-      else await this.writeAll(dst, buf, 0, n, pos);
-      pos += n;
+      const p = this.fsx.srcRead(src, buf, 0, ask, pos);
+      // handled at once: it may fail while the write before it is still in flight (awaited below)
+      p.catch(() => undefined);
+      return p;
+    };
+    let pos = start;
+    let k = 0;
+    let next: Promise<number> | undefined = readAt(pos, bufs[0]!);
+    try {
+      while (next !== undefined) {
+        const buf = bufs[k % bufs.length]!;
+        const n = await next;
+        next = undefined;
+        if (n > end - pos) throw new SourceChanged(`grew while being copied`);
+        if (n === 0) throw new SourceChanged(`shrank while being copied`);
+        const at = pos;
+        pos += n;
+        k += 1;
+        if (pos < end) {
+          if (bufs.length === 1) bufs.push(Buffer.allocUnsafe(len));
+          next = readAt(pos, bufs[k % bufs.length]!);
+        }
+        if (sparse) await this.writeSparse(dst, buf, n, at);
+        else await this.writeAll(dst, buf, 0, n, at);
+      }
+    } finally {
+      // a write that failed leaves a read in flight: it ends before the buffers are let go
+      if (next !== undefined) await next.catch(() => undefined);
     }
   }
 
