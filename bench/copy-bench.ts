@@ -17,6 +17,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { measureChild } from './measure-child.js';
 import { buildSmallFilesTree } from '../test/helpers/tree-builder.js';
@@ -105,7 +106,8 @@ async function mountDelayfs(bin: string, o: CopyBenchOptions, delayUs: number): 
   spawnSync('fusermount3', ['-u', point], { stdio: 'ignore' });
   fs.mkdirSync(point, { recursive: true });
   fs.mkdirSync(under, { recursive: true });
-  const child = spawn(bin, [`--root=${under}`, `--delay-us=${delayUs}`, `--stats=${stats}`, point, '-f', '-o', 'max_threads=256,allow_other'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // stderr ignored: libfuse 3.14 warns about its own default for max_idle_threads
+  const child = spawn(bin, [`--root=${under}`, `--delay-us=${delayUs}`, `--stats=${stats}`, point, '-f', '-o', 'max_threads=256,allow_other'], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     await new Promise((r) => setTimeout(r, 50));
     if (fs.readFileSync('/proc/mounts', 'utf8').includes(` ${point} fuse.delayfs `)) break;
@@ -120,7 +122,8 @@ async function mountDelayfs(bin: string, o: CopyBenchOptions, delayUs: number): 
       fs.rmSync(stats, { force: true });
       process.kill(pid, 'SIGUSR1');
       for (let i = 0; i < 100 && !fs.existsSync(stats); i++) await new Promise((r) => setTimeout(r, 10));
-      return Number(fs.readFileSync(stats, 'utf8').trim());
+      // the first line is the total (one per kernel request); per operation after it
+      return Number(fs.readFileSync(stats, 'utf8').split('\n')[0]!.trim());
     },
     async unmount() {
       spawnSync('fusermount3', ['-u', point], { stdio: 'ignore' });
@@ -264,32 +267,48 @@ async function shardBalance(o: CopyBenchOptions, m: Mount, tree: Tree): Promise<
   return `four shards at once on one machine (${tree.name}): ${seconds.toFixed(2)} s including --finalize (exit ${fin.status}), ${(tree.files / seconds).toFixed(0)} files/s; max/mean per shard ${rep.balance.files.toFixed(2)} (files), ${rep.balance.bytes.toFixed(2)} (bytes); compare ${cmp.status === 0 ? 'equal' : 'DIFFERENT'}`;
 }
 
+/** Env knobs for a partial run (the docs say which parts a figure comes from): COPY_BENCH_DELAYS=1000,0, COPY_BENCH_TREES=small,medium,large, COPY_BENCH_SWEEP=16,64. */
+function listEnv(name: string): string[] | undefined {
+  const v = process.env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.split(',').map((x) => x.trim());
+}
+
+const RECIPES = ['manual (cp -pR per top dir)', 'parallel -j N cp -P', 'fpsync -n N'];
+
 export async function copyBench(o: CopyBenchOptions): Promise<string> {
   if (process.getuid?.() !== 0) throw new Error('the copy bench mounts FUSE and drops caches: run it as root');
   ensureTools();
   const bin = buildDelayfs(o);
   const q = o.quick;
-  const trees = [
-    treeOf(o, q ? 'small-1000' : 'small-20000', (r) => buildSmallFilesTree(r, q ? 1000 : 20_000, q ? 20 : 200)),
-    treeOf(o, q ? 'medium-3000' : 'medium-200000', (r) => buildSmallFilesTree(r, q ? 3000 : 200_000, q ? 60 : 2000, 2)),
-    treeOf(o, q ? 'large-4x8' : 'large-4x256', (r) => {
-      for (let i = 0; i < 4; i++) {
-        fs.mkdirSync(path.join(r, `d${i}`));
-        const fd = fs.openSync(path.join(r, `d${i}`, `big${i}`), 'w');
-        const chunk = Buffer.alloc(MIB);
-        for (let k = 0; k < (q ? 8 : 256); k++) {
-          chunk.fill((i * 31 + k) & 0xff);
-          fs.writeSync(fd, chunk);
+  const want = listEnv('COPY_BENCH_TREES') ?? ['small', 'medium', 'large'];
+  const trees: Array<Tree & { kind: string }> = [];
+  if (want.includes('small')) trees.push({ kind: 'small', ...treeOf(o, q ? 'small-1000' : 'small-20000', (r) => buildSmallFilesTree(r, q ? 1000 : 20_000, q ? 20 : 200)) });
+  if (want.includes('medium')) trees.push({ kind: 'medium', ...treeOf(o, q ? 'medium-3000' : 'medium-200000', (r) => buildSmallFilesTree(r, q ? 3000 : 200_000, q ? 60 : 2000, 2)) });
+  if (want.includes('large')) {
+    trees.push({
+      kind: 'large',
+      ...treeOf(o, q ? 'large-4x8' : 'large-4x256', (r) => {
+        for (let i = 0; i < 4; i++) {
+          fs.mkdirSync(path.join(r, `d${i}`));
+          const fd = fs.openSync(path.join(r, `d${i}`, `big${i}`), 'w');
+          const chunk = Buffer.alloc(MIB);
+          for (let k = 0; k < (q ? 8 : 256); k++) {
+            chunk.fill((i * 31 + k) & 0xff);
+            fs.writeSync(fd, chunk);
+          }
+          fs.closeSync(fd);
         }
-        fs.closeSync(fd);
-      }
-    }),
-  ];
-  const delays = o.delaysUs ?? (q ? [1000] : [1000, 0]);
-  const sweep = o.sweep ?? (q ? [16] : [8, 32, 64, 128]);
+      }),
+    });
+  }
+  const delays = o.delaysUs ?? listEnv('COPY_BENCH_DELAYS')?.map(Number) ?? (q ? [1000] : [1000, 0]);
+  const sweep = o.sweep ?? listEnv('COPY_BENCH_SWEEP')?.map(Number) ?? (q ? [16] : [16, 64]);
   const rows: Row[] = [];
   const ceilings: string[] = [];
   const shards: string[] = [];
+  const notRun: string[] = [];
+  const verdicts: string[] = [];
+  const rate = (r: Row, large: boolean) => (large ? r.mibPerSecond : r.filesPerSecond);
   for (const delayUs of delays) {
     const m = await mountDelayfs(bin, o, delayUs);
     try {
@@ -297,25 +316,72 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
       const create = ceiling(o, m, 'create', 128, q ? 1 : 3);
       const bytes = ceiling(o, m, 'bytes', 16, q ? 1 : 3);
       ceilings.push(`delayfs at ${delayUs} µs per operation: ${meta} utimes/s, ${create} files/s created (create + 4 KiB write + futimes + close, 128 at once over 64 directories), ${bytes} MiB/s written (16 writers of 1 MiB)`);
+      // the best N of each tool on the small tree: the 200,000-file tree runs the tools at it
+      const bestN = new Map<string, number | undefined>();
+      let bestRecipe: string | undefined;
       for (const tree of trees) {
+        const large = tree.kind === 'large';
+        // the large tree's byte ceiling again, just before its rows (the machine's load moves)
+        const byteCeiling = large ? ceiling(o, m, 'bytes', 16, q ? 1 : 3) : 0;
+        const here: Row[] = [];
         for (const { tool, swept } of TOOLS) {
-          if (tool === 'cp -a' && tree.files > 50_000 && delayUs > 0 && !q) continue;
-          for (const n of swept ? sweep : [undefined]) rows.push(await runTool(m, tree, delayUs, tool, n, o));
-          if (tool === 'clfsload copy') rows.push(await runTool(m, tree, delayUs, tool, undefined, o));
+          if (tool === 'cp -a' && tree.files > 50_000 && delayUs > 0 && !q) {
+            notRun.push(`${tree.name} at ${delayUs} µs: cp -a (about 100 files/s through the mount: over half an hour)`);
+            continue;
+          }
+          let ns: Array<number | undefined> = swept ? sweep : [undefined];
+          if (tree.kind === 'medium' && !q) {
+            // the tree of 200,000 files: clfsload, rclone and the best recipe of the small tree, at their best N
+            if (tool !== 'clfsload copy' && tool !== 'rclone copy --transfers N' && tool !== bestRecipe) {
+              notRun.push(`${tree.name} at ${delayUs} µs: ${tool} (minutes to hours on 200,000 files; the small tree ranks it)`);
+              continue;
+            }
+            if (bestN.has(tool)) ns = [bestN.get(tool)];
+          }
+          for (const n of ns) here.push(await runTool(m, tree, delayUs, tool, n, o));
+          if (tool === 'clfsload copy') here.push(await runTool(m, tree, delayUs, tool, undefined, o));
+        }
+        rows.push(...here);
+        const ok = here.filter((r) => r.exit === 0);
+        const best = (pred: (r: Row) => boolean) => ok.filter(pred).sort((a, b) => rate(b, large) - rate(a, large))[0];
+        if (tree.kind === 'small') {
+          for (const { tool } of TOOLS) {
+            const b = best((r) => r.tool === tool);
+            if (b !== undefined) bestN.set(tool, b.n);
+          }
+          bestRecipe = best((r) => RECIPES.includes(r.tool))?.tool;
+        }
+        const ours = best((r) => r.tool === 'clfsload copy');
+        const other = best((r) => r.tool !== 'clfsload copy');
+        const cp = best((r) => r.tool === 'cp -a');
+        if (ours !== undefined) {
+          const unit = large ? 'MiB/s' : 'files/s';
+          const parts = [`${tree.name} at ${delayUs} µs: clfsload copy ${rate(ours, large).toFixed(large ? 0 : 0)} ${unit} (N=${ours.n ?? 'adaptive'})`];
+          if (other !== undefined) parts.push(`${(rate(ours, large) / rate(other, large)).toFixed(2)}x the best other tool (${other.tool}${other.n !== undefined ? ` N=${other.n}` : ''}, ${rate(other, large).toFixed(0)} ${unit})`);
+          if (cp !== undefined) parts.push(`${(rate(ours, large) / rate(cp, large)).toFixed(1)}x cp -a`);
+          if (large) parts.push(`${((100 * ours.mibPerSecond) / byteCeiling).toFixed(0)}% of the byte ceiling measured just before (${byteCeiling} MiB/s)`);
+          parts.push(`${ours.opsPerFile.toFixed(1)} operations per file, peak RSS ${ours.peakRssMb.toFixed(0)} MB`);
+          verdicts.push(parts.join('; '));
         }
       }
-      if (delayUs > 0) shards.push(await shardBalance(o, m, trees[0]!));
+      if (delayUs > 0 && trees[0] !== undefined && trees[0].kind === 'small') shards.push(await shardBalance(o, m, trees[0]));
     } finally {
       await m.unmount();
     }
   }
+  const knobs = ['COPY_BENCH_DELAYS', 'COPY_BENCH_TREES', 'COPY_BENCH_SWEEP', 'BENCH_CACHE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const command = [...knobs, 'npm run bench --', ...process.argv.slice(2)].join(' ');
   const lines = [
     `### Copy through a mount that adds a fixed delay per operation`,
     '',
-    `Trees: ${trees.map((t) => `${t.name} (${t.files} files, ${(t.bytes / MIB).toFixed(0)} MiB)`).join('; ')}. Tools swept over N = ${sweep.join(', ')}.`,
+    `\`${command}\` — ${new Date().toISOString().slice(0, 10)}${q ? ', **--quick sizes**' : ''}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; load average at the end ${os.loadavg()[0]!.toFixed(1)} (other work shares this machine)`,
+    '',
+    `Trees: ${trees.map((t) => `${t.name} (${t.files} files, ${(t.bytes / MIB).toFixed(0)} MiB)`).join('; ')}. Delays: ${delays.join(', ')} µs per kernel request. Tools swept over N = ${sweep.join(', ')}. Each figure is one whole-process run (wall time from spawn to exit, caches dropped before it); ops/file counts delayfs's requests (one delay each).`,
     '',
     ...ceilings.map((c) => `- harness ceiling: ${c}`),
+    ...verdicts.map((v) => `- ${v}`),
     ...shards.map((s) => `- ${s}`),
+    ...(notRun.length > 0 ? ['- not run: ' + notRun.join('; ')] : []),
     '',
     '| tree | delay | tool | N | s | files/s | MiB/s | ops/file | peak RSS MB | exit | equal (clfsload compare) |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
