@@ -301,6 +301,8 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
       }),
     });
   }
+  // in the order given (the small tree first: it ranks the tools for the 200,000-file tree)
+  trees.sort((a, b) => want.indexOf(a.kind) - want.indexOf(b.kind));
   const delays = o.delaysUs ?? listEnv('COPY_BENCH_DELAYS')?.map(Number) ?? (q ? [1000] : [1000, 0]);
   const sweep = o.sweep ?? listEnv('COPY_BENCH_SWEEP')?.map(Number) ?? (q ? [16] : [16, 64]);
   const rows: Row[] = [];
