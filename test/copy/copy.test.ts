@@ -353,6 +353,51 @@ test('copy: kill -9 of one shard mid-run, then its re-run: the destination equal
   assert.equal(clfs(['compare', src, many, '--checksum']).code, 0);
 });
 
+test('copy: a 256 MiB file (16 MiB ranges in flight at once); kill -9 mid-file leaves it looking unfinished, the re-run rewrites it equal', async (t) => {
+  const dir = tmp(t, 'bigkill');
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fs.mkdirSync(path.join(src, 'd'), { recursive: true });
+  fs.mkdirSync(dst);
+  // every MiB different (its index stamped through it), so a range written at the wrong offset shows
+  const big = path.join(src, 'd', 'big');
+  const fd = fs.openSync(big, 'w');
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < 256; i++) {
+    for (let k = 0; k < chunk.length; k += 4) chunk.writeUInt32LE((i * 2654435761 + k) >>> 0, k);
+    fs.writeSync(fd, chunk);
+  }
+  fs.closeSync(fd);
+  fs.writeFileSync(path.join(src, 'd', 'small'), 'x');
+  const state = ['--state-dir', path.join(dir, 'state')];
+  // slow reads: the kill lands while the ranges are being written
+  const slow = { ...ENV, CLFSLOAD_SOURCE_FAULTS: JSON.stringify({ rules: [{ op: 'read', path: 'd/big', delayMs: 40 }] }) };
+  const child = spawn(process.execPath, [BIN, 'copy', src, dst, '--threads', '8', ...state], { env: slow, stdio: 'ignore' });
+  const out = path.join(dst, 'd', 'big');
+  const deadline = Date.now() + 30000;
+  let written = 0;
+  while (Date.now() < deadline && child.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 50));
+    const s = fs.statSync(out, { throwIfNoEntry: false });
+    written = s === undefined ? 0 : s.blocks * 512;
+    if (written >= 32 << 20) break;
+  }
+  assert.equal(child.exitCode, null, 'the copy was still running when it was killed');
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('close', r));
+  const half = fs.statSync(out, { bigint: true });
+  assert.ok(half.blocks * 512n < 256n << 20n, `killed part way (${half.blocks * 512n} bytes on disk)`);
+  // the destination was cut to the full size first: only the time tells it is not finished
+  assert.notEqual(half.mtimeNs / 1000n, fs.statSync(big, { bigint: true }).mtimeNs / 1000n);
+  assert.equal(clfs(['compare', src, dst]).code, 1, 'compare sees the half-written file');
+  const again = clfs(['copy', src, dst, ...state, '--json']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.ok((again.json!.files as number) >= 1, 'the half-written file was copied again');
+  assert.equal(clfs(['compare', src, dst, '--checksum']).code, 0);
+  assert.ok(fs.readFileSync(out).equals(fs.readFileSync(big)));
+  assert.deepEqual(lines(dst), lines(src));
+});
+
 test('copy: source faults are retried when they pass, reported (problems file, --json, exit 1) when they do not; nothing partial is left', (t) => {
   const dir = tmp(t, 'faults');
   const src = path.join(dir, 'src');
