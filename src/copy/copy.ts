@@ -20,7 +20,7 @@ import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
-import { CountedFs, SideError, type OpCounts } from './fs-ops.js';
+import { CountedFs, SideError, type DestFile, type OpCounts } from './fs-ops.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, TaskPool } from './pool.js';
 
@@ -142,7 +142,7 @@ interface LargeFile {
   rel: Buffer;
   st: Stats;
   src: fs.promises.FileHandle;
-  dst: fs.promises.FileHandle;
+  dst: DestFile;
   dest: Buffer;
   left: number;
   failed?: unknown;
@@ -689,7 +689,7 @@ class CopyRun {
     }
     const srcPath = join(this.src, rel);
     let src: fs.promises.FileHandle | undefined;
-    let dst: fs.promises.FileHandle | undefined;
+    let dst: DestFile | undefined;
     try {
       // an empty file needs no read: a later change shows in its size and mtime
       if (size > 0) src = await this.fsx.srcOpen(srcPath);
@@ -713,7 +713,7 @@ class CopyRun {
   }
 
   /** Owner (set-id bits after it: chown clears them) and times, the last steps before close. */
-  private async finishFile(dst: fs.promises.FileHandle, st: Stats): Promise<void> {
+  private async finishFile(dst: DestFile, st: Stats): Promise<void> {
     const mode = Number(st.mode) & 0o7777;
     if (this.root) {
       if (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid) {
@@ -725,8 +725,8 @@ class CopyRun {
   }
 
   /** A file that failed part way is removed, so nothing half written is left behind. */
-  private async discard(dst: fs.promises.FileHandle | undefined, dest: Buffer): Promise<void> {
-    if (dst !== undefined) await dst.close().catch(() => undefined);
+  private async discard(dst: DestFile | undefined, dest: Buffer): Promise<void> {
+    if (dst !== undefined) await new Promise((r) => fs.close(dst, r));
     if (dst !== undefined) await fs.promises.unlink(dest).catch(() => undefined);
   }
 
@@ -739,7 +739,7 @@ class CopyRun {
    * SEEK_DATA/SEEK_HOLE cannot be asked; holes read as zeros from the page cache, and the
    * destination was truncated to size first).
    */
-  private async copyRange(src: fs.promises.FileHandle, dst: fs.promises.FileHandle, start: number, end: number, last: boolean, sparse: boolean): Promise<void> {
+  private async copyRange(src: fs.promises.FileHandle, dst: DestFile, start: number, end: number, last: boolean, sparse: boolean): Promise<void> {
     const len = Math.min(CHUNK, end - start) + 1;
     const bufs = end - start > CHUNK ? [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)] : [Buffer.allocUnsafe(len)];
     const readAt = (pos: number, buf: Buffer): Promise<number> => {
@@ -776,7 +776,7 @@ class CopyRun {
     }
   }
 
-  private async writeAll(dst: fs.promises.FileHandle, buf: Buffer, off: number, len: number, pos: number): Promise<void> {
+  private async writeAll(dst: DestFile, buf: Buffer, off: number, len: number, pos: number): Promise<void> {
     // charged once for the whole run: a short write's rest is the same bytes
     if (this.o.limiter !== undefined) await this.o.limiter.bytes(len, this.o.abortSignal);
     while (len > 0) {
@@ -787,7 +787,7 @@ class CopyRun {
     }
   }
 
-  private async writeSparse(dst: fs.promises.FileHandle, buf: Buffer, n: number, pos: number): Promise<void> {
+  private async writeSparse(dst: DestFile, buf: Buffer, n: number, pos: number): Promise<void> {
     let runStart = -1;
     for (let off = 0; off < n; off += ZERO_BLOCK) {
       const len = Math.min(ZERO_BLOCK, n - off);
@@ -804,7 +804,7 @@ class CopyRun {
   private async largeFile(rel: Buffer, st: Stats, dest: Buffer, sparse: boolean, group?: LinkGroup): Promise<void> {
     const size = Number(st.size);
     const src = await this.fsx.srcOpen(join(this.src, rel));
-    let dst: fs.promises.FileHandle;
+    let dst: DestFile;
     try {
       dst = await this.fsx.create(dest, Number(st.mode) & 0o7777);
     } catch (err) {
