@@ -234,6 +234,8 @@ async function runTool(m: Mount, tree: Tree, delayUs: number, tool: string, n: n
     exit: r.exitCode,
     equal,
   };
+  // each row as it is measured, so a run stopped part way keeps what it measured
+  fs.appendFileSync(path.join(o.cache, 'copy-rows.jsonl'), `${JSON.stringify({ ...row, at: new Date().toISOString() })}\n`);
   process.stderr.write(`  ${tree.name} ${delayUs}us ${tool}${n !== undefined ? ` N=${n}` : ''}: ${row.seconds.toFixed(2)} s, ${row.filesPerSecond.toFixed(0)} files/s, ${row.mibPerSecond.toFixed(1)} MiB/s, ${row.opsPerFile.toFixed(1)} ops/file, ${row.peakRssMb.toFixed(0)} MB, exit ${row.exit}, equal ${equal}\n`);
   return row;
 }
@@ -305,6 +307,8 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
   trees.sort((a, b) => want.indexOf(a.kind) - want.indexOf(b.kind));
   const delays = o.delaysUs ?? listEnv('COPY_BENCH_DELAYS')?.map(Number) ?? (q ? [1000] : [1000, 0]);
   const sweep = o.sweep ?? listEnv('COPY_BENCH_SWEEP')?.map(Number) ?? (q ? [16] : [16, 64]);
+  // COPY_BENCH_TOOLS=manual,fpsync,rclone,clfsload: only the tools whose names start so
+  const onlyTools = listEnv('COPY_BENCH_TOOLS');
   const rows: Row[] = [];
   const ceilings: string[] = [];
   const shards: string[] = [];
@@ -327,6 +331,10 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
         const byteCeiling = large ? ceiling(o, m, 'bytes', 16, q ? 1 : 3) : 0;
         const here: Row[] = [];
         for (const { tool, swept } of TOOLS) {
+          if (onlyTools !== undefined && !onlyTools.some((t) => tool.startsWith(t))) {
+            notRun.push(`${tree.name} at ${delayUs} µs: ${tool} (left out of this run by COPY_BENCH_TOOLS)`);
+            continue;
+          }
           if (tool === 'cp -a' && tree.files > 50_000 && delayUs > 0 && !q) {
             notRun.push(`${tree.name} at ${delayUs} µs: cp -a (about 100 files/s through the mount: over half an hour)`);
             continue;
@@ -371,7 +379,7 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
       await m.unmount();
     }
   }
-  const knobs = ['COPY_BENCH_DELAYS', 'COPY_BENCH_TREES', 'COPY_BENCH_SWEEP', 'BENCH_CACHE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  const knobs = ['COPY_BENCH_DELAYS', 'COPY_BENCH_TREES', 'COPY_BENCH_SWEEP', 'COPY_BENCH_TOOLS', 'BENCH_CACHE'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
   const command = [...knobs, 'npm run bench --', ...process.argv.slice(2)].join(' ');
   const lines = [
     `### Copy through a mount that adds a fixed delay per operation`,
