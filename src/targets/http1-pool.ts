@@ -22,9 +22,24 @@ function hangUp(cause?: Error): Error {
 
 export interface Http1Response {
   statusCode: number;
-  /** header names in lower case; a repeated header keeps its first value */
-  headers: Record<string, string>;
+  /** a header's value by name (any case); a repeated header gives its first value */
+  header(name: string): string | undefined;
   body: Buffer;
+}
+
+const CONTENT_LENGTH = '\r\ncontent-length:';
+const TRANSFER_ENCODING = '\r\ntransfer-encoding:';
+const CONNECTION = '\r\nconnection:';
+
+/**
+ * The value of the header `needle` names ('\r\nNAME:', lower case) in an answer's head `text`
+ * (`lower`: the same, lower-cased): found by search, since a Put Blob answer needs three of its headers.
+ */
+function headerIn(text: string, lower: string, needle: string): string | undefined {
+  const at = lower.indexOf(needle);
+  if (at < 0) return undefined;
+  const eol = lower.indexOf('\r\n', at + needle.length);
+  return text.slice(at + needle.length, eol < 0 ? text.length : eol).trim();
 }
 
 /** A socket idle longer than this is closed, not reused: services drop idle connections after about a minute or more. */
@@ -142,21 +157,13 @@ class Connection {
         if (ended) this.#fail(p, hangUp());
         return;
       }
-      const lines = data.toString('latin1', 0, end).split('\r\n');
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
-      if (status === null) {
-        this.#fail(p, Object.assign(new Error(`malformed answer from the service: ${JSON.stringify((lines[0] ?? '').slice(0, 80))}`), { code: 'HPE_INVALID_CONSTANT' }));
+      const text = data.toString('latin1', 0, end);
+      const statusCode = /^HTTP\/1\.[01] \d{3}/.test(text) ? Number(text.slice(9, 12)) : NaN;
+      if (Number.isNaN(statusCode)) {
+        this.#fail(p, Object.assign(new Error(`malformed answer from the service: ${JSON.stringify(text.split('\r\n')[0]!.slice(0, 80))}`), { code: 'HPE_INVALID_CONSTANT' }));
         return;
       }
-      const statusCode = Number(status[1]);
-      const headers: Record<string, string> = {};
-      for (let i = 1; i < lines.length; i++) {
-        const line = lines[i]!;
-        const colon = line.indexOf(':');
-        if (colon <= 0) continue;
-        const name = line.slice(0, colon).trim().toLowerCase();
-        if (headers[name] === undefined) headers[name] = line.slice(colon + 1).trim();
-      }
+      const lower = text.toLowerCase();
       const bodyStart = end + 4;
       if (statusCode >= 100 && statusCode < 200) {
         // an interim answer (100 Continue): the real one follows
@@ -165,11 +172,11 @@ class Connection {
       }
       let body: Buffer;
       let rest: Buffer;
-      const length = headers['content-length'];
+      const length = headerIn(text, lower, CONTENT_LENGTH);
       if (statusCode === 204 || statusCode === 304) {
         body = Buffer.alloc(0);
         rest = data.subarray(bodyStart);
-      } else if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) {
+      } else if (/\bchunked\b/.test(headerIn(text, lower, TRANSFER_ENCODING) ?? '')) {
         const decoded = decodeChunked(data, bodyStart);
         if (decoded === undefined) {
           if (ended) this.#fail(p, hangUp());
@@ -194,16 +201,15 @@ class Connection {
         if (!ended) return;
         body = data.subarray(bodyStart);
         rest = Buffer.alloc(0);
-        headers.connection = 'close';
       }
-      const reuse = rest.length === 0 && !ended && !/\bclose\b/i.test(headers.connection ?? '');
+      const reuse = rest.length === 0 && !ended && !/\bclose\b/i.test(headerIn(text, lower, CONNECTION) ?? '');
       this.#chunks = [];
       this.#bytes = 0;
       this.current = undefined;
       p.done = true;
       if (reuse) this.#pool.release(this);
       else this.destroy();
-      p.resolve({ statusCode, headers, body });
+      p.resolve({ statusCode, header: (name) => headerIn(text, lower, `\r\n${name.toLowerCase()}:`), body });
       return;
     }
   }

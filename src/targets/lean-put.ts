@@ -243,5 +243,5 @@ export class LeanPut {
 type Stoppable = http.ClientRequest | Http1Request;
 
 function ownRefusal(res: Http1Response): LeanPutError {
-  return refusal(res.statusCode, (h) => res.headers[h.toLowerCase()], res.body.toString('utf8'));
+  return refusal(res.statusCode, (h) => res.header(h), res.body.toString('utf8'));
 }
