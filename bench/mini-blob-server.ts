@@ -12,11 +12,19 @@
  * Missing blobs answer 404 with x-ms-error-code BlobNotFound, an unknown container ContainerNotFound.
  *
  * Every request is counted (`stats`), so the bench can report requests per file and CPU per request.
+ *
+ * `delayMs` holds every answer back that long after the request arrived whole (a timer per request,
+ * so the requests in flight wait side by side, as against a distant service): the `http20` case.
+ *
+ * Run on its own (for profiling the loader against it from another process):
+ *   node dist/bench/mini-blob-server.js [--port N] [--delay-ms N] [--container NAME]
+ * prints the container URL and serves until killed.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 interface StoredBlob {
   data: Buffer;
@@ -110,8 +118,16 @@ function lowerBound(names: string[], key: string): number {
   return lo;
 }
 
-export async function startMiniBlobServer(options: { port?: number; account?: string } = {}): Promise<MiniBlobServer> {
+export interface MiniBlobServerOptions {
+  port?: number;
+  account?: string;
+  /** ms to hold each answer back after the request arrived (default 0: answer at once) */
+  delayMs?: number;
+}
+
+export async function startMiniBlobServer(options: MiniBlobServerOptions = {}): Promise<MiniBlobServer> {
   const account = options.account ?? 'devstoreaccount1';
+  const delayMs = options.delayMs ?? 0;
   const containers = new Map<string, Container>();
   let stats = emptyStats();
   let etagCounter = 0;
@@ -321,11 +337,15 @@ export async function startMiniBlobServer(options: { port?: number; account?: st
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      try {
-        handle(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-      } catch (error) {
-        fail(req, res, 500, 'InternalError', String(error));
-      }
+      const answer = (): void => {
+        try {
+          handle(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+        } catch (error) {
+          fail(req, res, 500, 'InternalError', String(error));
+        }
+      };
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
     });
   });
   server.keepAliveTimeout = 60_000;
@@ -367,4 +387,28 @@ export async function startMiniBlobServer(options: { port?: number; account?: st
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Standalone: serve until killed (see the header). */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const value = (name: string): string | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const server = await startMiniBlobServer({ port: Number(value('--port') ?? 0), delayMs: Number(value('--delay-ms') ?? 0) });
+  const container = value('--container') ?? 'bench';
+  server.createContainer(container);
+  process.stdout.write(`${server.containerUrl(container)}\n`);
+  process.on('SIGTERM', () => {
+    process.stderr.write(`mini-blob-server: ${JSON.stringify(server.stats)}\n`);
+    void server.close().then(() => process.exit(0));
+  });
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`mini-blob-server: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
 }

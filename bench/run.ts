@@ -1,11 +1,12 @@
 /**
- * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, limits, verify, hugedir, shard, scale, update. Each case runs the
+ * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, http20, limits, verify, hugedir, shard, scale, update. Each case runs the
  * loader as a child process (whole-process wall time and peak RSS), `cp -r` of the same tree to the
  * same disk as the floor, the median of --runs runs, and `verify` on every container it loads.
  * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
  *
  *   node dist/bench/run.js [--quick] [--runs N] [--only a,b] [--skip a,b] [--scale N] [--hugedir N]
  *                          [--concurrency N] [--latency-concurrency N] [--update-files N] [--shards N] [--no-docs]
+ *                          [--http-delay-ms N] [--sweep N,N,...]
  */
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -31,7 +32,7 @@ const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
-const CASES = ['small', 'flush', 'large', 'latency', 'http', 'limits', 'verify', 'hugedir', 'shard', 'copy', 'scale', 'update'] as const;
+const CASES = ['small', 'flush', 'large', 'latency', 'http', 'http20', 'limits', 'verify', 'hugedir', 'shard', 'copy', 'scale', 'update'] as const;
 type CaseName = (typeof CASES)[number];
 
 // ---------------------------------------------------------------- options
@@ -52,10 +53,14 @@ interface Options {
   writeDocs: boolean;
   /** files of the update case's tree (--update-files N) */
   updateFiles: number;
+  /** the http20 case's delay per request (--http-delay-ms, default 20) */
+  httpDelayMs: number;
+  /** the http20 case: the loader at each of these --concurrency values as well (--sweep) */
+  sweep: number[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, hugedirFiles: 2_000_000, runsGiven: false, latencyConcurrency: 256, latencyMs: 20, shards: 4, writeDocs: true, updateFiles: 200_000 };
+  const o: Options = { quick: false, runs: 3, cases: [...CASES], scaleFiles: 1_000_000, hugedirFiles: 2_000_000, runsGiven: false, latencyConcurrency: 256, latencyMs: 20, shards: 4, writeDocs: true, updateFiles: 200_000, httpDelayMs: 20, sweep: [] };
   let runsGiven = false;
   let scaleGiven = false;
   let hugedirGiven = false;
@@ -89,6 +94,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--latency-concurrency') o.latencyConcurrency = int(next());
     else if (a === '--latency-ms') o.latencyMs = int(next());
     else if (a === '--shards') o.shards = int(next());
+    else if (a === '--http-delay-ms') o.httpDelayMs = int(next());
+    else if (a === '--sweep') o.sweep = next().split(',').map(int);
     else if (a === '--no-docs') o.writeDocs = false;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]! + '*/\n');
@@ -734,6 +741,97 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
   };
 }
 
+/**
+ * The reference CLFSLoad (Python), runnable here when `../shared/reference` (next to the repo, or
+ * next to the folder of git worktrees) has been set up: its load.sh writes blobs as files through
+ * a stand-in Azure client, which adds FAKE_BLOB_LATENCY_MS to every blob write. Undefined when
+ * absent: the case then prints the last recorded figure and says so.
+ */
+function referenceScript(): string | undefined {
+  const refDir = path.join(process.env.CLFS_REFERENCE_DIR ?? path.join(process.env.TMPDIR ?? '/tmp', 'clfs-reference'), 'ref');
+  if (!fs.existsSync(refDir)) return undefined;
+  const dirs = [path.resolve(REPO, '..', 'shared', 'reference'), path.resolve(REPO, '..', '..', 'shared', 'reference')];
+  // BENCH_REFERENCE: the reference's folder, for a build run from elsewhere
+  if (process.env.BENCH_REFERENCE !== undefined) dirs.unshift(process.env.BENCH_REFERENCE);
+  for (const dir of dirs) {
+    const script = path.join(dir, 'load.sh');
+    if (fs.existsSync(script)) return script;
+  }
+  return undefined;
+}
+
+/** The reference through the same delay: recorded 2026-12-01 (issue 17), 20 ms, the small tree. */
+const REFERENCE_HTTP20_LAST = { filesPerSecond: 338, when: '2026-12-01 (issue 17), on another 2-core machine' };
+
+/**
+ * The small tree over the real client path (SAS URL → retry layer → lean put → HTTP) into
+ * bench/mini-blob-server.ts holding every answer back `--http-delay-ms` (default 20) ms, the way a
+ * distant service would; the reference side by side through the same delay per blob write. With
+ * --sweep, the loader at each --concurrency given as well (the Azure default is 256 in flight).
+ */
+async function http20Case(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const delay = o.httpDelayMs;
+  const server = await startMiniBlobServer({ delayMs: delay });
+  const concurrencies: Array<number | undefined> = [o.concurrency, ...o.sweep.filter((c) => c !== o.concurrency)];
+  const per = concurrencies.map(() => ({ walls: [] as number[], rsss: [] as number[], cpus: [] as number[], reqs: [] as number[] }));
+  const ref = { walls: [] as number[], rsss: [] as number[] };
+  const script = referenceScript();
+  try {
+    for (let r = 0; r < runs; r++) {
+      for (const [i, c] of concurrencies.entries()) {
+        const container = `delay${r}-${++freshCount}`;
+        server.createContainer(container);
+        server.resetStats();
+        const url = server.containerUrl(container);
+        await quiet(tree);
+        const m = await measureChild(process.execPath, cliArgs(tree.root, url, fresh('state'), c));
+        ensureOk(m, 'http20: clfsload load');
+        checkSummary(lastJson<LoadJson>(m.stdout, 'http20'), 'http20');
+        const stats = server.stats;
+        await checkVerify(openTarget(url), tree.root, 'http20');
+        const e = per[i]!;
+        e.walls.push(m.wallSeconds);
+        e.rsss.push(m.peakRssBytes);
+        e.reqs.push(stats.requests / tree.files);
+        if (m.cpuSeconds !== undefined) e.cpus.push((m.cpuSeconds * 1e6) / stats.requests);
+        process.stderr.write(`  http20 run ${r + 1}/${runs}, concurrency ${c ?? 'default'}: ${m.wallSeconds.toFixed(2)} s (${(tree.files / m.wallSeconds).toFixed(0)} files/s), ${stats.requests} requests, loader CPU ${m.cpuSeconds?.toFixed(2)} s; verify OK\n`);
+        server.dropContainer(container);
+      }
+      if (script !== undefined) {
+        const out = fresh('reference');
+        await quiet(tree);
+        const m = await measureChild(script, [tree.root, out], { env: { ...process.env, FAKE_BLOB_LATENCY_MS: String(delay) } });
+        ensureOk(m, 'http20: the reference');
+        ref.walls.push(m.wallSeconds);
+        ref.rsss.push(m.peakRssBytes);
+        process.stderr.write(`  http20 run ${r + 1}/${runs}: reference ${m.wallSeconds.toFixed(2)} s (${(tree.files / m.wallSeconds).toFixed(0)} files/s) ${m.stdout.trim()}\n`);
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  const ours = median(per[0]!.walls);
+  const rows: Row[] = concurrencies.map((c, i) => {
+    const e = per[i]!;
+    const label = `clfsload → http://127.0.0.1 SAS URL, ${delay} ms per request${c === undefined ? ' (default concurrency, 256)' : `, --concurrency ${c}`}`;
+    return { label, files: tree.files, bytes: tree.bytes, wall: median(e.walls), rss: median(e.rsss), requestsPerFile: median(e.reqs), cpuUsPerRequest: e.cpus.length ? median(e.cpus) : undefined };
+  });
+  const notes = concurrencies.map((c, i) => `runs (concurrency ${c ?? 'default'}): ${per[i]!.walls.map((w) => w.toFixed(2)).join(', ')} s`);
+  if (ref.walls.length > 0) {
+    const refWall = median(ref.walls);
+    rows.push({ label: `reference CLFSLoad, ${delay} ms per blob write (FAKE_BLOB_LATENCY_MS=${delay} ../shared/reference/load.sh)`, files: tree.files, bytes: tree.bytes, wall: refWall, rss: median(ref.rsss) });
+    notes.push(`runs: reference ${ref.walls.map((w) => w.toFixed(2)).join(', ')} s; clfsload (default concurrency) is **${(refWall / ours).toFixed(1)}x** the reference, side by side in this run`);
+  } else {
+    const last = REFERENCE_HTTP20_LAST.filesPerSecond;
+    notes.push(`the reference is not set up here (../shared/reference and /tmp/clfs-reference/ref): not run; its last recorded figure is ${last} files/s through 20 ms (${REFERENCE_HTTP20_LAST.when}), against which clfsload's ${(tree.files / ours).toFixed(0)} files/s is ${(tree.files / ours / last).toFixed(1)}x`);
+  }
+  notes.push(
+    `the server answers each request ${delay} ms after it arrived whole (a timer per request, so requests in flight wait side by side); it runs in the bench process on the same cores; requests counted by the server; CPU per request = the loader process's user+sys CPU / requests`,
+    `the reference's stand-in Azure client (../shared/reference/fakeazure) sleeps ${delay} ms in each blob write and stores the blob as a file: no HTTP on its side`,
+  );
+  return { name: 'http20', runs, title: `http20: the small tree through the blob REST API (SAS URL → retry layer → lean put → HTTP) into bench/mini-blob-server.ts answering after ${delay} ms, same machine; the reference through the same delay`, rows, notes };
+}
+
 /** How far an achieved rate is from its limit, and whether within the 10% the limits case promises. */
 function againstLimit(achieved: number, limit: number): string {
   const off = (achieved - limit) / limit;
@@ -1001,6 +1099,8 @@ async function main(): Promise<void> {
       results.push(await latencyCase(small(), o, o.runs));
     } else if (c === 'http') {
       results.push(await httpCase(small(), o, o.runs));
+    } else if (c === 'http20') {
+      results.push(await http20Case(small(), o, o.runs));
     } else if (c === 'limits') {
       const t = cached(`large-4x${largeBytes / MIB}`, (root) => buildLarge(root, largeBytes));
       results.push(await limitsCase(t, small(), o, o.runs));

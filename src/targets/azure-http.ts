@@ -12,6 +12,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { ClfsError } from '../errors/index.js';
@@ -82,6 +83,11 @@ export interface EndpointConnection {
   readonly forward?: { host: string; port: number; authorization?: string };
   /** the proxy in use, if any (for the SDK's own proxy options when `forward` is set) */
   readonly proxy?: URL;
+  /**
+   * A new socket straight to the endpoint (TLS for https, with the same trusted authorities as the
+   * agent), for the lean put's own keep-alive pool (http1-pool.ts); absent through a proxy
+   */
+  readonly connect?: () => Duplex;
   close(): void;
 }
 
@@ -139,8 +145,22 @@ export function endpointConnection(endpoint: string, options: EndpointConnection
   const base = { keepAlive: true, maxSockets: options.maxSockets };
   const proxy = options.proxy !== undefined && !bypassesProxy(url.hostname, options.proxy.noProxy) ? new URL(options.proxy.url) : undefined;
   if (proxy === undefined) {
-    const agent = secure ? new https.Agent({ ...base, ...(options.ca === undefined ? {} : { ca: withSystemCas(options.ca) }) }) : new http.Agent(base);
-    return { secure, agent, close: () => agent.destroy() };
+    const ca = options.ca === undefined ? undefined : withSystemCas(options.ca);
+    const agent = secure ? new https.Agent({ ...base, ...(ca === undefined ? {} : { ca }) }) : new http.Agent(base);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(url.port || (secure ? 443 : 80));
+    // SNI takes a host name, never an address
+    const servername = net.isIP(host) === 0 ? host : undefined;
+    // the last TLS session is offered to the next connection: a resumed handshake costs less CPU
+    let session: Buffer | undefined;
+    const connect = secure
+      ? () => {
+          const socket = tls.connect({ host, port, ...(servername === undefined ? {} : { servername }), ...(ca === undefined ? {} : { ca }), ...(session === undefined ? {} : { session }), ALPNProtocols: ['http/1.1'] });
+          socket.on('session', (s: Buffer) => (session = s));
+          return socket;
+        }
+      : () => net.connect({ host, port });
+    return { secure, agent, connect, close: () => agent.destroy() };
   }
   if (secure) {
     const agent = new TunnelAgent(proxy, { ...base, ...(options.ca === undefined ? {} : { ca: withSystemCas(options.ca) }) });

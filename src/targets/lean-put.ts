@@ -1,14 +1,18 @@
 /**
- * Put Blob over a keep-alive `node:http(s)` agent, without the SDK's pipeline. Measured here
- * (issue 7, docs/dependencies.md): @azure/storage-blob spends about 400-600 µs of client CPU per
- * 4 KiB Put Blob, a bare keep-alive request 120-150 µs; with one blob per small file that is the
- * loader's speed limit against a real account. Same SAS, same error mapping (the caller turns the
- * failure into a ClfsError); the SDK is kept for everything else.
+ * Put Blob without the SDK's pipeline. Measured here (issue 7, docs/dependencies.md):
+ * @azure/storage-blob spends about 400-600 µs of client CPU per 4 KiB Put Blob, a bare keep-alive
+ * `node:http` request 120-150 µs in the loader; with one blob per small file that is the loader's
+ * speed limit against a real account. Straight to the endpoint the request goes on the lean put's
+ * own keep-alive sockets (http1-pool.ts: the head and body in one write, the answer parsed from the
+ * bytes; issue 17); through a proxy on the connection's `node:http(s)` agent. Same SAS, same error
+ * mapping (the caller turns the failure into a ClfsError); the SDK is kept for everything else.
+ * Loadable in a worker thread: it holds nothing but its sockets.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { EndpointConnection } from './azure-http.js';
+import { endpointConnection, type EndpointConnection } from './azure-http.js';
+import { Http1Pool, type Http1Request, type Http1Response } from './http1-pool.js';
 
 /** A service version every Azure region and Azurite (with --skipApiVersionCheck) accept. */
 export const LEAN_PUT_API_VERSION = '2023-11-03';
@@ -32,21 +36,45 @@ function abortError(signal: AbortSignal): Error {
 export type LeanPutSigner = (path: string, headers: Record<string, string | number>) => string | undefined | Promise<string | undefined>;
 
 export interface LeanPutOptions {
-  /** the agent (and forward proxy) to use; default a direct keep-alive agent of maxSockets */
+  /** the agent (and forward proxy) to use; default a direct connection of maxSockets */
   connection?: EndpointConnection;
   sign?: LeanPutSigner;
   /** default 'clfsload' */
   userAgent?: string;
+  /**
+   * 'socket' (default where the connection allows it: no proxy): the lean put's own keep-alive
+   * sockets; 'http': `node:http(s)` requests on the connection's agent (always through a proxy)
+   */
+  transport?: 'socket' | 'http';
 }
+
+/** crypto.hash (Node 20.12+): the one-shot digest, without a Hash object per body */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'base64') => string }).hash;
 
 /** The body's MD5 for Content-MD5: the service recomputes it and refuses a body damaged on the way. */
 export function contentMd5(body: Uint8Array): string {
-  return createHash('md5').update(body).digest('base64');
+  return oneShot !== undefined ? oneShot('md5', body, 'base64') : crypto.createHash('md5').update(body).digest('base64');
+}
+
+/** What may go into a request head as is: printable ASCII and spaces, no line breaks. */
+const HEAD_SAFE = /^[\x20-\x7e]*$/;
+
+/** The refusal the service answered, as LeanPutError: its status, code and the first line of its message. */
+function refusal(statusCode: number | undefined, header: (h: string) => string | undefined, text: string): LeanPutError {
+  const code = header('x-ms-error-code') ?? /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1]?.split('\n')[0] ?? `HTTP ${statusCode}`;
+  return Object.assign(new Error(message), { statusCode, code, response: { headers: { get: header } } });
 }
 
 export class LeanPut {
+  readonly #connection: EndpointConnection;
+  readonly #ownConnection: boolean;
   readonly #agent: http.Agent;
-  readonly #ownAgent: boolean;
+  /** the lean put's own sockets, straight to the endpoint; undefined: node:http on the agent */
+  readonly #pool: Http1Pool | undefined;
+  /** `PUT ${pathBase}/` and, after the name, the query, the protocol and the fixed headers */
+  readonly #headStart: string;
+  readonly #headFixed: string;
   readonly #request: typeof http.request;
   readonly #host: string;
   readonly #port: number;
@@ -60,8 +88,9 @@ export class LeanPut {
 
   constructor(containerUrl: string, sasToken: string, maxSockets: number, options: LeanPutOptions = {}) {
     const secure = containerUrl.startsWith('https:');
-    this.#ownAgent = options.connection === undefined;
-    this.#agent = options.connection?.agent ?? (secure ? new https.Agent({ keepAlive: true, maxSockets }) : new http.Agent({ keepAlive: true, maxSockets }));
+    this.#ownConnection = options.connection === undefined;
+    this.#connection = options.connection ?? endpointConnection(new URL(containerUrl).origin, { maxSockets });
+    this.#agent = this.#connection.agent;
     this.#request = secure ? https.request : http.request;
     // parsed once: a URL string per request cost more than the request's own header writing
     const url = new URL(containerUrl.replace(/\/+$/, ''));
@@ -74,6 +103,13 @@ export class LeanPut {
     this.#sas = sasToken.replace(/^\?+/, '');
     this.#sign = options.sign;
     this.#userAgent = options.userAgent ?? 'clfsload';
+    const query = this.#sas === '' ? '' : `?${this.#sas}`;
+    this.#headStart = `PUT ${this.#pathBase}/`;
+    this.#headFixed = `${query} HTTP/1.1\r\nHost: ${this.#hostHeader}\r\nx-ms-blob-type: BlockBlob\r\nx-ms-version: ${LEAN_PUT_API_VERSION}\r\nContent-Type: application/octet-stream\r\nUser-Agent: ${this.#userAgent}\r\nConnection: keep-alive\r\n`;
+    // a SAS or User-Agent that cannot go into a head as is goes through node:http, which refuses it in its own words
+    const plain = HEAD_SAFE.test(this.#headStart) && HEAD_SAFE.test(query) && HEAD_SAFE.test(this.#userAgent);
+    const connect = this.#connection.connect;
+    this.#pool = options.transport !== 'http' && connect !== undefined && plain ? new Http1Pool(connect, maxSockets) : undefined;
   }
 
   /**
@@ -81,22 +117,28 @@ export class LeanPut {
    * request added and removed a listener per request on a signal shared by hundreds of them
    * (RetryTarget's per-second deadline), which showed in the loader's CPU per request.
    */
-  readonly #bySignal = new WeakMap<AbortSignal, Set<http.ClientRequest>>();
+  readonly #bySignal = new WeakMap<AbortSignal, Set<Stoppable>>();
 
-  #watch(signal: AbortSignal, req: http.ClientRequest): () => void {
-    const requests = this.#bySignal.get(signal) ?? this.#track(signal);
+  #watch(signal: AbortSignal, req: Stoppable): () => void {
+    const requests = this.#requestsOf(signal);
     requests.add(req);
     return () => requests.delete(req);
   }
 
-  #track(signal: AbortSignal): Set<http.ClientRequest> {
-    const requests = new Set<http.ClientRequest>();
-    this.#bySignal.set(signal, requests);
+  #requestsOf(signal: AbortSignal): Set<Stoppable> {
+    let requests = this.#bySignal.get(signal);
+    if (requests !== undefined) return requests;
+    const all = new Set<Stoppable>();
+    this.#bySignal.set(signal, all);
     signal.addEventListener('abort', () => {
       const error = abortError(signal);
-      for (const r of requests) r.destroy(error);
-      requests.clear();
+      for (const r of all) {
+        if ('cancel' in r) r.cancel(error);
+        else r.destroy(error);
+      }
+      all.clear();
     }, { once: true });
+    requests = all;
     return requests;
   }
 
@@ -106,6 +148,7 @@ export class LeanPut {
    */
   put(name: string, body: Uint8Array, signal?: AbortSignal, md5: string = contentMd5(body)): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.#sign === undefined && this.#pool !== undefined) return this.#sendOwn(name, body, md5, signal, undefined, undefined);
     const path = `${this.#pathBase}/${encodeURIComponent(name)}`;
     const headers: Record<string, string | number> = {
       'x-ms-blob-type': 'BlockBlob',
@@ -118,8 +161,33 @@ export class LeanPut {
     if (this.#sign === undefined) return this.#send(path, headers, body, signal);
     headers['x-ms-date'] = new Date().toUTCString();
     const authorization = this.#sign(path, headers);
-    if (typeof authorization === 'string' || authorization === undefined) return this.#send(path, headers, body, signal, authorization);
-    return authorization.then((a) => this.#send(path, headers, body, signal, a));
+    const date = headers['x-ms-date'] as string;
+    const send = (a: string | undefined): Promise<void> =>
+      this.#pool !== undefined && (a === undefined || HEAD_SAFE.test(a)) ? this.#sendOwn(name, body, md5, signal, date, a) : this.#send(path, headers, body, signal, a);
+    if (typeof authorization === 'string' || authorization === undefined) return send(authorization);
+    return authorization.then(send);
+  }
+
+  /** On the lean put's own sockets: the head written out here, the answer from http1-pool.ts. */
+  #sendOwn(name: string, body: Uint8Array, md5: string, signal: AbortSignal | undefined, date: string | undefined, authorization: string | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    let head = `${this.#headStart}${encodeURIComponent(name)}${this.#headFixed}Content-Length: ${body.byteLength}\r\nContent-MD5: ${md5}\r\n`;
+    if (date !== undefined) head += `x-ms-date: ${date}\r\n`;
+    if (authorization !== undefined) head += `Authorization: ${authorization}\r\n`;
+    head += '\r\n';
+    return new Promise((resolve, reject) => {
+      let requests: Set<Stoppable> | undefined;
+      const req = this.#pool!.request(head, body, (error, res) => {
+        requests?.delete(req);
+        if (error !== undefined) reject(error);
+        else if (res!.statusCode === 201) resolve();
+        else reject(ownRefusal(res!));
+      });
+      if (signal !== undefined && !req.done) {
+        requests = this.#requestsOf(signal);
+        requests.add(req);
+      }
+    });
   }
 
   #send(path: string, headers: Record<string, string | number>, body: Uint8Array, signal: AbortSignal | undefined, authorization?: string): Promise<void> {
@@ -150,15 +218,11 @@ export class LeanPut {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', reject);
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
             const header = (h: string) => {
               const v = res.headers[h];
               return Array.isArray(v) ? v[0] : v;
             };
-            const code = header('x-ms-error-code') ?? /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
-            const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1]?.split('\n')[0] ?? `HTTP ${res.statusCode}`;
-            const err: LeanPutError = Object.assign(new Error(message), { statusCode: res.statusCode, code, response: { headers: { get: header } } });
-            reject(err);
+            reject(refusal(res.statusCode, header, Buffer.concat(chunks).toString('utf8')));
           });
         },
       );
@@ -170,6 +234,14 @@ export class LeanPut {
   }
 
   close(): void {
-    if (this.#ownAgent) this.#agent.destroy();
+    this.#pool?.close();
+    if (this.#ownConnection) this.#connection.close();
   }
+}
+
+/** A request in flight that an abort stops. */
+type Stoppable = http.ClientRequest | Http1Request;
+
+function ownRefusal(res: Http1Response): LeanPutError {
+  return refusal(res.statusCode, (h) => res.header(h), res.body.toString('utf8'));
 }

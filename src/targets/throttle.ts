@@ -47,6 +47,13 @@ export class Throttle {
     return this.#inFlight;
   }
 
+  /** A slot now, or undefined when none is free (or the signal fired): then acquire() waits for one. */
+  tryAcquire(abortSignal?: AbortSignal): ThrottleTicket | undefined {
+    if (this.#inFlight >= this.#limit || abortSignal?.aborted) return undefined;
+    this.#inFlight += 1;
+    return { epoch: this.#epoch };
+  }
+
   async acquire(abortSignal?: AbortSignal): Promise<ThrottleTicket> {
     while (this.#inFlight >= this.#limit) {
       if (abortSignal?.aborted) throw new ClfsError('E_ABORTED', 'request aborted while waiting for a connection slot');
