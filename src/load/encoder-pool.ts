@@ -9,6 +9,7 @@ import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob, SegmentResult } from './segment-encoder.js';
 import { encodeRange, SingleObjectEncoder } from './single-object.js';
 import type { RangeResult, SingleObjectSource } from './single-object.js';
+import type { FolderWorkerWrites } from '../targets/folder-target.js';
 
 interface Waiter {
   resolve: (r: unknown) => void;
@@ -37,6 +38,8 @@ export class EncoderPool {
   private readonly local: SingleObjectEncoder;
   private seq = 0;
   private failure: Error | undefined;
+  /** encodeRange with `write` stores the blobs on the worker (see RangeResult `written`) */
+  readonly writesFolder: boolean;
 
   constructor(
     identity: TransferIdentity,
@@ -44,11 +47,14 @@ export class EncoderPool {
     workers: number,
     /** the state, for ranges encoded in this thread; workers open their own read-only connection */
     private readonly state: SingleObjectSource & { dir: string; faultPlan?: StateFaultPlan },
+    /** a folder target the workers write small blobs into themselves (encodeRange's `write`) */
+    folderWrites?: FolderWorkerWrites,
   ) {
     this.local = new SingleObjectEncoder(identity, compression);
     this.rangeWorkers = Math.min(workers, Math.max(1, availableParallelism() - 1));
     this.maxWorkers = workers;
-    this.workerData = { identity, compression, stateDir: state.dir, stateFaults: state.faultPlan, sourceFaults: sourceFaultsForWorkers() };
+    this.writesFolder = folderWrites !== undefined && workers > 0;
+    this.workerData = { identity, compression, stateDir: state.dir, stateFaults: state.faultPlan, sourceFaults: sourceFaultsForWorkers(), folderWrites };
     // the range workers now; the others when the first segment comes (a load of small files only
     // never boots them)
     for (let i = 0; i < this.rangeWorkers; i++) this.startWorker();
@@ -97,10 +103,14 @@ export class EncoderPool {
     });
   }
 
-  /** Encode the pending one-object entries with ids in [first, last] (see encodeRange). */
-  async encodeRange(firstId: number, lastId: number): Promise<RangeResult[]> {
+  /**
+   * Encode the pending one-object entries with ids in [first, last] (see encodeRange). With
+   * `write` (and writesFolder), the worker also writes their blobs into the folder target; those
+   * it wrote come back `written`, without their bytes.
+   */
+  async encodeRange(firstId: number, lastId: number, write = false): Promise<RangeResult[]> {
     if (this.maxWorkers === 0) return encodeRange(this.state, this.local, firstId, lastId);
-    const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId }, this.rangeWorkers);
+    const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId, write: write && this.writesFolder }, this.rangeWorkers);
     for (const r of results) if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return results;
   }
