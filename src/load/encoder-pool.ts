@@ -20,12 +20,14 @@ interface Waiter {
  * Runs encode jobs on worker threads (the least busy one), or in the calling thread when
  * `workers` is 0.
  *
- * Ranges of small files go to at most one worker per core the main thread leaves free: while
- * small files load, the main thread is busy too (scan, state, handing blobs to the target), and
- * on 2 cores a second worker encoding ranges only contended with it (20,000 small files: 2.16 s
- * with ranges on both workers, 1.98 s on one; 4 alternating pairs). File segments go to every
- * worker: then the main thread mostly waits, and compressing compressible text is the work
- * (2 x 290 MiB of JavaScript source: 0.95 s on two workers, 1.33 s on one).
+ * Into a folder target, ranges of small files go to every worker, which reads, encodes and
+ * writes each blob itself: the main thread only scans, hands out id ranges and records what is
+ * done. For other targets the main thread sends every request, and ranges go to at most one worker
+ * per core it leaves free: on 2 cores a second worker encoding ranges only contended with it
+ * (20,000 small files: 2.16 s with ranges on both workers, 1.98 s on one; 4 alternating pairs).
+ * File segments go to every worker: then the main thread mostly waits, and compressing
+ * compressible text is the work (2 x 290 MiB of JavaScript source: 0.95 s on two workers, 1.33 s
+ * on one).
  */
 export class EncoderPool {
   private readonly workers: Array<{ worker: Worker; busy: number }> = [];
@@ -51,9 +53,11 @@ export class EncoderPool {
     folderWrites?: FolderWorkerWrites,
   ) {
     this.local = new SingleObjectEncoder(identity, compression);
-    this.rangeWorkers = Math.min(workers, Math.max(1, availableParallelism() - 1));
-    this.maxWorkers = workers;
     this.writesFolder = folderWrites !== undefined && workers > 0;
+    // into a folder the workers write the blobs too, and the main thread only scans and records:
+    // every worker takes ranges
+    this.rangeWorkers = this.writesFolder ? workers : Math.min(workers, Math.max(1, availableParallelism() - 1));
+    this.maxWorkers = workers;
     this.workerData = { identity, compression, stateDir: state.dir, stateFaults: state.faultPlan, sourceFaults: sourceFaultsForWorkers(), folderWrites };
     // the range workers now; the others when the first segment comes (a load of small files only
     // never boots them)
