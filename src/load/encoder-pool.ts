@@ -115,7 +115,7 @@ export class EncoderPool {
   async encodeRange(firstId: number, lastId: number, write = false): Promise<RangeResult[]> {
     if (this.maxWorkers === 0) return encodeRange(this.state, this.local, firstId, lastId);
     const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId, write: write && this.writesFolder }, this.rangeWorkers);
-    for (const r of results) if (r.kind === 'blob') r.blob = asBuffer(r.blob);
+    for (const r of results) if (r.kind === 'blob') r.blob = r.written === true ? EMPTY : asBuffer(r.blob);
     return results;
   }
 
@@ -131,6 +131,8 @@ export class EncoderPool {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);

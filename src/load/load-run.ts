@@ -324,6 +324,12 @@ export class LoadRun {
       if (this.target.features.flush && batch.some((c) => c.state !== EntryState.ERROR)) await this.target.flush!({ abortSignal: this.abortSignal });
       this.db.complete(batch);
     } catch (err) {
+      if (this.interrupted && isClfsError(err) && err.code === 'E_ABORTED') {
+        // the user stopped the run while these blobs were not yet durable (an encode worker may
+        // finish writing a range after the signal): they are not recorded, and a resume writes
+        // those entries again, under the same names
+        return;
+      }
       this.fail(isClfsError(err) ? err : new ClfsError('E_STATE_IO', `state folder ${this.db.dir}: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
       throw err;
     }

@@ -137,8 +137,6 @@ export function encodeRange(source: SingleObjectSource, encoder: SingleObjectEnc
   }));
 }
 
-const EMPTY = Buffer.alloc(0);
-
 /**
  * Write a range's blobs into a folder target from this thread, in place and in order (as the
  * folder's putMany does), and mark each one written, its bytes dropped so they are not copied
@@ -160,7 +158,9 @@ export function writeRangeBlobs(results: RangeResult[], folder: FolderWorkerWrit
     const b = blobs[i]!;
     b.written = true;
     b.bytes = b.blob.length;
-    b.blob = EMPTY;
+    // no buffer at all, not an empty one: each would be one more object to clone and rebuild
+    // on the main thread (EncoderPool puts an empty one back there)
+    delete (b as { blob?: Buffer }).blob;
   }
 }
 

@@ -101,7 +101,8 @@ const SYNC_LOOP = `while IFS= read -r d; do out=$(sync -f "$d" 2>&1); s=$?; prin
  * from the loader itself forks the loader, with its heap and threads, at every flush: on the
  * small benchmark each spawn cost the main thread tens of milliseconds, the serial part that no
  * extra core helps (issue 17). The shell is small, so its forks are cheap. It holds the event
- * loop only while a sync is pending, and ends with this process (its standard input closes).
+ * loop only while a sync is pending, and ends with this process (its standard input closes, even
+ * after a kill -9).
  */
 class SyncfsHelper {
   #child: ChildProcessWithoutNullStreams | undefined;
@@ -122,7 +123,9 @@ class SyncfsHelper {
   }
 
   #start(): ChildProcessWithoutNullStreams {
-    const child = spawn('sh', ['-c', SYNC_LOOP], { stdio: ['pipe', 'pipe', 'ignore'], windowsHide: true }) as unknown as ChildProcessWithoutNullStreams;
+    // its own process group: a Ctrl-C at the terminal interrupts the load, which then stops
+    // cleanly, and must not kill the helper under a flush in progress
+    const child = spawn('sh', ['-c', SYNC_LOOP], { stdio: ['pipe', 'pipe', 'ignore'], windowsHide: true, detached: true }) as unknown as ChildProcessWithoutNullStreams;
     this.#child = child;
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
