@@ -94,7 +94,7 @@ function syncfsOnce(folder: string): Promise<void> {
  * The shell loop the helper runs: one folder per line in, one line out per `sync -f` (its exit
  * status, then what it printed, on one line). 127: `sync` is not installed.
  */
-const SYNC_LOOP = `while IFS= read -r d; do out=$(sync -f "$d" 2>&1); s=$?; printf '%s %s\n' "$s" "$(printf %s "$out" | tr '\n' ' ')"; done`;
+const SYNC_LOOP = `while IFS= read -r d; do out=$(sync -f "$d" 2>&1); s=$?; printf '%s %s\\n' "$s" "$(printf %s "$out" | tr '\\n' ' ')"; done`;
 
 /**
  * One long-lived shell that runs `sync -f` when asked, for the whole process. Starting `sync`
