@@ -1,5 +1,5 @@
 /**
- * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, http20, limits, verify, hugedir, shard, scale, update. Each case runs the
+ * The load benchmark suite (`npm run bench`): small, flush, large, latency, http, http20, limits, verify, hugedir, shard, scaling, scale, update. Each case runs the
  * loader as a child process (whole-process wall time and peak RSS), `cp -r` of the same tree to the
  * same disk as the floor, the median of --runs runs, and `verify` on every container it loads.
  * Writes the tables into docs/benchmarks.md under "## Load". See bench/README.md.
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { FolderTarget, openTarget, verify } from '../src/index.js';
 import type { Target } from '../src/index.js';
 import { measureChild, measureMethod } from './measure-child.js';
-import type { Measured } from './measure-child.js';
+import type { Measured, ThreadCpu } from './measure-child.js';
 import { startMiniBlobServer } from './mini-blob-server.js';
 import { copyBench } from './copy-bench.js';
 import { randomBytesSeeded, seeded, textBytes } from '../test/helpers/tree-builder.js';
@@ -32,7 +32,7 @@ const CACHE = process.env.BENCH_CACHE ?? path.join(REPO, '.bench-cache');
 const WORK = path.join(CACHE, 'work');
 const DOCS = path.join(REPO, 'docs', 'benchmarks.md');
 const MIB = 1048576;
-const CASES = ['small', 'flush', 'large', 'latency', 'http', 'http20', 'limits', 'verify', 'hugedir', 'shard', 'copy', 'scale', 'update'] as const;
+const CASES = ['small', 'flush', 'large', 'latency', 'http', 'http20', 'limits', 'verify', 'hugedir', 'shard', 'copy', 'scaling', 'scale', 'update'] as const;
 type CaseName = (typeof CASES)[number];
 
 // ---------------------------------------------------------------- options
@@ -247,6 +247,8 @@ interface CaseResult {
   title: string;
   rows: Row[];
   notes: string[];
+  /** more markdown after the notes (the scaling case's per-thread table) */
+  extra?: string;
 }
 
 function median(xs: number[]): number {
@@ -427,6 +429,40 @@ function cliArgs(source: string, targetUrl: string, state: string, concurrency: 
   return args;
 }
 
+// ---------------------------------------------------------------- the reference, side by side
+
+/**
+ * The reference CLFSLoad (Python), when it is set up on this machine: `../shared/reference` next to
+ * the repository (or BENCH_REFERENCE), with its setup done (the reference's source under
+ * CLFS_REFERENCE_DIR or TMPDIR/clfs-reference, see its README). Its `load.sh SOURCE OUT` loads into a
+ * folder, one file per blob, as our file:// target does.
+ */
+function referenceScript(): string | undefined {
+  const dir = process.env.BENCH_REFERENCE ?? path.resolve(REPO, '..', 'shared', 'reference');
+  const script = path.join(dir, 'load.sh');
+  const setup = path.join(process.env.CLFS_REFERENCE_DIR ?? path.join(process.env.TMPDIR ?? '/tmp', 'clfs-reference'), 'ref', 'clfsload');
+  return fs.existsSync(script) && fs.existsSync(setup) ? script : undefined;
+}
+
+/** The last figure recorded for the reference on the small tree (docs/benchmarks.md, "Reading the load figures"), used when it cannot run here. */
+const REFERENCE_SMALL_RECORDED = { seconds: 13.5, when: '2026-11-24, third session, medians of 3' };
+
+async function referenceRun(script: string, tree: Tree): Promise<Measured> {
+  const out = fresh('reference');
+  await quiet(tree);
+  const m = await measureChild('bash', [script, tree.root, out]);
+  ensureOk(m, 'reference load.sh');
+  return m;
+}
+
+/** The reference started once on a one-file tree, so its first measured run does not pay for reading its code from disk. */
+function warmReference(script: string): void {
+  const dir = fresh('reference-warm');
+  fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'src', 'file'), 'warm');
+  execFileSync('bash', [script, path.join(dir, 'src'), path.join(dir, 'out')], { stdio: 'ignore' });
+}
+
 interface Variant {
   label: string;
   /** extra CLI arguments */
@@ -438,8 +474,11 @@ interface Variant {
 const DEFAULT_VARIANT: Variant = { label: 'clfsload → file://', args: [] };
 
 /** The loader into a folder target (small, large, scale), with the cp -r floor measured in between. */
-async function folderCase(name: string, title: string, tree: Tree, o: Options, runs: number, withSource: boolean, variants: Variant[] = [DEFAULT_VARIANT], withLz4Cli = false): Promise<CaseResult> {
+async function folderCase(name: string, title: string, tree: Tree, o: Options, runs: number, withSource: boolean, variants: Variant[] = [DEFAULT_VARIANT], withLz4Cli = false, withReference = false): Promise<CaseResult> {
   const per = variants.map(() => ({ walls: [] as number[], rsss: [] as number[], disks: [] as number[], reqs: [] as number[] }));
+  const refScript = withReference ? referenceScript() : undefined;
+  const ref = { walls: [] as number[], rsss: [] as number[] };
+  if (refScript !== undefined) warmReference(refScript);
   const floors: number[] = [];
   const floorDisks: number[] = [];
   const floorRss: number[] = [];
@@ -474,7 +513,21 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
       e.reqs.push(s.blobsWritten / tree.files);
       process.stderr.write(`  ${name} run ${r + 1}/${runs}: clfsload${v.args.length ? ` ${v.args.join(' ')}` : ''} ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB; cp -r ${cp.wallSeconds.toFixed(2)} s; verify ${verifySecs.at(-1)!.toFixed(1)} s OK\n`);
     }
+    if (refScript !== undefined) {
+      const m = await referenceRun(refScript, tree);
+      ref.walls.push(m.wallSeconds);
+      ref.rsss.push(m.peakRssBytes);
+      process.stderr.write(`  ${name} run ${r + 1}/${runs}: reference ${m.wallSeconds.toFixed(2)} s, ${(m.peakRssBytes / MIB).toFixed(0)} MiB\n`);
+    }
   }
+  const ours = median(per[0]!.walls);
+  const refNotes = !withReference
+    ? []
+    : ref.walls.length > 0
+      ? [
+          `runs: reference CLFSLoad v1.0.24 (Python, \`../shared/reference/load.sh SOURCE OUT\`, blobs as files like file://; started once on a one-file tree first) ${ref.walls.map((w) => w.toFixed(2)).join(', ')} s, after clfsload in each run: **${(median(ref.walls) / ours).toFixed(1)}x** (reference median / ${variants[0]!.label} median, same runs)`,
+        ]
+      : [`the reference is not set up on this machine (../shared/reference and its setup): its last recorded figure, ${REFERENCE_SMALL_RECORDED.seconds.toFixed(2)} s (${REFERENCE_SMALL_RECORDED.when}), against this run: ${(REFERENCE_SMALL_RECORDED.seconds / ours).toFixed(1)}x (not side by side)`];
   const floor = median(floors);
   const floorDisk = median(floorDisks);
   return {
@@ -489,9 +542,11 @@ async function folderCase(name: string, title: string, tree: Tree, o: Options, r
       ...(lz4.walls.length > 0
         ? [{ label: `lz4 command line, ${availableParallelism()} files at once (compression only, no CLFS)`, files: tree.files, bytes: tree.bytes, wall: median(lz4.walls), rss: median(lz4.rsss), floorWall: floor, diskWall: median(lz4.disks), floorDiskWall: floorDisk }]
         : []),
+      ...(ref.walls.length > 0 ? [{ label: 'reference CLFSLoad v1.0.24 → folder (load.sh)', files: tree.files, bytes: tree.bytes, wall: median(ref.walls), rss: median(ref.rsss), floorWall: floor }] : []),
       { label: 'cp -r (floor)', files: tree.files, bytes: tree.bytes, wall: floor, rss: median(floorRss), floorWall: floor, diskWall: floorDisk, floorDiskWall: floorDisk },
     ],
     notes: [
+      ...refNotes,
       ...variants.map((v, i) => `runs: ${v.label} ${per[i]!.walls.map((w) => w.toFixed(2)).join(', ')} s; to disk (wall + the sync right after) ${per[i]!.disks.map((w) => w.toFixed(2)).join(', ')} s`),
       ...(lz4.walls.length > 0
         ? [`runs: lz4 command line (\`lz4 -q -1 -B5 -BD\` per file, into the same disk) ${lz4.walls.map((w) => w.toFixed(2)).join(', ')} s; to disk ${lz4.disks.map((w) => w.toFixed(2)).join(', ')} s`]
@@ -741,25 +796,6 @@ async function httpCase(tree: Tree, o: Options, runs: number): Promise<CaseResul
   };
 }
 
-/**
- * The reference CLFSLoad (Python), runnable here when `../shared/reference` (next to the repo, or
- * next to the folder of git worktrees) has been set up: its load.sh writes blobs as files through
- * a stand-in Azure client, which adds FAKE_BLOB_LATENCY_MS to every blob write. Undefined when
- * absent: the case then prints the last recorded figure and says so.
- */
-function referenceScript(): string | undefined {
-  const refDir = path.join(process.env.CLFS_REFERENCE_DIR ?? path.join(process.env.TMPDIR ?? '/tmp', 'clfs-reference'), 'ref');
-  if (!fs.existsSync(refDir)) return undefined;
-  const dirs = [path.resolve(REPO, '..', 'shared', 'reference'), path.resolve(REPO, '..', '..', 'shared', 'reference')];
-  // BENCH_REFERENCE: the reference's folder, for a build run from elsewhere
-  if (process.env.BENCH_REFERENCE !== undefined) dirs.unshift(process.env.BENCH_REFERENCE);
-  for (const dir of dirs) {
-    const script = path.join(dir, 'load.sh');
-    if (fs.existsSync(script)) return script;
-  }
-  return undefined;
-}
-
 /** The reference through the same delay: recorded 2026-12-01 (issue 17), 20 ms, the small tree. */
 const REFERENCE_HTTP20_LAST = { filesPerSecond: 338, when: '2026-12-01 (issue 17), on another 2-core machine' };
 
@@ -830,6 +866,158 @@ async function http20Case(tree: Tree, o: Options, runs: number): Promise<CaseRes
     `the reference's stand-in Azure client (../shared/reference/fakeazure) sleeps ${delay} ms in each blob write and stores the blob as a file: no HTTP on its side`,
   );
   return { name: 'http20', runs, title: `http20: the small tree through the blob REST API (SAS URL → retry layer → lean put → HTTP) into bench/mini-blob-server.ts answering after ${delay} ms, same machine; the reference through the same delay`, rows, notes };
+}
+
+// ---------------------------------------------------------------- scaling (issue 17)
+
+/** One measured run's CPU by thread, in seconds. */
+interface ThreadSplit {
+  main: number;
+  /** each encode worker's */
+  encode: number[];
+  /** the folder target's writer threads, together */
+  writers: number;
+  /** V8's and libuv's threads, and what threads that ended between two samples used */
+  other: number;
+  /** the process's user + system CPU (GNU time's rusage; the threads' sum without it) */
+  total: number;
+  busiest: ThreadCpu;
+}
+
+function splitThreads(m: Measured): ThreadSplit {
+  const threads = m.threads ?? [];
+  const sum = (xs: ThreadCpu[]) => xs.reduce((a, t) => a + t.cpuSeconds, 0);
+  const main = threads.find((t) => t.main)?.cpuSeconds ?? 0;
+  const encode = threads.filter((t) => t.name === 'clfs-encode').map((t) => t.cpuSeconds);
+  const writers = sum(threads.filter((t) => t.name === 'clfs-writer'));
+  const total = m.cpuSeconds ?? sum(threads);
+  const busiest = threads[0] ?? { tid: 0, name: '?', main: false, cpuSeconds: 0 };
+  return { main, encode, writers, other: Math.max(0, total - main - encode.reduce((a, b) => a + b, 0) - writers), total, busiest };
+}
+
+/** The cores the loader is pinned to in the scaling case: one, then two (when the machine has them). */
+function scalingCpuSets(): string[] {
+  return availableParallelism() >= 2 ? ['0', '0,1'] : ['0'];
+}
+
+const PROJECT_CORES = 16;
+
+/**
+ * How the loader scales (issue 17): the small tree into a folder and over HTTP (SAS URL into
+ * bench/mini-blob-server.ts, no added delay), the loader pinned with `taskset` to one core and to
+ * two, alternating. Each thread's CPU is sampled from /proc/PID/task while it runs
+ * (bench/measure-child.ts; the loader names its threads); per 1,000 files (or requests), the
+ * busiest thread is the serial part, and the projection for PROJECT_CORES cores is
+ * min(1000 / serial s, PROJECT_CORES x 1000 / total s): no more than the serial thread allows, nor
+ * than the cores can give.
+ */
+async function scalingCase(tree: Tree, o: Options, runs: number): Promise<CaseResult> {
+  const sets = scalingCpuSets();
+  // the fixed cost of a load (start-up, the first compilations, finalize): a one-file load, pinned alike
+  const tiny = cached('one-file', (root) => fs.writeFileSync(path.join(root, 'file'), 'one'));
+  const modes = ['folder', 'http'] as const;
+  type Key = `${(typeof modes)[number]}@${string}`;
+  const got = new Map<Key, { walls: number[]; rss: number[]; units: number[]; splits: ThreadSplit[]; fixed: ThreadSplit[] }>();
+  const server = await startMiniBlobServer();
+  try {
+    for (let r = 0; r < runs; r++) {
+      for (const mode of modes) {
+        for (const cpus of sets) {
+          const one = async (t: Tree): Promise<{ m: Measured; requests: number }> => {
+            const state = fresh('state');
+            let url: string;
+            let target: Target;
+            let container: string | undefined;
+            if (mode === 'folder') {
+              const dest = fresh('blobs');
+              fs.mkdirSync(dest, { recursive: true });
+              url = `file://${dest}`;
+              target = new FolderTarget(dest);
+            } else {
+              container = `scaling${r}-${++freshCount}`;
+              server.createContainer(container);
+              url = server.containerUrl(container);
+              target = openTarget(url);
+            }
+            server.resetStats();
+            await quiet(t);
+            const m = await measureChild(process.execPath, cliArgs(t.root, url, state, o.concurrency), { threads: true, cpus });
+            ensureOk(m, `scaling ${mode} on CPUs ${cpus}`);
+            const s = lastJson<LoadJson>(m.stdout, `scaling ${mode}`);
+            checkSummary(s, `scaling ${mode}`);
+            const requests = mode === 'http' ? server.stats.requests : s.blobsWritten;
+            await checkVerify(target, t.root, `scaling ${mode}`);
+            if (container !== undefined) server.dropContainer(container);
+            return { m, requests };
+          };
+          const fixed = await one(tiny);
+          const { m, requests } = await one(tree);
+          const key: Key = `${mode}@${cpus}`;
+          const e = got.get(key) ?? { walls: [], rss: [], units: [], splits: [], fixed: [] };
+          e.fixed.push(splitThreads(fixed.m));
+          e.walls.push(m.wallSeconds);
+          e.rss.push(m.peakRssBytes);
+          // per file into a folder; per request over HTTP (the account's limit is in requests)
+          e.units.push(mode === 'http' ? requests : tree.files);
+          e.splits.push(splitThreads(m));
+          got.set(key, e);
+          const sp = e.splits.at(-1)!;
+          process.stderr.write(`  scaling ${mode} CPUs ${cpus} run ${r + 1}/${runs}: ${m.wallSeconds.toFixed(2)} s, CPU ${sp.total.toFixed(2)} s (main ${sp.main.toFixed(2)}, encode ${sp.encode.map((x) => x.toFixed(2)).join('+') || '–'}, writers ${sp.writers.toFixed(2)}, other ${sp.other.toFixed(2)}); verify OK\n`);
+        }
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  const cores = (cpus: string) => cpus.split(',').length;
+  const label = (mode: string, cpus: string) => `${mode === 'folder' ? 'small → file://' : 'small → http://127.0.0.1 SAS URL'}, taskset -c ${cpus} (${cores(cpus)} core${cores(cpus) > 1 ? 's' : ''})`;
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const per: string[] = [
+    `| run | wall s | main thread s per 1,000 | encode workers s per 1,000 (each) | writer threads s per 1,000 | V8, libuv, other s per 1,000 | all threads s per 1,000 | busiest thread s per 1,000 (serial part) | projected ${PROJECT_CORES} cores | the same without the fixed cost: main s per 1,000 | all s per 1,000 | projected ${PROJECT_CORES} cores |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const mode of modes) {
+    for (const cpus of sets) {
+      const e = got.get(`${mode}@${cpus}`)!;
+      rows.push({ label: label(mode, cpus), files: tree.files, bytes: tree.bytes, wall: median(e.walls), rss: median(e.rss) });
+      const k = (f: (sp: ThreadSplit, i: number) => number) => median(e.splits.map((sp, i) => (f(sp, i) * 1000) / e.units[i]!));
+      const main = k((sp) => sp.main);
+      const workers = Math.max(0, ...e.splits.map((sp) => sp.encode.length));
+      const encode = Array.from({ length: workers }, (_, w) => k((sp) => sp.encode[w] ?? 0));
+      const serial = k((sp) => sp.busiest.cpuSeconds);
+      const total = k((sp) => sp.total);
+      const projected = Math.min(1000 / serial, (PROJECT_CORES * 1000) / total);
+      // the marginal cost: less the one-file load's CPU (start-up, finalize), by thread
+      const mainOnly = k((sp, i) => sp.main - e.fixed[i]!.main);
+      const totalOnly = k((sp, i) => sp.total - e.fixed[i]!.total);
+      const serialOnly = k((sp, i) => sp.busiest.cpuSeconds - (sp.busiest.main ? e.fixed[i]!.main : 0));
+      const projectedOnly = Math.min(1000 / serialOnly, (PROJECT_CORES * 1000) / totalOnly);
+      const unit = mode === 'http' ? 'requests/s' : 'files/s';
+      const busiestName = e.splits.map((sp) => (sp.busiest.main ? 'main' : sp.busiest.name)).join(', ');
+      per.push(`| ${label(mode, cpus)} | ${fmt(median(e.walls), 2)} | ${fmt(main, 3)} | ${encode.map((x) => fmt(x, 3)).join(' + ') || '–'} | ${fmt(k((sp) => sp.writers), 3)} | ${fmt(k((sp) => sp.other), 3)} | ${fmt(total, 3)} | ${fmt(serial, 3)} (${busiestName}) | ${fmt(projected, 0)} ${unit} | ${fmt(mainOnly, 3)} | ${fmt(totalOnly, 3)} | ${fmt(projectedOnly, 0)} ${unit} |`);
+    }
+    if (sets.length > 1) {
+      const one = got.get(`${mode}@${sets[0]}`)!;
+      const two = got.get(`${mode}@${sets[1]}`)!;
+      const pairs = one.walls.map((w, i) => w / two.walls[i]!);
+      notes.push(`${mode === 'folder' ? 'small → file://' : 'small → http'}: 2 cores against 1: **${(median(one.walls) / median(two.walls)).toFixed(2)}x** (medians; per run ${pairs.map((x) => x.toFixed(2)).join(', ')}); walls on 1 core ${one.walls.map((w) => w.toFixed(2)).join(', ')} s, on 2 ${two.walls.map((w) => w.toFixed(2)).join(', ')} s`);
+    }
+  }
+  notes.push(
+    `per-thread CPU: user + system ticks of /proc/PID/task/*/stat sampled every 10 ms while the loader runs (its threads are named: the main thread, clfs-encode, clfs-writer); "other" = the process's CPU (GNU time's rusage) less the named threads: V8's compiler and GC helpers, libuv's pool, and a named thread's last 10 ms before it ended`,
+    `per 1,000 files into the folder, per 1,000 requests over HTTP (counted by the server); projection = min(1,000 / busiest thread's s, ${PROJECT_CORES} x 1,000 / all threads' s), medians of the runs; issue 17 asks for >= 50,000 files/s into a folder and >= 20,000 requests/s over HTTP`,
+    `without the fixed cost: each thread's CPU less that of a one-file load pinned alike, measured before each run (start-up, the first compilations, finalize: what a larger tree does not pay again); median fixed CPU ${sets.map((c) => modes.map((m) => `${m} on ${cores(c)}: main ${median(got.get(`${m}@${c}`)!.fixed.map((f) => f.main)).toFixed(2)} s of ${median(got.get(`${m}@${c}`)!.fixed.map((f) => f.total)).toFixed(2)} s`).join(', ')).join('; ')}`,
+    'the HTTP server runs unpinned in the bench process, on the same cores; every container passed verify --source',
+  );
+  return {
+    name: 'scaling',
+    runs,
+    title: `scaling: the small tree pinned to ${sets.map((c) => `${cores(c)} core${cores(c) > 1 ? 's' : ''}`).join(' and ')} (taskset), into a folder and over HTTP, with each thread's CPU`,
+    rows,
+    notes,
+    extra: per.join('\n'),
+  };
 }
 
 /** How far an achieved rate is from its limit, and whether within the 10% the limits case promises. */
@@ -957,7 +1145,7 @@ function preamble(o: Options): string {
 function caseBlock(c: CaseResult, o: Options, command: string): string {
   const date = new Date().toISOString().slice(0, 10);
   // the machine with each case: a later --only run may be on another machine than the cases it keeps
-  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${c.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}; ${machine()}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}`;
+  return `#### ${c.title}\n\n\`${command}\` — ${date}, ${c.runs} run(s)${o.quick ? ', **--quick sizes**' : ''}${o.concurrency ? `, --concurrency ${o.concurrency}` : ''}; ${machine()}\n\n${table(c)}\n\n${c.notes.map((n) => `- ${n}`).join('\n')}${c.extra === undefined ? '' : `\n\n${c.extra}`}`;
 }
 
 const START = '<!-- bench:load:start (written by npm run bench; edits between these markers are overwritten) -->';
@@ -1074,7 +1262,7 @@ async function main(): Promise<void> {
   for (const c of o.cases) {
     process.stderr.write(`== ${c}\n`);
     if (c === 'small') {
-      results.push(await folderCase('small', `small: ${smallFiles} files of 1–8 KiB (half text, half random) in ${smallDirs} directories, two levels deep → file://`, small(), o, o.runs, true));
+      results.push(await folderCase('small', `small: ${smallFiles} files of 1–8 KiB (half text, half random) in ${smallDirs} directories, two levels deep → file://, the reference side by side`, small(), o, o.runs, true, [DEFAULT_VARIANT], false, true));
     } else if (c === 'flush') {
       // what durability costs a load (the loader flushes the folder target before it records
       // entries done): the default, syncfs where it is trustworthy (folder-sync.ts), against an
@@ -1117,6 +1305,8 @@ async function main(): Promise<void> {
       results.push(await updateCase(t, o, o.runs));
     } else if (c === 'shard') {
       results.push(await shardCase(small(), o, o.runs));
+    } else if (c === 'scaling') {
+      results.push(await scalingCase(small(), o, o.runs));
     } else if (c === 'copy') {
       // its own tables (bench/copy-bench.ts): tools side by side through the delayfs mount
       ownBlocks.set('copy', await copyBench({ quick: q, cache: CACHE, cli: CLI, repo: REPO }));

@@ -1,7 +1,7 @@
 /**
  * The environment variables clfsload honours, read here and nowhere else (the library reads
  * none): knobs for benchmarks and the fault seams tests use in child processes.
- *   CLFSLOAD_ENCODE_WORKERS  encode worker threads (default: one per core, at most 4)
+ *   CLFSLOAD_ENCODE_WORKERS  encode worker threads (default: one per core)
  *   CLFSLOAD_SOURCE_FAULTS   a source fault plan (src/scan/source-fs.ts), installed for the process
  *   CLFSLOAD_STATE_FAULTS    a state fault plan (src/state/state-faults.ts)
  *   CLFSLOAD_FOLDER_FSYNC    how a file:// target makes blobs durable: auto (default), fsync,

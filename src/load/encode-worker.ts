@@ -5,6 +5,7 @@
  * compressed). The main thread keeps only target writes and state updates (issue 7: per-file
  * promise overhead dominated on small files, and compression on the main thread on large ones).
  */
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToJson } from '../errors/index.js';
 import type { Compression } from '../codec/index.js';
@@ -12,9 +13,16 @@ import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
-import { encodeRange, SingleObjectEncoder } from './single-object.js';
+import { encodeRange, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
+import type { FolderWorkerWrites } from '../targets/folder-target.js';
 
-const { identity, compression, stateDir, stateFaults } = workerData as { identity: TransferIdentity; compression: Compression; stateDir?: string; stateFaults?: StateFaultPlan };
+const { identity, compression, stateDir, stateFaults, folderWrites } = workerData as { identity: TransferIdentity; compression: Compression; stateDir?: string; stateFaults?: StateFaultPlan; folderWrites?: FolderWorkerWrites };
+// named, so per-thread CPU (top -H, /proc/PID/task/*/comm, the bench's scaling case) tells the threads apart
+try {
+  writeFileSync('/proc/thread-self/comm', 'clfs-encode');
+} catch {
+  // not Linux
+}
 // SQLite is loaded on the first range of small files: a load of large files never needs it, and
 // the worker answers its first segment sooner without it (start-up runs on contended cores)
 let reader: Promise<StateReader> | undefined;
@@ -26,7 +34,7 @@ function buf(u: Uint8Array): Buffer {
 
 type Message =
   | { id: number; kind: 'segment'; job: SegmentJob }
-  | { id: number; kind: 'range'; firstId: number; lastId: number };
+  | { id: number; kind: 'range'; firstId: number; lastId: number; write: boolean };
 
 parentPort!.on('message', (msg: Message) => {
   if (msg.kind === 'range') {
@@ -34,7 +42,12 @@ parentPort!.on('message', (msg: Message) => {
     // ranges answer in arrival order: each waits on the same promise, then runs synchronously;
     // a state failure (persistent after the reader's retries) goes back to the main thread, which stops the run
     void reader
-      .then((r) => parentPort!.postMessage({ id: msg.id, result: encodeRange(r, encoder, msg.firstId, msg.lastId) }))
+      .then((r) => {
+        const results = encodeRange(r, encoder, msg.firstId, msg.lastId);
+        // into a folder: the blobs are written here, and only their names go back
+        if (msg.write && folderWrites !== undefined) writeRangeBlobs(results, folderWrites);
+        parentPort!.postMessage({ id: msg.id, result: results });
+      })
       .catch((err: unknown) => parentPort!.postMessage({ id: msg.id, error: errorToJson(err) }));
     return;
   }

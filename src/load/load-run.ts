@@ -7,6 +7,8 @@ import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { EntryState } from '../state/index.js';
 import type { SourceFilter, SourceKind } from '../scan/index.js';
 import type { Target } from '../targets/target.js';
+import { FolderTarget } from '../targets/folder-target.js';
+import { RetryTarget } from '../targets/retry-target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
 import type { SourceEntry } from '../scan/index.js';
 import { EncoderPool } from './encoder-pool.js';
@@ -132,6 +134,8 @@ export class LoadRun {
   /** the source root's absolute path (bytes): filters match paths relative to it */
   readonly rootPath: Buffer;
   readonly shard: ShardSeam | undefined;
+  /** the target, when it is a folder whose small blobs the encode workers write themselves */
+  readonly folder: FolderTarget | undefined;
 
   constructor(o: LoadRunOptions) {
     this.shard = o.shard;
@@ -151,7 +155,8 @@ export class LoadRun {
     this.abortSignal = userSignal === undefined ? this.stopController.signal : AbortSignal.any([userSignal, this.stopController.signal]);
     // every request in flight listens to it (hundreds at --concurrency 256): not a leak
     setMaxListeners(0, this.abortSignal);
-    this.encoders = new EncoderPool(o.identity, o.identity.compression, o.encodeWorkers, o.db);
+    this.folder = plainFolder(o.target);
+    this.encoders = new EncoderPool(o.identity, o.identity.compression, o.encodeWorkers, o.db, this.folder?.workerWrites);
     this.ids = new ObjectIdFactory(o.identity.idSecretHex);
     this.puts = new PQueue({ concurrency: o.concurrency });
   }
@@ -319,6 +324,12 @@ export class LoadRun {
       if (this.target.features.flush && batch.some((c) => c.state !== EntryState.ERROR)) await this.target.flush!({ abortSignal: this.abortSignal });
       this.db.complete(batch);
     } catch (err) {
+      if (this.interrupted && isClfsError(err) && err.code === 'E_ABORTED') {
+        // the user stopped the run while these blobs were not yet durable (an encode worker may
+        // finish writing a range after the signal): they are not recorded, and a resume writes
+        // those entries again, under the same names
+        return;
+      }
       this.fail(isClfsError(err) ? err : new ClfsError('E_STATE_IO', `state folder ${this.db.dir}: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
       throw err;
     }
@@ -383,6 +394,18 @@ export class LoadRun {
       rateSeconds: r === undefined ? 0 : (Date.now() - r.at) / 1000,
     };
   }
+}
+
+/**
+ * The folder under a target, when its small blobs may be written by the encode workers directly:
+ * a FolderTarget, bare or under retries only (what fails there is put again through the whole
+ * target, retries included). Under any other wrapper (a rate limit, which must count every byte;
+ * injected faults; counting) every put goes through the target.
+ */
+function plainFolder(target: Target): FolderTarget | undefined {
+  let t = target;
+  while (t instanceof RetryTarget) t = t.retried;
+  return t instanceof FolderTarget ? t : undefined;
 }
 
 /**

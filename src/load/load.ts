@@ -51,7 +51,7 @@ export interface LoadOptions {
   abortSignal?: AbortSignal;
   /** bytes of file segments in flight at once (default 64 MiB): bounds memory on large files */
   segmentBudgetBytes?: number;
-  /** worker threads that read and encode small files (default: one per CPU, at most 4; 0 = main thread) */
+  /** worker threads that read and encode files, and into a folder write the small ones (default: one per CPU; 0 = main thread) */
   encodeWorkers?: number;
   /** failures to inject into the state store (tests; the CLI takes it from CLFSLOAD_STATE_FAULTS) */
   stateFaults?: StateFaultPlan;
@@ -117,9 +117,13 @@ export interface LoadSummary {
 
 export const DEFAULT_MAX_ERRORS = 50;
 
-/** Encode worker threads when the caller does not say: one per core, at most 4 (docs/benchmarks.md). */
+/**
+ * Encode worker threads when the caller does not say: one per core the process may run on
+ * (os.availableParallelism follows the CPU affinity: `taskset -c 0,1` gives 2). No cap: a load
+ * of small files on a 16-core machine needs every core (issue 17).
+ */
 export function defaultEncodeWorkers(): number {
-  return Math.min(4, os.availableParallelism());
+  return os.availableParallelism();
 }
 
 function hexOf(p: string): string {

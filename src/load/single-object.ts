@@ -8,6 +8,8 @@ import type { Bmap, Compression } from '../codec/index.js';
 import { errorToJson } from '../errors/index.js';
 import type { ClfsErrorJson } from '../errors/index.js';
 import { joinPath, sourceError, sourceFs } from '../scan/index.js';
+import { writeFilesSync } from '../targets/folder-writes.js';
+import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { EntryRow, SingleObjectRow, TransferIdentity } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
 
@@ -18,7 +20,11 @@ export interface SingleObjectJob {
 }
 
 export type SingleObjectResult =
-  | { kind: 'blob'; name: string; blob: Buffer; writtenSize: number; warnings: string[] }
+  /**
+   * `written`: stored already, by the thread that encoded it (writeRangeBlobs); `blob` is then
+   * empty and `bytes` its length
+   */
+  | { kind: 'blob'; name: string; blob: Buffer; writtenSize: number; warnings: string[]; written?: boolean; bytes?: number }
   /** grew past 16 KiB, or changed, since the scan: take the segmented path (which checks and retries) */
   | { kind: 'segmented' }
   /** the entry failed: its ClfsError as data, rebuilt with its code on the main thread */
@@ -129,4 +135,36 @@ export function encodeRange(source: SingleObjectSource, encoder: SingleObjectEnc
     ftype: row.ftype,
     reconcile: row.reconcile,
   }));
+}
+
+/**
+ * Write a range's blobs into a folder target from this thread, in place and in order (as the
+ * folder's putMany does), and mark each one written, its bytes dropped so they are not copied
+ * back. At the first failure the rest keep their bytes, unwritten: the main thread stores them
+ * through the target, which maps the failure to its error (and stops the run if it must), so a
+ * write here never decides an entry's fate.
+ */
+export function writeRangeBlobs(results: RangeResult[], folder: FolderWorkerWrites): void {
+  const blobs: Array<RangeResult & { kind: 'blob' }> = [];
+  for (const r of results) if (r.kind === 'blob' && isPlainName(r.name)) blobs.push(r);
+  if (blobs.length === 0) return;
+  const dir = folder.dir.endsWith('/') ? folder.dir : `${folder.dir}/`;
+  const failure = writeFilesSync(
+    blobs.map((b) => ({ finalPath: dir + b.name, data: b.blob })),
+    folder.fsync,
+  );
+  const written = failure === undefined ? blobs.length : failure.index;
+  for (let i = 0; i < written; i++) {
+    const b = blobs[i]!;
+    b.written = true;
+    b.bytes = b.blob.length;
+    // no buffer at all, not an empty one: each would be one more object to clone and rebuild
+    // on the main thread (EncoderPool puts an empty one back there)
+    delete (b as { blob?: Buffer }).blob;
+  }
+}
+
+/** A name the folder target would accept as a file name (anything else goes through the target, which refuses it). */
+function isPlainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.startsWith('.clfsload-tmp-') && !/[/\\\0]/.test(name);
 }

@@ -231,8 +231,10 @@ type EntryRef = Pick<EntryRow, 'id' | 'parentId' | 'ftype' | 'reconcile'>;
  */
 async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number, budget: ByteBudget): Promise<void> {
   const completions: Completion[] = [];
-  const results = await run.encoders.encodeRange(firstId, lastId);
+  const results = await run.encoders.encodeRange(firstId, lastId, run.folder !== undefined && !run.stopping);
   const blobs: Array<{ row: EntryRef; name: string; data: Buffer; writtenSize: number }> = [];
+  // written by the worker into the folder target (encodeRange's write): recorded like putMany's
+  const written: string[] = [];
   for (const r of results) {
     const row: EntryRef = { id: r.id, parentId: r.parentId, ftype: r.ftype, reconcile: r.reconcile };
     if (r.kind === 'segmented') {
@@ -244,7 +246,23 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
       if (c !== undefined) completions.push(c);
     } else {
       for (const w of r.warnings) run.log.warn(w);
-      blobs.push({ row, name: r.name, data: r.blob, writtenSize: r.writtenSize });
+      if (r.written === true) {
+        written.push(r.name);
+        completions.push(stored(row, r.writtenSize));
+        countKind(run, row);
+        run.stats.bytesDone += r.writtenSize;
+        run.stats.blobsWritten += 1;
+        run.stats.bytesUploaded += r.bytes ?? 0;
+      } else blobs.push({ row, name: r.name, data: r.blob, writtenSize: r.writtenSize });
+    }
+  }
+  if (written.length > 0) {
+    // known to the folder's next flush before any completion is recorded (flushOnce flushes first)
+    const backlog = run.folder!.workerWritten(written);
+    if (backlog !== undefined) await backlog;
+    if (blobs.length === 0) {
+      run.complete(completions);
+      return;
     }
   }
   const storedBlob = (b: (typeof blobs)[number]) => {

@@ -19,7 +19,8 @@
  * sticky: that flush and every later one reject, because after a failed fsync the kernel may have
  * dropped the dirty pages and a second fsync would report success for data that is gone.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { open, statfs } from 'node:fs/promises';
 import { release } from 'node:os';
 import { ClfsError } from '../errors/index.js';
@@ -60,14 +61,10 @@ export const systemSyncOps: FolderSyncOps = {
   },
   syncfs(folder: string): Promise<void> {
     if (process.platform !== 'linux') return Promise.reject(Object.assign(new Error('syncfs is Linux only'), { code: 'ENOSYS' }));
-    return new Promise((resolve, reject) => {
-      execFile('sync', ['-f', folder], { windowsHide: true }, (error, _stdout, stderr) => {
-        if (error === null) return resolve();
-        // a string code is a failure to start `sync` (ENOENT: not installed); a number is its exit status
-        const code = typeof error.code === 'string' ? 'ENOSYS' : 'EIO';
-        reject(Object.assign(new Error(String(stderr).trim() || error.message), { code }));
-      });
-    });
+    // a name with a newline cannot go through the helper's line protocol
+    if (folder.includes('\n')) return syncfsOnce(folder);
+    syncHelper ??= new SyncfsHelper();
+    return syncHelper.run(folder);
   },
   async syncfsSuitable(folder: string): Promise<boolean> {
     if (process.platform !== 'linux') return false;
@@ -80,6 +77,88 @@ export const systemSyncOps: FolderSyncOps = {
     }
   },
 };
+
+/** `sync -f FOLDER` as a child of this process. */
+function syncfsOnce(folder: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('sync', ['-f', folder], { windowsHide: true }, (error, _stdout, stderr) => {
+      if (error === null) return resolve();
+      // a string code is a failure to start `sync` (ENOENT: not installed); a number is its exit status
+      const code = typeof error.code === 'string' ? 'ENOSYS' : 'EIO';
+      reject(Object.assign(new Error(String(stderr).trim() || error.message), { code }));
+    });
+  });
+}
+
+/**
+ * The shell loop the helper runs: one folder per line in, one line out per `sync -f` (its exit
+ * status, then what it printed, on one line). 127: `sync` is not installed.
+ */
+const SYNC_LOOP = `while IFS= read -r d; do out=$(sync -f "$d" 2>&1); s=$?; printf '%s %s\\n' "$s" "$(printf %s "$out" | tr '\\n' ' ')"; done`;
+
+/**
+ * One long-lived shell that runs `sync -f` when asked, for the whole process. Starting `sync`
+ * from the loader itself forks the loader, with its heap and threads, at every flush: on the
+ * small benchmark each spawn cost the main thread tens of milliseconds, the serial part that no
+ * extra core helps (issue 17). The shell is small, so its forks are cheap. It holds the event
+ * loop only while a sync is pending, and ends with this process (its standard input closes, even
+ * after a kill -9).
+ */
+class SyncfsHelper {
+  #child: ChildProcessWithoutNullStreams | undefined;
+  readonly #pending: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  #buffered = '';
+
+  run(folder: string): Promise<void> {
+    const child = this.#child ?? this.#start();
+    return new Promise<void>((resolve, reject) => {
+      if (this.#pending.length === 0) this.#hold(child, true);
+      this.#pending.push({ resolve, reject });
+      child.stdin.write(`${folder}\n`);
+    });
+  }
+
+  #hold(child: ChildProcessWithoutNullStreams, ref: boolean): void {
+    for (const h of [child, child.stdin, child.stdout] as Array<{ ref?: () => void; unref?: () => void }>) (ref ? h.ref : h.unref)?.call(h);
+  }
+
+  #start(): ChildProcessWithoutNullStreams {
+    // its own process group: a Ctrl-C at the terminal interrupts the load, which then stops
+    // cleanly, and must not kill the helper under a flush in progress
+    const child = spawn('sh', ['-c', SYNC_LOOP], { stdio: ['pipe', 'pipe', 'ignore'], windowsHide: true, detached: true }) as unknown as ChildProcessWithoutNullStreams;
+    this.#child = child;
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      this.#buffered += chunk;
+      for (let nl = this.#buffered.indexOf('\n'); nl >= 0; nl = this.#buffered.indexOf('\n')) {
+        const line = this.#buffered.slice(0, nl);
+        this.#buffered = this.#buffered.slice(nl + 1);
+        const waiter = this.#pending.shift();
+        if (this.#pending.length === 0) this.#hold(child, false);
+        const space = line.indexOf(' ');
+        const status = Number(space < 0 ? line : line.slice(0, space));
+        const message = (space < 0 ? '' : line.slice(space + 1)).trim();
+        if (status === 0) waiter?.resolve();
+        else waiter?.reject(Object.assign(new Error(message || `sync -f exited with status ${status}`), { code: status === 127 ? 'ENOSYS' : 'EIO' }));
+      }
+    });
+    const gone = (error: Error & { code?: string }) => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      this.#buffered = '';
+      // a shell that cannot start: syncfs cannot run here; one that died: the pending syncs are unknown
+      const code = error.code === 'ENOENT' ? 'ENOSYS' : 'EIO';
+      for (const w of this.#pending.splice(0)) w.reject(Object.assign(new Error(`sync helper: ${error.message}`), { code }));
+    };
+    child.on('error', gone);
+    child.on('exit', (code, signal) => gone(new Error(`exited (${signal ?? code})`)));
+    child.stdin.on('error', () => undefined);
+    this.#hold(child, false);
+    return child;
+  }
+}
+
+let syncHelper: SyncfsHelper | undefined;
 
 /**
  * The value of CLFSLOAD_FOLDER_FSYNC, as given (the CLI reads the variable: the library reads no

@@ -62,6 +62,16 @@ export interface FolderTargetOptions {
   writerThread?: boolean;
 }
 
+/**
+ * What a loader thread needs to write this folder's small blobs itself (FolderTarget.workerWrites):
+ * plain data, sent to an encode worker once. The worker writes each blob in place with
+ * writeFilesSync, as putMany does, then hands the names to FolderTarget.workerWritten.
+ */
+export interface FolderWorkerWrites {
+  dir: string;
+  fsync: boolean;
+}
+
 const FOLDER_FEATURES: TargetFeatures = Object.freeze({ putMany: true, checkAccess: true, flush: true });
 
 export class FolderTarget implements Target {
@@ -148,6 +158,26 @@ export class FolderTarget implements Target {
     const backlog = this.#sync.written(written.map((w) => w.finalPath));
     if (failure !== undefined) throw await this.#toClfsError(failure.error, items[failure.index]!.name, 'write');
     await backlog;
+  }
+
+  /**
+   * For a load's encode workers (src/load/encode-worker.ts): where and how to write small blobs in
+   * place from the thread that encoded them, with putMany's semantics (no temp name: a crash
+   * during the write may leave the blob partly written, and the loader puts that entry again).
+   * The bytes then cross no thread: neither to the caller nor to this target's writer thread.
+   */
+  get workerWrites(): FolderWorkerWrites {
+    return { dir: this.path, fsync: this.#fsync };
+  }
+
+  /**
+   * Blobs another thread wrote into this folder (workerWrites), as putMany's written files: the
+   * next flush makes them durable. Returns a promise when background syncs are backed up (wait
+   * for it before recording them, as putMany does).
+   */
+  workerWritten(names: readonly string[]): Promise<void> | undefined {
+    const dir = this.path.endsWith('/') ? this.path : `${this.path}/`;
+    return this.#sync.written(names.map((n) => dir + n));
   }
 
   async close(): Promise<void> {

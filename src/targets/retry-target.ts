@@ -72,6 +72,14 @@ export class RetryTarget extends ForwardingTarget {
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
   #current: Deadline | undefined;
 
+  /**
+   * The target it retries. A load into a plain folder lets its encode workers write small blobs
+   * there directly (src/load/load-run.ts); any failure of theirs is put again through this wrapper.
+   */
+  get retried(): Target {
+    return this.inner;
+  }
+
   constructor(inner: Target, options: RetryTargetOptions = {}) {
     super(inner);
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);
