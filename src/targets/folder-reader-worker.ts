@@ -1,0 +1,54 @@
+/**
+ * The folder target's reader thread: reads small blobs and stats names with synchronous calls,
+ * off the caller's event loop (folder-reader.ts). Each blob is read into its own ArrayBuffer,
+ * which is transferred back, not copied.
+ */
+import * as fs from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import type { ReadReply, ReadRequest } from './folder-reader.js';
+
+function errorOf(e: unknown): { code?: string; message: string } {
+  const err = e as NodeJS.ErrnoException | undefined;
+  return { ...(err?.code !== undefined ? { code: err.code } : {}), message: err?.message ?? String(e) };
+}
+
+/** The blob's bytes, or its size when it is larger than `max` (the caller reads it asynchronously). */
+function readSmall(path: string, max: number): ArrayBuffer | number {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size > max) return size;
+    const bytes = new Uint8Array(new ArrayBuffer(size));
+    let got = 0;
+    while (got < size) {
+      const n = fs.readSync(fd, bytes, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === size ? bytes.buffer : bytes.buffer.slice(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+parentPort!.on('message', (msg: ReadRequest) => {
+  const replies: ReadReply[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const path of msg.paths) {
+    try {
+      if (msg.op === 'stat') {
+        replies.push({ size: fs.statSync(path).size });
+      } else {
+        const r = readSmall(path, msg.max);
+        if (typeof r === 'number') replies.push({ size: r });
+        else {
+          replies.push({ bytes: r });
+          transfer.push(r);
+        }
+      }
+    } catch (e) {
+      replies.push({ error: errorOf(e) });
+    }
+  }
+  parentPort!.postMessage({ id: msg.id, replies }, transfer);
+});
