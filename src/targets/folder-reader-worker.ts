@@ -1,8 +1,10 @@
 /**
- * The folder target's reader thread: reads small blobs and stats names with synchronous calls,
+ * The folder target's reader thread: reads small blobs, stats names and hashes small source files
+ * (verify --source) with synchronous calls,
  * off the caller's event loop (folder-reader.ts). Each blob is read into its own ArrayBuffer,
  * which is transferred back, not copied.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { ReadReply, ReadRequest } from './folder-reader.js';
@@ -13,7 +15,7 @@ function errorOf(e: unknown): { code?: string; message: string } {
 }
 
 /** The blob's bytes, or its size when it is larger than `max` (the caller reads it asynchronously). */
-function readSmall(path: string, max: number): ArrayBuffer | number {
+function readSmall(path: string | Buffer, max: number): ArrayBuffer | number {
   const fd = fs.openSync(path, 'r');
   try {
     const size = fs.fstatSync(fd).size;
@@ -31,12 +33,41 @@ function readSmall(path: string, max: number): ArrayBuffer | number {
   }
 }
 
+/** SHA-256 of a file up to `max` bytes, read until a short read (a file that grew is hashed whole); a larger one's size. */
+function sha256Small(path: string | Buffer, max: number): string | number {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size > max) return size;
+    const h = createHash('sha256');
+    // one byte more than the size, to see a file that grew since the stat
+    const buf = Buffer.allocUnsafe(size + 1);
+    for (;;) {
+      let got = 0;
+      while (got < buf.length) {
+        const n = fs.readSync(fd, buf, got, buf.length - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+      h.update(buf.subarray(0, got));
+      if (got < buf.length) return h.digest('hex');
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+
 parentPort!.on('message', (msg: ReadRequest) => {
   const replies: ReadReply[] = [];
   const transfer: ArrayBuffer[] = [];
-  for (const path of msg.paths) {
+  for (const p of msg.paths) {
+    const path = msg.latin1 ? Buffer.from(p, 'latin1') : p;
     try {
-      if (msg.op === 'stat') {
+      if (msg.op === 'sha256') {
+        const r = sha256Small(path, msg.max);
+        replies.push(typeof r === 'number' ? { size: r } : { sha256: r });
+      } else if (msg.op === 'stat') {
         replies.push({ size: fs.statSync(path).size });
       } else {
         const r = readSmall(path, msg.max);
