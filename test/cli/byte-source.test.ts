@@ -22,9 +22,14 @@ function bytesPath(...parts: Array<string | Buffer>): Buffer {
   return Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [Buffer.from(p)] : [Buffer.from('/'), Buffer.from(p)])));
 }
 
-/** Runs the CLI with each argument's exact bytes (rebuilt by bash from printf escapes). */
+/** A bash word that is exactly these bytes (printf escapes). */
+function printfWord(a: string | Buffer): string {
+  return `"$(printf '${[...Buffer.from(a)].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('')}')"`;
+}
+
+/** Runs the CLI with each argument's exact bytes. */
 function cli(args: Array<string | Buffer>): { code: number | null; stdout: string; stderr: string } {
-  const words = args.map((a) => `"$(printf '${[...Buffer.from(a)].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('')}')"`);
+  const words = args.map(printfWord);
   const r = spawnSync('bash', ['-c', `exec "${process.execPath}" "${BIN}" ${words.join(' ')}`], { timeout: 120_000 });
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
@@ -65,6 +70,13 @@ test('load of a source whose path is not UTF-8 stores its bytes, resumes, and ve
   const v = cli(['verify', url, '--source', src]);
   assert.equal(v.code, 0, v.stdout + v.stderr);
   assert.match(v.stdout, /^OK: 0 problem/m);
+  // compare (which runs itself again with a larger thread pool) keeps the bytes too: a copy made
+  // with cp -a against its source whose path is not UTF-8
+  const copyOf = bytesPath(work, Buffer.concat([CAFE, Buffer.from('-copy')]));
+  const cp = spawnSync('bash', ['-c', `cp -a -- ${printfWord(src)} ${printfWord(copyOf)}`]);
+  assert.equal(cp.status, 0, cp.stderr.toString());
+  const c = cli(['compare', src, copyOf]);
+  assert.equal(c.code, 0, c.stdout + c.stderr);
   // the mangled spelling is another path: verify against it fails, naming it
   const wrong = cli(['verify', url, '--source', path.join(work, 'caf\ufffd')]);
   assert.notEqual(wrong.code, 0);
