@@ -241,7 +241,7 @@ function checkUpdateFlags(flags: LoadFlags): void {
 }
 
 /** `load --update --dry-run`: what the update would change; resolves to the exit code. */
-export async function runUpdateDryRun(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags): Promise<number> {
+export async function runUpdateDryRun(ctx: CliContext, source: string | Buffer, target: CliTarget, flags: LoadFlags): Promise<number> {
   checkUpdateFlags(flags);
   const opened = target.open({ concurrency: flags.concurrency, reportRetries: true });
   try {
@@ -271,7 +271,7 @@ export async function runUpdateDryRun(ctx: CliContext, source: string, target: C
  * Load `source` into `target` with `flags`; resolves to the exit code. `run` replaces the load
  * itself (a shard or the finalize of a planned load), with the same progress and summary.
  */
-export async function runLoad(ctx: CliContext, source: string, target: CliTarget, flags: LoadFlags, run: (options: LoadOptions) => Promise<LoadSummary> = load): Promise<number> {
+export async function runLoad(ctx: CliContext, source: string | Buffer, target: CliTarget, flags: LoadFlags, run: (options: LoadOptions) => Promise<LoadSummary> = load): Promise<number> {
 
   checkUpdateFlags(flags);
   const stateDir = flags.stateDir ?? defaultStateDir(target.key);

@@ -8,8 +8,17 @@ import * as fs from 'node:fs';
 
 let cmdline: Buffer[] | undefined;
 
+/** Set by a command that runs itself again (thread-pool.ts): the launcher's raw arguments, hex, comma-separated. */
+const RAW_ENV = 'CLFSLOAD_RAW_ARGV';
+
 function rawArguments(): Buffer[] {
   if (cmdline !== undefined) return cmdline;
+  // a re-run was given strings that had already lost their bytes: its launcher's are here
+  const inherited = process.env[RAW_ENV];
+  if (inherited !== undefined) {
+    cmdline = inherited === '' ? [] : inherited.split(',').map((h) => Buffer.from(h, 'hex'));
+    return cmdline;
+  }
   try {
     const all = fs.readFileSync('/proc/self/cmdline');
     const parts: Buffer[] = [];
@@ -38,4 +47,9 @@ export function argumentBytes(arg: string): string | Buffer {
   const first = matches[0];
   if (first === undefined || matches.some((m) => !m.equals(first))) return arg;
   return first.equals(Buffer.from(arg, 'utf8')) ? arg : Buffer.from(first);
+}
+
+/** The environment a re-run of this process needs so its arguments keep their bytes. */
+export function rawArgvEnv(): Record<string, string> {
+  return { [RAW_ENV]: rawArguments().map((b) => b.toString('hex')).join(',') };
 }

@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import type { CliContext } from './context.js';
 import { reexecParent, threadPoolEnv, threadPoolReady } from './environment.js';
+import { rawArgvEnv } from './raw-argv.js';
 
 /** undefined: this process has the pool it needs, go on; a number: the re-run's exit code. */
 export async function ensureThreadPool(ctx: CliContext, size: number): Promise<number | undefined> {
@@ -22,7 +23,7 @@ export async function ensureThreadPool(ctx: CliContext, size: number): Promise<n
     watch.unref();
   }
   if (threadPoolReady(process.env, size) || parent !== undefined) return undefined;
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env: threadPoolEnv(process.env, size), stdio: 'inherit' });
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env: { ...threadPoolEnv(process.env, size), ...rawArgvEnv() }, stdio: 'inherit' });
   const forward = () => {
     if (child.exitCode === null) child.kill('SIGTERM');
   };

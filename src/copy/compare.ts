@@ -15,8 +15,9 @@ import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './par
 import { TaskPool } from './pool.js';
 
 export interface CompareOptions {
-  source: string;
-  dest: string;
+  /** bytes for a path that is not valid UTF-8 (so for dest) */
+  source: string | Buffer;
+  dest: string | Buffer;
   shard?: Shard;
   frontierDepth?: number;
   checksum?: boolean;
@@ -55,13 +56,20 @@ function join(root: Buffer, rel: Buffer): Buffer {
   return rel.length === 0 ? root : Buffer.concat([root, SLASH, rel]);
 }
 
+/** An absolute path as bytes, resolved on latin1 (one code unit per byte) so bytes that are not UTF-8 stay. */
+function resolveBytes(p: string | Buffer): Buffer {
+  const latin1 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s) : s).toString('latin1');
+  return Buffer.from(path.resolve(latin1(process.cwd()), latin1(p)), 'latin1');
+}
+
 export async function compare(o: CompareOptions): Promise<CompareReport> {
   const started = Date.now();
-  const src = Buffer.from(path.resolve(o.source));
-  const dst = Buffer.from(path.resolve(o.dest));
+  const src = resolveBytes(o.source);
+  const dst = resolveBytes(o.dest);
+  const shownOf = (p: string | Buffer) => (typeof p === 'string' ? p : displayPath(p));
   for (const [p, shown, code] of [
-    [src, o.source, 'E_SOURCE_NOT_FOUND'],
-    [dst, o.dest, 'E_USAGE'],
+    [src, shownOf(o.source), 'E_SOURCE_NOT_FOUND'],
+    [dst, shownOf(o.dest), 'E_USAGE'],
   ] as const) {
     let ok = false;
     try {

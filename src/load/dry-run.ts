@@ -2,17 +2,16 @@
  * Dry run: scan the source only and count what a load would write, without touching the target.
  * Memory: the stack of directories still to visit, and one directory's batch at a time.
  */
-import * as path from 'node:path';
 import { DirentPacker, fileSegmentCount } from '../codec/index.js';
 import { DEFAULT_FILTERS, joinPath, lstatEntry, readDirectoryBatches, skipEntryOf, SourceFilter } from '../scan/index.js';
 import type { FilterSpec } from '../scan/index.js';
 import type { SourceKind } from '../scan/index.js';
 import { MAX_LINKS_PER_INODE } from './dir-scan.js';
 import { indirectCount } from './file-writer.js';
-import { checkSource } from './source-root.js';
+import { basenameBytes, checkSource } from './source-root.js';
 
 export interface DryRunOptions {
-  source: string;
+  source: string | Buffer;
   preserveHardlinks?: boolean;
   abortSignal?: AbortSignal;
   /** what a load would leave out (default DEFAULT_FILTERS) */
@@ -45,7 +44,7 @@ export function dryRun(options: DryRunOptions): DryRunEstimate {
   const filter = SourceFilter.compile(options.filters ?? DEFAULT_FILTERS);
   const est: DryRunEstimate = { entries: 1, kinds: { dir: 1 }, fileBytes: 0, objects: 0, fileSegments: 0, dirSegments: 0, indirectBlocks: 0, requests: 0, errors: 0, excluded: 0, seconds: 0 };
   const skip = skipEntryOf(filter, Buffer.from(rootAbs), () => (est.excluded += 1));
-  lstatEntry(Buffer.from(rootAbs), Buffer.from(path.basename(rootAbs)));
+  lstatEntry(rootAbs, basenameBytes(rootAbs));
   const links = new Map<string, number>();
   let inodes = 1;
   let reconciled = 0;

@@ -243,7 +243,8 @@ export async function finalizePlan(options: FinalizePlanOptions): Promise<Finali
     }
   }
   fs.writeFileSync(fingerprintFile, `${fingerprint}\n`);
-  const source = Buffer.from(plan.identity.sourceRootHex, 'hex').toString();
+  // bytes: a source path that is not valid UTF-8 stays itself
+  const source = Buffer.from(plan.identity.sourceRootHex, 'hex');
   const s = await load({
     ...options,
     source,

@@ -21,7 +21,7 @@ import { LoadRun } from './load-run.js';
 import type { LogLevel, Reporter } from './reporter.js';
 import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
-import { checkSource } from './source-root.js';
+import { basenameBytes, checkSource } from './source-root.js';
 import { storedFilters } from './state-maintenance.js';
 import { applyAttributePatches, checkOnlyOurs, diffTree, newDiffContext, rootToTmp, runUpdateDeletes, storedOptionMismatch } from './update.js';
 import type { StoredOptionCheck, UpdateCounts } from './update.js';
@@ -29,8 +29,8 @@ import { rebuildState } from './update-rebuild.js';
 import type { ShardSeam } from './load-run.js';
 
 export interface LoadOptions {
-  /** the source root as the user typed it (its last component names the root, spec §5.10) */
-  source: string;
+  /** the source root as the user typed it (its last component names the root, spec §5.10); bytes for a path that is not valid UTF-8 */
+  source: string | Buffer;
   target: Target;
   /** the target without credentials ("azure:acct/cont"), stored to recognise the transfer on resume */
   targetKey: string;
@@ -126,8 +126,8 @@ export function defaultEncodeWorkers(): number {
   return os.availableParallelism();
 }
 
-function hexOf(p: string): string {
-  return Buffer.from(p).toString('hex');
+function hexOf(p: Buffer): string {
+  return p.toString('hex');
 }
 
 /** Whether one of two absolute folders is the other or inside it. */
@@ -136,9 +136,14 @@ function overlaps(a: string, b: string): boolean {
   return withSep(a).startsWith(withSep(b)) || withSep(b).startsWith(withSep(a));
 }
 
-function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
-  if (overlaps(path.resolve(stateDir), sourceAbs)) {
-    throw new ClfsError('E_USAGE', `state folder ${stateDir} overlaps the source ${sourceAbs}: put the state somewhere outside the tree being loaded`, { subject: stateDir });
+/** A byte path as overlaps compares it: one code unit per byte. */
+function bytewise(p: string | Buffer): string {
+  return (typeof p === 'string' ? Buffer.from(p) : p).toString('latin1');
+}
+
+function checkStateOutsideSource(stateDir: string, sourceAbs: Buffer): void {
+  if (overlaps(bytewise(path.resolve(stateDir)), bytewise(sourceAbs))) {
+    throw new ClfsError('E_USAGE', `state folder ${stateDir} overlaps the source ${displayPath(sourceAbs)}: put the state somewhere outside the tree being loaded`, { subject: stateDir });
   }
 }
 
@@ -146,11 +151,11 @@ function checkStateOutsideSource(stateDir: string, sourceAbs: string): void {
  * A folder target inside the source would load its own blobs (and grow while it is scanned); one
  * that holds the source would mix the two. Refused before anything is written.
  */
-export function checkTargetOutsideSource(targetKey: string, sourceAbs: string): void {
+export function checkTargetOutsideSource(targetKey: string, sourceAbs: Buffer): void {
   if (!targetKey.startsWith('file:')) return;
   const dir = path.resolve(targetKey.slice('file:'.length).replace(/^\/\/(?=\/)/, ''));
-  if (overlaps(dir, sourceAbs)) {
-    throw new ClfsError('E_USAGE', `target folder ${dir} overlaps the source ${sourceAbs}: put the target somewhere outside the tree being loaded`, { subject: dir });
+  if (overlaps(bytewise(dir), bytewise(sourceAbs))) {
+    throw new ClfsError('E_USAGE', `target folder ${dir} overlaps the source ${displayPath(sourceAbs)}: put the target somewhere outside the tree being loaded`, { subject: dir });
   }
 }
 
@@ -186,7 +191,7 @@ async function checkBucket(target: Target, identity: TransferIdentity): Promise<
  * A new transfer's identity: the container id, fsid, UUIDs and id secret drawn at random. A load
  * stores its filters in it too; a plan (src/load/plan.ts) shares it with all of its shards.
  */
-export function freshIdentity(sourceAbs: string, o: Pick<LoadOptions, 'targetKey' | 'compression' | 'preserveHardlinks'>): TransferIdentity {
+export function freshIdentity(sourceAbs: Buffer, o: Pick<LoadOptions, 'targetKey' | 'compression' | 'preserveHardlinks'>): TransferIdentity {
   return {
     formatVersion: STATE_FORMAT_VERSION,
     sourceRootHex: hexOf(sourceAbs),
@@ -203,7 +208,7 @@ export function freshIdentity(sourceAbs: string, o: Pick<LoadOptions, 'targetKey
   };
 }
 
-function newIdentity(sourceAbs: string, options: LoadOptions): TransferIdentity {
+function newIdentity(sourceAbs: Buffer, options: LoadOptions): TransferIdentity {
   return { ...freshIdentity(sourceAbs, options), filters: copyFilters(options.filters ?? DEFAULT_FILTERS) };
 }
 
@@ -220,10 +225,10 @@ export const STORED_OPTIONS: ReadonlyArray<StoredOptionCheck<LoadOptions>> = [
   { option: 'preserve-hardlinks', stored: (i) => i.preserveHardlinks, given: (o) => o.preserveHardlinks },
 ];
 
-function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: LoadOptions, stateDir: string): void {
+function checkIdentity(identity: TransferIdentity, sourceAbs: Buffer, options: LoadOptions, stateDir: string): void {
   const mismatch = (what: string, stored: string, given: string) =>
     new ClfsError('E_STATE_MISMATCH', `state folder ${stateDir} belongs to another transfer (${what}: stored ${stored}, given ${given}); use the same ${what}, or --new with a new state folder`, { subject: stateDir });
-  if (identity.sourceRootHex !== hexOf(sourceAbs)) throw mismatch('source', Buffer.from(identity.sourceRootHex, 'hex').toString(), sourceAbs);
+  if (identity.sourceRootHex !== hexOf(sourceAbs)) throw mismatch('source', displayPath(Buffer.from(identity.sourceRootHex, 'hex')), displayPath(sourceAbs));
   if (identity.targetKey !== options.targetKey) throw mismatch('target', identity.targetKey, options.targetKey);
   const m = storedOptionMismatch(STORED_OPTIONS, identity, options);
   if (m !== undefined) {
@@ -250,13 +255,13 @@ function checkIdentity(identity: TransferIdentity, sourceAbs: string, options: L
  * and every count is derived again from the rows. A state that cannot be repaired is refused
  * here, before anything is written.
  */
-function prepareResume(run: LoadRun, retryErrors: boolean, source: string, targetKey: string): { findings: string[]; retried: number; phase: Phase } {
+function prepareResume(run: LoadRun, retryErrors: boolean, sourceBytes: Buffer, targetKey: string): { findings: string[]; retried: number; phase: Phase } {
   const db = run.db;
   const report = checkState(db, { repair: true });
   if (report.damage.length > 0) {
     throw new ClfsError(
       'E_STATE_CORRUPT',
-      `state folder ${db.dir} is damaged (${report.damage.join('; ')}) and cannot be resumed; start over into a new, empty container: clfsload load ${source} ${targetKey.startsWith('file:') ? `file://${targetKey.slice(5)}` : 'TARGET'} --new --state NEW_STATE_FOLDER`,
+      `state folder ${db.dir} is damaged (${report.damage.join('; ')}) and cannot be resumed; start over into a new, empty container: clfsload load ${displayPath(sourceBytes)} ${targetKey.startsWith('file:') ? `file://${targetKey.slice(5)}` : 'TARGET'} --new --state NEW_STATE_FOLDER`,
       { subject: db.dir },
     );
   }
@@ -363,7 +368,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     }
     db = StateDb.open(options.stateDir, { create: true, faults: options.stateFaults });
     identity = options.shard?.identity ?? newIdentity(sourceAbs, options);
-    const rootStat = lstatEntry(Buffer.from(sourceAbs), Buffer.from(path.basename(sourceAbs)));
+    const rootStat = lstatEntry(sourceAbs, basenameBytes(sourceAbs));
     const shard = options.shard;
     db.tx(() => {
       db.setMeta('identity', identity);
@@ -419,7 +424,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
 interface PhaseContext {
   run: LoadRun;
   options: LoadOptions;
-  sourceAbs: string;
+  sourceAbs: Buffer;
   /** with --update: what the comparison found */
   update?: UpdateCounts;
 }
@@ -442,7 +447,7 @@ const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Pro
     next: ({ run, options, sourceAbs }) => {
       const root = run.db.rootEntry()!;
       if (root.state !== EntryState.DONE) {
-        throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${sourceAbs} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: sourceAbs });
+        throw new ClfsError('E_SOURCE_UNREADABLE', `source root ${displayPath(sourceAbs)} could not be loaded (${root.error ?? 'unfinished'}); fix it and re-run to resume`, { subject: displayPath(sourceAbs) });
       }
       // a shard leaves its hard-linked inodes to the plan's finalize
       return options.shard?.finish === undefined && run.db.countAwaitingReconcile() > 0 ? Phase.RECONCILE : Phase.FINALIZE;
@@ -468,7 +473,7 @@ const PHASES: Record<Exclude<Phase, Phase.DONE>, { run: (c: PhaseContext) => Pro
   },
 };
 
-async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: string): Promise<LoadSummary> {
+async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: Buffer): Promise<LoadSummary> {
   const db = run.db;
   const log = run.log;
   let phase = db.phase;

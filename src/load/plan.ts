@@ -173,7 +173,8 @@ export function writeFileAtomic(file: string, text: string): void {
 }
 
 export interface PlanOptions {
-  source: string;
+  /** bytes for a path that is not valid UTF-8 */
+  source: string | Buffer;
   target: Target;
   targetKey: string;
   /** stored in the plan so shards need no target argument; leave it out when it holds a secret */
@@ -372,7 +373,7 @@ export async function makePlan(options: PlanOptions): Promise<PlanSummary> {
   const shardOf = packUnits(pending.map(weightOf), n);
   const units: PlanUnit[] = pending.map((u, i) => ({ shard: shardOf[i]!, dir: u.dir, children: u.children, entries: u.entries, bytes: u.bytes, exact: u.exact }));
   units.forEach((u, i) => u.children.forEach((c) => (dirs[u.dir]!.children[c]!.unit = i)));
-  if (counters.seqNext >= SHARD_SEQ_BASE) throw new ClfsError('E_USAGE', `the top ${depth} levels of ${sourceAbs} hold too many entries to plan; give a smaller --depth`);
+  if (counters.seqNext >= SHARD_SEQ_BASE) throw new ClfsError('E_USAGE', `the top ${depth} levels of ${displayPath(sourceAbs)} hold too many entries to plan; give a smaller --depth`);
   const plan: Plan = {
     planFormat: PLAN_FORMAT,
     planId: randomUUID(),

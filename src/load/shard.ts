@@ -95,7 +95,8 @@ export async function loadShard(options: ShardLoadOptions): Promise<LoadSummary>
   checkPlanTarget(plan, options.planFile, options.targetKey);
   const stateDir = path.resolve(options.stateDir ?? defaultShardStateDir(options.planFile, k));
   const seam = shardSeam(plan, k, options.planFile, stateDir);
-  const source = Buffer.from(plan.identity.sourceRootHex, 'hex').toString();
+  // bytes: a source path that is not valid UTF-8 stays itself
+  const source = Buffer.from(plan.identity.sourceRootHex, 'hex');
   const newTransfer = !StateDb.holdsTransfer(stateDir);
   if (newTransfer && (await options.target.exists(rootBlobName(INITIAL_VERSION)))) {
     // its objects would be reachable from nothing: the finalize named what the shard's first run stored

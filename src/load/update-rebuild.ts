@@ -5,7 +5,6 @@
  * segments written from now on come from a new secret; the names found here are recorded per
  * entry (`known_blobs`), so what the update replaces or removes is still deleted.
  */
-import * as path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   blobListPrefix,
@@ -32,6 +31,7 @@ import { EntryState, Phase, StateDb, STATE_FORMAT_VERSION } from '../state/index
 import type { NewEntry, TransferIdentity } from '../state/index.js';
 import type { Target } from '../targets/target.js';
 import { tmpRootName } from './dir-writer.js';
+import { basenameBytes } from './source-root.js';
 
 type InodeObject = Extract<DecodedObject, { kind: 'inode' }>;
 
@@ -39,7 +39,7 @@ export interface RebuildOptions {
   target: Target;
   targetKey: string;
   stateDir: string;
-  sourceAbs: string;
+  sourceAbs: Buffer;
   abortSignal?: AbortSignal;
 }
 
@@ -193,16 +193,16 @@ export async function rebuildState(o: RebuildOptions): Promise<void> {
   }
   const root = decodeObject(decodeBlob(rootBlob, rootName), rootName);
   if (root.kind !== 'inode' || root.vattr.btype !== Btype.DIR) throw new ClfsError('E_FORMAT_CORRUPT', `${rootName}: the root blob is not a directory inode`, { subject: rootName });
-  const sourceName = Buffer.from(path.basename(o.sourceAbs));
+  const sourceName = basenameBytes(o.sourceAbs);
   if (!root.name.equals(sourceName)) {
-    throw new ClfsError('E_STATE_MISMATCH', `${target.description} was loaded from a source named ${displayPath(root.name)}, not ${displayPath(sourceName)}: give the source it was loaded from, or load this one into a new container with --new`, { subject: o.sourceAbs });
+    throw new ClfsError('E_STATE_MISMATCH', `${target.description} was loaded from a source named ${displayPath(root.name)}, not ${displayPath(sourceName)}: give the source it was loaded from, or load this one into a new container with --new`, { subject: displayPath(o.sourceAbs) });
   }
   const bucket = (await getDecoded(target, bucketBlobName(), signal)).obj;
   const bucketUuid = bucket.kind === 'bucket' ? new Map(bucket.extattrs).get('bucketUUID') : undefined;
   if (bucketUuid === undefined) throw new ClfsError('E_FORMAT_CORRUPT', `${target.description}: the bucket object has no bucketUUID`, { subject: bucketBlobName() });
   const rootExtattrs = new Map(root.extattrs ?? []);
   const compression: Compression = rootBlob.readUInt16LE(2) === 0 ? 'disabled' : 'lz4';
-  const sourceRoot = lstatEntry(Buffer.from(o.sourceAbs), sourceName);
+  const sourceRoot = lstatEntry(o.sourceAbs, sourceName);
   const dev = sourceRoot.dev.toString();
 
   const db = StateDb.open(o.stateDir, { create: true });
@@ -271,7 +271,7 @@ export async function rebuildState(o: RebuildOptions): Promise<void> {
     }
     const identity: TransferIdentity = {
       formatVersion: STATE_FORMAT_VERSION,
-      sourceRootHex: Buffer.from(o.sourceAbs).toString('hex'),
+      sourceRootHex: o.sourceAbs.toString('hex'),
       targetKey: o.targetKey,
       compression,
       preserveHardlinks: linked,

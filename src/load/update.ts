@@ -171,11 +171,11 @@ function objectsOfFile(sizeBytes: number): number {
  * transaction per directory, re-runnable: a directory diffed twice finds its rows already
  * matching); count mode only counts.
  */
-export async function diffTree(ctx: DiffContext, sourceAbs: string): Promise<void> {
+export async function diffTree(ctx: DiffContext, sourceAbs: Buffer): Promise<void> {
   const db = ctx.run.db;
   const root = db.rootEntry()!;
   const rootStat = lstatEntry(root.path!, root.name);
-  if (rootStat.kind !== 'dir') throw new ClfsError('E_USAGE', `source ${sourceAbs} is not a directory`, { subject: sourceAbs });
+  if (rootStat.kind !== 'dir') throw new ClfsError('E_USAGE', `source ${displayPath(sourceAbs)} is not a directory`, { subject: displayPath(sourceAbs) });
   const fresh = newEntryFrom(rootStat, null, root.fh, root.path, root.state);
   if (compareEntry(root, fresh) !== 'none') {
     ctx.counts.attributesOnly += 1;

@@ -11,13 +11,13 @@
  * fsync of each file and then of the folder).
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import { open, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClfsError } from '../errors/index.js';
 import { FolderSync, systemSyncOps } from './folder-sync.js';
 import type { FolderDurability, FolderSyncOps } from './folder-sync.js';
+import { FolderReader } from './folder-reader.js';
 import { FolderWriter } from './folder-writer.js';
 import { writeFilesSync } from './folder-writes.js';
 import type {
@@ -82,6 +82,7 @@ export class FolderTarget implements Target {
   readonly #fsync: boolean;
   readonly #writer: FolderWriter | undefined;
   readonly #sync: FolderSync;
+  readonly #reader = new FolderReader();
 
   constructor(path: string, options: FolderTargetOptions = {}) {
     this.path = resolve(path);
@@ -181,7 +182,7 @@ export class FolderTarget implements Target {
   }
 
   async close(): Promise<void> {
-    await this.#writer?.close();
+    await Promise.all([this.#writer?.close(), this.#reader.close()]);
   }
 
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
@@ -189,8 +190,9 @@ export class FolderTarget implements Target {
     try {
       if (options.range === undefined) {
         if (options.abortSignal?.aborted) throw abortedError(this.description, name);
-        const small = readSmallSync(path);
-        return small ?? (await readFile(path, { signal: options.abortSignal }));
+        // small blobs on the reader threads; a larger one (its size came back) read here
+        const small = await this.#reader.read(path, SMALL_GET_BYTES);
+        return typeof small !== 'number' ? small : await readFile(path, { signal: options.abortSignal });
       }
       const { offset, count } = options.range;
       checkRange(offset, count, name);
@@ -244,11 +246,20 @@ export class FolderTarget implements Target {
     }
     // Blob names are ASCII, so code-unit order is the byte order Azure lists in.
     names.sort();
-    for (const name of names) {
+    // sizes statted on the reader threads, a bounded window ahead of the name being yielded
+    const sizes: Array<Promise<number>> = [];
+    let asked = 0;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
       if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
+      while (asked < names.length && asked < i + LIST_STAT_AHEAD) {
+        const size = this.#reader.size(join(this.path, names[asked++]!));
+        size.catch(() => undefined);
+        sizes.push(size);
+      }
       let sizeBytes: number;
       try {
-        sizeBytes = (await stat(join(this.path, name))).size;
+        sizeBytes = await sizes.shift()!;
       } catch (error) {
         const mapped = await this.#toClfsError(error, name, 'list');
         if (mapped.code === 'E_TARGET_NOT_FOUND') continue; // deleted while listing
@@ -391,29 +402,11 @@ function abortedError(description: string, subject: string, cause?: unknown): Cl
   return new ClfsError('E_ABORTED', `request to ${description} aborted (${subject})`, { subject, cause });
 }
 
-/** Blobs up to this size are read with synchronous calls (readSmallSync). */
-const SYNC_GET_BYTES = 256 * 1024;
-
 /**
- * A small blob's bytes read with synchronous calls, or undefined when it is larger. Inode and
- * directory blobs are a few KiB: through the thread pool the open, stat, read and close of each
- * cost about four times the CPU, which bound verify, ls and export of many small files (a local
- * disk: the main thread waits only for reads of at most 256 KiB).
+ * Whole blobs up to this size are read on the reader threads (folder-reader.ts): inode and
+ * directory blobs are a few KiB. Larger ones (file segments) are read through libuv's pool.
  */
-function readSmallSync(path: string): Buffer | undefined {
-  const fd = fs.openSync(path, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size > SYNC_GET_BYTES) return undefined;
-    const buf = Buffer.allocUnsafe(size);
-    let got = 0;
-    while (got < size) {
-      const n = fs.readSync(fd, buf, got, size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    return got === size ? buf : buf.subarray(0, got);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+const SMALL_GET_BYTES = 256 * 1024;
+
+/** list: sizes asked for ahead of the name being yielded. */
+const LIST_STAT_AHEAD = 256;

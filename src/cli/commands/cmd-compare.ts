@@ -3,6 +3,7 @@ import { Option } from 'commander';
 import { compare } from '../../index.js';
 import type { CompareReport } from '../../index.js';
 import type { CliCommand } from '../commands.js';
+import { argumentBytes } from '../raw-argv.js';
 import { EXIT, write, type CliContext } from '../context.js';
 import { applyEnvironment, copyShard } from '../environment.js';
 import { intOption } from '../options.js';
@@ -47,8 +48,8 @@ export const compareCommand: CliCommand = {
         // read once: --exclude-from files are opened here
         const filters = filtersOf(flags);
         const report = await compare({
-          source,
-          dest,
+          source: argumentBytes(source),
+          dest: argumentBytes(dest),
           checksum: flags.checksum,
           ...(filters !== undefined ? { filters } : {}),
           abortSignal: ctx.signals.controller.signal,

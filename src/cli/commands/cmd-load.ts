@@ -3,6 +3,7 @@ import { Option } from 'commander';
 import { ClfsError, DEFAULT_MAX_ERRORS, dryRun, loadShard } from '../../index.js';
 import type { LogLevel } from '../../index.js';
 import type { CliCommand } from '../commands.js';
+import { argumentBytes } from '../raw-argv.js';
 import { EXIT, type CliContext } from '../context.js';
 import { applyEnvironment, shardIndexFromEnv } from '../environment.js';
 import { addLoadOptions, filterFlags, filtersOf, limitFlags, loadFlag, loadFlagsOf, printEstimate, runLoad, runUpdateDryRun, type LoadCommandOptions, type LoadFlags } from '../load-run.js';
@@ -55,13 +56,13 @@ export const loadCommand: CliCommand = {
         throw new ClfsError('E_USAGE', `load needs SOURCE and TARGET (clfsload load SOURCE TARGET), or --plan PLAN --shard K for one shard of a planned load`, { subject: 'load' });
       }
       if (opts.dryRun === true && flags.update === true) {
-        ctx.setExitCode(await runUpdateDryRun(ctx, source, ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }), flags));
+        ctx.setExitCode(await runUpdateDryRun(ctx, argumentBytes(source), ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }), flags));
         return;
       }
       if (opts.dryRun === true) {
         // a dry run reads the source as a load does, through the same seams
         applyEnvironment(process.env);
-        const e = dryRun({ source, preserveHardlinks: flags.preserveHardlinks, filters: filtersOf(flags) });
+        const e = dryRun({ source: argumentBytes(source), preserveHardlinks: flags.preserveHardlinks, filters: filtersOf(flags) });
         // entries the scan could not read would fail the load too
         const code = e.errors > 0 ? EXIT.INCOMPLETE : EXIT.OK;
         printEstimate(ctx, e, flags.json === true, code);
@@ -69,7 +70,7 @@ export const loadCommand: CliCommand = {
         return;
       }
       const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile });
-      ctx.setExitCode(await runLoad(ctx, source, target, flags));
+      ctx.setExitCode(await runLoad(ctx, argumentBytes(source), target, flags));
     });
   },
 };

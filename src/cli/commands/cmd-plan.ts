@@ -5,6 +5,7 @@
 import { Option } from 'commander';
 import { ClfsError, makePlan, MAX_SHARDS } from '../../index.js';
 import type { CliCommand } from '../commands.js';
+import { argumentBytes } from '../raw-argv.js';
 import { EXIT, write } from '../context.js';
 import { intOption } from '../options.js';
 import { ENDPOINT_HELP } from '../target-arg.js';
@@ -45,7 +46,7 @@ export const planCommand: CliCommand = {
         const opened = target.open();
         try {
           const s = await makePlan({
-            source,
+            source: argumentBytes(source),
             target: opened,
             targetKey: target.key,
             // a URL with a secret (a SAS) is never stored: shards are given TARGET again

@@ -7,7 +7,8 @@ import { decodeBlob, decodeObject } from '../../codec/index.js';
 import type { DecodedObject } from '../../codec/index.js';
 import { ClfsError } from '../../errors/index.js';
 import { DEFAULT_FILTERS, SourceFilter } from '../../scan/index.js';
-import type { Target } from '../../targets/target.js';
+import { FolderReader } from '../../targets/folder-reader.js';
+import type { GetOptions, Target } from '../../targets/target.js';
 import { BlobNameSet } from './blob-name-set.js';
 import type { VerifyCounts, VerifyOptions, VerifyProblem, VerifyProblemCode } from './types.js';
 
@@ -67,6 +68,10 @@ export interface VerifyContext {
   readonly listing: Listing;
   /** with a source: the load's filters, compiled */
   readonly filter?: SourceFilter;
+  /** with a source: threads that hash small source files (closed by verify) */
+  readonly sourceThreads?: FolderReader;
+  /** what each blob request is given: the abort signal alone (not the whole options object, copied by every wrapper) */
+  readonly getOptions: GetOptions;
 }
 
 export function newContext(target: Target, options: VerifyOptions): VerifyContext {
@@ -80,7 +85,8 @@ export function newContext(target: Target, options: VerifyOptions): VerifyContex
     counts: { dirs: 0, files: 0, symlinks: 0, special: 0, hardlinkRepeats: 0, blobs: 0, segments: 0, indirect: 0, bytes: 0 },
     problems: new Problems(maxProblems),
     listing: { names: new BlobNameSet(options.namesInMemory), badNameIds: new Map(), inProgressIds: new Map(), pathsById: new Map() },
-    ...(options.source !== undefined ? { filter: SourceFilter.compile(options.filters ?? DEFAULT_FILTERS) } : {}),
+    ...(options.source !== undefined ? { filter: SourceFilter.compile(options.filters ?? DEFAULT_FILTERS), sourceThreads: new FolderReader() } : {}),
+    getOptions: options.abortSignal !== undefined ? { abortSignal: options.abortSignal } : {},
   };
 }
 
@@ -91,7 +97,7 @@ export function checkAbort(ctx: VerifyContext): void {
 }
 
 export async function readObject(ctx: VerifyContext, name: string): Promise<DecodedObject> {
-  return decodeObject(decodeBlob(await ctx.target.get(name, ctx.options), name), name);
+  return decodeObject(decodeBlob(await ctx.target.get(name, ctx.getOptions), name), name);
 }
 
 export function hex(b: Buffer): string {

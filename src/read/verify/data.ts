@@ -82,7 +82,7 @@ export async function checkFileData(
   const got = hash.digest('hex');
   let want: string;
   try {
-    want = await sha256OfFile(source);
+    want = await sha256OfFile(source, ctx.sourceThreads);
   } catch {
     return got; // reported by the source pass (missing or unreadable)
   }

@@ -42,6 +42,7 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
   } finally {
     ctx.listing.names.close();
     links.close();
+    await ctx.sourceThreads?.close();
   }
 }
 

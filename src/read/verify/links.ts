@@ -118,7 +118,7 @@ export class HardLinks {
       if (r.sha === null || !st.isFile() || (r.src !== null && r.src === r.firstSrc)) continue;
       let want: string;
       try {
-        want = await sha256OfFile(r.srcPath);
+        want = await sha256OfFile(r.srcPath, this.ctx.sourceThreads);
       } catch (e) {
         problems.add(r.path, 'source-mismatch', `cannot read the source file: ${msgOf(e)}`);
         continue;

@@ -1,0 +1,85 @@
+/**
+ * The folder target's reader thread: reads small blobs, stats names and hashes small source files
+ * (verify --source) with synchronous calls,
+ * off the caller's event loop (folder-reader.ts). Each blob is read into its own ArrayBuffer,
+ * which is transferred back, not copied.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import type { ReadReply, ReadRequest } from './folder-reader.js';
+
+function errorOf(e: unknown): { code?: string; message: string } {
+  const err = e as NodeJS.ErrnoException | undefined;
+  return { ...(err?.code !== undefined ? { code: err.code } : {}), message: err?.message ?? String(e) };
+}
+
+/** The blob's bytes, or its size when it is larger than `max` (the caller reads it asynchronously). */
+function readSmall(path: string | Buffer, max: number): ArrayBuffer | number {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size > max) return size;
+    const bytes = new Uint8Array(new ArrayBuffer(size));
+    let got = 0;
+    while (got < size) {
+      const n = fs.readSync(fd, bytes, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === size ? bytes.buffer : bytes.buffer.slice(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** SHA-256 of a file up to `max` bytes, read until a short read (a file that grew is hashed whole); a larger one's size. */
+function sha256Small(path: string | Buffer, max: number): string | number {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size > max) return size;
+    const h = createHash('sha256');
+    // one byte more than the size, to see a file that grew since the stat
+    const buf = Buffer.allocUnsafe(size + 1);
+    for (;;) {
+      let got = 0;
+      while (got < buf.length) {
+        const n = fs.readSync(fd, buf, got, buf.length - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+      h.update(buf.subarray(0, got));
+      if (got < buf.length) return h.digest('hex');
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+
+parentPort!.on('message', (msg: ReadRequest) => {
+  const replies: ReadReply[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const p of msg.paths) {
+    const path = msg.latin1 ? Buffer.from(p, 'latin1') : p;
+    try {
+      if (msg.op === 'sha256') {
+        const r = sha256Small(path, msg.max);
+        replies.push(typeof r === 'number' ? { size: r } : { sha256: r });
+      } else if (msg.op === 'stat') {
+        replies.push({ size: fs.statSync(path).size });
+      } else {
+        const r = readSmall(path, msg.max);
+        if (typeof r === 'number') replies.push({ size: r });
+        else {
+          replies.push({ bytes: r });
+          transfer.push(r);
+        }
+      }
+    } catch (e) {
+      replies.push({ error: errorOf(e) });
+    }
+  }
+  parentPort!.postMessage({ id: msg.id, replies }, transfer);
+});

@@ -1,0 +1,61 @@
+/** The folder target's read side: small blobs on the reader threads (folder-reader.ts), list's sizes. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isClfsError } from '../../src/errors/index.js';
+import { FolderTarget } from '../../src/targets/index.js';
+
+function bytesOf(i: number): Buffer {
+  // sizes from 0 up, one blob past the reader threads' 256 KiB and one of several MiB
+  const size = i === 7 ? 256 * 1024 + 1 : i === 11 ? 3 * 1024 * 1024 + 5 : (i * 977) % 9000;
+  const b = Buffer.alloc(size);
+  for (let k = 0; k < size; k++) b[k] = (k * 31 + i) & 0xff;
+  return b;
+}
+
+describe('folder target reads', () => {
+  it('many gets at once return each blob exactly; list gives every size in name order past its stat window', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clfs-folder-read-'));
+    const target = new FolderTarget(dir);
+    try {
+      const n = 700;
+      const names = Array.from({ length: n }, (_, i) => `blob-${String(i).padStart(4, '0')}`);
+      for (let i = 0; i < n; i++) await writeFile(join(dir, names[i]!), bytesOf(i));
+      const got = await Promise.all(names.map((name) => target.get(name)));
+      got.forEach((b, i) => assert.ok(b.equals(bytesOf(i)), `${names[i]} read back differs`));
+      // a missing blob among others in the same turn: its own error, the rest unaffected
+      const mixed = await Promise.allSettled([target.get(names[3]!), target.get('no-such-blob'), target.get(names[4]!)]);
+      assert.equal(mixed[0].status, 'fulfilled');
+      assert.equal(mixed[2].status, 'fulfilled');
+      assert.ok(mixed[1].status === 'rejected' && isClfsError(mixed[1].reason) && mixed[1].reason.code === 'E_TARGET_NOT_FOUND');
+      const listed: Array<[string, number]> = [];
+      for await (const info of target.list('blob-')) listed.push([info.name, info.sizeBytes]);
+      assert.deepEqual(
+        listed,
+        names.map((name, i) => [name, bytesOf(i).length]),
+      );
+      // a listing given up early leaves nothing pending that fails later
+      for await (const info of target.list('blob-')) if (info.name === names[2]) break;
+    } finally {
+      await target.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reader threads do not keep a process alive that never closes the target', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clfs-folder-read-'));
+    try {
+      await writeFile(join(dir, 'a'), 'hello');
+      const index = pathToFileURL(fileURLToPath(new URL('../../src/targets/index.js', import.meta.url))).href;
+      const script = `import { FolderTarget } from ${JSON.stringify(index)}; const t = new FolderTarget(${JSON.stringify(dir)}); process.stdout.write(await t.get('a'));`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(out, 'hello');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
