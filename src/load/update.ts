@@ -36,10 +36,10 @@ import {
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, joinPath, lstatEntry, readDirectoryBatches, skipEntryOf, sourceFs } from '../scan/index.js';
 import type { SourceEntry } from '../scan/index.js';
-import { EntryState, FTYPE_UNKNOWN, SINGLE_OBJECT_MAX_BYTES } from '../state/index.js';
-import type { EntryRow, NewEntry, TransferIdentity } from '../state/index.js';
+import { DIFF_CHILD, EntryState, FTYPE_UNKNOWN, SINGLE_OBJECT_MAX_BYTES } from '../state/index.js';
+import type { DiffChild, EntryRow, NewEntry, TransferIdentity } from '../state/index.js';
 import { vattrOf } from './attributes.js';
-import { insertChild, newEntryFrom, unreadableChild } from './dir-scan.js';
+import { FTYPE_OF_KIND, insertChild, newEntryFrom, unreadableChild } from './dir-scan.js';
 import { indirectCount, segmentNames } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
@@ -213,15 +213,16 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   const run = ctx.run;
   const db = run.db;
   const listing = new Map<string, SourceEntry>();
-  const order: SourceEntry[] = [];
+  const order: Array<[string, SourceEntry]> = [];
   const failed = new Map<string, { name: Buffer; message: string }>();
   try {
     // the transfer's filters (changed by this update, when it was given others): what they leave out is not an entry
     const skip = skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1));
-    for (const batch of readDirectoryBatches(dir.path!, 1000, (err, name) => failed.set(hex(name), { name, message: err.message }), skip)) {
+    for (const batch of readDirectoryBatches(dir.path!, 1000, (err, name) => failed.set(keyOf(name), { name, message: err.message }), skip)) {
       for (const e of batch) {
-        listing.set(hex(e.name), e);
-        order.push(e);
+        const key = keyOf(e.name);
+        listing.set(key, e);
+        order.push([key, e]);
       }
       run.stats.entriesScanned += batch.length;
     }
@@ -229,7 +230,6 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
     // the load failed a directory it could not read; an update cannot tell what it holds now
     throw new ClfsError('E_SOURCE_UNREADABLE', `${displayPath(dir.path!)}: cannot read directory (${(err as Error).message}); fix it and re-run the update`, { subject: displayPath(dir.path!) });
   }
-  const rows = db.childRows(dir.id);
   const seen = new Set<string>();
   const removals: EntryRow[] = [];
   const additions: SourceEntry[] = [];
@@ -237,10 +237,15 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   const unreadable: Array<{ name: Buffer; message: string }> = [];
   const descend: EntryRow[] = [];
   let dirChanged = false;
-  for (const row of rows) {
-    const key = hex(row.name);
+  // --checksum reads the data of every unchanged file: no row is passed over on its lstat alone
+  const quick = !ctx.checksum;
+  for (const child of db.diffChildren(dir.id)) {
+    const key = keyOf(child[DIFF_CHILD.name]);
     seen.add(key);
     const e = listing.get(key);
+    // the common case, an unchanged file: compared on the raw row, no row object built
+    if (quick && e !== undefined && unchangedNonDir(child, e, ctx.preserve)) continue;
+    const row = db.entry(child[DIFF_CHILD.id])!;
     if (e === undefined) {
       if (ctx.preserve && isLinked(row)) ctx.dirtyGroups.add(row.linkOf ?? row.id);
       else removals.push(row);
@@ -280,8 +285,8 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
     // the inode is written again under the name the directory holds: the directory stays as it is
     refreshes.push({ row, fresh, change });
   }
-  for (const e of order) {
-    if (seen.has(hex(e.name))) continue;
+  for (const [key, e] of order) {
+    if (seen.has(key)) continue;
     if (ctx.preserve && e.kind !== 'dir' && e.nlink !== 1) ctx.relink.push({ dirId: dir.id, name: e.name });
     else additions.push(e);
     dirChanged = true;
@@ -294,6 +299,8 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   count(ctx, dir, removals, additions, refreshes, dirChanged);
   for (const f of unreadable) ctx.errors.push(f.message);
   if (!ctx.apply) return descend;
+  // an unchanged directory: nothing to record (a directory diffed again after a kill finds its rows matching)
+  if (!dirChanged && removals.length === 0 && refreshes.length === 0 && additions.length === 0 && unreadable.length === 0) return descend;
   db.tx(() => {
     for (const r of removals) removeSubtree(ctx, r, dir);
     for (const { row, fresh, change } of refreshes) {
@@ -325,6 +332,29 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
     if (dirChanged) reopenDir(ctx, dir);
   });
   return descend;
+}
+
+/** A map key of a name's bytes (latin1: one character per byte, so any byte string, UTF-8 or not). */
+function keyOf(name: Buffer): string {
+  return name.toString('latin1');
+}
+
+const NS = 1_000_000_000n;
+
+/**
+ * Whether a non-directory's row matches its lstat exactly, so compareEntry would find nothing and
+ * the diff would pass it over: same type, not failed, not a hard link the diff relinks, and the
+ * same size, times (to the nanosecond), inode and device numbers, mode and owner. Anything else
+ * (a time equal only as the container stores it, a directory) goes the whole row's way.
+ */
+function unchangedNonDir(c: DiffChild, e: SourceEntry, preserve: boolean): boolean {
+  if (e.kind === 'dir' || c[DIFF_CHILD.ftype] !== FTYPE_OF_KIND[e.kind] || c[DIFF_CHILD.state] === EntryState.ERROR) return false;
+  if (preserve && (c[DIFF_CHILD.linkOf] !== null || c[DIFF_CHILD.reconcile] === 1 || e.nlink !== 1)) return false;
+  if (c[DIFF_CHILD.size] !== Number(e.sizeBytes) || (c[DIFF_CHILD.mode] & 0xffff) !== (e.mode & 0xffff) || c[DIFF_CHILD.uid] !== e.uid || c[DIFF_CHILD.gid] !== e.gid) return false;
+  if (e.mtimeNs < 0n || e.ctimeNs < 0n) return false;
+  if (c[DIFF_CHILD.mtimeSec] !== Number(e.mtimeNs / NS) || c[DIFF_CHILD.mtimeNsec] !== Number(e.mtimeNs % NS)) return false;
+  if (c[DIFF_CHILD.ctimeSec] !== Number(e.ctimeNs / NS) || c[DIFF_CHILD.ctimeNsec] !== Number(e.ctimeNs % NS)) return false;
+  return c[DIFF_CHILD.ino] === e.ino.toString() && c[DIFF_CHILD.rdev] === e.rdev.toString();
 }
 
 function segmented(row: EntryRow): boolean {
@@ -418,7 +448,7 @@ function removeSubtree(ctx: DiffContext, row: EntryRow, parent: EntryRow): void 
   }
   db.addDeletes(names);
   db.deleteRows(rows.map((r) => r.id));
-  db.repairInodeMap();
+  db.repairInodesOf(rows);
 }
 
 /**

@@ -35,6 +35,8 @@ import type {
 const TEMP_PREFIX = '.clfsload-tmp-';
 /** Larger blobs (file segments) are written from this thread: copying them to the writer costs more than it saves. */
 const SMALL_PUT_BYTES = 256 * 1024;
+/** Blobs whose sizes list reads between two turns of the event loop. */
+const LIST_STAT_CHUNK = 256;
 
 export type { FolderDurability, FolderSyncOps } from './folder-sync.js';
 
@@ -197,7 +199,7 @@ export class FolderTarget implements Target {
   /**
    * Streamed, but not constant-memory: a folder has no sorted listing, so the names that match
    * the prefix are collected with fs.opendir (one entry at a time) and sorted before the first
-   * is yielded. A million blobs cost about 100 MB of names; sizes are read one stat at a time.
+   * is yielded. A million blobs cost about 100 MB of names; sizes are read a chunk of stats at a time.
    */
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
     const names: string[] = [];
@@ -214,17 +216,23 @@ export class FolderTarget implements Target {
     }
     // Blob names are ASCII, so code-unit order is the byte order Azure lists in.
     names.sort();
-    for (const name of names) {
+    // sizes by synchronous stats, LIST_STAT_CHUNK at a time with a turn of the event loop between
+    // chunks: a sixth of the CPU of one thread-pool stat per blob (load --update lists the whole container)
+    for (let i = 0; i < names.length; i += LIST_STAT_CHUNK) {
       if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
-      let sizeBytes: number;
-      try {
-        sizeBytes = (await stat(join(this.path, name))).size;
-      } catch (error) {
-        const mapped = await this.#toClfsError(error, name, 'list');
-        if (mapped.code === 'E_TARGET_NOT_FOUND') continue; // deleted while listing
-        throw mapped;
+      const chunk: BlobInfo[] = [];
+      for (const name of names.slice(i, i + LIST_STAT_CHUNK)) {
+        let info: fs.Stats | undefined;
+        try {
+          info = fs.statSync(join(this.path, name), { throwIfNoEntry: false });
+        } catch (error) {
+          throw await this.#toClfsError(error, name, 'list');
+        }
+        if (info === undefined) continue; // deleted while listing
+        chunk.push({ name, sizeBytes: info.size });
       }
-      yield { name, sizeBytes };
+      yield* chunk;
+      await new Promise((r) => setImmediate(r));
     }
   }
 
