@@ -155,6 +155,8 @@ interface DiffContext {
   errors: string[];
   /** count mode: the names an update would delete (apply mode keeps them in the state) */
   deletes: Set<string>;
+  /** set when the check beside the diff (compareChecked) failed: the diff stops */
+  checkFailed?: unknown;
 }
 
 function ftypeOfEntry(e: SourceEntry): Ftype {
@@ -187,13 +189,47 @@ export async function diffTree(ctx: DiffContext, sourceAbs: string): Promise<voi
     }
   }
   const stack: EntryRow[] = [root];
+  let sinceTurn = 0;
   while (stack.length > 0) {
-    if (ctx.run.stopping) return;
+    // stopping, or the container failed its check (compareChecked reports it)
+    if (ctx.run.stopping || ctx.checkFailed !== undefined) return;
     const dir = stack.pop()!;
+    const before = ctx.run.stats.entriesScanned;
     const sub = await diffDirectory(ctx, dir);
     for (let i = sub.length - 1; i >= 0; i--) stack.push(sub[i]!);
+    // a turn of the event loop now and then: the container's listing (compareChecked) runs meanwhile
+    sinceTurn += 1 + ctx.run.stats.entriesScanned - before;
+    if (sinceTurn >= TURN_ENTRIES) {
+      sinceTurn = 0;
+      await new Promise((r) => setImmediate(r));
+    }
   }
   if (ctx.preserve) relinkGroups(ctx);
+}
+
+/** Entries the diff compares between two turns of the event loop. */
+const TURN_ENTRIES = 2000;
+
+/**
+ * The diff (diffTree) and the check that the container holds only what clfsload wrote
+ * (checkOnlyOurs, against `expectedInodes`: the inode rows counted before the diff changed any),
+ * side by side: the listing, one request per page of names on Azure, runs while the diff walks
+ * the source, so an update waits for the longer of the two, not their sum. Only the state changes
+ * meanwhile, never the container, and the check is recorded as passed (apply mode) only once it
+ * has: an update killed before re-checks (StateDb.pendingUpdateCheck). Without `expectedInodes`
+ * there is no check to run (it passed, or a rebuilt state was checked before, against its list).
+ */
+export async function compareChecked(ctx: DiffContext, sourceAbs: string, expectedInodes: number | undefined): Promise<void> {
+  const run = ctx.run;
+  const listing = expectedInodes === undefined ? undefined : checkOnlyOurs(run, undefined, expectedInodes);
+  // awaited below, unless the diff fails or the run stops first: then its outcome no longer matters
+  listing?.catch((err: unknown) => (ctx.checkFailed = err));
+  await diffTree(ctx, sourceAbs);
+  if (listing === undefined) return;
+  // a run stopped by a signal or a fatal error writes nothing more: the check is left pending
+  if (run.interrupted || run.fatal !== undefined || run.abortSignal.aborted) return;
+  await listing;
+  if (ctx.apply) run.db.setPendingUpdateCheck(undefined);
 }
 
 /** A directory written again (its entries changed): blobs a rebuilt state knew of it, other than its inode, go. Inside tx. */
@@ -574,9 +610,10 @@ export function newDiffContext(run: LoadRun, apply: boolean, checksum: boolean):
  * Before an update writes anything: the container must hold only what clfsload wrote. A cache
  * that used the container as its storage writes objects of its own and higher versions of ours
  * (spec §3.5); an update would then overwrite or delete the cache's data. One listing.
- * `known`: every blob name a state rebuilt from the container found reachable.
+ * `known`: every blob name a state rebuilt from the container found reachable; `expectedInodes`:
+ * the inodes the state says the container holds (default: counted now).
  */
-export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined): Promise<void> {
+export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined, expectedInodes?: number): Promise<void> {
   const foreign = (name: string, why: string) =>
     new ClfsError('E_STATE_MISMATCH', `${run.target.description} holds ${name} (${why}), which this load did not write: a cache has written to the container, and an update would destroy its changes; load the source into a new container with --new instead`, { subject: name });
   let inodes = 0;
@@ -599,7 +636,7 @@ export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined
     if (known !== undefined && !known.has(b.name)) throw foreign(b.name, 'not reachable from the root');
     if (p.btype <= Btype.FIFO) inodes += 1;
   }
-  const expected = run.db.countInodeRows();
+  const expected = expectedInodes ?? run.db.countInodeRows();
   if (known === undefined && inodes !== expected) {
     throw new ClfsError('E_STATE_MISMATCH', `${run.target.description} holds ${inodes} inodes where this load wrote ${expected}: something else has written to or deleted from the container; load the source into a new container with --new instead`, { subject: run.target.description });
   }

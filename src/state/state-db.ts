@@ -628,11 +628,25 @@ export class StateDb {
     this.tx(() => {
       if (stage !== undefined) return this.setMeta('update', stage);
       this.deleteMeta('update');
+      this.deleteMeta('updateCheck');
       this.exec('DELETE FROM update_rewrites');
       // what the rebuild listed is no longer the whole container once an update wrote to it:
       // later updates check the container against the rows, as for a load's own state
       this.deleteMeta('rebuilt');
     });
+  }
+
+  /**
+   * The check that the container holds only what clfsload wrote, while it is still to pass: the
+   * inode count the listing is compared with, taken before the diff changed any row (the check
+   * runs beside the diff, src/load/update.ts compareChecked). Undefined: no check is pending.
+   */
+  get pendingUpdateCheck(): number | undefined {
+    return this.getMeta('updateCheck', z.number().int().min(0));
+  }
+
+  setPendingUpdateCheck(expectedInodes: number | undefined): void {
+    this.tx(() => (expectedInodes === undefined ? this.deleteMeta('updateCheck') : this.setMeta('updateCheck', expectedInodes)));
   }
 
   /**
