@@ -3,7 +3,7 @@
  *
  * The state (kept from the load, or rebuilt from the container by update-rebuild.ts) says what
  * the container holds. The diff walks the source and the state together, directory by directory
- * (one transaction each), and turns every difference into ordinary load work: new entries are
+ * (one transaction per batch of directories), and turns every difference into ordinary load work: new entries are
  * rows to write, changed files are rows to write again (a new data generation, so new segment
  * names), changed directories are reopened, removed entries' rows go and their blob names are
  * queued for deletion. Only then is the root moved back to its tmp name, and the load's own
@@ -157,6 +157,8 @@ interface DiffContext {
   deletes: Set<string>;
   /** set when the check beside the diff (compareChecked) failed: the diff stops */
   checkFailed?: unknown;
+  /** apply mode: the changes of directories diffed and not yet recorded (flushChanges) */
+  changes: Array<() => void>;
 }
 
 function ftypeOfEntry(e: SourceEntry): Ftype {
@@ -170,8 +172,8 @@ function objectsOfFile(sizeBytes: number): number {
 
 /**
  * Walk the source against the state from the root. Apply mode changes the state (one
- * transaction per directory, re-runnable: a directory diffed twice finds its rows already
- * matching); count mode only counts.
+ * transaction per batch of changed directories, re-runnable: a directory diffed twice finds its
+ * rows already matching); count mode only counts.
  */
 export async function diffTree(ctx: DiffContext, sourceAbs: string): Promise<void> {
   const db = ctx.run.db;
@@ -191,7 +193,7 @@ export async function diffTree(ctx: DiffContext, sourceAbs: string): Promise<voi
   const stack: EntryRow[] = [root];
   let sinceTurn = 0;
   while (stack.length > 0) {
-    // stopping, or the container failed its check (compareChecked reports it)
+    // stopping, or the container failed its check (compareChecked reports it): what is not recorded is diffed again by the next run
     if (ctx.run.stopping || ctx.checkFailed !== undefined) return;
     const dir = stack.pop()!;
     const before = ctx.run.stats.entriesScanned;
@@ -204,6 +206,7 @@ export async function diffTree(ctx: DiffContext, sourceAbs: string): Promise<voi
       await new Promise((r) => setImmediate(r));
     }
   }
+  flushChanges(ctx);
   if (ctx.preserve) relinkGroups(ctx);
 }
 
@@ -337,7 +340,8 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   if (!ctx.apply) return descend;
   // an unchanged directory: nothing to record (a directory diffed again after a kill finds its rows matching)
   if (!dirChanged && removals.length === 0 && refreshes.length === 0 && additions.length === 0 && unreadable.length === 0) return descend;
-  db.tx(() => {
+  // recorded with the next directories' changes, in one transaction (flushChanges)
+  ctx.changes.push(() => {
     for (const r of removals) removeSubtree(ctx, r, dir);
     for (const { row, fresh, change } of refreshes) {
       if (row.ftype === Ftype.DIR) {
@@ -367,7 +371,25 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
     db.releaseHeld(dir.id);
     if (dirChanged) reopenDir(ctx, dir);
   });
+  if (ctx.changes.length >= TX_DIRS) flushChanges(ctx);
   return descend;
+}
+
+/** Directories whose changes the diff records in one transaction. */
+const TX_DIRS = 32;
+
+/**
+ * The changes of the directories diffed since the last flush, in one transaction, in the order
+ * they were diffed (a directory's before its subdirectories'). Re-runnable as the diff is: a kill
+ * before the commit leaves those directories as they were, and the next run diffs them again.
+ */
+function flushChanges(ctx: DiffContext): void {
+  if (ctx.changes.length === 0) return;
+  const changes = ctx.changes;
+  ctx.changes = [];
+  ctx.run.db.tx(() => {
+    for (const apply of changes) apply();
+  });
 }
 
 /** A map key of a name's bytes (latin1: one character per byte, so any byte string, UTF-8 or not). */
@@ -603,7 +625,7 @@ async function contentDiffers(ctx: DiffContext, dir: EntryRow, row: EntryRow): P
 }
 
 export function newDiffContext(run: LoadRun, apply: boolean, checksum: boolean): DiffContext {
-  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set() };
+  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set(), changes: [] };
 }
 
 /**
@@ -619,7 +641,7 @@ export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined
   let inodes = 0;
   const root = rootBlobName(INITIAL_VERSION);
   const bucket = bucketBlobName();
-  for await (const b of run.target.list('', { abortSignal: run.abortSignal })) {
+  for await (const b of run.target.list('', { abortSignal: run.abortSignal, namesOnly: true })) {
     const p = parseBlobName(b.name);
     if (p === undefined) {
       if (/^[^/]+\.txt$/.test(b.name)) continue; // the run logs finalize uploads

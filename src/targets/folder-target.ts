@@ -216,6 +216,13 @@ export class FolderTarget implements Target {
     }
     // Blob names are ASCII, so code-unit order is the byte order Azure lists in.
     names.sort();
+    if (options.namesOnly === true) {
+      for (let i = 0; i < names.length; i += LIST_STAT_CHUNK) {
+        if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
+        for (const name of names.slice(i, i + LIST_STAT_CHUNK)) yield { name, sizeBytes: -1 };
+      }
+      return;
+    }
     // sizes by synchronous stats, LIST_STAT_CHUNK at a time with a turn of the event loop between
     // chunks: a sixth of the CPU of one thread-pool stat per blob (load --update lists the whole container)
     for (let i = 0; i < names.length; i += LIST_STAT_CHUNK) {
