@@ -23,7 +23,7 @@ import { PROBLEMS_FILE, RunLog } from './run-log.js';
 import { runTransfer } from './transfer.js';
 import { basenameBytes, checkSource } from './source-root.js';
 import { storedFilters } from './state-maintenance.js';
-import { applyAttributePatches, checkOnlyOurs, diffTree, newDiffContext, rootToTmp, runUpdateDeletes, storedOptionMismatch } from './update.js';
+import { applyAttributePatches, checkOnlyOurs, compareChecked, newDiffContext, rootToTmp, runUpdateDeletes, storedOptionMismatch } from './update.js';
 import type { StoredOptionCheck, UpdateCounts } from './update.js';
 import { rebuildState } from './update-rebuild.js';
 import type { ShardSeam } from './load-run.js';
@@ -575,15 +575,20 @@ async function beginUpdate(ctx: PhaseContext): Promise<LoadSummary | undefined> 
       throw new ClfsError('E_USAGE', `the load into ${run.target.description} has not finished (phase ${db.phase}): resume it with the same command without --update, then update`, { subject: '--update' });
     }
     await checkBucket(run.target, run.identity);
-    await checkOnlyOurs(run, db.isRebuilt ? db.allKnownBlobs() : undefined);
-    db.setUpdateStage('scan');
+    // a rebuilt state is checked against what its rebuild listed; the load's own state beside the diff
+    if (db.isRebuilt) await checkOnlyOurs(run, db.allKnownBlobs());
+    const expectedInodes = db.isRebuilt ? undefined : db.countInodeRows();
+    db.tx(() => {
+      db.setUpdateStage('scan');
+      db.setPendingUpdateCheck(expectedInodes);
+    });
     stage = 'scan';
   }
   if (stage === 'scan') {
     run.phaseName = 'update';
-    run.log.info(`update: comparing ${displayPath(Buffer.from(sourceAbs))} with ${run.target.description}${options.checksum ? ' (data too: --checksum)' : ''}`);
+    run.log.info(`update: comparing ${displayPath(sourceAbs)} with ${run.target.description}${options.checksum ? ' (data too: --checksum)' : ''}`);
     const diff = newDiffContext(run, true, options.checksum ?? false);
-    await diffTree(diff, sourceAbs);
+    await compareChecked(diff, sourceAbs, db.pendingUpdateCheck);
     if (run.interrupted) return summary(run, 'interrupted', Phase.DONE);
     if (run.fatal !== undefined) throw run.fatal;
     for (const m of diff.errors) run.countError(m);
@@ -681,9 +686,10 @@ export async function updateDryRun(options: LoadOptions): Promise<UpdateEstimate
     const run = new LoadRun({ db, target: options.target, identity, log, reporter: {}, concurrency: options.concurrency ?? options.target.capabilities.maxConnections, maxErrors: 0, abortSignal: options.abortSignal, encodeWorkers: 0, filter: SourceFilter.compile(options.filters ?? storedFilters(identity)) });
     try {
       await checkBucket(run.target, identity);
-      if (db.updateStage === undefined) await checkOnlyOurs(run, db.isRebuilt ? db.allKnownBlobs() : undefined);
+      if (db.updateStage === undefined && db.isRebuilt) await checkOnlyOurs(run, db.allKnownBlobs());
       const diff = newDiffContext(run, false, options.checksum ?? false);
-      await diffTree(diff, sourceAbs);
+      // the check beside the comparison, as the update runs it
+      await compareChecked(diff, sourceAbs, db.updateStage === undefined ? (db.isRebuilt ? undefined : db.countInodeRows()) : db.pendingUpdateCheck);
       const c = diff.counts;
       c.blobsToDelete = diff.deletes.size;
       if (c.added + c.changed + c.attributesOnly + c.removed > 0) {

@@ -3,7 +3,7 @@
  *
  * The state (kept from the load, or rebuilt from the container by update-rebuild.ts) says what
  * the container holds. The diff walks the source and the state together, directory by directory
- * (one transaction each), and turns every difference into ordinary load work: new entries are
+ * (one transaction per batch of directories), and turns every difference into ordinary load work: new entries are
  * rows to write, changed files are rows to write again (a new data generation, so new segment
  * names), changed directories are reopened, removed entries' rows go and their blob names are
  * queued for deletion. Only then is the root moved back to its tmp name, and the load's own
@@ -36,10 +36,10 @@ import {
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, joinPath, lstatEntry, readDirectoryBatches, skipEntryOf, sourceFs } from '../scan/index.js';
 import type { SourceEntry } from '../scan/index.js';
-import { EntryState, FTYPE_UNKNOWN, SINGLE_OBJECT_MAX_BYTES } from '../state/index.js';
-import type { EntryRow, NewEntry, TransferIdentity } from '../state/index.js';
+import { DIFF_CHILD, EntryState, FTYPE_UNKNOWN, SINGLE_OBJECT_MAX_BYTES } from '../state/index.js';
+import type { DiffChild, EntryRow, NewEntry, TransferIdentity } from '../state/index.js';
 import { vattrOf } from './attributes.js';
-import { insertChild, newEntryFrom, unreadableChild } from './dir-scan.js';
+import { FTYPE_OF_KIND, insertChild, newEntryFrom, unreadableChild } from './dir-scan.js';
 import { indirectCount, segmentNames } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 
@@ -155,6 +155,10 @@ interface DiffContext {
   errors: string[];
   /** count mode: the names an update would delete (apply mode keeps them in the state) */
   deletes: Set<string>;
+  /** set when the check beside the diff (compareChecked) failed: the diff stops */
+  checkFailed?: unknown;
+  /** apply mode: the changes of directories diffed and not yet recorded (flushChanges) */
+  changes: Array<() => void>;
 }
 
 function ftypeOfEntry(e: SourceEntry): Ftype {
@@ -168,8 +172,8 @@ function objectsOfFile(sizeBytes: number): number {
 
 /**
  * Walk the source against the state from the root. Apply mode changes the state (one
- * transaction per directory, re-runnable: a directory diffed twice finds its rows already
- * matching); count mode only counts.
+ * transaction per batch of changed directories, re-runnable: a directory diffed twice finds its
+ * rows already matching); count mode only counts.
  */
 export async function diffTree(ctx: DiffContext, sourceAbs: Buffer): Promise<void> {
   const db = ctx.run.db;
@@ -187,13 +191,48 @@ export async function diffTree(ctx: DiffContext, sourceAbs: Buffer): Promise<voi
     }
   }
   const stack: EntryRow[] = [root];
+  let sinceTurn = 0;
   while (stack.length > 0) {
-    if (ctx.run.stopping) return;
+    // stopping, or the container failed its check (compareChecked reports it): what is not recorded is diffed again by the next run
+    if (ctx.run.stopping || ctx.checkFailed !== undefined) return;
     const dir = stack.pop()!;
+    const before = ctx.run.stats.entriesScanned;
     const sub = await diffDirectory(ctx, dir);
     for (let i = sub.length - 1; i >= 0; i--) stack.push(sub[i]!);
+    // a turn of the event loop now and then: the container's listing (compareChecked) runs meanwhile
+    sinceTurn += 1 + ctx.run.stats.entriesScanned - before;
+    if (sinceTurn >= TURN_ENTRIES) {
+      sinceTurn = 0;
+      await new Promise((r) => setImmediate(r));
+    }
   }
+  flushChanges(ctx);
   if (ctx.preserve) relinkGroups(ctx);
+}
+
+/** Entries the diff compares between two turns of the event loop. */
+const TURN_ENTRIES = 2000;
+
+/**
+ * The diff (diffTree) and the check that the container holds only what clfsload wrote
+ * (checkOnlyOurs, against `expectedInodes`: the inode rows counted before the diff changed any),
+ * side by side: the listing, one request per page of names on Azure, runs while the diff walks
+ * the source, so an update waits for the longer of the two, not their sum. Only the state changes
+ * meanwhile, never the container, and the check is recorded as passed (apply mode) only once it
+ * has: an update killed before re-checks (StateDb.pendingUpdateCheck). Without `expectedInodes`
+ * there is no check to run (it passed, or a rebuilt state was checked before, against its list).
+ */
+export async function compareChecked(ctx: DiffContext, sourceAbs: Buffer, expectedInodes: number | undefined): Promise<void> {
+  const run = ctx.run;
+  const listing = expectedInodes === undefined ? undefined : checkOnlyOurs(run, undefined, expectedInodes);
+  // awaited below, unless the diff fails or the run stops first: then its outcome no longer matters
+  listing?.catch((err: unknown) => (ctx.checkFailed = err));
+  await diffTree(ctx, sourceAbs);
+  if (listing === undefined) return;
+  // a run stopped by a signal or a fatal error writes nothing more: the check is left pending
+  if (run.interrupted || run.fatal !== undefined || run.abortSignal.aborted) return;
+  await listing;
+  if (ctx.apply) run.db.setPendingUpdateCheck(undefined);
 }
 
 /** A directory written again (its entries changed): blobs a rebuilt state knew of it, other than its inode, go. Inside tx. */
@@ -213,15 +252,16 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   const run = ctx.run;
   const db = run.db;
   const listing = new Map<string, SourceEntry>();
-  const order: SourceEntry[] = [];
+  const order: Array<[string, SourceEntry]> = [];
   const failed = new Map<string, { name: Buffer; message: string }>();
   try {
     // the transfer's filters (changed by this update, when it was given others): what they leave out is not an entry
     const skip = skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1));
-    for (const batch of readDirectoryBatches(dir.path!, 1000, (err, name) => failed.set(hex(name), { name, message: err.message }), skip)) {
+    for (const batch of readDirectoryBatches(dir.path!, 1000, (err, name) => failed.set(keyOf(name), { name, message: err.message }), skip)) {
       for (const e of batch) {
-        listing.set(hex(e.name), e);
-        order.push(e);
+        const key = keyOf(e.name);
+        listing.set(key, e);
+        order.push([key, e]);
       }
       run.stats.entriesScanned += batch.length;
     }
@@ -229,7 +269,6 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
     // the load failed a directory it could not read; an update cannot tell what it holds now
     throw new ClfsError('E_SOURCE_UNREADABLE', `${displayPath(dir.path!)}: cannot read directory (${(err as Error).message}); fix it and re-run the update`, { subject: displayPath(dir.path!) });
   }
-  const rows = db.childRows(dir.id);
   const seen = new Set<string>();
   const removals: EntryRow[] = [];
   const additions: SourceEntry[] = [];
@@ -237,10 +276,15 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   const unreadable: Array<{ name: Buffer; message: string }> = [];
   const descend: EntryRow[] = [];
   let dirChanged = false;
-  for (const row of rows) {
-    const key = hex(row.name);
+  // --checksum reads the data of every unchanged file: no row is passed over on its lstat alone
+  const quick = !ctx.checksum;
+  for (const child of db.diffChildren(dir.id)) {
+    const key = keyOf(child[DIFF_CHILD.name]);
     seen.add(key);
     const e = listing.get(key);
+    // the common case, an unchanged file: compared on the raw row, no row object built
+    if (quick && e !== undefined && unchangedNonDir(child, e, ctx.preserve)) continue;
+    const row = db.entry(child[DIFF_CHILD.id])!;
     if (e === undefined) {
       if (ctx.preserve && isLinked(row)) ctx.dirtyGroups.add(row.linkOf ?? row.id);
       else removals.push(row);
@@ -280,8 +324,8 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
     // the inode is written again under the name the directory holds: the directory stays as it is
     refreshes.push({ row, fresh, change });
   }
-  for (const e of order) {
-    if (seen.has(hex(e.name))) continue;
+  for (const [key, e] of order) {
+    if (seen.has(key)) continue;
     if (ctx.preserve && e.kind !== 'dir' && e.nlink !== 1) ctx.relink.push({ dirId: dir.id, name: e.name });
     else additions.push(e);
     dirChanged = true;
@@ -294,7 +338,10 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   count(ctx, dir, removals, additions, refreshes, dirChanged);
   for (const f of unreadable) ctx.errors.push(f.message);
   if (!ctx.apply) return descend;
-  db.tx(() => {
+  // an unchanged directory: nothing to record (a directory diffed again after a kill finds its rows matching)
+  if (!dirChanged && removals.length === 0 && refreshes.length === 0 && additions.length === 0 && unreadable.length === 0) return descend;
+  // recorded with the next directories' changes, in one transaction (flushChanges)
+  ctx.changes.push(() => {
     for (const r of removals) removeSubtree(ctx, r, dir);
     for (const { row, fresh, change } of refreshes) {
       if (row.ftype === Ftype.DIR) {
@@ -324,7 +371,48 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
     db.releaseHeld(dir.id);
     if (dirChanged) reopenDir(ctx, dir);
   });
+  if (ctx.changes.length >= TX_DIRS) flushChanges(ctx);
   return descend;
+}
+
+/** Directories whose changes the diff records in one transaction. */
+const TX_DIRS = 32;
+
+/**
+ * The changes of the directories diffed since the last flush, in one transaction, in the order
+ * they were diffed (a directory's before its subdirectories'). Re-runnable as the diff is: a kill
+ * before the commit leaves those directories as they were, and the next run diffs them again.
+ */
+function flushChanges(ctx: DiffContext): void {
+  if (ctx.changes.length === 0) return;
+  const changes = ctx.changes;
+  ctx.changes = [];
+  ctx.run.db.tx(() => {
+    for (const apply of changes) apply();
+  });
+}
+
+/** A map key of a name's bytes (latin1: one character per byte, so any byte string, UTF-8 or not). */
+function keyOf(name: Buffer): string {
+  return name.toString('latin1');
+}
+
+const NS = 1_000_000_000n;
+
+/**
+ * Whether a non-directory's row matches its lstat exactly, so compareEntry would find nothing and
+ * the diff would pass it over: same type, not failed, not a hard link the diff relinks, and the
+ * same size, times (to the nanosecond), inode and device numbers, mode and owner. Anything else
+ * (a time equal only as the container stores it, a directory) goes the whole row's way.
+ */
+function unchangedNonDir(c: DiffChild, e: SourceEntry, preserve: boolean): boolean {
+  if (e.kind === 'dir' || c[DIFF_CHILD.ftype] !== FTYPE_OF_KIND[e.kind] || c[DIFF_CHILD.state] === EntryState.ERROR) return false;
+  if (preserve && (c[DIFF_CHILD.linkOf] !== null || c[DIFF_CHILD.reconcile] === 1 || e.nlink !== 1)) return false;
+  if (c[DIFF_CHILD.size] !== Number(e.sizeBytes) || (c[DIFF_CHILD.mode] & 0xffff) !== (e.mode & 0xffff) || c[DIFF_CHILD.uid] !== e.uid || c[DIFF_CHILD.gid] !== e.gid) return false;
+  if (e.mtimeNs < 0n || e.ctimeNs < 0n) return false;
+  if (c[DIFF_CHILD.mtimeSec] !== Number(e.mtimeNs / NS) || c[DIFF_CHILD.mtimeNsec] !== Number(e.mtimeNs % NS)) return false;
+  if (c[DIFF_CHILD.ctimeSec] !== Number(e.ctimeNs / NS) || c[DIFF_CHILD.ctimeNsec] !== Number(e.ctimeNs % NS)) return false;
+  return c[DIFF_CHILD.ino] === e.ino.toString() && c[DIFF_CHILD.rdev] === e.rdev.toString();
 }
 
 function segmented(row: EntryRow): boolean {
@@ -418,7 +506,7 @@ function removeSubtree(ctx: DiffContext, row: EntryRow, parent: EntryRow): void 
   }
   db.addDeletes(names);
   db.deleteRows(rows.map((r) => r.id));
-  db.repairInodeMap();
+  db.repairInodesOf(rows);
 }
 
 /**
@@ -537,22 +625,23 @@ async function contentDiffers(ctx: DiffContext, dir: EntryRow, row: EntryRow): P
 }
 
 export function newDiffContext(run: LoadRun, apply: boolean, checksum: boolean): DiffContext {
-  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set() };
+  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set(), changes: [] };
 }
 
 /**
  * Before an update writes anything: the container must hold only what clfsload wrote. A cache
  * that used the container as its storage writes objects of its own and higher versions of ours
  * (spec §3.5); an update would then overwrite or delete the cache's data. One listing.
- * `known`: every blob name a state rebuilt from the container found reachable.
+ * `known`: every blob name a state rebuilt from the container found reachable; `expectedInodes`:
+ * the inodes the state says the container holds (default: counted now).
  */
-export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined): Promise<void> {
+export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined, expectedInodes?: number): Promise<void> {
   const foreign = (name: string, why: string) =>
     new ClfsError('E_STATE_MISMATCH', `${run.target.description} holds ${name} (${why}), which this load did not write: a cache has written to the container, and an update would destroy its changes; load the source into a new container with --new instead`, { subject: name });
   let inodes = 0;
   const root = rootBlobName(INITIAL_VERSION);
   const bucket = bucketBlobName();
-  for await (const b of run.target.list('', { abortSignal: run.abortSignal })) {
+  for await (const b of run.target.list('', { abortSignal: run.abortSignal, namesOnly: true })) {
     const p = parseBlobName(b.name);
     if (p === undefined) {
       if (/^[^/]+\.txt$/.test(b.name)) continue; // the run logs finalize uploads
@@ -569,7 +658,7 @@ export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined
     if (known !== undefined && !known.has(b.name)) throw foreign(b.name, 'not reachable from the root');
     if (p.btype <= Btype.FIFO) inodes += 1;
   }
-  const expected = run.db.countInodeRows();
+  const expected = expectedInodes ?? run.db.countInodeRows();
   if (known === undefined && inodes !== expected) {
     throw new ClfsError('E_STATE_MISMATCH', `${run.target.description} holds ${inodes} inodes where this load wrote ${expected}: something else has written to or deleted from the container; load the source into a new container with --new instead`, { subject: run.target.description });
   }

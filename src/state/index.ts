@@ -1,5 +1,5 @@
-export { StateDb, TransferIdentitySchema } from './state-db.js';
-export type { ChildRow, NewEntry, Completion, TransferIdentity, Counters } from './state-db.js';
+export { DIFF_CHILD, StateDb, TransferIdentitySchema } from './state-db.js';
+export type { ChildRow, DiffChild, NewEntry, Completion, TransferIdentity, Counters } from './state-db.js';
 export { STATE_DB_FILE, SINGLE_OBJECT_MAX_BYTES } from './rows.js';
 export type { EntryRow, SingleObjectRow } from './rows.js';
 export { StateReader } from './state-reader.js';

@@ -7,6 +7,7 @@ import { ADDED_COLUMNS, EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase, SCHEM
 import { ENTRY_COLUMNS, SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
 import { ConnectionGuard, DEFAULT_STATE_RETRY, stateIo } from './sqlite-retry.js';
+import type { GuardedStatement } from './sqlite-retry.js';
 import type { StateRetryListener, StateRetryPolicy } from './sqlite-retry.js';
 import { FaultInjector } from './state-faults.js';
 import type { StateFaultPlan, StateFaultStats } from './state-faults.js';
@@ -44,6 +45,24 @@ const CountersSchema = z.object({ seqNext: z.number().int(), dmidCounter: z.numb
 export type Counters = z.infer<typeof CountersSchema>;
 
 export type ChildRow = Pick<EntryRow, 'id' | 'name' | 'fh' | 'ftype' | 'state' | 'linkOf'>;
+
+/**
+ * One child row as the update's diff reads it (StateDb.diffChildren): a raw array, its columns at
+ * the DIFF_CHILD indices. ino and rdev are the stored decimal text.
+ */
+export type DiffChild = [
+  id: number, name: Buffer, ftype: number, state: number, mode: number, uid: number, gid: number, size: number,
+  mtimeSec: number, mtimeNsec: number, ctimeSec: number, ctimeNsec: number, ino: string, rdev: string, nlink: number, linkOf: number | null, reconcile: number,
+];
+
+/** Where each column of a DiffChild is. */
+export const DIFF_CHILD = {
+  id: 0, name: 1, ftype: 2, state: 3, mode: 4, uid: 5, gid: 6, size: 7,
+  mtimeSec: 8, mtimeNsec: 9, ctimeSec: 10, ctimeNsec: 11, ino: 12, rdev: 13, nlink: 14, linkOf: 15, reconcile: 16,
+} as const;
+
+const DIFF_CHILDREN_SQL = `SELECT id, name, ftype, state, mode, uid, gid, size, mtime_s, mtime_ns, ctime_s, ctime_ns, ino, rdev, nlink, link_of, reconcile
+  FROM entries WHERE parent_id = ? ORDER BY id`;
 
 export type NewEntry = Omit<EntryRow, 'id' | 'pending' | 'plannedSegments' | 'writtenSizeBytes' | 'error' | 'gen'>;
 
@@ -88,6 +107,8 @@ export class StateDb {
   private readonly db: Database.Database;
   private readonly guard: ConnectionGuard;
   private readonly stmts;
+  /** statements of the update's queries, prepared once on first use (below) */
+  private readonly updateStmts = new Map<string, GuardedStatement>();
 
   private constructor(dir: string, db: Database.Database, guard: ConnectionGuard) {
     this.dir = dir;
@@ -607,6 +628,7 @@ export class StateDb {
     this.tx(() => {
       if (stage !== undefined) return this.setMeta('update', stage);
       this.deleteMeta('update');
+      this.deleteMeta('updateCheck');
       this.exec('DELETE FROM update_rewrites');
       // what the rebuild listed is no longer the whole container once an update wrote to it:
       // later updates check the container against the rows, as for a load's own state
@@ -615,12 +637,25 @@ export class StateDb {
   }
 
   /**
+   * The check that the container holds only what clfsload wrote, while it is still to pass: the
+   * inode count the listing is compared with, taken before the diff changed any row (the check
+   * runs beside the diff, src/load/update.ts compareChecked). Undefined: no check is pending.
+   */
+  get pendingUpdateCheck(): number | undefined {
+    return this.getMeta('updateCheck', z.number().int().min(0));
+  }
+
+  setPendingUpdateCheck(expectedInodes: number | undefined): void {
+    this.tx(() => (expectedInodes === undefined ? this.deleteMeta('updateCheck') : this.setMeta('updateCheck', expectedInodes)));
+  }
+
+  /**
    * An entry an update writes again whose old object stays in place until then (same name): its
    * directory, which names it, is not unfinished for it (the state check leaves that directory
    * alone). Call inside tx.
    */
   markRewrite(id: number): void {
-    this.run('INSERT OR IGNORE INTO update_rewrites(entry_id) VALUES (?)', id);
+    this.updateStmt('INSERT OR IGNORE INTO update_rewrites(entry_id) VALUES (?)').run(id);
   }
 
   /** Whether this state was rebuilt from the container (the load's own state was not there). */
@@ -630,6 +665,41 @@ export class StateDb {
 
   deleteMeta(key: string): void {
     this.run('DELETE FROM meta WHERE key = ?', key);
+  }
+
+  private updateStmt(sql: string, raw = false): GuardedStatement {
+    let s = this.updateStmts.get(sql);
+    if (s === undefined) {
+      s = this.guard.prepare(sql);
+      if (raw) s.raw(true);
+      this.updateStmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /**
+   * What the update's diff compares of a directory's children, in scan order: one indexed query
+   * per directory, each row a raw array (DIFF_CHILD columns), no row objects (building them was
+   * most of the diff's cost). A row that differs is read whole with entry().
+   */
+  diffChildren(dirId: number): DiffChild[] {
+    return this.updateStmt(DIFF_CHILDREN_SQL, true).all(dirId) as DiffChild[];
+  }
+
+  /**
+   * The inode map after rows were removed (inside the caller's transaction): the inodes whose
+   * first name went, and the link counts of those that lost other names, derived again from the
+   * rows. What repairInodeMap does for the whole map, for these rows only.
+   */
+  repairInodesOf(removed: ReadonlyArray<Pick<EntryRow, 'id' | 'linkOf'>>): void {
+    const del = this.updateStmt('DELETE FROM inodes WHERE primary_id = ?');
+    const recount = this.updateStmt('UPDATE inodes SET links = 1 + (SELECT COUNT(*) FROM entries WHERE entries.link_of = inodes.primary_id) WHERE primary_id = ?');
+    const primaries = new Set<number>();
+    for (const r of removed) {
+      del.run(r.id);
+      if (r.linkOf !== null) primaries.add(r.linkOf);
+    }
+    for (const p of primaries) recount.run(p);
   }
 
   /** Every child row of a directory, in scan order. */
@@ -648,9 +718,9 @@ export class StateDb {
 
   /** Remove rows (and what the known-blob table held of them). Call inside tx. */
   deleteRows(ids: readonly number[]): void {
-    const del = this.guard.prepare('DELETE FROM entries WHERE id = ?');
-    const known = this.guard.prepare('DELETE FROM known_blobs WHERE entry_id = ?');
-    const attrs = this.guard.prepare('DELETE FROM update_attrs WHERE entry_id = ?');
+    const del = this.updateStmt('DELETE FROM entries WHERE id = ?');
+    const known = this.updateStmt('DELETE FROM known_blobs WHERE entry_id = ?');
+    const attrs = this.updateStmt('DELETE FROM update_attrs WHERE entry_id = ?');
     for (const id of ids) {
       del.run(id);
       known.run(id);
@@ -664,8 +734,7 @@ export class StateDb {
    * names and the old ones are the caller's to delete. Call inside tx.
    */
   refreshFromSource(id: number, e: NewEntry, state: EntryState | undefined, newGeneration: boolean): void {
-    this.guard
-      .prepare(
+    this.updateStmt(
         `UPDATE entries SET mode = ?, uid = ?, gid = ?, size = ?, mtime_s = ?, mtime_ns = ?, ctime_s = ?, ctime_ns = ?, atime_s = ?, atime_ns = ?,
           ino = ?, dev = ?, rdev = ?, nlink = ?, state = COALESCE(?, state), error = CASE WHEN ? IS NULL THEN error ELSE NULL END,
           gen = gen + ?, planned_segments = CASE WHEN ? = 1 THEN 0 ELSE planned_segments END, written_size = CASE WHEN ? = 1 THEN NULL ELSE written_size END
@@ -677,7 +746,7 @@ export class StateDb {
 
   /** Blob names an update deletes once everything new is in place (FINALIZE). Call inside tx. */
   addDeletes(names: Iterable<string>): void {
-    const ins = this.guard.prepare('INSERT OR IGNORE INTO update_deletes(name) VALUES (?)');
+    const ins = this.updateStmt('INSERT OR IGNORE INTO update_deletes(name) VALUES (?)');
     for (const n of names) ins.run(n);
   }
 
@@ -703,7 +772,7 @@ export class StateDb {
 
   /** An inode whose attributes alone changed: rewritten from its stored blob, data untouched. Call inside tx. */
   addAttrPatch(id: number): void {
-    this.run('INSERT OR IGNORE INTO update_attrs(entry_id) VALUES (?)', id);
+    this.updateStmt('INSERT OR IGNORE INTO update_attrs(entry_id) VALUES (?)').run(id);
   }
 
   attrPatches(limit: number): EntryRow[] {
@@ -720,7 +789,7 @@ export class StateDb {
 
   /** Blob names of an entry as read from the container (a state rebuilt from it), beyond those derived from the row. */
   knownBlobs(id: number): string[] {
-    return this.all<{ name: string }>('SELECT name FROM known_blobs WHERE entry_id = ?', id).map((r) => r.name);
+    return this.updateStmt('SELECT name FROM known_blobs WHERE entry_id = ?').pluck().all(id) as string[];
   }
 
   addKnownBlobs(id: number, names: Iterable<string>): void {
@@ -730,7 +799,7 @@ export class StateDb {
 
   /** Call inside tx. */
   clearKnownBlobs(id: number): void {
-    this.run('DELETE FROM known_blobs WHERE entry_id = ?', id);
+    this.updateStmt('DELETE FROM known_blobs WHERE entry_id = ?').run(id);
   }
 
   /** Rows that own an inode object in the container: every entry but the root, other names of hard links and failed entries. */

@@ -35,6 +35,8 @@ import type {
 const TEMP_PREFIX = '.clfsload-tmp-';
 /** Larger blobs (file segments) are written from this thread: copying them to the writer costs more than it saves. */
 const SMALL_PUT_BYTES = 256 * 1024;
+/** Blobs whose sizes list reads between two turns of the event loop. */
+const LIST_STAT_CHUNK = 256;
 
 export type { FolderDurability, FolderSyncOps } from './folder-sync.js';
 
@@ -229,7 +231,7 @@ export class FolderTarget implements Target {
   /**
    * Streamed, but not constant-memory: a folder has no sorted listing, so the names that match
    * the prefix are collected with fs.opendir (one entry at a time) and sorted before the first
-   * is yielded. A million blobs cost about 100 MB of names; sizes are read one stat at a time.
+   * is yielded. A million blobs cost about 100 MB of names; sizes are read a chunk of stats at a time.
    */
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
     const names: string[] = [];
@@ -246,6 +248,13 @@ export class FolderTarget implements Target {
     }
     // Blob names are ASCII, so code-unit order is the byte order Azure lists in.
     names.sort();
+    if (options.namesOnly === true) {
+      for (let i = 0; i < names.length; i += LIST_STAT_CHUNK) {
+        if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
+        for (const name of names.slice(i, i + LIST_STAT_CHUNK)) yield { name, sizeBytes: -1 };
+      }
+      return;
+    }
     // sizes statted on the reader threads, a bounded window ahead of the name being yielded
     const sizes: Array<Promise<number>> = [];
     let asked = 0;

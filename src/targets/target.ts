@@ -46,6 +46,11 @@ export interface GetOptions {
 
 export interface ListOptions {
   abortSignal?: AbortSignal;
+  /**
+   * The caller reads the names only: a target whose sizes cost it something (a folder: one stat
+   * per blob) may skip them and report sizeBytes as -1. Azure's listing has them for free.
+   */
+  namesOnly?: boolean;
 }
 
 export interface FlushOptions {

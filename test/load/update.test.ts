@@ -368,3 +368,37 @@ test('requests only for what changed: one rewritten file costs its inode, the ro
   assert.equal(after.delete - before.delete, 2);
   await assertLikeFreshLoad(t, work, src, { ...opts, target: new FolderTarget(blobs) }, 'one rewritten file');
 });
+
+test('each attribute the comparison reads, changed alone on one file, is found; the unchanged files are passed over', async (t) => {
+  const { work, src } = workDir(t, 'upd-attrs');
+  fs.mkdirSync(src);
+  const f = (i: number) => path.join(src, `f${i}`);
+  for (let i = 0; i < 40; i++) fs.writeFileSync(f(i), `file ${i}\n`.repeat(i + 1));
+  const opts = folderOptions(src, work, 'blobs');
+  assert.equal((await load(opts)).status, 'complete');
+  const mtimeOf = (i: number) => fs.lstatSync(f(i), { bigint: true }).mtimeNs;
+  const setMtime = (i: number, ns: bigint) => execFileSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, f(i)]);
+  // data changes: the mtime alone (a millisecond later), the size under the same mtime, another inode under the same size and times
+  setMtime(0, mtimeOf(0) + 1_000_000n);
+  const m4 = mtimeOf(4);
+  fs.appendFileSync(f(4), 'x');
+  setMtime(4, m4);
+  execFileSync('cp', ['-p', f(5), path.join(work, 'f5')]);
+  fs.renameSync(path.join(work, 'f5'), f(5));
+  // attribute changes: the mode, the owner, the ctime alone (same size and mtime, other bytes: a small file is written again whole)
+  fs.chmodSync(f(1), 0o600);
+  fs.chownSync(f(2), 1234, 4321);
+  const m3 = mtimeOf(3);
+  fs.writeFileSync(f(3), fs.readFileSync(f(3)).map((b) => (b === 0x0a ? b : b ^ 0x20)));
+  setMtime(3, m3);
+  const dry = await updateDryRun({ ...opts, newTransfer: false, update: true });
+  // the root's attributes changed too (f5 was renamed into it)
+  assert.equal(dry.changed, 3, JSON.stringify(dry));
+  assert.equal(dry.attributesOnly, 4, JSON.stringify(dry));
+  const s = await update(opts);
+  assert.equal(s.status, 'complete');
+  assert.deepEqual({ changed: s.update?.changed, attributesOnly: s.update?.attributesOnly, removed: s.update?.removed, added: s.update?.added }, { changed: 3, attributesOnly: 4, removed: 0, added: 0 });
+  // six inodes and the root (its tmp and final names), the log and the bucket object: none of the 34 unchanged files
+  assert.ok(s.blobsWritten <= 10, `${s.blobsWritten} blobs written`);
+  await assertLikeFreshLoad(t, work, src, opts, 'one attribute each');
+});
