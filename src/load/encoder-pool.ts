@@ -10,6 +10,7 @@ import type { SegmentJob, SegmentResult } from './segment-encoder.js';
 import { encodeRange, SingleObjectEncoder } from './single-object.js';
 import type { RangeResult, SingleObjectSource } from './single-object.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
+import { workerExecArgv } from '../targets/worker-argv.js';
 
 interface Waiter {
   resolve: (r: unknown) => void;
@@ -66,7 +67,7 @@ export class EncoderPool {
 
   private startWorker(): void {
     // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
-    const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: this.workerData, resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
+    const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: this.workerData, execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
     const slot = { worker, busy: 0 };
     worker.on('message', (m: { id: number; result?: unknown; error?: ClfsErrorJson }) => {
       slot.busy -= 1;

@@ -13,6 +13,7 @@
  * those running are busy, and idle threads never keep the process alive.
  */
 import { Worker } from 'node:worker_threads';
+import { workerExecArgv } from './worker-argv.js';
 
 /** A message to a reader thread. */
 export interface ReadRequest {
@@ -143,8 +144,8 @@ export class FolderReader {
   }
 
   #start(): ReaderThread {
-    // no execArgv: the caller's flags (--input-type of `node -e`, say) need not apply to a worker
-    const worker = new Worker(new URL('./folder-reader-worker.js', import.meta.url), { execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
+    // the caller's flags less those of its main script (--input-type of `node -e`, say: worker-argv.ts)
+    const worker = new Worker(new URL('./folder-reader-worker.js', import.meta.url), { execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     const thread: ReaderThread = { worker, waiting: new Map() };
     worker.on('message', (m: { id: number; replies: ReadReply[] }) => {
       const batch = thread.waiting.get(m.id);

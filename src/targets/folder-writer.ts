@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { FolderWrite, FolderWriteFailure } from './folder-writes.js';
+import { workerExecArgv } from './worker-argv.js';
 
 /** Small puts sent to a writer thread in one message, at most. */
 const WRITE_ONE_CHUNK = 32;
@@ -37,7 +38,7 @@ export class FolderWriter {
   }
 
   #start(): WriterThread {
-    const worker = new Worker(new URL('./folder-writer-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
+    const worker = new Worker(new URL('./folder-writer-worker.js', import.meta.url), { execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     const thread: WriterThread = { worker, waiting: new Map() };
     worker.on('message', (m: { id: number; failure?: { index: number; code?: string; message: string } }) => {
       const w = thread.waiting.get(m.id);

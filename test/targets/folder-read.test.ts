@@ -59,3 +59,28 @@ describe('folder target reads', () => {
     }
   });
 });
+
+describe('worker threads under `node --input-type=module -e`', () => {
+  it('a library load and verify from `node -e` work: the encode, writer and reader threads do not inherit --input-type or the code', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'clfs-worker-argv-'));
+    try {
+      const src = join(work, 'src');
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(src);
+      for (let i = 0; i < 40; i++) await writeFile(join(src, `f${i}`), bytesOf(i));
+      // past 16 KiB: segments go to the encode workers; small files go as ranges
+      await writeFile(join(src, 'big'), Buffer.alloc(9 * 1024 * 1024, 7));
+      const lib = pathToFileURL(fileURLToPath(new URL('../../src/index.js', import.meta.url))).href;
+      const script = `import * as lib from ${JSON.stringify(lib)};
+        const target = new lib.FolderTarget(${JSON.stringify(join(work, 'blobs'))});
+        const s = await lib.load({ source: ${JSON.stringify(src)}, target, targetKey: 'argv', stateDir: ${JSON.stringify(join(work, 'state'))}, newTransfer: true });
+        const report = await lib.verify(target, { source: ${JSON.stringify(src)} });
+        process.stdout.write(JSON.stringify({ status: s.status, problems: report.problems.length }));`;
+      await mkdir(join(work, 'blobs'));
+      const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as Record<string, unknown>;
+      assert.deepEqual(out, { status: 'complete', problems: 0 });
+    } finally {
+      await rm(join(work), { recursive: true, force: true });
+    }
+  });
+});
