@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { ReadReply, ReadRequest } from './folder-reader.js';
+import { hashToEndSync } from './hash-to-end.js';
 
 function errorOf(e: unknown): { code?: string; message: string } {
   const err = e as NodeJS.ErrnoException | undefined;
@@ -40,18 +41,8 @@ function sha256Small(path: string | Buffer, max: number): string | number {
     const size = fs.fstatSync(fd).size;
     if (size > max) return size;
     const h = createHash('sha256');
-    // one byte more than the size, to see a file that grew since the stat
-    const buf = Buffer.allocUnsafe(size + 1);
-    for (;;) {
-      let got = 0;
-      while (got < buf.length) {
-        const n = fs.readSync(fd, buf, got, buf.length - got, null);
-        if (n === 0) break;
-        got += n;
-      }
-      h.update(buf.subarray(0, got));
-      if (got < buf.length) return h.digest('hex');
-    }
+    hashToEndSync(fd, size, h);
+    return h.digest('hex');
   } finally {
     fs.closeSync(fd);
   }

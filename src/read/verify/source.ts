@@ -9,6 +9,7 @@ import { Btype, encodeTimeNs } from '../../codec/index.js';
 import { holdsMarker, joinPath, kindOfMode } from '../../scan/index.js';
 import type { SourceFilter } from '../../scan/index.js';
 import type { FolderReader } from '../../targets/folder-reader.js';
+import { hashToEndSync } from '../../targets/hash-to-end.js';
 import { displayClfsPath, escapeName, type Inode } from '../container-reader.js';
 import { entryTypeOf } from '../ls.js';
 import { msgOf, type ProblemSink, type VerifyContext } from './context.js';
@@ -48,18 +49,8 @@ export async function sha256OfFile(path: Buffer, threads?: FolderReader): Promis
   try {
     const size = fs.fstatSync(fd).size;
     if (size <= SYNC_READ_BYTES) {
-      // one byte more than the size, to see a file that grew since the stat
-      const buf = Buffer.allocUnsafe(size + 1);
-      for (;;) {
-        let got = 0;
-        while (got < buf.length) {
-          const n = fs.readSync(fd, buf, got, buf.length - got, null);
-          if (n === 0) break;
-          got += n;
-        }
-        h.update(buf.subarray(0, got));
-        if (got < buf.length) return h.digest('hex');
-      }
+      hashToEndSync(fd, size, h);
+      return h.digest('hex');
     }
     streamed = true;
     const stream = fs.createReadStream(path as unknown as string, { fd, highWaterMark: STREAM_CHUNK_BYTES, start: 0 });
