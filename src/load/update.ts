@@ -42,6 +42,8 @@ import { vattrOf } from './attributes.js';
 import { FTYPE_OF_KIND, insertChild, newEntryFrom, unreadableChild } from './dir-scan.js';
 import { indirectCount, segmentNames } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
+import { DirLister, filterListing } from './dir-lister.js';
+import type { DirListing, Listed } from './dir-lister.js';
 
 /** What an update changes (the dry run's estimate, and the summary of a run). */
 export interface UpdateCounts {
@@ -159,6 +161,8 @@ interface DiffContext {
   checkFailed?: unknown;
   /** apply mode: the changes of directories diffed and not yet recorded (flushChanges) */
   changes: Array<() => void>;
+  /** the source directories listed ahead of the diff, by row id (diffTree) */
+  ahead: Map<number, Promise<Listed[]>>;
 }
 
 function ftypeOfEntry(e: SourceEntry): Ftype {
@@ -192,22 +196,68 @@ export async function diffTree(ctx: DiffContext, sourceAbs: Buffer): Promise<voi
   }
   const stack: EntryRow[] = [root];
   let sinceTurn = 0;
-  while (stack.length > 0) {
-    // stopping, or the container failed its check (compareChecked reports it): what is not recorded is diffed again by the next run
-    if (ctx.run.stopping || ctx.checkFailed !== undefined) return;
-    const dir = stack.pop()!;
-    const before = ctx.run.stats.entriesScanned;
-    const sub = await diffDirectory(ctx, dir);
-    for (let i = sub.length - 1; i >= 0; i--) stack.push(sub[i]!);
-    // a turn of the event loop now and then: the container's listing (compareChecked) runs meanwhile
-    sinceTurn += 1 + ctx.run.stats.entriesScanned - before;
-    if (sinceTurn >= TURN_ENTRIES) {
-      sinceTurn = 0;
-      await new Promise((r) => setImmediate(r));
+  const lister = new DirLister(LISTER_THREADS);
+  try {
+    while (stack.length > 0) {
+      // stopping, or the container failed its check (compareChecked reports it): what is not recorded is diffed again by the next run
+      if (ctx.run.stopping || ctx.checkFailed !== undefined) return;
+      const dir = stack.pop()!;
+      listAhead(ctx, lister, dir, stack);
+      const before = ctx.run.stats.entriesScanned;
+      const sub = await diffDirectory(ctx, dir);
+      for (let i = sub.length - 1; i >= 0; i--) stack.push(sub[i]!);
+      // a turn of the event loop now and then: the container's listing (compareChecked) runs meanwhile
+      sinceTurn += 1 + ctx.run.stats.entriesScanned - before;
+      if (sinceTurn >= TURN_ENTRIES) {
+        sinceTurn = 0;
+        await new Promise((r) => setImmediate(r));
+      }
     }
+  } finally {
+    ctx.ahead.clear();
+    await lister.close();
   }
   flushChanges(ctx);
   if (ctx.preserve) relinkGroups(ctx);
+}
+
+/** Threads that list source directories ahead of the diff, and how many directories they list ahead. */
+const LISTER_THREADS = 2;
+const LIST_AHEAD = 4;
+
+/**
+ * The directory being diffed and the next ones the diff will take (the top of its stack),
+ * listed on the lister's threads unless they are already.
+ */
+function listAhead(ctx: DiffContext, lister: DirLister, dir: EntryRow, stack: readonly EntryRow[]): void {
+  const want = [dir];
+  for (let i = stack.length - 1; i >= 0 && want.length <= LIST_AHEAD; i--) want.push(stack[i]!);
+  for (const d of want) {
+    if (ctx.ahead.has(d.id)) continue;
+    const p = lister.start(d.path!);
+    // a directory left unread (the diff stopped) must not fail the process later
+    p.catch(() => undefined);
+    ctx.ahead.set(d.id, p);
+  }
+}
+
+/**
+ * A source directory's children through the transfer's filters: listed ahead by diffTree, else
+ * here with synchronous calls (the dry run's helpers, a subtree removed and re-added).
+ */
+async function listDirectory(ctx: DiffContext, dir: EntryRow): Promise<DirListing> {
+  const run = ctx.run;
+  const skip = skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1));
+  const ahead = ctx.ahead.get(dir.id);
+  if (ahead !== undefined) {
+    ctx.ahead.delete(dir.id);
+    return filterListing(dir.path!, await ahead, skip);
+  }
+  const listing: DirListing = { entries: [], failed: [] };
+  for (const batch of readDirectoryBatches(dir.path!, 1000, (error, name) => listing.failed.push({ name, error }), skip)) {
+    for (const e of batch) listing.entries.push(e);
+  }
+  return listing;
 }
 
 /** Entries the diff compares between two turns of the event loop. */
@@ -256,15 +306,14 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   const failed = new Map<string, { name: Buffer; message: string }>();
   try {
     // the transfer's filters (changed by this update, when it was given others): what they leave out is not an entry
-    const skip = skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1));
-    for (const batch of readDirectoryBatches(dir.path!, 1000, (err, name) => failed.set(keyOf(name), { name, message: err.message }), skip)) {
-      for (const e of batch) {
-        const key = keyOf(e.name);
-        listing.set(key, e);
-        order.push([key, e]);
-      }
-      run.stats.entriesScanned += batch.length;
+    const listed = await listDirectory(ctx, dir);
+    for (const f of listed.failed) failed.set(keyOf(f.name), { name: f.name, message: f.error.message });
+    for (const e of listed.entries) {
+      const key = keyOf(e.name);
+      listing.set(key, e);
+      order.push([key, e]);
     }
+    run.stats.entriesScanned += listed.entries.length;
   } catch (err) {
     // the load failed a directory it could not read; an update cannot tell what it holds now
     throw new ClfsError('E_SOURCE_UNREADABLE', `${displayPath(dir.path!)}: cannot read directory (${(err as Error).message}); fix it and re-run the update`, { subject: displayPath(dir.path!) });
@@ -625,7 +674,7 @@ async function contentDiffers(ctx: DiffContext, dir: EntryRow, row: EntryRow): P
 }
 
 export function newDiffContext(run: LoadRun, apply: boolean, checksum: boolean): DiffContext {
-  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set(), changes: [] };
+  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set(), changes: [], ahead: new Map() };
 }
 
 /**

@@ -619,6 +619,15 @@ export class StateDb {
 
   // ---- load --update (src/load/update.ts): the diff's changes, the blobs it will delete, the inodes whose attributes it patches
 
+  /** Whether a finalize of this transfer put problems.txt into the container (a later clean finalize deletes it). */
+  get problemsUploaded(): boolean {
+    return this.getMeta('problemsUploaded', z.boolean()) === true;
+  }
+
+  setProblemsUploaded(uploaded: boolean): void {
+    this.setMeta('problemsUploaded', uploaded);
+  }
+
   /** Where an update stands: 'scan' (comparing; the container unchanged or its root moved to tmp), 'write' (the load's phases at work). */
   get updateStage(): 'scan' | 'write' | undefined {
     return this.getMeta('update', z.enum(['scan', 'write']));

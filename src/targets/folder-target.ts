@@ -11,7 +11,7 @@
  * fsync of each file and then of the folder).
  */
 import { randomBytes } from 'node:crypto';
-import { open, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClfsError } from '../errors/index.js';
@@ -230,19 +230,15 @@ export class FolderTarget implements Target {
 
   /**
    * Streamed, but not constant-memory: a folder has no sorted listing, so the names that match
-   * the prefix are collected with fs.opendir (one entry at a time) and sorted before the first
+   * the prefix are collected (on a reader thread, FolderReader.names) and sorted before the first
    * is yielded. A million blobs cost about 100 MB of names; sizes are read a chunk of stats at a time.
    */
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
-    const names: string[] = [];
+    if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
+    let names: string[];
     try {
-      const dir = await opendir(this.path, { bufferSize: 256 });
-      for await (const entry of dir) {
-        if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
-        if (entry.name.startsWith(prefix) && !entry.name.startsWith(TEMP_PREFIX) && entry.isFile()) {
-          names.push(entry.name);
-        }
-      }
+      // the whole folder on a reader thread: the caller's event loop stays free meanwhile
+      names = await this.#reader.names(this.path, prefix, TEMP_PREFIX);
     } catch (error) {
       throw await this.#toClfsError(error, prefix, 'list');
     }

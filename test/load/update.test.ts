@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { load, updateDryRun, verify, FolderTarget, isClfsError } from '../../src/index.js';
+import { load, updateDryRun, verify, FolderTarget, isClfsError, setSourceFaults } from '../../src/index.js';
 import type { LoadOptions, LoadSummary } from '../../src/index.js';
 import { buildRandomTree } from '../helpers/random-tree.js';
 import { applyRandomEdits } from '../helpers/random-edits.js';
@@ -401,4 +401,38 @@ test('each attribute the comparison reads, changed alone on one file, is found; 
   // six inodes and the root (its tmp and final names), the log and the bucket object: none of the 34 unchanged files
   assert.ok(s.blobsWritten <= 10, `${s.blobsWritten} blobs written`);
   await assertLikeFreshLoad(t, work, src, opts, 'one attribute each');
+});
+
+test('source faults during the comparison (listed on the lister threads): a child whose lstat fails is an error to retry, an unreadable directory stops the update naming it; both resume to a fresh load', async (t) => {
+  const { work, src } = workDir(t, 'upd-faults');
+  fs.mkdirSync(path.join(src, 'a', 'deep'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'b'), { recursive: true });
+  for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(src, i % 2 ? 'a' : 'b', `f${i}`), `data ${i}`);
+  fs.writeFileSync(path.join(src, 'a', 'deep', 'x'), 'x');
+  const opts = folderOptions(src, work, 'blobs');
+  assert.equal((await load(opts)).status, 'complete');
+  // a new file whose lstat fails (on the lister threads: the plan reaches them through workerData)
+  fs.writeFileSync(path.join(src, 'a', 'new-file'), 'new');
+  fs.writeFileSync(path.join(src, 'b', 'f0'), 'changed data');
+  setSourceFaults({ rules: [{ op: 'lstat', path: 'a/new-file', code: 'EACCES' }] });
+  let s: LoadSummary;
+  try {
+    s = await update(opts);
+  } finally {
+    setSourceFaults(undefined);
+  }
+  assert.equal(s.status, 'complete-with-errors');
+  assert.equal(s.errors, 1);
+  assert.ok(s.problems.some((p) => p.path.includes('a/new-file') && p.message.includes('permission denied')), JSON.stringify(s.problems));
+  // a directory that cannot be listed: the update stops before it changes the container, naming it
+  fs.writeFileSync(path.join(src, 'a', 'deep', 'y'), 'y');
+  setSourceFaults({ rules: [{ op: 'opendir', path: 'a/deep', code: 'EIO' }] });
+  try {
+    await assert.rejects(update(opts), (err: unknown) => isClfsError(err) && err.code === 'E_SOURCE_UNREADABLE' && err.message.includes('a/deep'));
+  } finally {
+    setSourceFaults(undefined);
+  }
+  const done = await update(opts);
+  assert.equal(done.status, 'complete', JSON.stringify(done.problems));
+  await assertLikeFreshLoad(t, work, src, opts, 'after the faults');
 });
