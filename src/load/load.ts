@@ -536,9 +536,9 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: Buffer):
     run.reporter.phase?.(phase, 'start');
     log.info(`phase ${phase} started`);
     await step.run(ctx);
-    // the phase's last figures are the state's; a phase the run left part way is not said to end
+    // the phase's last figures are the state's (FINALIZE changes no entry); a phase the run left part way is not said to end
     if (phase !== Phase.INIT) {
-      run.syncProgress();
+      if (phase !== Phase.FINALIZE) run.syncProgress();
       run.reporter.progress?.(run.snapshot());
     }
     if (!run.stopping) {
@@ -615,9 +615,9 @@ async function beginUpdate(ctx: PhaseContext): Promise<LoadSummary | undefined> 
 const SUMMARY_PROBLEMS = 1000;
 
 function summary(run: LoadRun, status: LoadStatus, phase: Phase, update?: UpdateCounts): LoadSummary {
-  const totals = run.db.progressTotals();
+  const totals = run.db.summaryTotals();
   const kinds: Partial<Record<SourceKind, number>> = {};
-  for (const [ftype, n] of run.db.storedByFtype()) {
+  for (const [ftype, n] of totals.stored) {
     const kind = KIND_OF_FTYPE.get(ftype);
     if (kind !== undefined) kinds[kind] = n;
   }

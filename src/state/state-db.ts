@@ -151,6 +151,10 @@ export class StateDb {
       storedByFtype: p(`SELECT ftype, COUNT(*) AS n FROM entries WHERE state IN (${[...STORED_STATES].join(', ')}) GROUP BY ftype`),
       countByState: p('SELECT state, COUNT(*) AS n, SUM(size) AS bytes FROM entries GROUP BY state'),
       countAll: p('SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes FROM entries'),
+      summaryTotals: p(`SELECT ftype, state IN (${[...STORED_STATES].join(', ')}) AS stored, COUNT(*) AS n,
+        COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes,
+        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) THEN 1 ELSE 0 END), 0) AS done,
+        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) AND ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS doneBytes FROM entries GROUP BY 1, 2`),
       progressTotals: p(`SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes,
         COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) THEN 1 ELSE 0 END), 0) AS done,
         COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) AND ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS doneBytes FROM entries`),
@@ -607,6 +611,23 @@ export class StateDb {
   }
 
   /** Stored entries (names) by ftype: what the container holds. */
+  /**
+   * progressTotals and storedByFtype in one pass over the rows (the summary of a run wants both;
+   * each pass reads every row: a tenth of a second at 200,000 entries).
+   */
+  summaryTotals(): { entries: number; fileBytes: number; doneEntries: number; doneFileBytes: number; stored: Map<number, number> } {
+    const rows = this.stmts.summaryTotals.all() as Array<{ ftype: number; stored: number; n: number; bytes: number; done: number; doneBytes: number }>;
+    const t = { entries: 0, fileBytes: 0, doneEntries: 0, doneFileBytes: 0, stored: new Map<number, number>() };
+    for (const r of rows) {
+      t.entries += r.n;
+      t.fileBytes += r.bytes;
+      t.doneEntries += r.done;
+      t.doneFileBytes += r.doneBytes;
+      if (r.stored === 1) t.stored.set(r.ftype, (t.stored.get(r.ftype) ?? 0) + r.n);
+    }
+    return t;
+  }
+
   storedByFtype(): Map<number, number> {
     const rows = this.stmts.storedByFtype.all() as Array<{ ftype: number; n: number }>;
     return new Map(rows.map((r) => [r.ftype, r.n]));

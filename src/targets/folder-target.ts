@@ -243,7 +243,7 @@ export class FolderTarget implements Target {
       throw await this.#toClfsError(error, prefix, 'list');
     }
     // Blob names are ASCII, so code-unit order is the byte order Azure lists in.
-    names.sort();
+    if (options.namesOnly !== true || options.unordered !== true) names.sort();
     if (options.namesOnly === true) {
       for (let i = 0; i < names.length; i += LIST_STAT_CHUNK) {
         if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);

@@ -51,6 +51,8 @@ export interface ListOptions {
    * per blob) may skip them and report sizeBytes as -1. Azure's listing has them for free.
    */
   namesOnly?: boolean;
+  /** the caller needs no order (a target that would sort for it may skip that): with namesOnly */
+  unordered?: boolean;
 }
 
 export interface FlushOptions {
