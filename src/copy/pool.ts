@@ -158,3 +158,70 @@ export class AdaptiveLimit {
     clearInterval(this.timer);
   }
 }
+
+/**
+ * Whether a kind of source call is cheap enough to make synchronously on the main thread.
+ *
+ * Each asynchronous file call is a hand-off to libuv's thread pool and back (a queue lock, a
+ * thread woken, its answer posted to the event loop): in the copy's CPU profile that hand-off is
+ * the main thread's largest cost per small file, larger than the call itself when the source is
+ * a local disk (an lstat, open or close there takes a few µs, warm or cold). So those calls are
+ * made synchronously while they stay cheap. The gate looks at windows of `window` calls: when
+ * most of a window took longer than `limitUs` (a source over a network mount, reads that wait
+ * for the disk), the calls go to the pool again for a pause, then the gate tries again; a
+ * window after a pause that is mostly slow too doubles the pause (up to `maxPauseMs`). Most of
+ * a window, not its mean: a call the scheduler preempted on a busy machine is slow once, a
+ * source that blocks is slow every time. The clock is injected so tests need no timing.
+ */
+export class SyncGate {
+  private seen = 0;
+  private slow = 0;
+  private until = -Infinity;
+  private pause: number;
+  /** the window is the first after a pause */
+  private resumed = false;
+
+  constructor(
+    private readonly limitUs = 40,
+    private readonly window = 16,
+    private readonly minPauseMs = 500,
+    private readonly maxPauseMs = 8000,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.pause = minPauseMs;
+  }
+
+  /** Whether the next call is made synchronously. */
+  get sync(): boolean {
+    return this.until === -Infinity || this.now() >= this.until;
+  }
+
+  /** Runs `fn` (a synchronous call) and learns from its time, less `allowUs` its size accounts for. */
+  time<T>(fn: () => T, allowUs = 0): T {
+    const t0 = this.now();
+    try {
+      return fn();
+    } finally {
+      this.learn((this.now() - t0) * 1000 - allowUs);
+    }
+  }
+
+  /** One synchronous call took `us` microseconds. */
+  learn(us: number): void {
+    this.seen += 1;
+    if (us > this.limitUs) this.slow += 1;
+    if (2 * this.slow > this.window) {
+      this.pause = this.resumed ? Math.min(this.maxPauseMs, 2 * this.pause) : this.minPauseMs;
+      this.until = this.now() + this.pause;
+      this.resumed = true;
+      this.seen = 0;
+      this.slow = 0;
+      return;
+    }
+    if (this.seen >= this.window) {
+      this.resumed = false;
+      this.seen = 0;
+      this.slow = 0;
+    }
+  }
+}
