@@ -887,7 +887,9 @@ class CopyRun {
       await this.discard(dst, dest);
       throw err;
     }
-    for (let i = 0; i < ranges; i++) this.pool.push({ t: 'range', file, start: i * RANGE_BYTES, end: Math.min(size, (i + 1) * RANGE_BYTES) });
+    // pushed last first: a group's newest task runs first (pool.ts), so the ranges run from the
+    // start of the file on, and the source is read forwards (its read-ahead keeps up; backwards it did not)
+    for (let i = ranges - 1; i >= 0; i--) this.pool.push({ t: 'range', file, start: i * RANGE_BYTES, end: Math.min(size, (i + 1) * RANGE_BYTES) });
   }
 
   private async range(t: Task & { t: 'range' }): Promise<void> {
