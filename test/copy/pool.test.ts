@@ -64,12 +64,12 @@ test('TaskPool: one group alone runs perGroup at once even under a larger limit;
   assert.equal(ran, 2, 'only those in flight finish');
 });
 
-test('SyncGate: synchronous while most calls are cheap; a window mostly slow pauses it, the pause doubles while the source stays slow and resets once it is fast', () => {
+test('SyncGate: synchronous while most calls are cheap; a blocking call, a slow first call after a pause or a window mostly slow pauses it; the pause doubles while the source stays slow and resets after a good window', () => {
   let now = 0;
-  const gate = new SyncGate(40, 4, 100, 400, () => now);
+  const gate = new SyncGate(40, 4, 100, 400, () => now, 1000);
   assert.equal(gate.sync, true);
   // a preempted call now and then does not move it
-  for (let i = 0; i < 20; i++) gate.learn(i % 4 === 0 ? 5000 : 5);
+  for (let i = 0; i < 20; i++) gate.learn(i % 4 === 0 ? 500 : 5);
   assert.equal(gate.sync, true);
   // most of a window slow: the pool for the pause
   gate.learn(100);
@@ -80,25 +80,35 @@ test('SyncGate: synchronous while most calls are cheap; a window mostly slow pau
   assert.equal(gate.sync, false);
   now += 1;
   assert.equal(gate.sync, true);
-  // still slow after the pause: twice as long
-  for (let i = 0; i < 3; i++) gate.learn(100);
+  // the first call after the pause slow too: twice as long
+  gate.learn(100);
   assert.equal(gate.sync, false);
   now += 199;
   assert.equal(gate.sync, false);
   now += 1;
   assert.equal(gate.sync, true);
-  for (let i = 0; i < 3; i++) gate.learn(100);
+  gate.learn(100);
   now += 400;
   assert.equal(gate.sync, true, 'the pause stops at maxPauseMs');
-  // fast again for a window: the next slow spell pauses for the shortest time
+  // a good first call and a good window: the next pause is the shortest again, even for one blocking call
   for (let i = 0; i < 4; i++) gate.learn(5);
-  for (let i = 0; i < 3; i++) gate.learn(100);
+  gate.learn(5000);
+  assert.equal(gate.sync, false);
+  now += 100;
+  assert.equal(gate.sync, true);
+  // a good first call alone is not a good window: a blocking call soon after doubles the pause
+  gate.learn(5);
+  gate.learn(5000);
+  now += 100;
+  assert.equal(gate.sync, false);
   now += 100;
   assert.equal(gate.sync, true);
   // time(): runs the call, learns its duration less what its size allows
   const g2 = new SyncGate(40, 2, 100, 100, () => now);
-  assert.equal(g2.time(() => ((now += 0.5), 7), 400), 7, 'the value of the call');
-  assert.equal(g2.sync, true, '500 µs, 400 of them allowed');
+  assert.equal(g2.time(() => ((now += 0.5), 7), 470), 7, 'the value of the call');
+  assert.equal(g2.sync, true, '500 µs, 470 of them allowed');
+  g2.time(() => (now += 0.5));
+  assert.equal(g2.sync, true, 'one slow call of a window of two is not most of it');
   g2.time(() => (now += 0.5));
   g2.time(() => (now += 0.5));
   assert.equal(g2.sync, false);
