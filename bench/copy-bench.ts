@@ -275,7 +275,7 @@ async function ceilingWithCpu(o: CopyBenchOptions, m: Mount, mode: string, conc:
   return { rate, usPerOp: ops > 0 ? (1e6 * (m.cpu() - cpu0)) / ops : 0 };
 }
 
-/** The slow per-file tools (one process per file, or one file at a time) copy one top directory of a large tree at 1 ms: its rate per file is theirs for the whole tree. */
+/** The slow per-file tools (one process per file, or one file at a time) copy one top directory of the small tree: its rate per file is theirs for the whole tree. */
 const PER_FILE_SLOW = ['rsync -a', 'parallel -j N cp -P'];
 
 function subtree(tree: Tree): Tree & { scope: string } {
@@ -406,7 +406,7 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
             }
             if (bestN.has(tool)) ns = [bestN.get(tool)];
           }
-          const part = tree.kind === 'small' && !q && delayUs > 0 && PER_FILE_SLOW.includes(tool) ? subtree(tree) : undefined;
+          const part = tree.kind === 'small' && !q && PER_FILE_SLOW.includes(tool) ? subtree(tree) : undefined;
           for (const n of ns) here.push(await runTool(m, part ?? tree, delayUs, tool, n, o, part?.scope));
           if (tool === 'clfsload copy') here.push(await runTool(m, tree, delayUs, tool, undefined, o));
         }
@@ -446,7 +446,7 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
     '',
     `\`${command}\` — ${new Date().toISOString().slice(0, 10)}${q ? ', **--quick sizes**' : ''}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; load average at the end ${os.loadavg()[0]!.toFixed(1)} (other work shares this machine)`,
     '',
-    `Trees: ${trees.map((t) => `${t.name} (${t.files} files, ${(t.bytes / MIB).toFixed(0)} MiB)`).join('; ')}. Delays: ${delays.join(', ')} µs per kernel request. Tools swept over N = ${sweep.join(', ')}. Each figure is one whole-process run (wall time from spawn to exit, caches dropped before it); ops/file counts delayfs's requests (one delay each); CPU ms/file is the tool's own user + system time (all its processes) per file, delayfs µs/request the daemon's (a row whose two CPU figures fill 2 cores is CPU-bound on this machine, whatever the delay). ${PER_FILE_SLOW.join(' and ')} copy one top directory of the small tree at a delay above 0 (their rate per file does not depend on the tree's size: on the whole tree an earlier run had parallel -j 16 at 641 s and -j 64 past 19 minutes).`,
+    `Trees: ${trees.map((t) => `${t.name} (${t.files} files, ${(t.bytes / MIB).toFixed(0)} MiB)`).join('; ')}. Delays: ${delays.join(', ')} µs per kernel request. Tools swept over N = ${sweep.join(', ')}. Each figure is one whole-process run (wall time from spawn to exit, caches dropped before it); ops/file counts delayfs's requests (one delay each); CPU ms/file is the tool's own user + system time (all its processes) per file, delayfs µs/request the daemon's (a row whose two CPU figures fill 2 cores is CPU-bound on this machine, whatever the delay). ${PER_FILE_SLOW.join(' and ')} copy one top directory of the small tree (their rate per file does not depend on the tree's size: on the whole tree an earlier run had parallel -j 16 at 641 s and -j 64 past 19 minutes).`,
     '',
     ...ceilings.map((c) => `- harness ceiling: ${c}`),
     ...verdicts.map((v) => `- ${v}`),
