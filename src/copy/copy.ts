@@ -744,7 +744,8 @@ class CopyRun {
     const fd = this.openGate.time(() => {
       this.fsx.ops.source += 1;
       try {
-        return sourceFs.openSync(p, 'r');
+        // non-blocking: a file swapped for a fifo since its lstat must not hang the main thread in open
+        return sourceFs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       } catch (err) {
         throw sourceError(err);
       }
