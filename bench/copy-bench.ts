@@ -50,6 +50,12 @@ interface Row {
   filesPerSecond: number;
   mibPerSecond: number;
   opsPerFile: number;
+  /** the tool's own CPU (user + system, all its processes) per file, ms */
+  cpuMsPerFile?: number;
+  /** delayfs's CPU per request it answered during the row, µs */
+  delayfsUsPerOp?: number;
+  /** the part of the tree the row copied when not all of it (the slow per-file tools on a large tree) */
+  scope?: string;
   peakRssMb: number;
   exit: number;
   equal: string;
@@ -95,6 +101,8 @@ interface Mount {
   pid: number;
   stats: string;
   ops(): Promise<number>;
+  /** delayfs's CPU so far (user + system), seconds */
+  cpu(): number;
   unmount(): Promise<void>;
 }
 
@@ -124,6 +132,12 @@ async function mountDelayfs(bin: string, o: CopyBenchOptions, delayUs: number): 
       for (let i = 0; i < 100 && !fs.existsSync(stats); i++) await new Promise((r) => setTimeout(r, 10));
       // the first line is the total (one per kernel request); per operation after it
       return Number(fs.readFileSync(stats, 'utf8').split('\n')[0]!.trim());
+    },
+    cpu() {
+      // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (100 a second); the name field may hold spaces
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
     },
     async unmount() {
       spawnSync('fusermount3', ['-u', point], { stdio: 'ignore' });
@@ -199,7 +213,7 @@ const TOOLS: Array<{ tool: string; swept: boolean }> = [
   { tool: 'clfsload copy', swept: true },
 ];
 
-async function runTool(m: Mount, tree: Tree, delayUs: number, tool: string, n: number | undefined, o: CopyBenchOptions): Promise<Row> {
+async function runTool(m: Mount, tree: Tree, delayUs: number, tool: string, n: number | undefined, o: CopyBenchOptions, scope?: string): Promise<Row> {
   const label = `${tool.replace(/\W+/g, '_')}-${n ?? 'default'}`;
   const dst = path.join(m.point, label);
   fs.rmSync(path.join(m.under, label), { recursive: true, force: true });
@@ -209,9 +223,11 @@ async function runTool(m: Mount, tree: Tree, delayUs: number, tool: string, n: n
   fs.mkdirSync(stateDir, { recursive: true });
   dropCaches();
   const before = await m.ops();
+  const cpuBefore = m.cpu();
   const [cmd, args, env] = toolCommand(tool, n, tree.root, dst, o, stateDir);
   const r = await measureChild(cmd, args, { env: { ...process.env, ...env } });
   const ops = (await m.ops()) - before;
+  const fsCpu = m.cpu() - cpuBefore;
   const cmp = spawnSync(process.execPath, [o.cli, 'compare', tree.root, dst, '--json'], { encoding: 'utf8', maxBuffer: 256 << 20 });
   let equal = 'no';
   try {
@@ -230,20 +246,55 @@ async function runTool(m: Mount, tree: Tree, delayUs: number, tool: string, n: n
     filesPerSecond: tree.files / r.wallSeconds,
     mibPerSecond: tree.bytes / MIB / r.wallSeconds,
     opsPerFile: ops / tree.files,
+    ...(r.cpuSeconds !== undefined ? { cpuMsPerFile: (1000 * r.cpuSeconds) / tree.files } : {}),
+    ...(ops > 0 ? { delayfsUsPerOp: (1e6 * fsCpu) / ops } : {}),
+    ...(scope !== undefined ? { scope } : {}),
     peakRssMb: r.peakRssBytes / MIB,
     exit: r.exitCode,
     equal,
   };
   // each row as it is measured, so a run stopped part way keeps what it measured
   fs.appendFileSync(path.join(o.cache, 'copy-rows.jsonl'), `${JSON.stringify({ ...row, at: new Date().toISOString() })}\n`);
-  process.stderr.write(`  ${tree.name} ${delayUs}us ${tool}${n !== undefined ? ` N=${n}` : ''}: ${row.seconds.toFixed(2)} s, ${row.filesPerSecond.toFixed(0)} files/s, ${row.mibPerSecond.toFixed(1)} MiB/s, ${row.opsPerFile.toFixed(1)} ops/file, ${row.peakRssMb.toFixed(0)} MB, exit ${row.exit}, equal ${equal}\n`);
+  process.stderr.write(`  ${tree.name}${scope !== undefined ? ` (${scope})` : ''} ${delayUs}us ${tool}${n !== undefined ? ` N=${n}` : ''}: ${row.seconds.toFixed(2)} s, ${row.filesPerSecond.toFixed(0)} files/s, ${row.mibPerSecond.toFixed(1)} MiB/s, ${row.opsPerFile.toFixed(1)} ops/file, ${row.peakRssMb.toFixed(0)} MB, exit ${row.exit}, equal ${equal}\n`);
   return row;
 }
 
-function ceiling(o: CopyBenchOptions, m: Mount, mode: string, conc: number, seconds: number): number {
+/** `last`: seconds, or for the copy mode the source directory */
+function ceiling(o: CopyBenchOptions, m: Mount, mode: string, conc: number, last: number | string): number {
   const script = path.join(o.repo, 'dist', 'bench', 'copy-ceiling.js');
-  const r = spawnSync(process.execPath, [script, mode, path.join(m.point, `ceiling-${mode}`), String(conc), String(seconds)], { encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '256' } });
+  const r = spawnSync(process.execPath, [script, mode, path.join(m.point, `ceiling-${mode}`), String(conc), String(last)], { encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '256' } });
   return Number(r.stdout.trim());
+}
+
+/** A ceiling and delayfs's CPU per request while it ran (µs). */
+async function ceilingWithCpu(o: CopyBenchOptions, m: Mount, mode: string, conc: number, last: number | string): Promise<{ rate: number; usPerOp: number }> {
+  const ops0 = await m.ops();
+  const cpu0 = m.cpu();
+  const rate = ceiling(o, m, mode, conc, last);
+  const ops = (await m.ops()) - ops0;
+  return { rate, usPerOp: ops > 0 ? (1e6 * (m.cpu() - cpu0)) / ops : 0 };
+}
+
+/** The slow per-file tools (one process per file, or one file at a time) copy one top directory of the small tree: its rate per file is theirs for the whole tree. */
+const PER_FILE_SLOW = ['rsync -a', 'parallel -j N cp -P'];
+
+function subtree(tree: Tree): Tree & { scope: string } {
+  const first = fs.readdirSync(tree.root).sort()[0]!;
+  let files = 0;
+  let bytes = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        files += 1;
+        bytes += fs.lstatSync(p).size;
+      }
+    }
+  };
+  const root = path.join(tree.root, first);
+  walk(root);
+  return { name: tree.name, root, files, bytes, scope: `${first}/ only: ${files} files` };
 }
 
 async function shardBalance(o: CopyBenchOptions, m: Mount, tree: Tree): Promise<string> {
@@ -319,9 +370,12 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
     const m = await mountDelayfs(bin, o, delayUs);
     try {
       const meta = ceiling(o, m, 'meta', 128, q ? 1 : 3);
-      const create = ceiling(o, m, 'create', 128, q ? 1 : 3);
+      const createC = await ceilingWithCpu(o, m, 'create', 128, q ? 1 : 3);
+      const create = createC.rate;
       const bytes = ceiling(o, m, 'bytes', 16, q ? 1 : 3);
-      ceilings.push(`delayfs at ${delayUs} µs per operation: ${meta} utimes/s, ${create} files/s created (create + 4 KiB write + futimes + close, 128 at once over 64 directories), ${bytes} MiB/s written (16 writers of 1 MiB)`);
+      ceilings.push(
+        `delayfs at ${delayUs} µs per operation: ${meta} utimes/s, ${create} files/s created (create + 4 KiB write + futimes + close, 128 at once over 64 directories; delayfs's own CPU ${createC.usPerOp.toFixed(0)} µs per request, 5 requests per file), ${bytes} MiB/s written (16 writers of 1 MiB from memory)`,
+      );
       // the best N of each tool on the small tree: the 200,000-file tree runs the tools at it
       const bestN = new Map<string, number | undefined>();
       let bestRecipe: string | undefined;
@@ -329,6 +383,10 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
         const large = tree.kind === 'large';
         // the large tree's byte ceiling again, just before its rows (the machine's load moves)
         const byteCeiling = large ? ceiling(o, m, 'bytes', 16, q ? 1 : 3) : 0;
+        // and the same bytes read from the cold source and written, no metadata: what any tool can reach
+        if (large) dropCaches();
+        const copyCeiling = large ? ceiling(o, m, 'copy', 16, tree.root) : 0;
+        if (large) ceilings.push(`delayfs at ${delayUs} µs, ${tree.name}: ${byteCeiling} MiB/s written from memory (16 writers of 1 MiB), ${copyCeiling} MiB/s copied from the cold source (its files in 16 MiB ranges, 16 at once, 1 MiB reads and writes, no metadata), just before the tree's rows`);
         const here: Row[] = [];
         for (const { tool, swept } of TOOLS) {
           if (onlyTools !== undefined && !onlyTools.some((t) => tool.startsWith(t))) {
@@ -348,7 +406,8 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
             }
             if (bestN.has(tool)) ns = [bestN.get(tool)];
           }
-          for (const n of ns) here.push(await runTool(m, tree, delayUs, tool, n, o));
+          const part = tree.kind === 'small' && !q && PER_FILE_SLOW.includes(tool) ? subtree(tree) : undefined;
+          for (const n of ns) here.push(await runTool(m, part ?? tree, delayUs, tool, n, o, part?.scope));
           if (tool === 'clfsload copy') here.push(await runTool(m, tree, delayUs, tool, undefined, o));
         }
         rows.push(...here);
@@ -369,8 +428,9 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
           const parts = [`${tree.name} at ${delayUs} µs: clfsload copy ${rate(ours, large).toFixed(large ? 0 : 0)} ${unit} (N=${ours.n ?? 'adaptive'})`];
           if (other !== undefined) parts.push(`${(rate(ours, large) / rate(other, large)).toFixed(2)}x the best other tool (${other.tool}${other.n !== undefined ? ` N=${other.n}` : ''}, ${rate(other, large).toFixed(0)} ${unit})`);
           if (cp !== undefined) parts.push(`${(rate(ours, large) / rate(cp, large)).toFixed(1)}x cp -a`);
-          if (large) parts.push(`${((100 * ours.mibPerSecond) / byteCeiling).toFixed(0)}% of the byte ceiling measured just before (${byteCeiling} MiB/s)`);
-          parts.push(`${ours.opsPerFile.toFixed(1)} operations per file, peak RSS ${ours.peakRssMb.toFixed(0)} MB`);
+          if (large) parts.push(`${((100 * ours.mibPerSecond) / byteCeiling).toFixed(0)}% of the byte ceiling measured just before (${byteCeiling} MiB/s), ${((100 * ours.mibPerSecond) / copyCeiling).toFixed(0)}% of the cold-source copy ceiling (${copyCeiling} MiB/s)`);
+          else parts.push(`${((100 * ours.filesPerSecond) / create).toFixed(0)}% of the harness's create ceiling (${create} files/s)`);
+          parts.push(`${ours.opsPerFile.toFixed(1)} operations per file${ours.cpuMsPerFile !== undefined ? `, ${ours.cpuMsPerFile.toFixed(2)} ms of its own CPU per file` : ''}, peak RSS ${ours.peakRssMb.toFixed(0)} MB${tree.kind === 'medium' && !q ? ' (target ≤ 250 MB)' : ''}`);
           verdicts.push(parts.join('; '));
         }
       }
@@ -386,16 +446,19 @@ export async function copyBench(o: CopyBenchOptions): Promise<string> {
     '',
     `\`${command}\` — ${new Date().toISOString().slice(0, 10)}${q ? ', **--quick sizes**' : ''}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}; load average at the end ${os.loadavg()[0]!.toFixed(1)} (other work shares this machine)`,
     '',
-    `Trees: ${trees.map((t) => `${t.name} (${t.files} files, ${(t.bytes / MIB).toFixed(0)} MiB)`).join('; ')}. Delays: ${delays.join(', ')} µs per kernel request. Tools swept over N = ${sweep.join(', ')}. Each figure is one whole-process run (wall time from spawn to exit, caches dropped before it); ops/file counts delayfs's requests (one delay each).`,
+    `Trees: ${trees.map((t) => `${t.name} (${t.files} files, ${(t.bytes / MIB).toFixed(0)} MiB)`).join('; ')}. Delays: ${delays.join(', ')} µs per kernel request. Tools swept over N = ${sweep.join(', ')}. Each figure is one whole-process run (wall time from spawn to exit, caches dropped before it); ops/file counts delayfs's requests (one delay each); CPU ms/file is the tool's own user + system time (all its processes) per file, delayfs µs/request the daemon's (a row whose two CPU figures fill 2 cores is CPU-bound on this machine, whatever the delay). ${PER_FILE_SLOW.join(' and ')} copy one top directory of the small tree (their rate per file does not depend on the tree's size: on the whole tree an earlier run had parallel -j 16 at 641 s and -j 64 past 19 minutes).`,
     '',
     ...ceilings.map((c) => `- harness ceiling: ${c}`),
     ...verdicts.map((v) => `- ${v}`),
     ...shards.map((s) => `- ${s}`),
     ...(notRun.length > 0 ? ['- not run: ' + notRun.join('; ')] : []),
     '',
-    '| tree | delay | tool | N | s | files/s | MiB/s | ops/file | peak RSS MB | exit | equal (clfsload compare) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.tree} | ${r.delayUs} µs | ${r.tool} | ${r.n ?? (r.tool === 'clfsload copy' ? 'adaptive' : '')} | ${r.seconds.toFixed(2)} | ${r.filesPerSecond.toFixed(0)} | ${r.mibPerSecond.toFixed(1)} | ${r.opsPerFile.toFixed(1)} | ${r.peakRssMb.toFixed(0)} | ${r.exit} | ${r.equal} |`),
+    '| tree | delay | tool | N | s | files/s | MiB/s | ops/file | CPU ms/file | delayfs µs/request | peak RSS MB | exit | equal (clfsload compare) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.tree}${r.scope !== undefined ? ` (${r.scope})` : ''} | ${r.delayUs} µs | ${r.tool} | ${r.n ?? (r.tool === 'clfsload copy' ? 'adaptive' : '')} | ${r.seconds.toFixed(2)} | ${r.filesPerSecond.toFixed(0)} | ${r.mibPerSecond.toFixed(1)} | ${r.opsPerFile.toFixed(1)} | ${r.cpuMsPerFile?.toFixed(2) ?? '–'} | ${r.delayfsUsPerOp?.toFixed(0) ?? '–'} | ${r.peakRssMb.toFixed(0)} | ${r.exit} | ${r.equal} |`,
+    ),
   ];
   return lines.join('\n');
 }

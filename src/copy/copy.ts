@@ -17,12 +17,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
-import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, type FilterSpec } from '../scan/index.js';
+import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, sourceFs, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
 import { CountedFs, SideError, type DestFile, type OpCounts } from './fs-ops.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
-import { AdaptiveLimit, TaskPool } from './pool.js';
+import { AdaptiveLimit, SyncGate, TaskPool } from './pool.js';
 
 export const COPY_META_DIR = '.clfsload-copy';
 export const DEFAULT_LARGE_FILE_BYTES = 64 * 1024 * 1024;
@@ -221,6 +221,10 @@ class CopyRun {
   private ownerWarned = false;
   private readonly counts = { entries: 0, done: 0, files: 0, dirs: 0, symlinks: 0, specials: 0, hardlinks: 0, bytes: 0, skipped: 0, deleted: 0, excluded: 0 };
   private readonly filter: SourceFilter;
+  /** source calls made synchronously while they are cheap (pool.ts): lstat; a small file's open and close; its reads */
+  private readonly statGate = new SyncGate();
+  private readonly openGate = new SyncGate();
+  private readonly readGate = new SyncGate();
 
   constructor(o: CopyOptions) {
     this.o = o;
@@ -521,10 +525,11 @@ class CopyRun {
 
   private async entry(t: Task & { t: 'entry' }): Promise<void> {
     const srcPath = join(this.src, t.rel);
-    const st = await this.fsx.srcLstat(srcPath);
+    const st = this.statGate.sync ? this.statGate.time(() => this.srcLstatSync(srcPath)) : await this.fsx.srcLstat(srcPath);
     const kind = kindOfMode(Number(st.mode));
     if (kind === 'dir') return this.directory(t, st);
-    const done = this.o.checksum === true ? undefined : this.state?.get(t.rel);
+    // in a directory this run created nothing is there, whatever the state says (and no look-up is spent)
+    const done = this.o.checksum === true || t.fresh ? undefined : this.state?.get(t.rel);
     const unchanged = done !== undefined && done.status === 'done' && done.kind === kind && done.size === st.size && done.mtimeNs === st.mtimeNs;
     if (kind === 'file' && st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
@@ -691,10 +696,16 @@ class CopyRun {
     let src: fs.promises.FileHandle | undefined;
     let dst: DestFile | undefined;
     try {
+      // a file of at most one chunk is read whole, synchronously while that is cheap (SyncGate)
+      const data = size > 0 && size <= CHUNK && this.openGate.sync ? await this.readSmall(srcPath, size) : undefined;
       // an empty file needs no read: a later change shows in its size and mtime
-      if (size > 0) src = await this.fsx.srcOpen(srcPath);
+      if (size > 0 && data === undefined) src = await this.fsx.srcOpen(srcPath);
       dst = await this.fsx.create(dest, mode);
       if (sparse) await this.fsx.truncate(dst, size);
+      if (data !== undefined) {
+        if (sparse) await this.writeSparse(dst, data, size, 0);
+        else await this.writeAll(dst, data, 0, size, 0);
+      }
       if (src !== undefined) await this.copyRange(src, dst, 0, size, true, sparse);
       await this.finishFile(dst, st);
       const d = dst;
@@ -710,6 +721,62 @@ class CopyRun {
     this.counts.bytes += size;
     this.done(rel, 'file', st);
     return false;
+  }
+
+  /** The source's lstat on the main thread (SyncGate), counted and tagged as the asynchronous one is. */
+  private srcLstatSync(p: Buffer): Stats {
+    this.fsx.ops.source += 1;
+    try {
+      return sourceFs.lstatSync(p, { bigint: true }) as Stats;
+    } catch (err) {
+      throw sourceError(err);
+    }
+  }
+
+  /**
+   * A file of `size` bytes (at most one chunk) read whole: opened and closed on the main thread,
+   * read there too while reads are cheap (a warm page cache), else on the thread pool (a read
+   * that waits for the disk). One byte more is asked for, so a file that grew since its lstat
+   * shows without an extra call; one that shrank ends early. Either way the copy is retried, as
+   * copyRange's are.
+   */
+  private async readSmall(p: Buffer, size: number): Promise<Buffer> {
+    const fd = this.openGate.time(() => {
+      this.fsx.ops.source += 1;
+      try {
+        // non-blocking: a file swapped for a fifo since its lstat must not hang the main thread in open
+        return sourceFs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      } catch (err) {
+        throw sourceError(err);
+      }
+    });
+    try {
+      const buf = Buffer.allocUnsafe(size + 1);
+      let n = 0;
+      while (n < size) {
+        const at = n;
+        this.fsx.ops.source += 1;
+        let r: number;
+        try {
+          r = this.readGate.sync ? this.readGate.time(() => sourceFs.readSync(fd, buf, at, size + 1 - at, at), (size - at) / 4096) : await sourceFs.promises.readFd(fd, buf, at, size + 1 - at, at);
+        } catch (err) {
+          throw sourceError(err);
+        }
+        if (r === 0) throw new SourceChanged('shrank while being copied');
+        n += r;
+      }
+      if (n > size) throw new SourceChanged('grew while being copied');
+      return buf.subarray(0, size);
+    } finally {
+      this.openGate.time(() => {
+        this.fsx.ops.source += 1;
+        try {
+          sourceFs.closeSync(fd);
+        } catch {
+          // a read-only descriptor: nothing of the copy depends on its close
+        }
+      });
+    }
   }
 
   /** Owner (set-id bits after it: chown clears them) and times, the last steps before close. */
@@ -821,7 +888,9 @@ class CopyRun {
       await this.discard(dst, dest);
       throw err;
     }
-    for (let i = 0; i < ranges; i++) this.pool.push({ t: 'range', file, start: i * RANGE_BYTES, end: Math.min(size, (i + 1) * RANGE_BYTES) });
+    // pushed last first: a group's newest task runs first (pool.ts), so the ranges run from the
+    // start of the file on, and the source is read forwards (its read-ahead keeps up; backwards it did not)
+    for (let i = ranges - 1; i >= 0; i--) this.pool.push({ t: 'range', file, start: i * RANGE_BYTES, end: Math.min(size, (i + 1) * RANGE_BYTES) });
   }
 
   private async range(t: Task & { t: 'range' }): Promise<void> {
@@ -1039,6 +1108,10 @@ function writeShardSummary(dest: string, s: CopySummary): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify({ ...s, problems: s.problems.slice(0, 100), finishedAt: new Date().toISOString() }));
   fs.renameSync(tmp, file);
+}
+
+function sourceError(err: unknown): SideError {
+  return new SideError('source', (err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN', err);
 }
 
 function statOrUndefined(p: Buffer): fs.Stats | undefined {

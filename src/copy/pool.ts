@@ -158,3 +158,81 @@ export class AdaptiveLimit {
     clearInterval(this.timer);
   }
 }
+
+/**
+ * Whether a kind of source call is cheap enough to make synchronously on the main thread.
+ *
+ * Each asynchronous file call is a hand-off to libuv's thread pool and back (a queue lock, a
+ * thread woken, its answer posted to the event loop): in the copy's CPU profile that hand-off is
+ * the main thread's largest cost per small file, larger than the call itself when the source is
+ * a local disk (an lstat, open or close there takes a few µs, warm or cold). So those calls are
+ * made synchronously while they stay cheap, and go to the pool for a pause as soon as they are
+ * not: a call longer than `blockUs` (the source waited for a disk or a network), the first call
+ * after a pause longer than `limitUs`, or most of a window of `window` calls longer than
+ * `limitUs` (most, not the mean: a call the scheduler preempted on a busy machine is slow once,
+ * a source that blocks is slow every time). A pause that follows the one before it without a
+ * good window between doubles, up to `maxPauseMs`. Being wrong towards the pool costs some CPU
+ * for a pause; towards the main thread it stalls the copy, hence the asymmetry. The clock is
+ * injected so tests need no timing.
+ */
+export class SyncGate {
+  private seen = 0;
+  private slow = 0;
+  private until = -Infinity;
+  private pause: number;
+  /** no good window since the last pause */
+  private resumed = false;
+  /** the next call is the first after a pause */
+  private probing = false;
+
+  constructor(
+    private readonly limitUs = 40,
+    private readonly window = 16,
+    private readonly minPauseMs = 500,
+    private readonly maxPauseMs = 8000,
+    private readonly now: () => number = () => performance.now(),
+    private readonly blockUs = 1000,
+  ) {
+    this.pause = minPauseMs;
+  }
+
+  /** Whether the next call is made synchronously. */
+  get sync(): boolean {
+    return this.until === -Infinity || this.now() >= this.until;
+  }
+
+  /** Runs `fn` (a synchronous call) and learns from its time, less `allowUs` its size accounts for. */
+  time<T>(fn: () => T, allowUs = 0): T {
+    const t0 = this.now();
+    try {
+      return fn();
+    } finally {
+      this.learn((this.now() - t0) * 1000 - allowUs);
+    }
+  }
+
+  /** One synchronous call took `us` microseconds. */
+  learn(us: number): void {
+    const slow = us > this.limitUs;
+    const first = this.probing;
+    this.probing = false;
+    if (us > this.blockUs || (first && slow)) return this.pauseNow();
+    this.seen += 1;
+    if (slow) this.slow += 1;
+    if (2 * this.slow > this.window) return this.pauseNow();
+    if (this.seen >= this.window) {
+      this.resumed = false;
+      this.seen = 0;
+      this.slow = 0;
+    }
+  }
+
+  private pauseNow(): void {
+    this.pause = this.resumed ? Math.min(this.maxPauseMs, 2 * this.pause) : this.minPauseMs;
+    this.until = this.now() + this.pause;
+    this.resumed = true;
+    this.probing = true;
+    this.seen = 0;
+    this.slow = 0;
+  }
+}

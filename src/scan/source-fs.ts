@@ -75,8 +75,13 @@ const plain = {
   fstatSync: fs.fstatSync,
   closeSync: fs.closeSync,
   readlinkSync: fs.readlinkSync,
-  promises: { open: fs.promises.open, lstat: fs.promises.lstat, readdir: fs.promises.readdir, readlink: fs.promises.readlink },
+  promises: { open: fs.promises.open, lstat: fs.promises.lstat, readdir: fs.promises.readdir, readlink: fs.promises.readlink, readFd },
 };
+
+/** A positional read of a descriptor on the thread pool (the copy opens small files synchronously, then reads them so). */
+function readFd(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
 
 /**
  * The source file system. Same signatures as Node's functions of the same names, so a call site
@@ -160,7 +165,10 @@ function install(shared: SharedSourceFaults | undefined): void {
     sourceFs.openSync = faultyOpenSync as typeof fs.openSync;
     sourceFs.promises.open = faultyOpen as typeof fs.promises.open;
   }
-  if (byOp.has('read')) sourceFs.readSync = faultyReadSync as typeof fs.readSync;
+  if (byOp.has('read')) {
+    sourceFs.readSync = faultyReadSync as typeof fs.readSync;
+    sourceFs.promises.readFd = faultyReadFd;
+  }
   if (byOp.has('fstat')) sourceFs.fstatSync = faultyFstatSync as typeof fs.fstatSync;
   if (byFd) sourceFs.closeSync = faultyCloseSync as typeof fs.closeSync;
   if (byOp.has('readlink')) sourceFs.readlinkSync = faultyReadlinkSync as typeof fs.readlinkSync;
@@ -516,6 +524,16 @@ function faultyReadSync(fd: number, buffer: NodeJS.ArrayBufferView, ...rest: unk
   const known = fdPaths.get(fd);
   if (known !== undefined && sequential) known.offset += n;
   return n;
+}
+
+async function faultyReadFd(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+  const info = fdInfo(fd);
+  const rules = selected('read', info.path);
+  const ms = delayOf(rules);
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  const r = decideRead(rules, info.path, position, length);
+  if (r.fault !== undefined) throw r.fault;
+  return readFd(fd, buffer, offset, r.length, position);
 }
 
 async function faultyOpen(path: fs.PathLike, flags?: string | number, mode?: fs.Mode): Promise<FileHandle> {

@@ -437,6 +437,47 @@ test('copy: source faults are retried when they pass, reported (problems file, -
   assert.deepEqual(lines(dst), lines(src));
 });
 
+test('copy: a destination directory removed after a finished copy is copied again whole, though the state has its files as done', (t) => {
+  const dir = tmp(t, 'gone');
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fs.mkdirSync(dst);
+  buildSmallFilesTree(src, 60, 3);
+  const state = ['--state-dir', path.join(dir, 'state')];
+  assert.equal(clfs(['copy', src, dst, ...state]).code, 0);
+  fs.rmSync(path.join(dst, 'd000'), { recursive: true });
+  const again = clfs(['copy', src, dst, ...state, '--json']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.ok((again.json!.files as number) > 0);
+  assert.deepEqual(lines(dst), lines(src));
+  assert.equal(clfs(['compare', src, dst]).code, 0);
+});
+
+test('copy: small files read on the thread pool (a slow source) and on the main thread (a fast one) copy the same; a read fault on either path is reported', (t) => {
+  const dir = tmp(t, 'readpaths');
+  const src = path.join(dir, 'src');
+  buildSmallFilesTree(src, 120, 3);
+  const bad = fs.readdirSync(path.join(src, 'd000/s0001'))[0]!;
+  for (const [name, rules] of [
+    ['fast', [{ op: 'read', path: `d000/s0001/${bad}`, code: 'EIO' }]],
+    // every read slow: the gate sends small files' reads to the pool (faulted there too)
+    ['slow', [{ op: 'read', delayMs: 2 }, { op: 'read', path: `d000/s0001/${bad}`, code: 'EIO' }]],
+  ] as const) {
+    const dst = path.join(dir, `dst-${name}`);
+    fs.mkdirSync(dst);
+    const state = ['--state-dir', path.join(dir, `state-${name}`)];
+    const r = clfs(['copy', src, dst, ...state, '--json'], { ...ENV, CLFSLOAD_SOURCE_FAULTS: JSON.stringify({ rules }) });
+    assert.equal(r.code, 1, `${name}: ${r.stdout}${r.stderr}`);
+    assert.deepEqual(r.json!.problems.map((p) => p.path), [`d000/s0001/${bad}`], name);
+    assert.match(r.json!.problems[0]!.message, /cannot read the source \(EIO/);
+    assert.equal(fs.existsSync(path.join(dst, 'd000/s0001', bad)), false, `${name}: nothing partial`);
+    const fixed = clfs(['copy', src, dst, ...state]);
+    assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr);
+    assert.deepEqual(lines(dst), lines(src), name);
+    assert.equal(clfs(['compare', src, dst, '--checksum']).code, 0, name);
+  }
+});
+
 test('copy: a destination that fills up stops the run (exit 1, state kept); the re-run with room completes it', (t) => {
   const dir = tmp(t, 'full');
   const src = path.join(dir, 'src');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskPool } from '../../src/copy/pool.js';
+import { SyncGate, TaskPool } from '../../src/copy/pool.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,4 +62,55 @@ test('TaskPool: one group alone runs perGroup at once even under a larger limit;
   stopped.stop();
   await stopped.drained();
   assert.equal(ran, 2, 'only those in flight finish');
+});
+
+test('SyncGate: synchronous while most calls are cheap; a blocking call, a slow first call after a pause or a window mostly slow pauses it; the pause doubles while the source stays slow and resets after a good window', () => {
+  let now = 0;
+  const gate = new SyncGate(40, 4, 100, 400, () => now, 1000);
+  assert.equal(gate.sync, true);
+  // a preempted call now and then does not move it
+  for (let i = 0; i < 20; i++) gate.learn(i % 4 === 0 ? 500 : 5);
+  assert.equal(gate.sync, true);
+  // most of a window slow: the pool for the pause
+  gate.learn(100);
+  gate.learn(100);
+  gate.learn(100);
+  assert.equal(gate.sync, false);
+  now += 99;
+  assert.equal(gate.sync, false);
+  now += 1;
+  assert.equal(gate.sync, true);
+  // the first call after the pause slow too: twice as long
+  gate.learn(100);
+  assert.equal(gate.sync, false);
+  now += 199;
+  assert.equal(gate.sync, false);
+  now += 1;
+  assert.equal(gate.sync, true);
+  gate.learn(100);
+  now += 400;
+  assert.equal(gate.sync, true, 'the pause stops at maxPauseMs');
+  // a good first call and a good window: the next pause is the shortest again, even for one blocking call
+  for (let i = 0; i < 4; i++) gate.learn(5);
+  gate.learn(5000);
+  assert.equal(gate.sync, false);
+  now += 100;
+  assert.equal(gate.sync, true);
+  // a good first call alone is not a good window: a blocking call soon after doubles the pause
+  gate.learn(5);
+  gate.learn(5000);
+  now += 100;
+  assert.equal(gate.sync, false);
+  now += 100;
+  assert.equal(gate.sync, true);
+  // time(): runs the call, learns its duration less what its size allows
+  const g2 = new SyncGate(40, 2, 100, 100, () => now);
+  assert.equal(g2.time(() => ((now += 0.5), 7), 470), 7, 'the value of the call');
+  assert.equal(g2.sync, true, '500 µs, 470 of them allowed');
+  g2.time(() => (now += 0.5));
+  assert.equal(g2.sync, true, 'one slow call of a window of two is not most of it');
+  g2.time(() => (now += 0.5));
+  g2.time(() => (now += 0.5));
+  assert.equal(g2.sync, false);
+  assert.throws(() => new SyncGate(40, 2, 100, 100, () => now).time(() => { throw new Error('x'); }), /x/);
 });
