@@ -11,7 +11,7 @@ export { displayPath, parseDisplayPath, SourceFilter, DEFAULT_FILTERS, patternsO
 export type { DisplayPathOptions, FilterSpec } from './scan/index.js';
 export { RateLimiter, RateLimitTarget, parseBwlimit, parseRequestRate, describeHolds } from './targets/index.js';
 export type { RateSchedule, LimitHold } from './targets/index.js';
-export { copy, compare, finalizeCopy, reportCopy, shellQuote } from './copy/index.js';
+export { copy, compare, finalizeCopy, reportCopy } from './copy/index.js';
 export type { CopyOptions, CopySummary, CopyStatus, CopyProgress, CompareOptions, CompareReport, Difference, FinalizeOptions, FinalizeSummary, ShardsReport, Shard } from './copy/index.js';
 export { ClfsError, isClfsError } from './errors/index.js';
 export type { ClfsErrorCode } from './errors/index.js';

@@ -5,4 +5,3 @@ export { compare } from './compare.js';
 export type { CompareOptions, CompareReport, Difference } from './compare.js';
 export { finalizeCopy, reportCopy } from './finalize.js';
 export type { FinalizeOptions, FinalizeSummary, ShardsReport } from './finalize.js';
-export { shellQuote } from './fs-ops.js';

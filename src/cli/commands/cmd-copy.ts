@@ -6,7 +6,7 @@
  */
 import { Option } from 'commander';
 import * as path from 'node:path';
-import { ClfsError, compare, copy, DEFAULT_MAX_ERRORS, displayPath, finalizeCopy, reportCopy, shellQuote } from '../../index.js';
+import { ClfsError, compare, copy, DEFAULT_MAX_ERRORS, displayPath, finalizeCopy, reportCopy } from '../../index.js';
 import { argumentBytes } from '../raw-argv.js';
 import type { CompareReport, CopySummary } from '../../index.js';
 import type { CliCommand } from '../commands.js';
@@ -156,6 +156,15 @@ async function runCopy(ctx: CliContext, source: string, dests: string[], flags: 
   return ok ? EXIT.OK : EXIT.INCOMPLETE;
 }
 
+/**
+ * A SOURCE or DEST for a line to paste: a path given as bytes that are not UTF-8 is shown as the
+ * copy's summary shows it (ls's quoting, 'caf'$'\351'); a plain one in single quotes when the shell needs them.
+ */
+function pasteable(arg: string | Buffer, shown: string): string {
+  if (typeof arg !== 'string' || /[\x00-\x1f\x7f]/.test(arg)) return shown;
+  return /^[A-Za-z0-9_./:@%+=,^-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The default state folder's key: the path as typed for UTF-8 (the key earlier versions used), its bytes in hex otherwise. */
 function stateKey(p: string | Buffer): string {
   return typeof p === 'string' ? path.resolve(p) : `bytes:${p.toString('hex')}`;
@@ -175,7 +184,7 @@ async function printSummary(ctx: CliContext, s: CopySummary, paths: Array<string
   if (s.problemsFile !== undefined) await write(ctx.stdout, `every failed path is listed in ${s.problemsFile}\n`);
   if (s.stopReason !== undefined) await write(ctx.stdout, `stopped: ${s.stopReason}\n`);
   if (s.status !== 'complete' && !s.dryRun) {
-    await write(ctx.stdout, `state kept in ${s.stateFile}: run the same command again to resume (clfsload copy ${paths.map(shellQuote).join(' ')}, with the same options)\n`);
+    await write(ctx.stdout, `state kept in ${s.stateFile}: run the same command again to resume (clfsload copy ${[s.source, ...s.dests].map((shown, i) => pasteable(paths[i]!, shown)).join(' ')}, with the same options)\n`);
   }
   if (s.shard.count > 1 && s.status === 'complete') await write(ctx.stdout, `when every shard has finished: clfsload copy --finalize SOURCE DEST --shards ${s.shard.count}\n`);
 }
