@@ -815,12 +815,15 @@ class CopyRun {
    * `last`: the final chunk asks for one byte more, so a file that grew since its lstat shows
    * without an extra call. Sparse sources (the destination was truncated to size first): only
    * the data extents are copied, as SEEK_DATA/SEEK_HOLE (the native addon) map them, so holes
-   * stay holes; without the addon, or on a file system that cannot tell (EINVAL), every block
-   * is read and blocks of zeros are not written.
+   * stay holes; without the addon, or on a file system that cannot tell (EINVAL, or one extent
+   * for the whole range), every block is read and blocks of zeros are not written.
    */
   private async copyRange(src: fs.promises.FileHandle, dst: DestFile, start: number, end: number, last: boolean, sparse: boolean): Promise<void> {
     const extents = sparse ? await this.fsx.srcDataExtents(src, start, end) : undefined;
-    if (extents === undefined) return this.copyBytes(src, dst, start, end, last, sparse);
+    // one extent over the whole range of a file with holes: either this part is all data, or the
+    // file system answers SEEK_DATA generically (all data: NFSv3, some FUSE); the zero-block
+    // path keeps the holes in both cases
+    if (extents === undefined || (extents.length === 2 && extents[0] === start && extents[1] === end)) return this.copyBytes(src, dst, start, end, last, sparse);
     for (let i = 0; i + 1 < extents.length; i += 2) await this.copyBytes(src, dst, extents[i]!, extents[i + 1]!, last && extents[i + 1] === end, false);
     if (last && extents[extents.length - 1] !== end) {
       // a file that ends in a hole: one byte past its end says whether it grew
