@@ -1124,8 +1124,8 @@ class CopyRun {
   }
 }
 
-export function shardSummaryPath(dest: string, shard: Shard): string {
-  return path.join(path.resolve(dest), COPY_META_DIR, 'shards', `${shardName(shard)}.json`);
+export function shardSummaryPath(dest: string | Buffer, shard: Shard): Buffer {
+  return join(resolveBytes(dest), Buffer.from(`${COPY_META_DIR}/shards/${shardName(shard)}.json`));
 }
 
 /** What --finalize and --report read: each shard's summary in DEST, written whole (temp + rename). */

@@ -334,6 +334,20 @@ test('copy and compare: SOURCE and DEST given as bytes that are not UTF-8 (0xe9)
   assert.equal(none.code, 2);
   assert.match(none.stderr, /\/src-caf'\$'\\351''-missing'\$'\\351': not a directory/);
   bash(`umount ${q(dst2)}`);
+  // two shards into a third byte-named DEST, then --finalize and --report given the bytes
+  const dst3 = Buffer.concat([Buffer.from(dir), b('/shards-\xe9')]);
+  fs.mkdirSync(dst3 as unknown as string);
+  fs.linkSync(Buffer.concat([src, b('/top')]) as unknown as string, Buffer.concat([src, b('/sub/top-link')]) as unknown as string);
+  for (const k of [0, 1]) {
+    const sh = clfsBytes(['copy', src, dst3, '--shard', `${k}/2`, '--state-dir', Buffer.from(path.join(dir, `state-shard-${k}`))]);
+    assert.equal(sh.code, 0, sh.stdout + sh.stderr);
+  }
+  const fin = clfsBytes(['copy', '--finalize', src, dst3, '--shards', '2']);
+  assert.equal(fin.code, 0, fin.stdout + fin.stderr);
+  const rep = clfsBytes(['copy', '--report', src, dst3, '--shards', '2']);
+  assert.equal(rep.code, 0, rep.stdout + rep.stderr);
+  const c3 = clfsBytes(['compare', src, dst3]);
+  assert.equal(c3.code, 0, c3.stdout + c3.stderr);
 });
 
 test('copy state: version 2 stores the paths as bytes; a version-1 state is upgraded when its strings are the bytes, refused clearly when they lost some', (t) => {

@@ -190,7 +190,7 @@ async function printSummary(ctx: CliContext, s: CopySummary, paths: Array<string
 }
 
 async function runFinalize(ctx: CliContext, source: string, dest: string, flags: CopyFlags): Promise<number> {
-  const f = await finalizeCopy({ source, dest, shards: flags.shards! });
+  const f = await finalizeCopy({ source: argumentBytes(source), dest: argumentBytes(dest), shards: flags.shards! });
   if (flags.json) await write(ctx.stdout, `${JSON.stringify(f)}\n`);
   else if (f.missing.length > 0) await write(ctx.stdout, `not finalized: shard(s) ${f.missing.join(', ')} of ${f.shards} have not finished (no complete summary in ${dest}/.clfsload-copy/shards); run them, then --finalize again\n`);
   else {
@@ -201,7 +201,7 @@ async function runFinalize(ctx: CliContext, source: string, dest: string, flags:
 }
 
 async function runReport(ctx: CliContext, dest: string, flags: CopyFlags): Promise<number> {
-  const r = reportCopy(dest, flags.shards!);
+  const r = reportCopy(argumentBytes(dest), flags.shards!);
   if (flags.json) await write(ctx.stdout, `${JSON.stringify(r)}\n`);
   else {
     for (const p of r.perShard) await write(ctx.stdout, `  shard ${p.shard}: ${p.status}, ${p.files} files, ${mib(p.bytes)} MiB, ${p.seconds.toFixed(1)} s, ${p.errors} errors\n`);
