@@ -285,6 +285,9 @@ test('sameTime: equal to the precision both sides keep', () => {
 });
 
 test('copy and compare: SOURCE and DEST given as bytes that are not UTF-8 (0xe9), several DEST; state, summary and resume line keep them', (t) => {
+  // registered before tmp()'s removal, so the bind mount is gone before its folder is removed
+  let mounted: Buffer | undefined;
+  t.after(() => void (mounted !== undefined && spawnSync('bash', ['-c', `umount ${q(mounted)}`], { stdio: 'ignore' })));
   const dir = tmp(t, 'bytes');
   const b = (s: string) => Buffer.from(s, 'latin1');
   const src = Buffer.concat([Buffer.from(dir), b('/src-caf\xe9')]);
@@ -301,7 +304,7 @@ test('copy and compare: SOURCE and DEST given as bytes that are not UTF-8 (0xe9)
   fs.writeFileSync(Buffer.concat([src, b('/top')]) as unknown as string, 'top');
   assert.ok(isRoot, 'bind mounts need root (the tests run as root)');
   bash(`mount --bind ${q(dst)} ${q(dst2)}`);
-  t.after(() => void spawnSync('bash', ['-c', `umount ${q(dst2)}`], { stdio: 'ignore' }));
+  mounted = dst2;
   const state = Buffer.from(path.join(dir, 'state'));
   const r = clfsBytes(['copy', src, dst, dst2, '--state-dir', state, '--json']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -334,6 +337,7 @@ test('copy and compare: SOURCE and DEST given as bytes that are not UTF-8 (0xe9)
   assert.equal(none.code, 2);
   assert.match(none.stderr, /\/src-caf'\$'\\351''-missing'\$'\\351': not a directory/);
   bash(`umount ${q(dst2)}`);
+  mounted = undefined;
   // two shards into a third byte-named DEST, then --finalize and --report given the bytes
   const dst3 = Buffer.concat([Buffer.from(dir), b('/shards-\xe9')]);
   fs.mkdirSync(dst3 as unknown as string);
