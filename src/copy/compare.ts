@@ -1,16 +1,18 @@
 /**
  * `compare SOURCE DEST` (and `copy --verify`): every entry of the source (or of one shard's part)
  * against the destination, in parallel: type, size, mode, owner (when run as root, since only
- * root can copy owners), mtime (to the microsecond: what Node can set), symlink target, device
- * numbers, hard-link groups (names that share an inode in the source share one in the
- * destination, and no others), names only the destination has; `checksum` reads both sides.
+ * root can copy owners), mtime (to the precision both sides keep: copy.ts sameTime), symlink
+ * target, device numbers, hard-link groups (names that share an inode in the source share one in
+ * the destination, and no others), names only the destination has; `checksum` reads both sides;
+ * `xattrs`: the extended attributes (user.* when not root, every namespace as root), names and values.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError } from '../errors/index.js';
 import { DEFAULT_FILTERS, displayPath, holdsMarker, kindOfMode, SourceFilter, type FilterSpec } from '../scan/index.js';
 import { COPY_META_DIR, describe, sameFileContent, sameTime } from './copy.js';
-import { CountedFs } from './fs-ops.js';
+import { CountedFs, type Xattr } from './fs-ops.js';
+import { nativeMissing, nativeOps } from './native.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { TaskPool } from './pool.js';
 
@@ -21,6 +23,8 @@ export interface CompareOptions {
   shard?: Shard;
   frontierDepth?: number;
   checksum?: boolean;
+  /** compare extended attributes (needs the native addon) */
+  xattrs?: boolean;
   /** compare owner and group (default: when running as root) */
   owners?: boolean;
   threads?: number;
@@ -44,6 +48,7 @@ export interface CompareReport {
   differencesTotal: number;
   owners: boolean;
   checksum: boolean;
+  xattrs: boolean;
   seconds: number;
   interrupted: boolean;
 }
@@ -78,6 +83,9 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
       ok = false;
     }
     if (!ok) throw new ClfsError(code, `${shown}: not a directory; compare takes two directories`, { subject: shown });
+  }
+  if (o.xattrs === true && nativeOps() === undefined) {
+    throw new ClfsError('E_USAGE', `--xattrs needs clfsload's native addon (${nativeMissing()}); or compare without --xattrs`, { subject: '--xattrs' });
   }
   const shard = o.shard ?? { index: 0, count: 1 };
   const filter = SourceFilter.compile(o.filters ?? DEFAULT_FILTERS);
@@ -118,6 +126,11 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
     if (sk !== tk) return differ(rel, `type: source ${sk}, destination ${tk}`);
     if (sk !== 'symlink' && (Number(s.mode) & 0o7777) !== (Number(t.mode) & 0o7777)) differ(rel, `mode: source ${(Number(s.mode) & 0o7777).toString(8)}, destination ${(Number(t.mode) & 0o7777).toString(8)}`);
     if (owners && (s.uid !== t.uid || s.gid !== t.gid)) differ(rel, `owner: source ${s.uid}:${s.gid}, destination ${t.uid}:${t.gid}`);
+    if (o.xattrs === true) {
+      const [a, b] = await Promise.all([fsx.srcXattrs(join(src, rel)), fsx.xattrs(join(dst, rel))]);
+      const what = xattrDifference(a, b);
+      if (what !== undefined) differ(rel, what);
+    }
     if (sk !== 'dir' && !sameTime(s.mtimeNs, t.mtimeNs)) differ(rel, `mtime: source ${timeString(s.mtimeNs)}, destination ${timeString(t.mtimeNs)}`);
     if (sk === 'file') {
       if (s.size !== t.size) differ(rel, `size: source ${s.size}, destination ${t.size}`);
@@ -221,9 +234,25 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
     differencesTotal: total,
     owners,
     checksum: o.checksum === true,
+    xattrs: o.xattrs === true,
     seconds: (Date.now() - started) / 1000,
     interrupted: o.abortSignal?.aborted ?? false,
   };
+}
+
+/** The first difference of two sorted attribute lists, in words; undefined when equal. */
+function xattrDifference(a: Xattr[], b: Xattr[]): string | undefined {
+  const name = (x: Xattr) => displayPath(x.name);
+  const others = new Map(b.map((x) => [x.name.toString('latin1'), x.value]));
+  const out: string[] = [];
+  for (const x of a) {
+    const v = others.get(x.name.toString('latin1'));
+    if (v === undefined) out.push(`${name(x)} missing in the destination`);
+    else if (!v.equals(x.value)) out.push(`${name(x)} differs (source ${x.value.length} bytes, destination ${v.length} bytes)`);
+    others.delete(x.name.toString('latin1'));
+  }
+  for (const k of others.keys()) out.push(`${displayPath(Buffer.from(k, 'latin1'))} only in the destination`);
+  return out.length === 0 ? undefined : `xattrs: ${out.join(', ')}`;
 }
 
 function timeString(ns: bigint): string {

@@ -20,7 +20,8 @@ import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, sourceFs, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
-import { CountedFs, SideError, type DestFile, type OpCounts } from './fs-ops.js';
+import { CountedFs, resolveBytes, showArg, SideError, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
+import { nativeMissing, nativeOps } from './native.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, SyncGate, TaskPool } from './pool.js';
 
@@ -48,8 +49,9 @@ export interface CopyProgress {
 }
 
 export interface CopyOptions {
-  source: string;
-  dests: string[];
+  /** bytes for a path that is not valid UTF-8 (src/cli/raw-argv.ts) */
+  source: string | Buffer;
+  dests: Array<string | Buffer>;
   stateDir: string;
   shard?: Shard;
   /** fixed concurrency (tasks in flight); default adaptive up to DEFAULT_MAX_THREADS */
@@ -57,6 +59,8 @@ export interface CopyOptions {
   maxThreads?: number;
   largeFileBytes?: number;
   checksum?: boolean;
+  /** `--xattrs`: extended attributes too (user.* when not root, every namespace as root) */
+  xattrs?: boolean;
   delete?: boolean;
   dryRun?: boolean;
   newState?: boolean;
@@ -174,8 +178,8 @@ export async function copy(options: CopyOptions): Promise<CopySummary> {
   return run.run();
 }
 
-function bufOf(p: string): Buffer {
-  return Buffer.from(path.resolve(p));
+function bufOf(p: string | Buffer): Buffer {
+  return resolveBytes(p);
 }
 
 function join(root: Buffer, rel: Buffer): Buffer {
@@ -187,10 +191,30 @@ export function shardName(s: Shard): string {
   return `${s.index}-of-${s.count}`;
 }
 
-/** µs: what Node can set (it passes times as a double of seconds). */
+/**
+ * Equal to the precision both sides keep: a time's precision is read from its own nanoseconds
+ * (…789 ns, …000 µs, …000000 ms, none: the second), and the two are compared at the coarser
+ * of the two (a destination that keeps microseconds, as Node's fallback sets them, or seconds
+ * compares equal to a source in nanoseconds; two nanosecond sides must agree to the nanosecond).
+ */
 export function sameTime(a: bigint, b: bigint): boolean {
-  const d = a / 1000n - b / 1000n;
-  return d >= -1n && d <= 1n;
+  if (a === b) return true;
+  const unit = timeUnit(a) > timeUnit(b) ? timeUnit(a) : timeUnit(b);
+  return floorDiv(a, unit) === floorDiv(b, unit);
+}
+
+function timeUnit(ns: bigint): bigint {
+  let frac = ns % 1_000_000_000n;
+  if (frac < 0n) frac += 1_000_000_000n;
+  if (frac === 0n) return 1_000_000_000n;
+  let unit = 1n;
+  while (frac % (unit * 10n) === 0n) unit *= 10n;
+  return unit;
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n ? q - 1n : q;
 }
 
 class CopyRun {
@@ -219,6 +243,9 @@ class CopyRun {
   private readonly problems: Array<{ path: string; message: string }> = [];
   private readonly warnings: string[] = [];
   private ownerWarned = false;
+  private readonly xattrs: boolean;
+  /** --xattrs now, not in the state's last run: a done row does not say the attributes are there */
+  private recheck = false;
   private readonly counts = { entries: 0, done: 0, files: 0, dirs: 0, symlinks: 0, specials: 0, hardlinks: 0, bytes: 0, skipped: 0, deleted: 0, excluded: 0 };
   private readonly filter: SourceFilter;
   /** source calls made synchronously while they are cheap (pool.ts): lstat; a small file's open and close; its reads */
@@ -235,12 +262,17 @@ class CopyRun {
     this.retries = o.retries ?? 4;
     this.retryBaseMs = o.retryBaseMs ?? 100;
     this.maxErrors = o.maxErrors ?? 50;
+    this.xattrs = o.xattrs === true;
     this.checkArguments();
     this.filter = SourceFilter.compile(o.filters ?? DEFAULT_FILTERS);
     this.state = o.dryRun
       ? undefined
-      : new CopyState(o.stateDir, shardName(this.shard), { source: path.resolve(o.source), dest: path.resolve(o.dests[0]!), shard: shardName(this.shard) }, o.newState === true);
+      : new CopyState(o.stateDir, shardName(this.shard), { source: this.src, dest: this.dests[0]!, shard: shardName(this.shard) }, o.newState === true);
     if (this.state !== undefined) this.checkFilters(this.state);
+    if (this.state !== undefined) {
+      this.recheck = this.xattrs && this.state.getMeta('xattrs') !== 'yes';
+      this.state.setMeta('xattrs', this.xattrs ? 'yes' : 'no');
+    }
     const max = o.threads ?? o.maxThreads ?? DEFAULT_MAX_THREADS;
     this.pool = new TaskPool<Task>((t) => this.runTask(t), o.threads ?? Math.min(16, max), (err, t) => this.taskFailed(err, t), groupOf, PER_DIRECTORY);
   }
@@ -274,20 +306,24 @@ class CopyRun {
   }
 
   private checkArguments(): void {
+    const source = showArg(this.o.source);
     const st = statOrUndefined(this.src);
     if (st === undefined || !st.isDirectory()) {
-      throw new ClfsError('E_SOURCE_NOT_FOUND', `${this.o.source}: not a directory; give the source tree to copy`, { subject: this.o.source });
+      throw new ClfsError('E_SOURCE_NOT_FOUND', `${source}: not a directory; give the source tree to copy`, { subject: source });
     }
     if (this.o.dests.length === 0) throw new ClfsError('E_USAGE', 'copy: give at least one DEST directory', { subject: 'DEST' });
+    if (this.xattrs && nativeOps() === undefined) {
+      throw new ClfsError('E_USAGE', `--xattrs needs clfsload's native addon (${nativeMissing()}); or copy without --xattrs`, { subject: '--xattrs' });
+    }
+    const under = (a: Buffer, b: Buffer) => a.length > b.length && a[b.length] === 0x2f && a.subarray(0, b.length).equals(b);
     for (const [i, d] of this.dests.entries()) {
+      const shown = showArg(this.o.dests[i]!);
       const ds = statOrUndefined(d);
       if (ds === undefined || !ds.isDirectory()) {
-        throw new ClfsError('E_USAGE', `${this.o.dests[i]}: destination is not a directory; create it (or mount the export there) first`, { subject: this.o.dests[i] });
+        throw new ClfsError('E_USAGE', `${shown}: destination is not a directory; create it (or mount the export there) first`, { subject: shown });
       }
-      const s = d.toString();
-      const srcS = this.src.toString();
-      if (s === srcS || s.startsWith(`${srcS}/`) || srcS.startsWith(`${s}/`)) {
-        throw new ClfsError('E_USAGE', `${this.o.dests[i]}: the destination overlaps the source ${this.o.source}; copy into a directory outside it`, { subject: this.o.dests[i] });
+      if (d.equals(this.src) || under(d, this.src) || under(this.src, d)) {
+        throw new ClfsError('E_USAGE', `${shown}: the destination overlaps the source ${source}; copy into a directory outside it`, { subject: shown });
       }
     }
   }
@@ -306,6 +342,7 @@ class CopyRun {
     this.o.abortSignal?.addEventListener('abort', onAbort);
     try {
       if (this.dests.length > 1 && !this.o.dryRun) await this.checkSameExport();
+      if (this.xattrs && !this.o.dryRun) await this.checkXattrSupport();
       const { depth } = this.o.frontierDepth !== undefined ? { depth: this.o.frontierDepth } : await frontierDepth(this.shard.count, (rel) => this.listForFrontier(rel));
       this.depth = this.shard.count === 1 ? 0 : depth;
       const rootSt = await this.fsx.srcLstat(this.src);
@@ -359,20 +396,51 @@ class CopyRun {
 
   /** The DEST paths must be one directory: a marker written through the first is read through the others. */
   private async checkSameExport(): Promise<void> {
-    const dir = path.join(this.dests[0]!.toString(), COPY_META_DIR);
+    const dir = join(this.dests[0]!, Buffer.from(COPY_META_DIR));
     await this.fsx.mkdirp(dir, 0o755);
-    const marker = `id-${process.pid}-${Date.now()}`;
-    fs.writeFileSync(path.join(dir, marker), marker);
+    const marker = Buffer.from(`id-${process.pid}-${Date.now()}`);
+    fs.writeFileSync(join(dir, marker), marker);
     try {
       for (const [i, d] of this.dests.entries()) {
         if (i === 0) continue;
-        if (!fs.existsSync(path.join(d.toString(), COPY_META_DIR, marker))) {
-          throw new ClfsError('E_USAGE', `${this.o.dests[i]}: does not show what was written through ${this.o.dests[0]}; every DEST must be the same directory (the same export through different mounts)`, { subject: this.o.dests[i] });
+        if (!fs.existsSync(join(d, Buffer.from(`${COPY_META_DIR}/${marker.toString()}`)))) {
+          const shown = showArg(this.o.dests[i]!);
+          throw new ClfsError('E_USAGE', `${shown}: does not show what was written through ${showArg(this.o.dests[0]!)}; every DEST must be the same directory (the same export through different mounts)`, { subject: shown });
         }
       }
     } finally {
-      fs.rmSync(path.join(dir, marker), { force: true });
+      fs.rmSync(join(dir, marker), { force: true });
     }
+  }
+
+  /**
+   * --xattrs into a DEST that keeps none (setxattr: ENOTSUP) is refused before anything is
+   * copied, with one line: rsync -X would report every file and exit 23. A destination that
+   * keeps user.* but refuses a namespace the source has (root copying security.* onto NFS) fails
+   * those entries one by one, as rsync -X does (listed, exit 1).
+   */
+  private async checkXattrSupport(): Promise<void> {
+    const dir = join(this.dests[0]!, Buffer.from(COPY_META_DIR));
+    await this.fsx.mkdirp(dir, 0o755);
+    const probe = join(dir, Buffer.from(`xattr-probe-${process.pid}`));
+    fs.writeFileSync(probe, '');
+    try {
+      await this.fsx.setXattrs(probe, [{ name: Buffer.from('user.clfsload-probe'), value: Buffer.from('1') }], false);
+    } catch (err) {
+      const shown = showArg(this.o.dests[0]!);
+      const why = err instanceof SideError ? err.errno : 'error';
+      if (why === 'ENOTSUP') throw new ClfsError('E_USAGE', `${shown}: the destination keeps no extended attributes (setxattr: ENOTSUP); mount it with xattr support (NFS 4.2, user_xattr), or copy without --xattrs`, { subject: '--xattrs' });
+      throw err;
+    } finally {
+      fs.rmSync(probe, { force: true });
+    }
+  }
+
+  /** The source entry's attributes onto the destination (descriptor or path). */
+  private async copyXattrs(rel: Buffer, target: DestFile | Buffer, existing: boolean): Promise<void> {
+    if (!this.xattrs) return;
+    const list: Xattr[] = await this.fsx.srcXattrs(join(this.src, rel));
+    await this.fsx.setXattrs(target, list, existing);
   }
 
   private pushList(t: Task & { t: 'list' }): void {
@@ -493,6 +561,7 @@ class CopyRun {
     if (!this.o.dryRun) {
       const created = await this.fsx.mkdir(this.dest(rel), Number(st.mode) & 0o7777);
       if (created && this.root) await this.fsx.lchown(this.dest(rel), Number(st.uid), Number(st.gid));
+      if (created) await this.copyXattrs(rel, this.dest(rel), false);
     }
     this.pushList({ t: 'list', rel, depth, owned: false, fresh: false, setgid: (Number(st.mode) & 0o2000) !== 0 });
   }
@@ -529,7 +598,7 @@ class CopyRun {
     const kind = kindOfMode(Number(st.mode));
     if (kind === 'dir') return this.directory(t, st);
     // in a directory this run created nothing is there, whatever the state says (and no look-up is spent)
-    const done = this.o.checksum === true || t.fresh ? undefined : this.state?.get(t.rel);
+    const done = this.o.checksum === true || this.recheck || t.fresh ? undefined : this.state?.get(t.rel);
     const unchanged = done !== undefined && done.status === 'done' && done.kind === kind && done.size === st.size && done.mtimeNs === st.mtimeNs;
     if (kind === 'file' && st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
@@ -601,13 +670,14 @@ class CopyRun {
           await this.fsx.unlink(dest);
           fresh = await this.fsx.mkdir(dest, mode);
         }
-        if (d !== undefined && d.isDirectory()) await this.fixMeta(dest, d, st);
+        if (d !== undefined && d.isDirectory()) await this.fixMeta(dest, d, st, t.rel);
       }
       if (fresh) {
         if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid || t.setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
         else this.noteOwner(st);
         // mkdir drops set-id bits, and a set-group-id parent passes its bit on
         if ((mode & 0o7000) !== 0 || t.setgid) await this.fsx.chmod(dest, mode);
+        await this.copyXattrs(t.rel, dest, false);
       }
     }
     this.counts.dirs += 1;
@@ -617,9 +687,10 @@ class CopyRun {
   }
 
   /** An existing destination entry of the right type: owner and mode as the source's. */
-  private async fixMeta(dest: Buffer, d: Stats, st: Stats): Promise<void> {
+  private async fixMeta(dest: Buffer, d: Stats, st: Stats, rel: Buffer): Promise<void> {
     if (this.root && (d.uid !== st.uid || d.gid !== st.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
     if ((Number(d.mode) & 0o7777) !== (Number(st.mode) & 0o7777) && !d.isSymbolicLink()) await this.fsx.chmod(dest, Number(st.mode) & 0o7777);
+    await this.copyXattrs(rel, dest, true);
   }
 
   private noteOwner(st: Stats): void {
@@ -648,7 +719,7 @@ class CopyRun {
       // a file with one name in the source must not stay linked to another in the destination
       if (kind === 'file' && d.size === st.size && (linked || d.nlink === 1n) && (this.o.checksum === true ? await this.sameContent(rel, dest, st) : sameTime(d.mtimeNs, st.mtimeNs))) {
         if (!this.o.dryRun) {
-          await this.fixMeta(dest, d, st);
+          await this.fixMeta(dest, d, st, rel);
           if (!sameTime(d.mtimeNs, st.mtimeNs)) await this.fsx.utimes(dest, st.atimeNs, st.mtimeNs);
         }
         return 'same';
@@ -656,9 +727,15 @@ class CopyRun {
       if (kind === 'symlink' && sameTime(d.mtimeNs, st.mtimeNs)) {
         const target = await this.fsx.readlink(dest);
         const want = await this.fsx.srcReadlink(join(this.src, rel));
-        if (target.equals(want)) return 'same';
+        if (target.equals(want)) {
+          if (!this.o.dryRun) await this.copyXattrs(rel, dest, true);
+          return 'same';
+        }
       }
-      if (kind !== 'file' && kind !== 'symlink' && d.rdev === st.rdev && sameTime(d.mtimeNs, st.mtimeNs)) return 'same';
+      if (kind !== 'file' && kind !== 'symlink' && d.rdev === st.rdev && sameTime(d.mtimeNs, st.mtimeNs)) {
+        if (!this.o.dryRun) await this.copyXattrs(rel, dest, true);
+        return 'same';
+      }
     }
     if (!this.o.dryRun) {
       if (dk === 'dir') await this.fsx.rm(dest);
@@ -696,17 +773,16 @@ class CopyRun {
     let src: fs.promises.FileHandle | undefined;
     let dst: DestFile | undefined;
     try {
-      // a file of at most one chunk is read whole, synchronously while that is cheap (SyncGate)
-      const data = size > 0 && size <= CHUNK && this.openGate.sync ? await this.readSmall(srcPath, size) : undefined;
+      // a file of at most one chunk is read whole, synchronously while that is cheap (SyncGate);
+      // a sparse one by its data extents (copyRange)
+      const data = size > 0 && size <= CHUNK && !sparse && this.openGate.sync ? await this.readSmall(srcPath, size) : undefined;
       // an empty file needs no read: a later change shows in its size and mtime
       if (size > 0 && data === undefined) src = await this.fsx.srcOpen(srcPath);
       dst = await this.fsx.create(dest, mode);
       if (sparse) await this.fsx.truncate(dst, size);
-      if (data !== undefined) {
-        if (sparse) await this.writeSparse(dst, data, size, 0);
-        else await this.writeAll(dst, data, 0, size, 0);
-      }
+      if (data !== undefined) await this.writeAll(dst, data, 0, size, 0);
       if (src !== undefined) await this.copyRange(src, dst, 0, size, true, sparse);
+      await this.copyXattrs(rel, dst, false);
       await this.finishFile(dst, st);
       const d = dst;
       dst = undefined;
@@ -802,11 +878,26 @@ class CopyRun {
    * current one is written (over a mount each write waits a round trip, and a cold source read
    * waits the disk: overlapped, a range takes the longer of the two rather than their sum).
    * `last`: the final chunk asks for one byte more, so a file that grew since its lstat shows
-   * without an extra call. Sparse sources: blocks of zeros are not written (Node has no lseek, so
-   * SEEK_DATA/SEEK_HOLE cannot be asked; holes read as zeros from the page cache, and the
-   * destination was truncated to size first).
+   * without an extra call. Sparse sources (the destination was truncated to size first): only
+   * the data extents are copied, as SEEK_DATA/SEEK_HOLE (the native addon) map them, so holes
+   * stay holes; without the addon, or on a file system that cannot tell (EINVAL, or one extent
+   * for the whole range), every block is read and blocks of zeros are not written.
    */
   private async copyRange(src: fs.promises.FileHandle, dst: DestFile, start: number, end: number, last: boolean, sparse: boolean): Promise<void> {
+    const extents = sparse ? await this.fsx.srcDataExtents(src, start, end) : undefined;
+    // one extent over the whole range of a file with holes: either this part is all data, or the
+    // file system answers SEEK_DATA generically (all data: NFSv3, some FUSE); the zero-block
+    // path keeps the holes in both cases
+    if (extents === undefined || (extents.length === 2 && extents[0] === start && extents[1] === end)) return this.copyBytes(src, dst, start, end, last, sparse);
+    for (let i = 0; i + 1 < extents.length; i += 2) await this.copyBytes(src, dst, extents[i]!, extents[i + 1]!, last && extents[i + 1] === end, false);
+    if (last && extents[extents.length - 1] !== end) {
+      // a file that ends in a hole: one byte past its end says whether it grew
+      const probe = Buffer.allocUnsafe(1);
+      if ((await this.fsx.srcRead(src, probe, 0, 1, end)) > 0) throw new SourceChanged(`grew while being copied`);
+    }
+  }
+
+  private async copyBytes(src: fs.promises.FileHandle, dst: DestFile, start: number, end: number, last: boolean, sparse: boolean): Promise<void> {
     const len = Math.min(CHUNK, end - start) + 1;
     const bufs = end - start > CHUNK ? [Buffer.allocUnsafe(len), Buffer.allocUnsafe(len)] : [Buffer.allocUnsafe(len)];
     const readAt = (pos: number, buf: Buffer): Promise<number> => {
@@ -908,6 +999,7 @@ class CopyRun {
     await this.fsx.srcClose(f.src).catch(() => undefined);
     if (f.failed === undefined) {
       try {
+        await this.copyXattrs(f.rel, f.dst, false);
         await this.finishFile(f.dst, f.st);
         await this.fsx.close(f.dst);
       } catch (err) {
@@ -928,7 +1020,7 @@ class CopyRun {
 
   /** Another name of a hard-linked file whose first name is done: a link to it. */
   private async link(rel: Buffer, st: Stats, g: LinkGroup): Promise<void> {
-    const done = this.o.checksum === true ? undefined : this.state?.get(rel);
+    const done = this.o.checksum === true || this.recheck ? undefined : this.state?.get(rel);
     if (done?.status === 'done' && done.kind === 'link' && done.size === st.size && done.mtimeNs === st.mtimeNs) return this.skip(rel);
     const dest = join(this.linkRoot(g), rel);
     if (this.o.dryRun) {
@@ -974,6 +1066,7 @@ class CopyRun {
     await this.fsx.symlink(target, dest);
     if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
     else this.noteOwner(st);
+    await this.copyXattrs(rel, dest, false);
     await this.fsx.lutimes(dest, st.atimeNs, st.mtimeNs);
     this.counts.symlinks += 1;
     this.done(rel, 'symlink', st);
@@ -992,11 +1085,12 @@ class CopyRun {
       return;
     }
     const root = this.linkRootOf(dest, rel);
-    const staging = path.join(root.toString(), COPY_META_DIR, 'tmp', `${shardName(this.shard)}-${process.pid}-${this.stagingSeq++}`);
-    await this.fsx.mkdirp(path.dirname(staging), 0o700);
-    await this.fsx.mknod(staging, dest, kind, Number(st.mode), st.rdev);
+    const stagingDir = join(root, Buffer.from(`${COPY_META_DIR}/tmp`));
+    await this.fsx.mkdirp(stagingDir, 0o700);
+    await this.fsx.mknod(stagingDir, `${shardName(this.shard)}-${process.pid}-${this.stagingSeq++}`, dest, kind, Number(st.mode), st.rdev);
     if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
     else this.noteOwner(st);
+    await this.copyXattrs(rel, dest, false);
     await this.fsx.utimes(dest, st.atimeNs, st.mtimeNs);
     this.counts.specials += 1;
     this.done(rel, kind, st);
@@ -1009,8 +1103,8 @@ class CopyRun {
   private async removeStaging(): Promise<void> {
     if (this.o.dryRun) return;
     for (const d of this.dests) {
-      const meta = path.join(d.toString(), COPY_META_DIR);
-      await fs.promises.rm(path.join(meta, 'tmp'), { recursive: true, force: true }).catch(() => undefined);
+      const meta = join(d, Buffer.from(COPY_META_DIR));
+      await fs.promises.rm(join(meta, Buffer.from('tmp')), { recursive: true, force: true }).catch(() => undefined);
       // left only when it holds something (shard summaries)
       await fs.promises.rmdir(meta).catch(() => undefined);
     }
@@ -1026,7 +1120,7 @@ class CopyRun {
       try {
         if (d.rel.length === 0 && rootOwned) {
           const cur = await this.fsx.lstat(dest);
-          if (cur !== undefined) await this.fixMeta(dest, cur, rootSt);
+          if (cur !== undefined) await this.fixMeta(dest, cur, rootSt, d.rel);
         }
         await this.withRetries(d.rel, () => this.fsx.utimes(dest, d.st.atimeNs, d.st.mtimeNs));
       } catch (err) {
@@ -1051,8 +1145,8 @@ class CopyRun {
     this.state?.close();
     const summary: CopySummary = {
       status: this.status,
-      source: path.resolve(this.o.source),
-      dests: this.o.dests.map((d) => path.resolve(d)),
+      source: showArg(this.src),
+      dests: this.dests.map((d) => showArg(d)),
       shard: this.shard,
       frontierDepth: this.depth,
       dryRun: this.o.dryRun === true,
@@ -1081,7 +1175,7 @@ class CopyRun {
       openLinks,
       warnings: this.warnings,
     };
-    if (this.shard.count > 1 && !this.o.dryRun) writeShardSummary(this.o.dests[0]!, summary);
+    if (this.shard.count > 1 && !this.o.dryRun) writeShardSummary(this.dests[0]!, summary);
     return summary;
   }
 
@@ -1097,15 +1191,16 @@ class CopyRun {
   }
 }
 
-export function shardSummaryPath(dest: string, shard: Shard): string {
-  return path.join(path.resolve(dest), COPY_META_DIR, 'shards', `${shardName(shard)}.json`);
+export function shardSummaryPath(dest: string | Buffer, shard: Shard): Buffer {
+  return join(resolveBytes(dest), Buffer.from(`${COPY_META_DIR}/shards/${shardName(shard)}.json`));
 }
 
 /** What --finalize and --report read: each shard's summary in DEST, written whole (temp + rename). */
-function writeShardSummary(dest: string, s: CopySummary): void {
-  const file = shardSummaryPath(dest, s.shard);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${process.pid}.tmp`;
+function writeShardSummary(dest: Buffer, s: CopySummary): void {
+  const dir = join(dest, Buffer.from(`${COPY_META_DIR}/shards`));
+  const file = join(dir, Buffer.from(`${shardName(s.shard)}.json`));
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = Buffer.concat([file, Buffer.from(`.${process.pid}.tmp`)]);
   fs.writeFileSync(tmp, JSON.stringify({ ...s, problems: s.problems.slice(0, 100), finishedAt: new Date().toISOString() }));
   fs.renameSync(tmp, file);
 }

@@ -11,12 +11,13 @@ import * as path from 'node:path';
 import { ClfsError } from '../errors/index.js';
 import { displayPath, holdsMarker, NO_FILTERS, SourceFilter } from '../scan/index.js';
 import { COPY_META_DIR, describe, shardSummaryPath, type CopySummary } from './copy.js';
-import { CountedFs } from './fs-ops.js';
+import { CountedFs, resolveBytes, showArg } from './fs-ops.js';
 import { direntIsDir, frontierDepth } from './partition.js';
 
 export interface FinalizeOptions {
-  source: string;
-  dest: string;
+  /** bytes for a path that is not valid UTF-8 */
+  source: string | Buffer;
+  dest: string | Buffer;
   shards: number;
 }
 
@@ -43,7 +44,7 @@ export interface ShardsReport {
   perShard: Array<{ shard: number; status: string; files: number; bytes: number; seconds: number; errors: number }>;
 }
 
-function readSummaries(dest: string, shards: number): { found: Array<CopySummary | undefined> } {
+function readSummaries(dest: string | Buffer, shards: number): { found: Array<CopySummary | undefined> } {
   const found: Array<CopySummary | undefined> = [];
   for (let i = 0; i < shards; i++) {
     const file = shardSummaryPath(dest, { index: i, count: shards });
@@ -60,7 +61,7 @@ function checkShards(shards: number): void {
   if (!Number.isInteger(shards) || shards < 1) throw new ClfsError('E_USAGE', '--shards must be the number of shards the copy ran with (a whole number ≥ 1)', { subject: '--shards' });
 }
 
-export function reportCopy(dest: string, shards: number): ShardsReport {
+export function reportCopy(dest: string | Buffer, shards: number): ShardsReport {
   checkShards(shards);
   const { found } = readSummaries(dest, shards);
   const totals = { entries: 0, files: 0, dirs: 0, symlinks: 0, specials: 0, hardlinks: 0, bytes: 0, skipped: 0, errors: 0 };
@@ -99,15 +100,15 @@ export function reportCopy(dest: string, shards: number): ShardsReport {
 export async function finalizeCopy(o: FinalizeOptions): Promise<FinalizeSummary> {
   const started = Date.now();
   checkShards(o.shards);
-  const src = Buffer.from(path.resolve(o.source));
-  const dst = Buffer.from(path.resolve(o.dest));
+  const src = resolveBytes(o.source);
+  const dst = resolveBytes(o.dest);
   const { found } = readSummaries(o.dest, o.shards);
   const missing = found.flatMap((s, i) => (s === undefined || s.status !== 'complete' || s.dryRun ? [i] : []));
   const problems: FinalizeSummary['problems'] = [];
   if (missing.length > 0) return { ok: false, shards: o.shards, missing, relinked: 0, directories: 0, problems, seconds: 0 };
   const depths = new Set(found.map((s) => s!.frontierDepth));
   if (depths.size > 1) {
-    throw new ClfsError('E_USAGE', `the shards split the tree differently (frontier depths ${[...depths].join(', ')}: the top of the source changed between their runs); run every shard again, then --finalize`, { subject: o.dest });
+    throw new ClfsError('E_USAGE', `the shards split the tree differently (frontier depths ${[...depths].join(', ')}: the top of the source changed between their runs); run every shard again, then --finalize`, { subject: showArg(o.dest) });
   }
   const fsx = new CountedFs();
   const join = (root: Buffer, rel: Buffer) => (rel.length === 0 ? root : Buffer.concat([root, Buffer.from('/'), rel]));
@@ -178,7 +179,7 @@ export async function finalizeCopy(o: FinalizeOptions): Promise<FinalizeSummary>
   }
   const ok = problems.length === 0;
   if (ok) {
-    const file = path.join(dst.toString(), COPY_META_DIR, 'finalized.json');
+    const file = join(dst, Buffer.from(`${COPY_META_DIR}/finalized.json`));
     fs.writeFileSync(file, JSON.stringify({ shards: o.shards, relinked, at: new Date().toISOString() }));
     // the write into the meta folder changed the root's mtime: set it again
     const s = await fsx.srcLstat(src);

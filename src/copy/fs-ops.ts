@@ -8,7 +8,17 @@
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { sourceFs } from '../scan/index.js';
+import { nativeError, nativeOps } from './native.js';
+
+/** One extended attribute: its name and value as bytes. */
+export interface Xattr {
+  name: Buffer;
+  value: Buffer;
+}
+
+const USER_NS = Buffer.from('user.');
 
 export type Side = 'source' | 'dest';
 
@@ -49,6 +59,7 @@ function cb<T>(call: (done: (err: NodeJS.ErrnoException | null, value?: T) => vo
 
 export class CountedFs {
   readonly ops: OpCounts = { source: 0, dest: 0 };
+  private readonly root = process.getuid?.() === 0;
 
   private src<T>(p: Promise<T>): Promise<T> {
     this.ops.source += 1;
@@ -78,6 +89,23 @@ export class CountedFs {
   }
   srcClose(h: Handle): Promise<void> {
     return this.src(h.close());
+  }
+  /**
+   * The data extents of [start, end) of an open source file (SEEK_DATA/SEEK_HOLE through the
+   * addon): flat [start, end, ...]; undefined when the addon is not there or the file system
+   * cannot tell (EINVAL), and the caller reads it all.
+   */
+  srcDataExtents(h: Handle, start: number, end: number): Promise<number[] | undefined> {
+    const n = nativeOps();
+    if (n === undefined) return Promise.resolve(undefined);
+    return this.src(n.dataExtents(h.fd, start, end).then((e) => e ?? undefined, (err: unknown) => Promise.reject(nativeError(err))));
+  }
+  /**
+   * The extended attributes of a source entry (lgetxattr: a symlink's own), those this process
+   * may copy: every namespace as root, user.* otherwise. A file system without xattrs has none.
+   */
+  srcXattrs(p: Buffer): Promise<Xattr[]> {
+    return this.src(readXattrs(p, this.root));
   }
 
   // ---- destination ----
@@ -120,8 +148,27 @@ export class CountedFs {
   fchmod(fd: DestFile, mode: number): Promise<void> {
     return this.dst(cb<void>((done) => fs.fchmod(fd, mode, (err) => done(err))));
   }
+  /** Times to the nanosecond through the addon (futimens); else Node's double, to the microsecond. */
   futimes(fd: DestFile, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    const n = nativeOps();
+    if (n !== undefined) return this.dst(n.futimens(fd, atimeNs, mtimeNs).catch((err: unknown) => Promise.reject(nativeError(err))));
     return this.dst(cb<void>((done) => fs.futimes(fd, seconds(atimeNs), seconds(mtimeNs), (err) => done(err))));
+  }
+  /** The destination entry's extended attributes (compare), as srcXattrs reads the source's. */
+  xattrs(p: Buffer): Promise<Xattr[]> {
+    return this.dst(readXattrs(p, this.root));
+  }
+  /**
+   * Sets these attributes on a destination file (its descriptor) or entry (its path, the link
+   * itself); `removeOthers`: an entry that was there before loses the ones the source has not.
+   */
+  setXattrs(target: DestFile | Buffer, list: Xattr[], removeOthers: boolean): Promise<void> {
+    const n = nativeOps();
+    if (n === undefined) return Promise.reject(new Error('--xattrs needs the native addon'));
+    if (list.length === 0 && !removeOthers) return Promise.resolve();
+    return this.dst(
+      n.setXattrs(target, true, list.map((x) => x.name), list.map((x) => x.value), removeOthers).catch((err: unknown) => Promise.reject(nativeError(err))),
+    );
   }
   close(fd: DestFile): Promise<void> {
     return this.dst(cb<void>((done) => fs.close(fd, (err) => done(err))));
@@ -133,7 +180,7 @@ export class CountedFs {
       (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? false : dstFail(err)),
     );
   }
-  mkdirp(p: string, mode: number): Promise<void> {
+  mkdirp(p: string | Buffer, mode: number): Promise<void> {
     return this.dst(fsp.mkdir(p, { recursive: true, mode }).then(() => undefined));
   }
   symlink(target: Buffer, p: Buffer): Promise<void> {
@@ -158,18 +205,34 @@ export class CountedFs {
     return this.dst(fsp.chmod(p, mode));
   }
   lutimes(p: Buffer, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    const n = nativeOps();
+    if (n !== undefined) return this.dst(n.utimensat(p, atimeNs, mtimeNs, true).catch((err: unknown) => Promise.reject(nativeError(err))));
     return this.dst(fsp.lutimes(p, seconds(atimeNs), seconds(mtimeNs)));
   }
   utimes(p: Buffer, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    const n = nativeOps();
+    if (n !== undefined) return this.dst(n.utimensat(p, atimeNs, mtimeNs, false).catch((err: unknown) => Promise.reject(nativeError(err))));
     return this.dst(fsp.utimes(p, seconds(atimeNs), seconds(mtimeNs)));
   }
 
   /**
-   * A fifo, device or socket at `staging` (an ASCII path: Node has no mknod, and a child
-   * process takes its arguments as strings, so byte names are reached by a rename afterwards).
+   * A fifo, device or socket made as `name` in the folder `stagingDir`, then renamed to `final`.
+   * Node has no mknod, and a child process (mknod(1)) takes its arguments as strings, so the
+   * folder is reached through a descriptor of ours (/proc/PID/fd/N): any bytes in its path stay.
    */
-  async mknod(staging: string, final: Buffer, kind: string, mode: number, rdev: bigint): Promise<void> {
+  async mknod(stagingDir: Buffer, name: string, final: Buffer, kind: string, mode: number, rdev: bigint): Promise<void> {
     this.ops.dest += 1;
+    const dirFd = await cb<number>((done) => fs.open(stagingDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, done)).catch(dstFail);
+    const staging = `/proc/${process.pid}/fd/${dirFd}/${name}`;
+    const stagedBytes = Buffer.concat([stagingDir, Buffer.from(`/${name}`)]);
+    try {
+      await this.makeNode(staging, stagedBytes, final, kind, mode, rdev);
+    } finally {
+      await new Promise((r) => fs.close(dirFd, r));
+    }
+  }
+
+  private async makeNode(staging: string, stagedBytes: Buffer, final: Buffer, kind: string, mode: number, rdev: bigint): Promise<void> {
     if (kind === 'socket') {
       const server = net.createServer();
       await new Promise<void>((resolve, reject) => {
@@ -178,8 +241,8 @@ export class CountedFs {
       }).catch(dstFail);
       // moved before the close: a closing server removes the socket file at the path it bound
       try {
-        await fsp.chmod(staging, mode & 0o7777);
-        await fsp.rename(staging, final);
+        await fsp.chmod(stagedBytes, mode & 0o7777);
+        await fsp.rename(stagedBytes, final);
       } catch (err) {
         dstFail(err);
       } finally {
@@ -202,8 +265,27 @@ export class CountedFs {
         }
       });
     }).catch(dstFail);
-    await this.rename(staging, final);
+    await this.rename(stagedBytes, final);
   }
+}
+
+async function readXattrs(p: Buffer, root: boolean): Promise<Xattr[]> {
+  const n = nativeOps();
+  if (n === undefined) throw new Error('--xattrs needs the native addon');
+  let flat: Buffer[];
+  try {
+    flat = await n.getXattrs(p, true);
+  } catch (err) {
+    const e = nativeError(err);
+    if (e.code === 'ENOTSUP') return [];
+    throw e;
+  }
+  const out: Xattr[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!;
+    if (root || name.subarray(0, USER_NS.length).equals(USER_NS)) out.push({ name, value: flat[i + 1]! });
+  }
+  return out.sort((a, b) => Buffer.compare(a.name, b.name));
 }
 
 /**
@@ -220,4 +302,58 @@ export function major(rdev: bigint): number {
 }
 export function minor(rdev: bigint): number {
   return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+}
+
+const SHELL_PLAIN = /^[A-Za-z0-9_./:@%+=,^-]+$/;
+
+/**
+ * A command-line path as `ls` shows a name (its default shell-escape quoting): as it is when
+ * that is safe to paste, else in single quotes with each byte that is not printable UTF-8 as
+ * $'\ooo' (octal), so `caf<0xe9>` reads 'caf'$'\351' and pastes back to the same bytes.
+ */
+export function shellQuote(p: string | Buffer): string {
+  const bytes = typeof p === 'string' ? Buffer.from(p) : p;
+  const text = bytes.toString('utf8');
+  const exact = Buffer.from(text, 'utf8').equals(bytes);
+  if (exact && SHELL_PLAIN.test(text)) return text;
+  let out = '';
+  let quoted = '';
+  const flush = () => {
+    if (quoted !== '') out += `'${quoted.replace(/'/g, `'\\''`)}'`;
+    quoted = '';
+  };
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    let n = 1;
+    if (b >= 0x80) {
+      // one valid UTF-8 sequence stays as it is
+      const len = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 ? 2 : 0;
+      const piece = len > 0 ? bytes.subarray(i, i + len) : undefined;
+      n = piece !== undefined && piece.length === len && Buffer.from(piece.toString('utf8'), 'utf8').equals(piece) && !piece.toString('utf8').includes('\ufffd') ? len : 0;
+    }
+    if (n === 0 || b < 0x20 || b === 0x7f) {
+      flush();
+      out += `$'\\${b.toString(8).padStart(3, '0')}'`;
+      i += 1;
+    } else {
+      quoted += bytes.subarray(i, i + n).toString('utf8');
+      i += n;
+    }
+  }
+  flush();
+  return out;
+}
+
+/** A command-line path for messages and summaries: as typed when it is plain UTF-8, else shellQuote. */
+export function showArg(p: string | Buffer): string {
+  if (typeof p === 'string') return p;
+  const text = p.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(p) && !/[\x00-\x1f\x7f]/.test(text) ? text : shellQuote(p);
+}
+
+/** An absolute path as bytes, resolved on latin1 (one code unit per byte) so bytes that are not UTF-8 stay. */
+export function resolveBytes(p: string | Buffer): Buffer {
+  const latin1 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s) : s).toString('latin1');
+  return Buffer.from(path.resolve(latin1(process.cwd()), latin1(p)), 'latin1');
 }

@@ -10,7 +10,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError } from '../errors/index.js';
 
-export const COPY_STATE_VERSION = 1;
+/**
+ * 2: the source and destination are stored as their bytes (hex), so a path that is not UTF-8 is
+ * told apart; a version-1 state (paths as strings) is read and upgraded when its strings are
+ * those bytes, and refused with the fix (--new) when they are not (a name that lost bytes).
+ */
+export const COPY_STATE_VERSION = 2;
 
 export interface DoneRow {
   kind: string;
@@ -29,9 +34,19 @@ export interface PendingRow {
 }
 
 export interface StateIdentity {
-  source: string;
-  dest: string;
+  /** absolute paths, as bytes */
+  source: Buffer;
+  dest: Buffer;
   shard: string;
+}
+
+/** A path for a message: as it is when UTF-8, else each byte that is not as \xHH. */
+function shown(b: Buffer): string {
+  const text = b.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(b)) return text;
+  let out = '';
+  for (const c of b.toString('latin1')) out += c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  return out;
 }
 
 export class CopyState {
@@ -66,20 +81,39 @@ export class CopyState {
     }
     const meta = new Map((this.db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>).map((r) => [r.key, r.value]));
     const version = meta.get('version');
-    if (version !== undefined && Number(version) !== COPY_STATE_VERSION) {
-      throw new ClfsError('E_STATE_MISMATCH', `${this.file}: copy state version ${version}, this clfsload reads ${COPY_STATE_VERSION}; pass --new to start over`, { subject: this.file });
+    if (version !== undefined && Number(version) !== COPY_STATE_VERSION && Number(version) !== 1) {
+      this.db.close();
+      throw new ClfsError('E_STATE_MISMATCH', `${this.file}: copy state version ${version}, this clfsload reads ${COPY_STATE_VERSION} (and 1); pass --new to start over`, { subject: this.file });
     }
-    for (const [k, v] of Object.entries(identity)) {
+    const mismatch = (k: string, was: string, now: string): never => {
+      this.db.close();
+      throw new ClfsError('E_STATE_MISMATCH', `${this.file}: this state is of another copy (${k} was ${was}, now ${now}); pass --state-dir DIR for a new copy, or --new to start over`, { subject: this.file });
+    };
+    for (const k of ['source', 'dest'] as const) {
+      const now = identity[k];
+      const hex = meta.get(`${k}_bytes`);
       const was = meta.get(k);
-      if (was !== undefined && was !== v) {
-        throw new ClfsError('E_STATE_MISMATCH', `${this.file}: this state is of another copy (${k} was ${was}, now ${v}); pass --state-dir DIR for a new copy, or --new to start over`, { subject: this.file });
+      // version 1 kept the path as a string: the same path when its UTF-8 is these bytes
+      const wasBytes = hex !== undefined ? Buffer.from(hex, 'hex') : was !== undefined ? Buffer.from(was, 'utf8') : undefined;
+      if (wasBytes !== undefined && !wasBytes.equals(now)) {
+        if (hex === undefined && was!.includes('\ufffd')) {
+          this.db.close();
+          throw new ClfsError('E_STATE_MISMATCH', `${this.file}: this version-1 state names the ${k} as ${was}, which lost the bytes that are not UTF-8 (now ${shown(now)}); pass --new to start over (the destination is checked, not wiped)`, { subject: this.file });
+        }
+        mismatch(k, hex !== undefined ? shown(wasBytes) : was!, shown(now));
       }
     }
+    const wasShard = meta.get('shard');
+    if (wasShard !== undefined && wasShard !== identity.shard) mismatch('shard', wasShard, identity.shard);
     this.run = Number(meta.get('run') ?? '0') + 1;
     const setMeta = this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
     this.db.transaction(() => {
       setMeta.run('version', String(COPY_STATE_VERSION));
-      for (const [k, v] of Object.entries(identity)) setMeta.run(k, v);
+      for (const k of ['source', 'dest'] as const) {
+        setMeta.run(k, shown(identity[k]));
+        setMeta.run(`${k}_bytes`, identity[k].toString('hex'));
+      }
+      setMeta.run('shard', identity.shard);
       setMeta.run('run', String(this.run));
     })();
     this.getStmt = this.db.prepare('SELECT kind, size, mtime_ns AS mtimeNs, status FROM entries WHERE path = ?');

@@ -12,6 +12,7 @@ import { filterOptions, filtersOf } from '../load-run.js';
 
 interface CompareFlags {
   checksum: boolean;
+  xattrs: boolean;
   json: boolean;
   threads?: number;
   shard?: string;
@@ -32,6 +33,7 @@ export const compareCommand: CliCommand = {
       .argument('<source>', 'the source directory')
       .argument('<dest>', 'the copy')
       .addOption(new Option('--checksum', 'read both sides and compare the bytes').default(false))
+      .addOption(new Option('--xattrs', 'compare extended attributes too (user.* when not root, every namespace as root)').default(false))
       .addOption(new Option('--threads <n>', 'file-system calls in flight').argParser(intOption('--threads', 1, 1000)))
       .addOption(new Option('--shard <K/N>', 'compare only shard K of N (as copy --shard split it)'))
       .addOption(new Option('--shards <n>', 'the number of shards (with JOB_COMPLETION_INDEX)').argParser(intOption('--shards', 1, 100000)))
@@ -51,6 +53,7 @@ export const compareCommand: CliCommand = {
           source: argumentBytes(source),
           dest: argumentBytes(dest),
           checksum: flags.checksum,
+          xattrs: flags.xattrs,
           ...(filters !== undefined ? { filters } : {}),
           abortSignal: ctx.signals.controller.signal,
           ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
@@ -68,7 +71,7 @@ export async function printDifferences(ctx: CliContext, r: CompareReport, word: 
   const more = r.differencesTotal > r.differences.length ? ` (${r.differencesTotal - r.differences.length} more not listed)` : '';
   await write(
     ctx.stdout,
-    `${word}: ${r.ok ? 'OK' : 'DIFFERENT'}: ${r.entries} entries, ${r.differencesTotal} differences${more}${r.checksum ? `, ${(r.bytesCompared / 1048576).toFixed(1)} MiB read on each side` : ''}` +
+    `${word}: ${r.ok ? 'OK' : 'DIFFERENT'}: ${r.entries} entries, ${r.differencesTotal} differences${more}${r.xattrs ? ', xattrs compared' : ''}${r.checksum ? `, ${(r.bytesCompared / 1048576).toFixed(1)} MiB read on each side` : ''}` +
       `${r.owners ? '' : '; owners not compared (not root)'}${r.interrupted ? '; interrupted' : ''}, ${r.seconds.toFixed(1)} s\n`,
   );
 }

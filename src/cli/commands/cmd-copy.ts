@@ -7,6 +7,7 @@
 import { Option } from 'commander';
 import * as path from 'node:path';
 import { ClfsError, compare, copy, DEFAULT_MAX_ERRORS, displayPath, finalizeCopy, reportCopy } from '../../index.js';
+import { argumentBytes } from '../raw-argv.js';
 import type { CompareReport, CopySummary } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write, type CliContext } from '../context.js';
@@ -25,6 +26,7 @@ interface CopyFlags {
   threads?: number;
   largeFileMib: number;
   checksum: boolean;
+  xattrs: boolean;
   delete: boolean;
   dryRun: boolean;
   verify: boolean;
@@ -58,6 +60,7 @@ export const copyCommand: CliCommand = {
       .addOption(new Option('--threads <n>', 'file-system calls in flight (default: adaptive, up to 64)').argParser(intOption('--threads', 1, 1000)))
       .addOption(new Option('--large-file-mib <n>', 'files of at least this many MiB are copied as concurrent ranges').argParser(intOption('--large-file-mib', 1)).default(64))
       .addOption(new Option('--checksum', 'an existing destination file of the same size is compared by content, not by mtime').default(false))
+      .addOption(new Option('--xattrs', 'copy extended attributes too (user.* when not root, every namespace as root; symlinks their own)').default(false))
       .addOption(new Option('--delete', 'remove destination entries that are not in the source').default(false))
       .addOption(new Option('--dry-run', 'print what would be copied or deleted; change nothing').default(false))
       .addOption(new Option('--verify', 'compare the copy with the source when it is done (as clfsload compare)').default(false))
@@ -104,16 +107,20 @@ async function runCopy(ctx: CliContext, source: string, dests: string[], flags: 
   // one limiter for every task and range of the run, so the limit holds for the process
   const limiter = flags.bwlimit !== undefined ? new RateLimiter({ bytes: flags.bwlimit }) : undefined;
   const printer = new ProgressPrinter(ctx.stderr, undefined, limiter === undefined ? undefined : () => describeHolds(limiter.holding()));
-  const stateDir = flags.stateDir ?? defaultStateDir(`copy:${path.resolve(source)}->${path.resolve(dests[0]!)}`);
+  // the bytes typed: a name that is not UTF-8 reaches Node as U+FFFD (raw-argv.ts)
+  const srcArg = argumentBytes(source);
+  const destArgs = dests.map(argumentBytes);
+  const stateDir = flags.stateDir ?? defaultStateDir(`copy:${stateKey(srcArg)}->${stateKey(destArgs[0]!)}`);
   const filters: FilterSpec = filtersOf(flags) ?? DEFAULT_FILTERS;
   const s = await copy({
-    source,
-    dests,
+    source: srcArg,
+    dests: destArgs,
     stateDir,
     ...(shard !== undefined ? { shard: { index: shard.index, count: shard.count } } : {}),
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     largeFileBytes: flags.largeFileMib * 1048576,
     checksum: flags.checksum,
+    xattrs: flags.xattrs,
     delete: flags.delete,
     filters,
     ...(limiter !== undefined ? { limiter } : {}),
@@ -137,11 +144,11 @@ async function runCopy(ctx: CliContext, source: string, dests: string[], flags: 
   printer.close();
   let report: CompareReport | undefined;
   if (flags.verify && !flags.dryRun && (s.status === 'complete' || s.status === 'incomplete')) {
-    report = await compare({ source, dest: dests[0]!, shard: s.shard, frontierDepth: s.frontierDepth, filters, checksum: flags.checksum, abortSignal: ctx.signals.controller.signal });
+    report = await compare({ source: srcArg, dest: destArgs[0]!, shard: s.shard, frontierDepth: s.frontierDepth, filters, checksum: flags.checksum, xattrs: flags.xattrs, abortSignal: ctx.signals.controller.signal });
   }
   if (flags.json) await write(ctx.stdout, `${JSON.stringify(report === undefined ? s : { ...s, verify: report })}\n`);
   else {
-    await printSummary(ctx, s);
+    await printSummary(ctx, s, [srcArg, ...destArgs]);
     if (report !== undefined) await printDifferences(ctx, report, 'verify');
   }
   if (s.status === 'interrupted') return ctx.signals.exitCode ?? EXIT.SIGINT;
@@ -149,7 +156,21 @@ async function runCopy(ctx: CliContext, source: string, dests: string[], flags: 
   return ok ? EXIT.OK : EXIT.INCOMPLETE;
 }
 
-async function printSummary(ctx: CliContext, s: CopySummary): Promise<void> {
+/**
+ * A SOURCE or DEST for a line to paste: a path given as bytes that are not UTF-8 is shown as the
+ * copy's summary shows it (ls's quoting, 'caf'$'\351'); a plain one in single quotes when the shell needs them.
+ */
+function pasteable(arg: string | Buffer, shown: string): string {
+  if (typeof arg !== 'string' || /[\x00-\x1f\x7f]/.test(arg)) return shown;
+  return /^[A-Za-z0-9_./:@%+=,^-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The default state folder's key: the path as typed for UTF-8 (the key earlier versions used), its bytes in hex otherwise. */
+function stateKey(p: string | Buffer): string {
+  return typeof p === 'string' ? path.resolve(p) : `bytes:${p.toString('hex')}`;
+}
+
+async function printSummary(ctx: CliContext, s: CopySummary, paths: Array<string | Buffer>): Promise<void> {
   const shard = s.shard.count > 1 ? ` (shard ${s.shard.index}/${s.shard.count})` : '';
   const verb = s.dryRun ? 'dry run, would copy' : 'copied';
   await write(
@@ -162,12 +183,14 @@ async function printSummary(ctx: CliContext, s: CopySummary): Promise<void> {
   if (s.problemsTotal > 20) await write(ctx.stdout, `  ... and ${s.problemsTotal - 20} more\n`);
   if (s.problemsFile !== undefined) await write(ctx.stdout, `every failed path is listed in ${s.problemsFile}\n`);
   if (s.stopReason !== undefined) await write(ctx.stdout, `stopped: ${s.stopReason}\n`);
-  if (s.status !== 'complete' && !s.dryRun) await write(ctx.stdout, `state kept in ${s.stateFile}: run the same command again to resume\n`);
+  if (s.status !== 'complete' && !s.dryRun) {
+    await write(ctx.stdout, `state kept in ${s.stateFile}: run the same command again to resume (clfsload copy ${[s.source, ...s.dests].map((shown, i) => pasteable(paths[i]!, shown)).join(' ')}, with the same options)\n`);
+  }
   if (s.shard.count > 1 && s.status === 'complete') await write(ctx.stdout, `when every shard has finished: clfsload copy --finalize SOURCE DEST --shards ${s.shard.count}\n`);
 }
 
 async function runFinalize(ctx: CliContext, source: string, dest: string, flags: CopyFlags): Promise<number> {
-  const f = await finalizeCopy({ source, dest, shards: flags.shards! });
+  const f = await finalizeCopy({ source: argumentBytes(source), dest: argumentBytes(dest), shards: flags.shards! });
   if (flags.json) await write(ctx.stdout, `${JSON.stringify(f)}\n`);
   else if (f.missing.length > 0) await write(ctx.stdout, `not finalized: shard(s) ${f.missing.join(', ')} of ${f.shards} have not finished (no complete summary in ${dest}/.clfsload-copy/shards); run them, then --finalize again\n`);
   else {
@@ -178,7 +201,7 @@ async function runFinalize(ctx: CliContext, source: string, dest: string, flags:
 }
 
 async function runReport(ctx: CliContext, dest: string, flags: CopyFlags): Promise<number> {
-  const r = reportCopy(dest, flags.shards!);
+  const r = reportCopy(argumentBytes(dest), flags.shards!);
   if (flags.json) await write(ctx.stdout, `${JSON.stringify(r)}\n`);
   else {
     for (const p of r.perShard) await write(ctx.stdout, `  shard ${p.shard}: ${p.status}, ${p.files} files, ${mib(p.bytes)} MiB, ${p.seconds.toFixed(1)} s, ${p.errors} errors\n`);

@@ -1,0 +1,614 @@
+/*
+ * clfsload's own N-API addon: the file-system calls Node does not offer and an exact copy needs.
+ *   lseek(fd, offset, whence)                 synchronous, SEEK_DATA / SEEK_HOLE included
+ *   dataExtents(fd, start, end)               the data extents of [start, end) (SEEK_DATA/SEEK_HOLE);
+ *                                             null when the file system cannot tell (EINVAL)
+ *   futimens(fd, atimeNs, mtimeNs)            times to the nanosecond (BigInt ns since the epoch)
+ *   utimensat(path, atimeNs, mtimeNs, nofollow)
+ *   getXattrs(path | fd, nofollow)            [name, value, name, value, ...] as Buffers
+ *   setXattrs(path | fd, nofollow, names, values, removeOthers)
+ * Every call but lseek returns a Promise and runs on libuv's pool (napi async work), as Node's own
+ * asynchronous fs calls do. A failure rejects with an Error carrying `errno` (the number),
+ * `syscall` and, for an attribute, `attr` (its name, latin1).
+ * Only node_api.h (N-API 8): one build serves Node 20, 22 and 24.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define CHECK(call)                                                                                \
+  do {                                                                                             \
+    if ((call) != napi_ok) {                                                                       \
+      napi_throw_error(env, NULL, "clfsload_native: N-API call failed: " #call);                   \
+      return NULL;                                                                                 \
+    }                                                                                              \
+  } while (0)
+
+enum op { OP_EXTENTS, OP_FUTIMENS, OP_UTIMENSAT, OP_GETXATTRS, OP_SETXATTRS };
+
+typedef struct {
+  char *data;
+  size_t len;
+} bytes_t;
+
+typedef struct {
+  enum op op;
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;          /* -1: by path */
+  char *path;      /* NUL-terminated copy */
+  int nofollow;
+  int64_t a, b, c; /* extents: start, end; times: atime ns, mtime ns */
+  /* results / arguments */
+  int64_t *ext;
+  size_t next, cap;
+  int unsupported;
+  bytes_t *names, *values;
+  size_t count;
+  int remove_others;
+  /* failure */
+  int err;
+  const char *syscall;
+  char *attr;
+} job_t;
+
+static void free_bytes(bytes_t *v, size_t n) {
+  if (v == NULL) return;
+  for (size_t i = 0; i < n; i++) free(v[i].data);
+  free(v);
+}
+
+static void job_free(job_t *j) {
+  free(j->path);
+  free(j->ext);
+  free_bytes(j->names, j->count);
+  free_bytes(j->values, j->count);
+  free(j->attr);
+  free(j);
+}
+
+static void fail(job_t *j, const char *syscall, const char *attr) {
+  j->err = errno;
+  j->syscall = syscall;
+  if (attr != NULL && j->attr == NULL) j->attr = strdup(attr);
+}
+
+static int push_extent(job_t *j, int64_t s, int64_t e) {
+  if (j->next + 2 > j->cap) {
+    size_t cap = j->cap == 0 ? 16 : j->cap * 2;
+    int64_t *n = realloc(j->ext, cap * sizeof(int64_t));
+    if (n == NULL) {
+      errno = ENOMEM;
+      return -1;
+    }
+    j->ext = n;
+    j->cap = cap;
+  }
+  j->ext[j->next++] = s;
+  j->ext[j->next++] = e;
+  return 0;
+}
+
+static void do_extents(job_t *j) {
+  off_t off = (off_t)j->a;
+  const off_t end = (off_t)j->b;
+  while (off < end) {
+    off_t d = lseek(j->fd, off, SEEK_DATA);
+    if (d < 0) {
+      if (errno == ENXIO) return; /* no data after off: a hole to the end */
+      if (errno == EINVAL || errno == EOPNOTSUPP) {
+        j->unsupported = 1;
+        return;
+      }
+      fail(j, "lseek", NULL);
+      return;
+    }
+    if (d >= end) return;
+    off_t h = lseek(j->fd, d, SEEK_HOLE);
+    if (h < 0) {
+      if (errno == EINVAL || errno == EOPNOTSUPP) {
+        j->unsupported = 1;
+        return;
+      }
+      fail(j, "lseek", NULL);
+      return;
+    }
+    if (h > end) h = end;
+    if (h <= d) { /* cannot happen on a sane file system: ask the caller to copy it all */
+      j->unsupported = 1;
+      return;
+    }
+    if (push_extent(j, d, h) < 0) {
+      fail(j, "lseek", NULL);
+      return;
+    }
+    off = h;
+  }
+}
+
+static struct timespec ts_of(int64_t ns) {
+  struct timespec t;
+  int64_t s = ns / 1000000000;
+  int64_t r = ns % 1000000000;
+  if (r < 0) {
+    r += 1000000000;
+    s -= 1;
+  }
+  t.tv_sec = (time_t)s;
+  t.tv_nsec = (long)r;
+  return t;
+}
+
+static void do_times(job_t *j) {
+  struct timespec t[2] = {ts_of(j->a), ts_of(j->b)};
+  if (j->op == OP_FUTIMENS) {
+    if (futimens(j->fd, t) < 0) fail(j, "futimens", NULL);
+  } else if (utimensat(AT_FDCWD, j->path, t, j->nofollow ? AT_SYMLINK_NOFOLLOW : 0) < 0) {
+    fail(j, "utimensat", NULL);
+  }
+}
+
+static ssize_t x_list(job_t *j, char *buf, size_t size) {
+  if (j->fd >= 0) return flistxattr(j->fd, buf, size);
+  return j->nofollow ? llistxattr(j->path, buf, size) : listxattr(j->path, buf, size);
+}
+static ssize_t x_get(job_t *j, const char *name, void *buf, size_t size) {
+  if (j->fd >= 0) return fgetxattr(j->fd, name, buf, size);
+  return j->nofollow ? lgetxattr(j->path, name, buf, size) : getxattr(j->path, name, buf, size);
+}
+static int x_set(job_t *j, const char *name, const void *v, size_t size) {
+  if (j->fd >= 0) return fsetxattr(j->fd, name, v, size, 0);
+  return j->nofollow ? lsetxattr(j->path, name, v, size, 0) : setxattr(j->path, name, v, size, 0);
+}
+static int x_remove(job_t *j, const char *name) {
+  if (j->fd >= 0) return fremovexattr(j->fd, name);
+  return j->nofollow ? lremovexattr(j->path, name) : removexattr(j->path, name);
+}
+
+/* The names, NUL-separated, in a malloc'd buffer; *len 0 and NULL when there are none. */
+static char *list_names(job_t *j, ssize_t *len) {
+  for (int tries = 0; tries < 8; tries++) {
+    ssize_t n = x_list(j, NULL, 0);
+    if (n < 0) {
+      fail(j, "listxattr", NULL);
+      return NULL;
+    }
+    if (n == 0) {
+      *len = 0;
+      return NULL;
+    }
+    char *buf = malloc((size_t)n);
+    if (buf == NULL) {
+      errno = ENOMEM;
+      fail(j, "listxattr", NULL);
+      return NULL;
+    }
+    ssize_t m = x_list(j, buf, (size_t)n);
+    if (m >= 0) {
+      *len = m;
+      return buf;
+    }
+    free(buf);
+    if (errno != ERANGE) { /* ERANGE: the list grew in between, ask again */
+      fail(j, "listxattr", NULL);
+      return NULL;
+    }
+  }
+  errno = ERANGE;
+  fail(j, "listxattr", NULL);
+  return NULL;
+}
+
+static void do_getxattrs(job_t *j) {
+  ssize_t len = 0;
+  char *names = list_names(j, &len);
+  if (j->err != 0) return;
+  size_t count = 0;
+  for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) count++;
+  j->names = calloc(count + 1, sizeof(bytes_t));
+  j->values = calloc(count + 1, sizeof(bytes_t));
+  if (j->names == NULL || j->values == NULL) {
+    errno = ENOMEM;
+    fail(j, "getxattr", NULL);
+    free(names);
+    return;
+  }
+  size_t k = 0;
+  for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) {
+    const char *name = names + i;
+    ssize_t size = -1;
+    char *v = NULL;
+    for (int tries = 0; tries < 8; tries++) {
+      ssize_t n = x_get(j, name, NULL, 0);
+      if (n < 0) break;
+      v = malloc(n > 0 ? (size_t)n : 1);
+      if (v == NULL) {
+        errno = ENOMEM;
+        break;
+      }
+      size = x_get(j, name, v, (size_t)n);
+      if (size >= 0 || errno != ERANGE) break;
+      free(v);
+      v = NULL;
+    }
+    if (size < 0) {
+      free(v);
+      if (errno == ENODATA) continue; /* removed since the listing */
+      fail(j, "getxattr", name);
+      break;
+    }
+    j->names[k].len = strlen(name);
+    j->names[k].data = malloc(j->names[k].len + 1);
+    if (j->names[k].data == NULL) {
+      free(v);
+      errno = ENOMEM;
+      fail(j, "getxattr", name);
+      break;
+    }
+    memcpy(j->names[k].data, name, j->names[k].len + 1);
+    j->values[k].data = v;
+    j->values[k].len = (size_t)size;
+    k++;
+    j->count = k;
+  }
+  j->count = k;
+  free(names);
+}
+
+static void do_setxattrs(job_t *j) {
+  if (j->remove_others) {
+    ssize_t len = 0;
+    char *names = list_names(j, &len);
+    if (j->err != 0) {
+      if (j->err != ENOTSUP && j->err != EOPNOTSUPP) return;
+      j->err = 0; /* nothing can be there: set what is asked, which says what the fs keeps */
+      j->syscall = NULL;
+    }
+    for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) {
+      const char *name = names + i;
+      int keep = 0;
+      for (size_t k = 0; k < j->count && !keep; k++) keep = strcmp(j->names[k].data, name) == 0;
+      if (!keep && x_remove(j, name) < 0 && errno != ENODATA) {
+        /* one the caller may not see (not root: only user.*) is not its to remove */
+        if (errno == EPERM || errno == EACCES || errno == ENOTSUP || errno == EOPNOTSUPP) continue;
+        fail(j, "removexattr", name);
+        free(names);
+        return;
+      }
+    }
+    free(names);
+  }
+  for (size_t k = 0; k < j->count; k++) {
+    if (x_set(j, j->names[k].data, j->values[k].data, j->values[k].len) < 0) {
+      fail(j, "setxattr", j->names[k].data);
+      return;
+    }
+  }
+}
+
+static void execute(napi_env env, void *data) {
+  job_t *j = data;
+  errno = 0;
+  switch (j->op) {
+    case OP_EXTENTS: do_extents(j); break;
+    case OP_FUTIMENS:
+    case OP_UTIMENSAT: do_times(j); break;
+    case OP_GETXATTRS: do_getxattrs(j); break;
+    case OP_SETXATTRS: do_setxattrs(j); break;
+  }
+}
+
+static napi_value make_error(napi_env env, job_t *j) {
+  napi_value msg, err, v;
+  const char *text = strerror(j->err);
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s: %s%s%s", j->syscall, text, j->attr != NULL ? " (attribute " : "", j->attr != NULL ? j->attr : "");
+  if (j->attr != NULL) strncat(buf, ")", sizeof buf - strlen(buf) - 1);
+  napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &err);
+  napi_create_int32(env, j->err, &v);
+  napi_set_named_property(env, err, "errno", v);
+  napi_create_string_utf8(env, j->syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "syscall", v);
+  if (j->attr != NULL) {
+    napi_create_string_latin1(env, j->attr, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, err, "attr", v);
+  }
+  return err;
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  job_t *j = data;
+  napi_value result = NULL;
+  if (status != napi_ok) {
+    j->err = ECANCELED;
+    j->syscall = "napi";
+  }
+  if (j->err != 0) {
+    napi_reject_deferred(env, j->deferred, make_error(env, j));
+  } else {
+    switch (j->op) {
+      case OP_EXTENTS:
+        if (j->unsupported) napi_get_null(env, &result);
+        else {
+          napi_create_array_with_length(env, j->next, &result);
+          for (size_t i = 0; i < j->next; i++) {
+            napi_value n;
+            napi_create_double(env, (double)j->ext[i], &n);
+            napi_set_element(env, result, (uint32_t)i, n);
+          }
+        }
+        break;
+      case OP_GETXATTRS:
+        napi_create_array_with_length(env, j->count * 2, &result);
+        for (size_t i = 0; i < j->count; i++) {
+          napi_value n, v;
+          void *ignored;
+          napi_create_buffer_copy(env, j->names[i].len, j->names[i].data, &ignored, &n);
+          napi_create_buffer_copy(env, j->values[i].len, j->values[i].len > 0 ? j->values[i].data : "", &ignored, &v);
+          napi_set_element(env, result, (uint32_t)(2 * i), n);
+          napi_set_element(env, result, (uint32_t)(2 * i + 1), v);
+        }
+        break;
+      default:
+        napi_get_undefined(env, &result);
+    }
+    napi_resolve_deferred(env, j->deferred, result);
+  }
+  napi_delete_async_work(env, j->work);
+  job_free(j);
+}
+
+static napi_value start(napi_env env, job_t *j) {
+  napi_value promise, name;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
+    job_free(j);
+    napi_throw_error(env, NULL, "clfsload_native: cannot create a promise");
+    return NULL;
+  }
+  napi_create_string_utf8(env, "clfsload_native", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute, complete, j, &j->work) != napi_ok || napi_queue_async_work(env, j->work) != napi_ok) {
+    napi_throw_error(env, NULL, "clfsload_native: cannot queue the call");
+    return NULL;
+  }
+  return promise;
+}
+
+static job_t *new_job(enum op op) {
+  job_t *j = calloc(1, sizeof(job_t));
+  if (j != NULL) {
+    j->op = op;
+    j->fd = -1;
+  }
+  return j;
+}
+
+/* A Buffer's bytes as a NUL-terminated string (a path or an attribute name: no NUL inside). */
+static int c_string(napi_env env, napi_value v, char **out, size_t *out_len) {
+  bool is;
+  void *data;
+  size_t len;
+  if (napi_is_buffer(env, v, &is) != napi_ok || !is) {
+    napi_throw_type_error(env, NULL, "clfsload_native: expected a Buffer");
+    return -1;
+  }
+  napi_get_buffer_info(env, v, &data, &len);
+  if (memchr(data, 0, len) != NULL) {
+    napi_throw_type_error(env, NULL, "clfsload_native: a path or name holds a NUL byte");
+    return -1;
+  }
+  *out = malloc(len + 1);
+  if (*out == NULL) {
+    napi_throw_error(env, NULL, "clfsload_native: out of memory");
+    return -1;
+  }
+  memcpy(*out, data, len);
+  (*out)[len] = 0;
+  if (out_len != NULL) *out_len = len;
+  return 0;
+}
+
+/* A target: a descriptor (number) or a path (Buffer). */
+static int target(napi_env env, napi_value v, job_t *j) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_number) {
+    int32_t fd;
+    napi_get_value_int32(env, v, &fd);
+    j->fd = fd;
+    return 0;
+  }
+  return c_string(env, v, &j->path, NULL);
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok ? 0 : -1;
+  }
+  if (t == napi_number) return napi_get_value_int64(env, v, out) == napi_ok ? 0 : -1;
+  napi_throw_type_error(env, NULL, "clfsload_native: expected a number or a BigInt");
+  return -1;
+}
+
+static napi_value js_lseek(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
+  int32_t fd, whence;
+  int64_t off;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "lseek(fd, offset, whence)");
+    return NULL;
+  }
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (get_i64(env, argv[1], &off) < 0) return NULL;
+  CHECK(napi_get_value_int32(env, argv[2], &whence));
+  off_t r = lseek(fd, (off_t)off, whence);
+  if (r < 0) {
+    job_t j = {0};
+    j.err = errno;
+    j.syscall = "lseek";
+    napi_throw(env, make_error(env, &j));
+    return NULL;
+  }
+  CHECK(napi_create_double(env, (double)r, &result));
+  return result;
+}
+
+static napi_value js_extents(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  job_t *j = new_job(OP_EXTENTS);
+  if (j == NULL || argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || get_i64(env, argv[1], &j->a) < 0 || get_i64(env, argv[2], &j->b) < 0) {
+    if (j != NULL) job_free(j);
+    napi_throw_type_error(env, NULL, "dataExtents(fd, start, end)");
+    return NULL;
+  }
+  j->fd = fd;
+  return start(env, j);
+}
+
+static napi_value js_futimens(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  job_t *j = new_job(OP_FUTIMENS);
+  if (j == NULL || argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || get_i64(env, argv[1], &j->a) < 0 || get_i64(env, argv[2], &j->b) < 0) {
+    if (j != NULL) job_free(j);
+    napi_throw_type_error(env, NULL, "futimens(fd, atimeNs, mtimeNs)");
+    return NULL;
+  }
+  j->fd = fd;
+  return start(env, j);
+}
+
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  bool nofollow = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  job_t *j = new_job(OP_UTIMENSAT);
+  if (j == NULL || argc < 4) {
+    if (j != NULL) job_free(j);
+    napi_throw_type_error(env, NULL, "utimensat(path, atimeNs, mtimeNs, nofollow)");
+    return NULL;
+  }
+  if (c_string(env, argv[0], &j->path, NULL) < 0 || get_i64(env, argv[1], &j->a) < 0 || get_i64(env, argv[2], &j->b) < 0) {
+    job_free(j);
+    return NULL;
+  }
+  napi_get_value_bool(env, argv[3], &nofollow);
+  j->nofollow = nofollow;
+  return start(env, j);
+}
+
+static napi_value js_getxattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool nofollow = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  job_t *j = new_job(OP_GETXATTRS);
+  if (j == NULL || argc < 2) {
+    if (j != NULL) job_free(j);
+    napi_throw_type_error(env, NULL, "getXattrs(pathOrFd, nofollow)");
+    return NULL;
+  }
+  if (target(env, argv[0], j) < 0) {
+    job_free(j);
+    return NULL;
+  }
+  napi_get_value_bool(env, argv[1], &nofollow);
+  j->nofollow = nofollow;
+  return start(env, j);
+}
+
+static napi_value js_setxattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  bool nofollow = false, remove_others = false;
+  uint32_t n = 0, m = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  job_t *j = new_job(OP_SETXATTRS);
+  if (j == NULL || argc < 5 || napi_get_array_length(env, argv[2], &n) != napi_ok || napi_get_array_length(env, argv[3], &m) != napi_ok || n != m) {
+    if (j != NULL) job_free(j);
+    napi_throw_type_error(env, NULL, "setXattrs(pathOrFd, nofollow, names[], values[], removeOthers)");
+    return NULL;
+  }
+  if (target(env, argv[0], j) < 0) {
+    job_free(j);
+    return NULL;
+  }
+  napi_get_value_bool(env, argv[1], &nofollow);
+  napi_get_value_bool(env, argv[4], &remove_others);
+  j->nofollow = nofollow;
+  j->remove_others = remove_others;
+  j->names = calloc(n + 1, sizeof(bytes_t));
+  j->values = calloc(n + 1, sizeof(bytes_t));
+  if (j->names == NULL || j->values == NULL) {
+    job_free(j);
+    napi_throw_error(env, NULL, "clfsload_native: out of memory");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value name, value;
+    void *data;
+    size_t len;
+    bool is;
+    napi_get_element(env, argv[2], i, &name);
+    napi_get_element(env, argv[3], i, &value);
+    j->count = i + 1;
+    if (c_string(env, name, &j->names[i].data, &j->names[i].len) < 0) {
+      job_free(j);
+      return NULL;
+    }
+    if (napi_is_buffer(env, value, &is) != napi_ok || !is) {
+      job_free(j);
+      napi_throw_type_error(env, NULL, "setXattrs: a value is not a Buffer");
+      return NULL;
+    }
+    napi_get_buffer_info(env, value, &data, &len);
+    j->values[i].data = malloc(len > 0 ? len : 1);
+    if (j->values[i].data == NULL) {
+      job_free(j);
+      napi_throw_error(env, NULL, "clfsload_native: out of memory");
+      return NULL;
+    }
+    if (len > 0) memcpy(j->values[i].data, data, len);
+    j->values[i].len = len;
+  }
+  return start(env, j);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_default, NULL},
+      {"dataExtents", NULL, js_extents, NULL, NULL, NULL, napi_default, NULL},
+      {"futimens", NULL, js_futimens, NULL, NULL, NULL, napi_default, NULL},
+      {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
+      {"getXattrs", NULL, js_getxattrs, NULL, NULL, NULL, napi_default, NULL},
+      {"setXattrs", NULL, js_setxattrs, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  napi_value v;
+  CHECK(napi_create_int32(env, SEEK_DATA, &v));
+  CHECK(napi_set_named_property(env, exports, "SEEK_DATA", v));
+  CHECK(napi_create_int32(env, SEEK_HOLE, &v));
+  CHECK(napi_set_named_property(env, exports, "SEEK_HOLE", v));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

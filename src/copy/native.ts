@@ -1,0 +1,59 @@
+/**
+ * clfsload's own N-API addon (native/clfsload_native.c, built at `npm ci` by
+ * scripts/build-native.mjs): SEEK_DATA/SEEK_HOLE, futimens/utimensat to the nanosecond, and
+ * extended attributes by name bytes. Loaded once; `undefined` when it was not built (another
+ * platform, no compiler at install) or when CLFSLOAD_NATIVE=0 asks for the fallback, in which
+ * case copy uses Node's own calls: zero blocks skipped for sparse files, times to the
+ * microsecond, and --xattrs is refused with a one-line error.
+ */
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+
+export interface NativeOps {
+  lseek(fd: number, offset: number, whence: number): number;
+  readonly SEEK_DATA: number;
+  readonly SEEK_HOLE: number;
+  /** flat [start, end, start, end, ...] of the data in [start, end); null: the file system cannot tell */
+  dataExtents(fd: number, start: number, end: number): Promise<number[] | null>;
+  futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): Promise<void>;
+  utimensat(path: Buffer, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): Promise<void>;
+  /** flat [name, value, name, value, ...] */
+  getXattrs(target: Buffer | number, nofollow: boolean): Promise<Buffer[]>;
+  setXattrs(target: Buffer | number, nofollow: boolean, names: Buffer[], values: Buffer[], removeOthers: boolean): Promise<void>;
+}
+
+let loaded: { ops: NativeOps | undefined; why: string } | undefined;
+
+function load(): { ops: NativeOps | undefined; why: string } {
+  if (loaded !== undefined) return loaded;
+  if (process.env.CLFSLOAD_NATIVE === '0') return (loaded = { ops: undefined, why: 'CLFSLOAD_NATIVE=0' });
+  try {
+    // dist/src/copy/native.js -> native/build/Release (the package root's native/)
+    const ops = createRequire(import.meta.url)('../../../native/build/Release/clfsload_native.node') as NativeOps;
+    loaded = { ops, why: '' };
+  } catch (err) {
+    loaded = { ops: undefined, why: `not built: ${(err as Error).message.split('\n')[0]}; run npm run build:native` };
+  }
+  return loaded;
+}
+
+export function nativeOps(): NativeOps | undefined {
+  return load().ops;
+}
+
+/** Why the addon is not there (empty when it is). */
+export function nativeMissing(): string {
+  return load().why;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
+
+/** The addon's error as Node's: `code` the errno name (ENOTSUP, ENOENT, ...). */
+export function nativeError(err: unknown): NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException & { errno?: number };
+  if (typeof e?.errno === 'number' && e.code === undefined) {
+    // EOPNOTSUPP and ENOTSUP are one number on Linux; the name users look for is ENOTSUP
+    e.code = e.errno === os.constants.errno.ENOTSUP ? 'ENOTSUP' : (ERRNO_NAMES.get(e.errno) ?? 'EUNKNOWN');
+  }
+  return e;
+}
