@@ -3,7 +3,10 @@
  * state of the run, and the one way to read a target argument. Commands import this module (and
  * the shared ones beside it), never main.ts, so the command files import nothing that imports them.
  */
+import { shellQuote } from './byte-path.js';
 import { cliTarget, type CliTarget, type TargetArgument } from './target-arg.js';
+
+export { shellQuote };
 
 export const VERSION = '0.1.0';
 
@@ -60,11 +63,6 @@ export async function write(stream: NodeJS.WritableStream, data: string | Buffer
   if (!stream.write(data)) await new Promise<void>((resolve) => stream.once('drain', () => resolve()));
 }
 
-/** A word as a POSIX shell reads it back: quoted unless it is plainly safe. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The command line that runs `args` again, as this process was started. */
 export function commandLine(invocation: string, args: readonly string[]): string {

@@ -9,7 +9,9 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ClfsError, describeHolds, dryRun, isClfsError, load, patternsOfFile, RateLimiter, redact, updateDryRun } from '../index.js';
 import type { DryRunEstimate, FilterSpec, LoadOptions, LoadSummary, LogLevel, RateSchedule, UpdateEstimate } from '../index.js';
-import { commandLine, EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
+import { folderArgument, shellWord, shownPath, shownText } from './byte-path.js';
+import { EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
+import { argumentBytes } from './raw-argv.js';
 import { applyEnvironment } from './environment.js';
 import { bwlimitOption, collect, requestRateOption } from './options.js';
 import { ProgressPrinter } from './progress.js';
@@ -125,6 +127,8 @@ export function loadFlagsOf(opts: Record<string, unknown>, options: LoadCommandO
     const parsed = opts[f.option.attributeName()];
     if (parsed !== undefined) out[f.key] = f.value(parsed);
   }
+  // a state folder named by bytes that are not UTF-8 (byte-path.ts)
+  if (typeof out.stateDir === 'string') out.stateDir = folderArgument(out.stateDir, true);
   return out as LoadFlags;
 }
 
@@ -159,14 +163,16 @@ export function resumeCommand(ctx: Pick<CliContext, 'args' | 'invocation'>, stat
   const started = fs.existsSync(path.join(stateDir, 'state.db'));
   const words = started ? ctx.args.filter((a) => a !== '--new') : [...ctx.args];
   const shown = words.map((w) => redact(`?${redact(w)}`).slice(1));
-  return { line: commandLine(ctx.invocation, shown), secret: shown.some((w, i) => w !== words[i]) };
+  // each word as its bytes were typed (Node's argv mangles what is not UTF-8), quoted for sh
+  const line = [ctx.invocation, ...shown.map((w, i) => (w === words[i] ? shellWord(argumentBytes(w)) : shellWord(w)))].join(' ');
+  return { line, secret: shown.some((w, i) => w !== words[i]) };
 }
 
 function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: number): void {
   const out = ctx.stdout;
   const resume = s.status === 'interrupted' || s.status === 'error-budget-exceeded' ? resumeCommand(ctx, s.stateDir) : undefined;
   if (json) {
-    out.write(`${JSON.stringify({ ...s, exitCode, ...(resume !== undefined ? { resumeCommand: resume.line } : {}) })}\n`);
+    out.write(`${JSON.stringify({ ...s, stateDir: shownPath(s.stateDir), exitCode, ...(resume !== undefined ? { resumeCommand: resume.line } : {}) })}\n`);
     return;
   }
   const mib = (n: number) => (n / MIB).toFixed(1);
@@ -194,14 +200,14 @@ function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: 
   if (s.excluded > 0) out.write(`${s.excluded} entries left out by the filters\n`);
   if (s.linkSplits > 0) out.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
   if (resume !== undefined) {
-    out.write(`state kept in ${s.stateDir}; to resume, run:\n  ${resume.line}\n`);
+    out.write(`state kept in ${shownPath(s.stateDir)}; to resume, run:\n  ${resume.line}\n`);
     if (resume.secret) out.write(`(with your SAS signature where it says REDACTED; a new SAS for the same container resumes too)\n`);
   }
 }
 
 function printInterruptedEarly(ctx: CliContext, message: string, stateDir: string, json: boolean, exitCode: number): void {
   const resume = resumeCommand(ctx, stateDir);
-  const line = message.split('\n')[0]!.trim();
+  const line = shownText(message.split('\n')[0]!.trim());
   if (json) {
     ctx.stdout.write(`${JSON.stringify({ status: 'interrupted', exitCode, error: { code: 'E_ABORTED', message: line }, resumeCommand: resume.line })}\n`);
     return;

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { ClfsError, isClfsError } from '../index.js';
 import { buildLegacyProgram, COMMANDS, LEGACY_USAGE, legacyAccepts, legacyPositionals, registerCommands } from './commands/index.js';
 import { addExitCodesHelp } from './exit-codes.js';
+import { shownText } from './byte-path.js';
 import { suggest } from './suggest.js';
 import { createCliContext, EXIT, VERSION, type CliContext, type CliIo, type SignalState } from './context.js';
 
@@ -201,7 +202,8 @@ function errorLine(err: unknown): string {
 }
 
 function firstLine(text: string): string {
-  return text.split('\n').find((l) => l.trim() !== '')?.trim() ?? text.trim();
+  // a folder opened by its bytes is named as ls prints it, not by its descriptor (byte-path.ts)
+  return shownText(text.split('\n').find((l) => l.trim() !== '')?.trim() ?? text.trim());
 }
 
 /** For --debug: the error's stack and those of its causes. */

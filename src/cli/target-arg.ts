@@ -11,8 +11,10 @@
  */
 import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { ClfsError, openTarget, parseConnectionString, parseTargetUrl, RateLimitTarget, RetryTarget, targetKey } from '../index.js';
+import { ClfsError, displayPath, openTarget, parseConnectionString, parseTargetUrl, RateLimitTarget, RetryTarget, targetKey } from '../index.js';
+import { folderPath, notUtf8 } from './byte-path.js';
 import { azureEnvironment, folderDurability, type AzureEnvironment } from './environment.js';
+import { argumentBytes } from './raw-argv.js';
 import type { AzureAuth, AzureTargetOptions, ConnectionStringParts, RateLimiter, Target, TargetSpec } from '../index.js';
 
 export const AUTH_MODES = ['auto', 'sas', 'key', 'entra'] as const;
@@ -48,10 +50,19 @@ export interface CliTarget {
 
 export function cliTarget(arg: TargetArgument, io?: { stderr: NodeJS.WritableStream }, env: NodeJS.ProcessEnv = process.env): CliTarget {
   const azureEnv = azureEnvironment(env);
-  const { spec, auth } = resolve(arg, azureEnv);
+  const resolved = resolve(arg, azureEnv);
+  const { auth } = resolved;
+  let { spec } = resolved;
+  let key = targetKey(spec);
+  // a folder whose path is not UTF-8: opened by its bytes (byte-path.ts); its key spells them as ls does
+  const bytes = spec.kind === 'folder' && 'url' in arg ? folderUrlBytes(arg.url) : undefined;
+  if (spec.kind === 'folder' && bytes !== undefined && notUtf8(bytes)) {
+    spec = { ...spec, path: folderPath(bytes, false) };
+    key = `file:${displayPath(bytes)}`;
+  }
   return {
     spec,
-    key: targetKey(spec),
+    key,
     open: ({ concurrency, reportRetries = false, limiter } = {}) => {
       const limit = concurrency === undefined ? {} : { maxConnections: concurrency };
       const azure: AzureTargetOptions = { ...limit, ...(auth === undefined ? {} : { auth }), ...(azureEnv.proxy === undefined ? {} : { proxy: azureEnv.proxy }) };
@@ -65,6 +76,30 @@ export function cliTarget(arg: TargetArgument, io?: { stderr: NodeJS.WritableStr
       });
     },
   };
+}
+
+/**
+ * The bytes of a file: URL's path as typed (raw-argv.ts), %XX decoded to bytes, without a
+ * trailing slash; undefined when it has no absolute path (the folder factory reports that).
+ */
+function folderUrlBytes(url: string): Buffer | undefined {
+  const typed = argumentBytes(url);
+  const raw = typeof typed === 'string' ? Buffer.from(typed, 'utf8') : typed;
+  const text = raw.toString('latin1');
+  const m = /^\s*file:(?:\/\/(?=\/))?(\/[^?#]*)/i.exec(text);
+  if (m === null) return undefined;
+  const out: number[] = [];
+  const p = Buffer.from(m[1]!, 'latin1');
+  for (let i = 0; i < p.length; i++) {
+    const hex = p[i] === 0x25 && i + 2 < p.length ? p.subarray(i + 1, i + 3).toString('latin1') : '';
+    if (/^[0-9a-f]{2}$/i.test(hex)) {
+      out.push(parseInt(hex, 16));
+      i += 2;
+    } else out.push(p[i]!);
+  }
+  let end = out.length;
+  while (end > 1 && out[end - 1] === 0x2f) end--;
+  return Buffer.from(out.slice(0, end));
 }
 
 /** The spec with its SAS from wherever the user put it, and the credential to sign in with. */

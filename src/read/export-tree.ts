@@ -187,20 +187,50 @@ class Exporter {
   }
 }
 
-/** Restores the tree (or `options.path`) under destDir; see the module comment. */
-export async function exportTree(target: Target, destDir: string, options: ExportTreeOptions = {}): Promise<ExportSummary> {
+/** An absolute byte path: relative to the working directory, `.`, `..` and repeated slashes resolved (path.resolve on bytes). */
+export function resolveBytes(p: Buffer): Buffer {
+  const whole = p[0] === 0x2f ? p : Buffer.concat([Buffer.from(process.cwd()), SLASH, p]);
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= whole.length; i++) {
+    if (i < whole.length && whole[i] !== 0x2f) continue;
+    const part = whole.subarray(start, i);
+    start = i + 1;
+    if (part.length === 0 || (part.length === 1 && part[0] === 0x2e)) continue;
+    if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) parts.pop();
+    else parts.push(part);
+  }
+  return Buffer.concat(parts.flatMap((x) => [SLASH, x]).concat(parts.length === 0 ? [SLASH] : []));
+}
+
+function parentOf(abs: Buffer): Buffer {
+  const at = abs.lastIndexOf(0x2f);
+  return at <= 0 ? SLASH : abs.subarray(0, at);
+}
+
+/**
+ * Restores the tree (or `options.path`) under destDir, a path as a string or as its bytes (not
+ * always UTF-8); see the module comment.
+ */
+export async function exportTree(target: Target, destDir: string | Buffer, options: ExportTreeOptions = {}): Promise<ExportSummary> {
   const reader = await ContainerReader.open(target, options);
   const { inode, name, parts } = await reader.resolve(options.path ?? '', options);
-  const top = path.resolve(destDir);
-  const dest = Buffer.from(top);
-  const exporter = new Exporter(reader, options, top);
-  if (inode.obj.vattr.btype === Btype.DIR) {
-    fs.mkdirSync(path.dirname(top), { recursive: true });
-    await exporter.writeDir(inode, dest, parts);
-  } else {
-    fs.mkdirSync(dest as unknown as string, { recursive: true });
-    await exporter.writeEntry(inode, join(dest, name), parts);
+  const dest = resolveBytes(typeof destDir === 'string' ? Buffer.from(destDir) : destDir);
+  const isDir = inode.obj.vattr.btype === Btype.DIR;
+  // the folder the export's top entry goes in, made first
+  const holder = isDir ? parentOf(dest) : dest;
+  fs.mkdirSync(holder as unknown as string, { recursive: true });
+  // temp names for mkfifo/mknod (string arguments) go in the top directory; a path that is not
+  // UTF-8 is reached through a descriptor of the folder it is in
+  const utf8 = Buffer.from(dest.toString('utf8')).equals(dest);
+  const fd = utf8 ? undefined : fs.openSync(holder as unknown as string, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const exporter = new Exporter(reader, options, fd === undefined ? dest.toString('utf8') : `/proc/self/fd/${fd}`);
+    if (isDir) await exporter.writeDir(inode, dest, parts);
+    else await exporter.writeEntry(inode, join(dest, name), parts);
+    return exporter.summary;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
-  return exporter.summary;
 }
 

@@ -38,6 +38,8 @@ export interface StartAzuriteOptions {
   https?: { certPath: string; keyPath: string; /** the certificate's PEM, trusted by this starter's own requests */ ca: string };
   /** accept Entra ID bearer tokens, checked for audience, issuer and lifetime but not signature (Azurite's --oauth basic; needs https) */
   oauth?: 'basic';
+  /** keep blobs and metadata in memory (Azurite's --inMemoryPersistence; `location` is then unused): its on-disk metadata slows down as a container grows */
+  inMemory?: boolean;
 }
 
 export interface MakeContainerOptions {
@@ -83,6 +85,7 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<R
   const extraArgs = [
     ...(options.https === undefined ? [] : ['--cert', options.https.certPath, '--key', options.https.keyPath]),
     ...(options.oauth === undefined ? [] : ['--oauth', options.oauth]),
+    ...(options.inMemory === true ? ['--inMemoryPersistence'] : []),
   ];
   let child: ChildProcess | undefined = await launch(binary, port, location, startTimeoutMs, options.abortSignal, extraArgs);
 
@@ -183,8 +186,8 @@ async function launch(
     '127.0.0.1',
     '--blobPort',
     String(port),
-    '--location',
-    location,
+    // in memory, Azurite refuses a data folder
+    ...(extraArgs.includes('--inMemoryPersistence') ? [] : ['--location', location]),
     '--silent',
     '--loose',
     ...extraArgs,

@@ -88,6 +88,8 @@ class Connection {
   dead = false;
   #chunks: Buffer[] = [];
   #bytes = 0;
+  /** bytes the answer in progress needs before it can be complete (its head and Content-Length read) */
+  #need = 0;
   readonly #pool: Http1Pool;
 
   constructor(pool: Http1Pool, socket: Duplex) {
@@ -137,6 +139,8 @@ class Connection {
     }
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
+    // a long body (a Get Blob of a segment) is joined once it is all here, not at every chunk
+    if (this.#bytes < this.#need) return;
     this.#parse(false);
   }
 
@@ -192,6 +196,7 @@ class Connection {
         }
         if (data.length - bodyStart < n) {
           if (ended) this.#fail(p, hangUp());
+          else this.#need = bodyStart + n;
           return;
         }
         body = data.subarray(bodyStart, bodyStart + n);
@@ -205,6 +210,7 @@ class Connection {
       const reuse = rest.length === 0 && !ended && !/\bclose\b/i.test(headerIn(text, lower, CONNECTION) ?? '');
       this.#chunks = [];
       this.#bytes = 0;
+      this.#need = 0;
       this.current = undefined;
       p.done = true;
       if (reuse) this.#pool.release(this);
@@ -217,6 +223,7 @@ class Connection {
   #keep(rest: Buffer): void {
     this.#chunks = rest.length === 0 ? [] : [rest];
     this.#bytes = rest.length;
+    this.#need = 0;
   }
 
   #fail(p: Pending, error: Error): void {

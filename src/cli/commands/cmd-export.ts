@@ -2,6 +2,7 @@
 import { exportTree } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write } from '../context.js';
+import { shownPath } from '../byte-path.js';
 import { argumentBytes } from '../raw-argv.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 import { authOptions, type AuthArgument } from '../target-arg.js';
@@ -22,13 +23,14 @@ export const exportCommand: CliCommand = {
       .action(async (targetUrl: string, dest: string, path: string, opts: { force: boolean; endpoint?: string } & AuthArgument) => {
         const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile }).open();
         try {
-          const s = await exportTree(target, dest, { path: argumentBytes(path), force: opts.force });
+          const destBytes = argumentBytes(dest);
+          const s = await exportTree(target, destBytes, { path: argumentBytes(path), force: opts.force });
           for (const k of s.skipped) await write(ctx.stderr, `skipped ${k.path}: ${k.reason}\n`);
           // a socket no tool can restore; a device file left out (not root) is a restore that is not whole
           const incomplete = s.skipped.some((k) => k.kind !== 'socket');
           await write(
             ctx.stderr,
-            `exported ${s.dirs} dirs, ${s.files} files (${s.bytes} bytes), ${s.symlinks} symlinks, ${s.fifos} fifos, ${s.devices} devices, ${s.hardlinks} hard links to ${dest}\n`,
+            `exported ${s.dirs} dirs, ${s.files} files (${s.bytes} bytes), ${s.symlinks} symlinks, ${s.fifos} fifos, ${s.devices} devices, ${s.hardlinks} hard links to ${shownPath(destBytes)}\n`,
           );
           ctx.setExitCode(incomplete ? EXIT.INCOMPLETE : EXIT.OK);
         } finally {

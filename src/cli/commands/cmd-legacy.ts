@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_MAX_ERRORS } from '../../index.js';
 import type { LogLevel } from '../../index.js';
 import { VERSION, type CliContext } from '../context.js';
+import { folderArgument } from '../byte-path.js';
 import { argumentBytes } from '../raw-argv.js';
 import { addLoadOptions, filterFlags, limitFlags, loadFlag, loadFlagsOf, runLoad, type LoadCommandOptions } from '../load-run.js';
 import { intOption, logLevelOf } from '../options.js';
@@ -55,7 +56,7 @@ export function buildLegacyProgram(ctx: CliContext): Command {
     .exitOverride()
     .action(async (state: string, source: string, account: string, container: string, sas: string, opts: Record<string, unknown> & { endpoint?: string }) => {
       const target = ctx.target({ account, container, sas, endpoint: opts.endpoint });
-      ctx.setExitCode(await runLoad(ctx, argumentBytes(source), target, { ...loadFlagsOf(opts, OPTIONS), stateDir: state }));
+      ctx.setExitCode(await runLoad(ctx, argumentBytes(source), target, { ...loadFlagsOf(opts, OPTIONS), stateDir: folderArgument(state, true) }));
     });
 }
 

@@ -6,6 +6,7 @@ import type { CliCommand } from '../commands.js';
 import { EXIT, write } from '../context.js';
 import { filterOptions, filtersOf, type LoadFlags } from '../load-run.js';
 import { duration, LinePrinter } from '../progress.js';
+import { folderArgument, shownPath } from '../byte-path.js';
 import { argumentBytes } from '../raw-argv.js';
 import { intOption, MAX_CONCURRENCY } from '../options.js';
 import { defaultStateDir } from '../state-path.js';
@@ -37,7 +38,7 @@ type VerifyFlags = Pick<LoadFlags, 'exclude' | 'include' | 'excludeFrom' | 'excl
 function verifyFilters(opts: VerifyFlags, targetKey: string, warn: (line: string) => void): { filters?: FilterSpec; from?: string } {
   const given = filtersOf(opts);
   if (given !== undefined) return { filters: given };
-  const dir = opts.state ?? defaultStateDir(targetKey);
+  const dir = opts.state !== undefined ? folderArgument(opts.state, false) : defaultStateDir(targetKey);
   let stored: FilterSpec | undefined;
   try {
     stored = transferFilters(dir);
@@ -47,7 +48,8 @@ function verifyFilters(opts: VerifyFlags, targetKey: string, warn: (line: string
     warn(`verify: cannot read the filters of the load in ${dir} (${(err as Error).message}); comparing with the default filters (give the load's filter options to be sure)`);
   }
   if (stored === undefined && opts.state !== undefined) {
-    throw new ClfsError('E_USAGE', `--state ${opts.state}: no load state there; give the folder the load was run with, or the filter options themselves`, { subject: opts.state });
+    const shown = shownPath(argumentBytes(opts.state));
+    throw new ClfsError('E_USAGE', `--state ${shown}: no load state there; give the folder the load was run with, or the filter options themselves`, { subject: shown });
   }
   return stored === undefined ? {} : { filters: stored, from: dir };
 }
@@ -77,7 +79,7 @@ export const verifyCommand: CliCommand = {
         }
         const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile });
         const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key, (line) => ctx.stderr.write(`${line}\n`)) : {};
-        if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${from}: ${describeFilters(filters!)}\n`);
+        if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${shownPath(from)}: ${describeFilters(filters!)}\n`);
         const target = cliTarget.open();
         // progress on stderr: a live line on a terminal, elsewhere (CI) the latest line every 5 s and the last one at the end
         const printer = new LinePrinter(ctx.stderr);

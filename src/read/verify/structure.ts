@@ -25,6 +25,7 @@ import {
   FILE_SEGMENT_BYTES,
   FIRST_SEGMENT_BYTES,
   hash64Hex,
+  INITIAL_VERSION,
   parseBlobName,
   ROOT_ID,
 } from '../../codec/index.js';
@@ -564,8 +565,9 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
     out.add(path, 'bad-dirent', `dirent handle ${idHex} is not a filehandle of a known type`, dir.blob);
     return { result: { out }, ...odd };
   }
-  const blob = await findInodeBlob(w, out, path, handle, dir);
-  if (blob === undefined) return { result: { out }, ...odd };
+  const found = await findInodeBlob(w, out, path, handle, dir);
+  if (found === undefined) return { result: { out }, ...odd };
+  const blob = found.blob;
   const source = task.source === undefined ? undefined : joinPath(task.source, name);
   const dirHex = hex(dir.handle);
   // made only when it is needed (rarely): when the results are applied
@@ -584,7 +586,7 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
     if (claim !== undefined && before(claim, position)) return { result: {}, blob, repeat, ...odd };
   }
   const visit = (result: ChildResult): ChildVisit => ({ result: { ...result, counts: ctx.counts }, blob, repeat, ...odd });
-  const inode = await readChildInode(ctx, out, path, handle, btype, blob);
+  const inode = await readChildInode(ctx, out, path, handle, btype, blob, found.computed);
   if (inode === undefined) {
     // the first visit of an unreadable inode is recorded so its further names add no noise
     if (btype === Btype.DIR) return visit({ out });
@@ -599,7 +601,7 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
     if (claim !== undefined || w.claims.size < CLAIMS_MAX) w.claims.set(blob, position);
   }
   checkBmapHead(out, path, inode);
-  checkOwner(w, out, path, inode, dir, name);
+  checkOwner(w, out, path, inode, dir, name, found.computed);
   const sha = await checkByType(ctx, w, out, path, inode, source);
   const attrs = attrsOf(inode);
   const st = source === undefined ? undefined : lstatOrUndefined(source);
@@ -621,10 +623,10 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
  * The blob of the inode a dirent names: the computed name, else (hard links: owner = first
  * backpointer, version 11; reconciled inodes) the highest version under its prefix.
  */
-async function findInodeBlob(w: Walk, out: ProblemSink, path: string, handle: Buffer, dir: Inode): Promise<string | undefined> {
+async function findInodeBlob(w: Walk, out: ProblemSink, path: string, handle: Buffer, dir: Inode): Promise<{ blob: string; computed: boolean } | undefined> {
   const { ctx } = w;
   const blob = w.reader.expectedInodeName(handle, dir.handle)!;
-  if (ctx.listing.names.has(blob)) return blob;
+  if (ctx.listing.names.has(blob)) return { blob, computed: true };
   let best: string | undefined;
   let bestVersion = -1;
   for await (const info of ctx.target.list(blobListPrefix(handle), ctx.options)) {
@@ -635,7 +637,7 @@ async function findInodeBlob(w: Walk, out: ProblemSink, path: string, handle: Bu
       bestVersion = p.version;
     }
   }
-  if (best !== undefined) return best;
+  if (best !== undefined) return { blob: best, computed: false };
   const idHex = hex(handle);
   const bad = ctx.listing.badNameIds.get(idHex);
   const inProgress = ctx.listing.inProgressIds.get(idHex);
@@ -644,8 +646,12 @@ async function findInodeBlob(w: Walk, out: ProblemSink, path: string, handle: Bu
   return undefined;
 }
 
-/** The inode blob decoded, of the handle's type; undefined when not (reported). */
-async function readChildInode(ctx: VerifyContext, out: ProblemSink, path: string, handle: Buffer, btype: number, blob: string): Promise<Inode | undefined> {
+/**
+ * The inode blob decoded, of the handle's type; undefined when not (reported). `computed`: the
+ * blob has the name computed from the handle and its directory (version 9), which then need not
+ * be parsed again.
+ */
+async function readChildInode(ctx: VerifyContext, out: ProblemSink, path: string, handle: Buffer, btype: number, blob: string, computed: boolean): Promise<Inode | undefined> {
   let inode: Inode;
   try {
     const obj = await readObject(ctx, blob);
@@ -653,7 +659,7 @@ async function readChildInode(ctx: VerifyContext, out: ProblemSink, path: string
       out.add(path, 'corrupt', `blob ${blob} should be an inode but holds a ${obj.kind}`, blob);
       return undefined;
     }
-    inode = { handle, blob, version: parseBlobName(blob)!.version, obj };
+    inode = { handle, blob, version: computed ? INITIAL_VERSION : parseBlobName(blob)!.version, obj };
   } catch (e) {
     out.add(path, 'corrupt', `inode blob ${blob} does not decode: ${msgOf(e)}`, blob);
     return undefined;
@@ -665,20 +671,25 @@ async function readChildInode(ctx: VerifyContext, out: ProblemSink, path: string
   return inode;
 }
 
-/** A directory is owned by its parent and named as in its dirent; anything else by its first backpointer. */
-function checkOwner(w: Walk, out: ProblemSink, path: string, inode: Inode, dir: Inode, name: Buffer): void {
+/**
+ * A directory is owned by its parent and named as in its dirent; anything else by its first
+ * backpointer. A blob with the computed name (`computed`) is owned by the directory (no hashing
+ * needed to compare).
+ */
+function checkOwner(w: Walk, out: ProblemSink, path: string, inode: Inode, dir: Inode, name: Buffer, computed: boolean): void {
   const { blob } = inode;
   const v = inode.obj.vattr;
-  const ownerHash = parseBlobName(blob)!.ownerHashHex!;
+  const ownerHash = computed ? undefined : parseBlobName(blob)!.ownerHashHex!;
+  const ownedBy = (h: Buffer): boolean => (computed ? h.equals(dir.handle) || hash64Hex(h) === hash64Hex(dir.handle) : ownerHash === hash64Hex(h));
   if (v.btype === Btype.DIR) {
-    if (ownerHash !== hash64Hex(dir.handle)) out.add(path, 'backpointer', `directory blob ${blob} is owned by ${ownerHash}, not by its parent`, blob);
+    if (!ownedBy(dir.handle)) out.add(path, 'backpointer', `directory blob ${blob} is owned by ${ownerHash}, not by its parent`, blob);
     if (!inode.obj.name.equals(name)) out.add(path, 'bad-dirent', `NAME section says "${escapeName(inode.obj.name)}"`, blob);
     return;
   }
   const back = inode.obj.back ?? [];
   if (back.length === 0) out.add(path, 'backpointer', 'inode has no backpointer', blob);
   else {
-    if (ownerHash !== hash64Hex(back[0]!)) out.add(path, 'backpointer', `blob ${blob} is owned by ${ownerHash}, not by its first backpointer ${hex(back[0]!)}`, blob);
+    if (!ownedBy(back[0]!)) out.add(path, 'backpointer', `blob ${blob} is owned by ${ownerHash ?? hash64Hex(dir.handle)}, not by its first backpointer ${hex(back[0]!)}`, blob);
     if (!back.some((b) => b.equals(dir.handle))) out.add(path, 'backpointer', `BACK does not name the directory it is in (${hex(dir.handle)})`, blob);
   }
   if (v.nlink !== back.length) out.add(path, 'nlink', `nlink ${v.nlink} but ${back.length} backpointers`, blob);
