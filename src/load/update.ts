@@ -690,7 +690,7 @@ export async function checkOnlyOurs(run: LoadRun, known: Set<string> | undefined
   let inodes = 0;
   const root = rootBlobName(INITIAL_VERSION);
   const bucket = bucketBlobName();
-  for await (const b of run.target.list('', { abortSignal: run.abortSignal, namesOnly: true, unordered: true })) {
+  for await (const b of run.target.list('', { abortSignal: run.abortSignal, namesOnly: true })) {
     const p = parseBlobName(b.name);
     if (p === undefined) {
       if (/^[^/]+\.txt$/.test(b.name)) continue; // the run logs finalize uploads

@@ -243,7 +243,8 @@ export class FolderTarget implements Target {
       throw await this.#toClfsError(error, prefix, 'list');
     }
     // Blob names are ASCII, so code-unit order is the byte order Azure lists in.
-    if (options.namesOnly !== true || options.unordered !== true) names.sort();
+    // sorted also for names only: RetryTarget resumes a listing after the last name it passed on
+    names.sort();
     if (options.namesOnly === true) {
       for (let i = 0; i < names.length; i += LIST_STAT_CHUNK) {
         if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);

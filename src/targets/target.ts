@@ -51,8 +51,6 @@ export interface ListOptions {
    * per blob) may skip them and report sizeBytes as -1. Azure's listing has them for free.
    */
   namesOnly?: boolean;
-  /** the caller needs no order (a target that would sort for it may skip that): with namesOnly */
-  unordered?: boolean;
 }
 
 export interface FlushOptions {

@@ -102,3 +102,28 @@ test('usage errors: --checksum without --update, --update with --new, an update 
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
+
+test('load --update into a file:// folder from the command line (the retry layer over a folder listing): the container check sees every blob, the update exits 0 and verifies', () => {
+  const src = path.join(work, 'folder-src');
+  buildOddTree(src, { manyEntries: 300, bigFileBytes: 20000 });
+  const blobs = path.join(work, 'folder-blobs');
+  fs.mkdirSync(blobs);
+  const url = `file://${blobs}`;
+  const first = cli(['load', src, url, '--new', '--state', path.join(work, 'folder-state'), '--json']);
+  assert.equal(first.code, 0, first.stderr);
+  // the folder's readdir order is not the sorted order a listing gives (else this test proves nothing)
+  // (fs.readdirSync sorts; a directory stream does not)
+  const raw: string[] = [];
+  const d = fs.opendirSync(blobs);
+  for (let e = d.readSync(); e !== null; e = d.readSync()) raw.push(e.name);
+  d.closeSync();
+  assert.notDeepEqual(raw, [...raw].sort());
+  edit(src);
+  const dry = cli(['load', src, url, '--update', '--dry-run', '--state', path.join(work, 'folder-state'), '--json']);
+  assert.equal(dry.code, 0, dry.stderr);
+  const r = cli(['load', src, url, '--update', '--state', path.join(work, 'folder-state'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(lastJson(r.stdout).status, 'complete');
+  const v = cli(['verify', url, '--source', src, '--json']);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
