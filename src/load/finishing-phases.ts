@@ -206,13 +206,15 @@ export async function runFinalize(run: LoadRun): Promise<void> {
     .readdirSync(run.db.dir)
     .filter((f) => f.endsWith('.txt'))
     .sort();
-  // a problems.txt an earlier finalize put there lists failures this run has put right
-  if (problems === 0 && run.db.problemsUploaded) await run.deleteBlob(PROBLEMS_FILE);
   if (problems > 0) run.db.setProblemsUploaded(true);
+  else if (run.db.problemsUploaded) {
+    // a problems.txt an earlier finalize put there lists failures this run has put right
+    await run.deleteBlob(PROBLEMS_FILE);
+    run.db.setProblemsUploaded(false);
+  }
   for (const f of logs) {
     await run.putRaw(f, fs.readFileSync(path.join(run.db.dir, f)));
   }
-  if (problems === 0 && run.db.problemsUploaded) run.db.setProblemsUploaded(false);
   const extattrs = bucketExtattrs(run.identity.bucketUuid);
   logs.forEach((f, i) => extattrs.push([`logfile${String(i + 1).padStart(3, '0')}`, f]));
   await run.putObject(bucketBlobName(), encodeBucketBody(extattrs));

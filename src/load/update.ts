@@ -43,7 +43,7 @@ import { FTYPE_OF_KIND, insertChild, newEntryFrom, unreadableChild } from './dir
 import { indirectCount, segmentNames } from './file-writer.js';
 import type { LoadRun } from './load-run.js';
 import { DirLister, filterListing } from './dir-lister.js';
-import type { DirListing, Listed } from './dir-lister.js';
+import type { Listed } from './dir-lister.js';
 
 /** What an update changes (the dry run's estimate, and the summary of a run). */
 export interface UpdateCounts {
@@ -161,8 +161,6 @@ interface DiffContext {
   checkFailed?: unknown;
   /** apply mode: the changes of directories diffed and not yet recorded (flushChanges) */
   changes: Array<() => void>;
-  /** the source directories listed ahead of the diff, by row id (diffTree) */
-  ahead: Map<number, Promise<Listed[]>>;
 }
 
 function ftypeOfEntry(e: SourceEntry): Ftype {
@@ -197,14 +195,16 @@ export async function diffTree(ctx: DiffContext, sourceAbs: Buffer): Promise<voi
   const stack: EntryRow[] = [root];
   let sinceTurn = 0;
   const lister = new DirLister(LISTER_THREADS);
+  // the source directories listed ahead of the diff, by row id
+  const ahead = new Map<number, Promise<Listed[]>>();
   try {
     while (stack.length > 0) {
       // stopping, or the container failed its check (compareChecked reports it): what is not recorded is diffed again by the next run
       if (ctx.run.stopping || ctx.checkFailed !== undefined) return;
       const dir = stack.pop()!;
-      listAhead(ctx, lister, dir, stack);
+      const listed = listAhead(lister, ahead, dir, stack);
       const before = ctx.run.stats.entriesScanned;
-      const sub = await diffDirectory(ctx, dir);
+      const sub = await diffDirectory(ctx, dir, listed);
       for (let i = sub.length - 1; i >= 0; i--) stack.push(sub[i]!);
       // a turn of the event loop now and then: the container's listing (compareChecked) runs meanwhile
       sinceTurn += 1 + ctx.run.stats.entriesScanned - before;
@@ -214,7 +214,6 @@ export async function diffTree(ctx: DiffContext, sourceAbs: Buffer): Promise<voi
       }
     }
   } finally {
-    ctx.ahead.clear();
     await lister.close();
   }
   flushChanges(ctx);
@@ -226,38 +225,22 @@ const LISTER_THREADS = 2;
 const LIST_AHEAD = 4;
 
 /**
- * The directory being diffed and the next ones the diff will take (the top of its stack),
- * listed on the lister's threads unless they are already.
+ * The listing of the directory the diff takes now, and the next ones it will take (the top of
+ * its stack) started on the lister's threads unless they are already.
  */
-function listAhead(ctx: DiffContext, lister: DirLister, dir: EntryRow, stack: readonly EntryRow[]): void {
+function listAhead(lister: DirLister, ahead: Map<number, Promise<Listed[]>>, dir: EntryRow, stack: readonly EntryRow[]): Promise<Listed[]> {
   const want = [dir];
   for (let i = stack.length - 1; i >= 0 && want.length <= LIST_AHEAD; i--) want.push(stack[i]!);
   for (const d of want) {
-    if (ctx.ahead.has(d.id)) continue;
+    if (ahead.has(d.id)) continue;
     const p = lister.start(d.path!);
     // a directory left unread (the diff stopped) must not fail the process later
     p.catch(() => undefined);
-    ctx.ahead.set(d.id, p);
+    ahead.set(d.id, p);
   }
-}
-
-/**
- * A source directory's children through the transfer's filters: listed ahead by diffTree, else
- * here with synchronous calls (the dry run's helpers, a subtree removed and re-added).
- */
-async function listDirectory(ctx: DiffContext, dir: EntryRow): Promise<DirListing> {
-  const run = ctx.run;
-  const skip = skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1));
-  const ahead = ctx.ahead.get(dir.id);
-  if (ahead !== undefined) {
-    ctx.ahead.delete(dir.id);
-    return filterListing(dir.path!, await ahead, skip);
-  }
-  const listing: DirListing = { entries: [], failed: [] };
-  for (const batch of readDirectoryBatches(dir.path!, 1000, (error, name) => listing.failed.push({ name, error }), skip)) {
-    for (const e of batch) listing.entries.push(e);
-  }
-  return listing;
+  const listed = ahead.get(dir.id)!;
+  ahead.delete(dir.id);
+  return listed;
 }
 
 /** Entries the diff compares between two turns of the event loop. */
@@ -298,7 +281,7 @@ function reopenDir(ctx: DiffContext, dir: EntryRow): void {
   db.clearKnownBlobs(dir.id);
 }
 
-async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[]> {
+async function diffDirectory(ctx: DiffContext, dir: EntryRow, children: Promise<Listed[]>): Promise<EntryRow[]> {
   const run = ctx.run;
   const db = run.db;
   const listing = new Map<string, SourceEntry>();
@@ -306,7 +289,8 @@ async function diffDirectory(ctx: DiffContext, dir: EntryRow): Promise<EntryRow[
   const failed = new Map<string, { name: Buffer; message: string }>();
   try {
     // the transfer's filters (changed by this update, when it was given others): what they leave out is not an entry
-    const listed = await listDirectory(ctx, dir);
+    const skip = skipEntryOf(run.filter, run.rootPath, () => (run.stats.entriesExcluded += 1));
+    const listed = filterListing(dir.path!, await children, skip);
     for (const f of listed.failed) failed.set(keyOf(f.name), { name: f.name, message: f.error.message });
     for (const e of listed.entries) {
       const key = keyOf(e.name);
@@ -674,7 +658,7 @@ async function contentDiffers(ctx: DiffContext, dir: EntryRow, row: EntryRow): P
 }
 
 export function newDiffContext(run: LoadRun, apply: boolean, checksum: boolean): DiffContext {
-  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set(), changes: [], ahead: new Map() };
+  return { run, apply, checksum, preserve: run.identity.preserveHardlinks, counts: emptyCounts(), dirtyGroups: new Set(), relink: [], errors: [], deletes: new Set(), changes: [] };
 }
 
 /**

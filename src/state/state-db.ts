@@ -61,6 +61,11 @@ export const DIFF_CHILD = {
   mtimeSec: 8, mtimeNsec: 9, ctimeSec: 10, ctimeNsec: 11, ino: 12, rdev: 13, nlink: 14, linkOf: 15, reconcile: 16,
 } as const;
 
+/** Entries, file bytes, and the finished of each: the columns of the progress and summary totals. */
+const TOTALS_SQL = `COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes,
+  COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) THEN 1 ELSE 0 END), 0) AS done,
+  COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) AND ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS doneBytes`;
+
 const DIFF_CHILDREN_SQL = `SELECT id, name, ftype, state, mode, uid, gid, size, mtime_s, mtime_ns, ctime_s, ctime_ns, ino, rdev, nlink, link_of, reconcile
   FROM entries WHERE parent_id = ? ORDER BY id`;
 
@@ -148,16 +153,10 @@ export class StateDb {
       children: p('SELECT id, name, fh, ftype, state, link_of AS linkOf FROM entries WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?'),
       hasChildren: p('SELECT 1 FROM entries WHERE parent_id = ? LIMIT 1'),
       byState: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE state = ? AND id > ? ORDER BY id LIMIT ?`),
-      storedByFtype: p(`SELECT ftype, COUNT(*) AS n FROM entries WHERE state IN (${[...STORED_STATES].join(', ')}) GROUP BY ftype`),
       countByState: p('SELECT state, COUNT(*) AS n, SUM(size) AS bytes FROM entries GROUP BY state'),
       countAll: p('SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes FROM entries'),
-      summaryTotals: p(`SELECT ftype, state IN (${[...STORED_STATES].join(', ')}) AS stored, COUNT(*) AS n,
-        COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes,
-        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) THEN 1 ELSE 0 END), 0) AS done,
-        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) AND ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS doneBytes FROM entries GROUP BY 1, 2`),
-      progressTotals: p(`SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS bytes,
-        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) THEN 1 ELSE 0 END), 0) AS done,
-        COALESCE(SUM(CASE WHEN state IN (${FINISHED_SQL}) AND ftype = 2 AND link_of IS NULL THEN size ELSE 0 END), 0) AS doneBytes FROM entries`),
+      summaryTotals: p(`SELECT ftype, state IN (${[...STORED_STATES].join(', ')}) AS stored, ${TOTALS_SQL} FROM entries GROUP BY 1, 2`),
+      progressTotals: p(`SELECT ${TOTALS_SQL} FROM entries`),
       findInode: p('SELECT primary_id, links FROM inodes WHERE dev = ? AND ino = ? AND ftype = ?'),
       putInode: p('INSERT INTO inodes(dev, ino, ftype, primary_id, links) VALUES (?, ?, ?, ?, 1) ON CONFLICT(dev, ino, ftype) DO UPDATE SET primary_id = excluded.primary_id, links = 1'),
       bumpInode: p('UPDATE inodes SET links = links + 1 WHERE dev = ? AND ino = ? AND ftype = ?'),
@@ -610,10 +609,10 @@ export class StateDb {
     return { entries: r.n, fileBytes: r.bytes, doneEntries: r.done, doneFileBytes: r.doneBytes };
   }
 
-  /** Stored entries (names) by ftype: what the container holds. */
   /**
-   * progressTotals and storedByFtype in one pass over the rows (the summary of a run wants both;
-   * each pass reads every row: a tenth of a second at 200,000 entries).
+   * progressTotals, and the stored entries (names) by ftype (what the container holds), in one
+   * pass over the rows: the summary of a run wants both, and each pass reads every row (a tenth
+   * of a second at 200,000 entries).
    */
   summaryTotals(): { entries: number; fileBytes: number; doneEntries: number; doneFileBytes: number; stored: Map<number, number> } {
     const rows = this.stmts.summaryTotals.all() as Array<{ ftype: number; stored: number; n: number; bytes: number; done: number; doneBytes: number }>;
@@ -626,11 +625,6 @@ export class StateDb {
       if (r.stored === 1) t.stored.set(r.ftype, (t.stored.get(r.ftype) ?? 0) + r.n);
     }
     return t;
-  }
-
-  storedByFtype(): Map<number, number> {
-    const rows = this.stmts.storedByFtype.all() as Array<{ ftype: number; n: number }>;
-    return new Map(rows.map((r) => [r.ftype, r.n]));
   }
 
   countsByState(): Map<EntryState, { n: number; bytes: number }> {
