@@ -801,12 +801,7 @@ class CopyRun {
 
   /** The source's lstat on the main thread (SyncGate), counted and tagged as the asynchronous one is. */
   private srcLstatSync(p: Buffer): Stats {
-    this.fsx.ops.source += 1;
-    try {
-      return sourceFs.lstatSync(p, { bigint: true }) as Stats;
-    } catch (err) {
-      throw sourceError(err);
-    }
+    return this.fsx.srcSync(() => sourceFs.lstatSync(p, { bigint: true }) as Stats);
   }
 
   /**
@@ -817,27 +812,16 @@ class CopyRun {
    * copyRange's are.
    */
   private async readSmall(p: Buffer, size: number): Promise<Buffer> {
-    const fd = this.openGate.time(() => {
-      this.fsx.ops.source += 1;
-      try {
-        // non-blocking: a file swapped for a fifo since its lstat must not hang the main thread in open
-        return sourceFs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      } catch (err) {
-        throw sourceError(err);
-      }
-    });
+    // non-blocking: a file swapped for a fifo since its lstat must not hang the main thread in open
+    const fd = this.openGate.time(() => this.fsx.srcSync(() => sourceFs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)));
     try {
       const buf = Buffer.allocUnsafe(size + 1);
       let n = 0;
       while (n < size) {
         const at = n;
-        this.fsx.ops.source += 1;
-        let r: number;
-        try {
-          r = this.readGate.sync ? this.readGate.time(() => sourceFs.readSync(fd, buf, at, size + 1 - at, at), (size - at) / 4096) : await sourceFs.promises.readFd(fd, buf, at, size + 1 - at, at);
-        } catch (err) {
-          throw sourceError(err);
-        }
+        const r = this.readGate.sync
+          ? this.readGate.time(() => this.fsx.srcSync(() => sourceFs.readSync(fd, buf, at, size + 1 - at, at)), (size - at) / 4096)
+          : await this.fsx.srcReadFd(fd, buf, at, size + 1 - at, at);
         if (r === 0) throw new SourceChanged('shrank while being copied');
         n += r;
       }
@@ -1203,10 +1187,6 @@ function writeShardSummary(dest: Buffer, s: CopySummary): void {
   const tmp = Buffer.concat([file, Buffer.from(`.${process.pid}.tmp`)]);
   fs.writeFileSync(tmp, JSON.stringify({ ...s, problems: s.problems.slice(0, 100), finishedAt: new Date().toISOString() }));
   fs.renameSync(tmp, file);
-}
-
-function sourceError(err: unknown): SideError {
-  return new SideError('source', (err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN', err);
 }
 
 function statOrUndefined(p: Buffer): fs.Stats | undefined {

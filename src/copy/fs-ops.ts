@@ -66,12 +66,26 @@ export class CountedFs {
     return p.catch(srcFail);
   }
 
+  /** A synchronous source call (copy's SyncGate runs cheap ones on the main thread), counted and tagged as the others. */
+  srcSync<T>(call: () => T): T {
+    this.ops.source += 1;
+    try {
+      return call();
+    } catch (err) {
+      return srcFail(err);
+    }
+  }
+
   private dst<T>(p: Promise<T>): Promise<T> {
     this.ops.dest += 1;
     return p.catch(dstFail);
   }
 
   // ---- source ----
+  /** A positional read of a source descriptor on the thread pool (faultable, like every source read). */
+  srcReadFd(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.src(sourceFs.promises.readFd(fd, buf, offset, length, position));
+  }
   srcLstat(p: Buffer): Promise<fs.BigIntStats> {
     return this.src(sourceFs.promises.lstat(p, { bigint: true }) as Promise<fs.BigIntStats>);
   }
