@@ -84,3 +84,27 @@ describe('worker threads under `node --input-type=module -e`', () => {
     }
   });
 });
+
+describe('worker threads under node flags that a worker refuses', () => {
+  it('`node --max-old-space-size=… --stack-size=… clfsload.js load`, then verify, run: the V8 flags stay on the main thread', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'clfs-worker-v8flags-'));
+    try {
+      const { mkdir } = await import('node:fs/promises');
+      const src = join(work, 'src');
+      await mkdir(src);
+      for (let i = 0; i < 20; i++) await writeFile(join(src, `f${i}`), bytesOf(i));
+      await writeFile(join(src, 'big'), Buffer.alloc(9 * 1024 * 1024, 3));
+      await mkdir(join(work, 'blobs'));
+      const cli = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
+      // V8 flags (refused by workers), and a Node flag with its value as a separate word (taken by them)
+      const flags = ['--max-old-space-size=2048', '--stack-size=2000', '--conditions', 'clfsload-test', '--enable-source-maps'];
+      const url = pathToFileURL(join(work, 'blobs')).href;
+      execFileSync(process.execPath, [...flags, cli, 'load', src, url, '--state', join(work, 'state'), '--new'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = JSON.parse(execFileSync(process.execPath, [...flags, cli, 'verify', url, '--source', src, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { ok: boolean; counts: { files: number } };
+      assert.equal(out.ok, true);
+      assert.equal(out.counts.files, 21);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
