@@ -148,7 +148,9 @@ export class FolderReader {
       if (thread === undefined) return;
       const op = this.#pending[0]!.op;
       // a folder's names are one long call: alone in their message
-      const chunk = op === 'names' ? 1 : Math.max(1, Math.min(CHUNK, Math.ceil(this.#pending.length / this.#maxThreads)));
+      // split over the threads that can take a batch now, not over all of them: the others are
+      // busy, and a quarter of a short queue per free thread kept the batches at 2–4 requests
+      const chunk = op === 'names' ? 1 : Math.max(1, Math.min(CHUNK, Math.ceil(this.#pending.length / this.#room())));
       const batch: Pending[] = [];
       const rest: Pending[] = [];
       for (const p of this.#pending) (batch.length < chunk && p.op === op ? batch : rest).push(p);
@@ -193,6 +195,13 @@ export class FolderReader {
     worker.unref();
     this.#threads.push(thread);
     return thread;
+  }
+
+  /** Threads that could take a batch now (counting those not started yet), at least one. */
+  #room(): number {
+    let n = this.#maxThreads - this.#threads.length;
+    for (const t of this.#threads) if (t.waiting.size < PER_THREAD) n++;
+    return Math.max(1, n);
   }
 
   /** The least busy thread with room for a batch (a new one when all are busy and there may be more), else none. */

@@ -80,7 +80,9 @@ export const verifyCommand: CliCommand = {
         const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile });
         const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key, (line) => ctx.stderr.write(`${line}\n`)) : {};
         if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${shownPath(from)}: ${describeFilters(filters!)}\n`);
-        const target = cliTarget.open();
+        // --concurrency is also the target's own ceiling (the retry layer's slots): without it a folder
+        // stayed at 16 requests in flight whatever the walk asked for
+        const target = cliTarget.open(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {});
         // progress on stderr: a live line on a terminal, elsewhere (CI) the latest line every 5 s and the last one at the end
         const printer = new LinePrinter(ctx.stderr);
         const started = Date.now();
