@@ -49,6 +49,25 @@ function sha256Small(path: string | Buffer, max: number): string | number {
 }
 
 /**
+ * A source entry for verify --source: its lstat fields and, for a regular file, its bytes (up to
+ * `max`) or its SHA-256 (up to `hashMax`). A file that cannot be opened or read after its lstat
+ * is answered as unreadable, with the stat.
+ */
+function probe(path: string | Buffer, max: number, hashMax: number): ReadReply {
+  const st = fs.lstatSync(path, { bigint: true });
+  const stat = [st.mode, st.uid, st.gid, st.mtimeNs, st.size, st.nlink, st.dev, st.ino];
+  if (!st.isFile() || st.size > BigInt(hashMax)) return { stat };
+  try {
+    const small = readSmall(path, max);
+    if (typeof small !== 'number') return { stat, bytes: small };
+    const r = sha256Small(path, hashMax);
+    return typeof r === 'string' ? { stat, sha256: r } : { stat };
+  } catch {
+    return { stat, unreadable: true };
+  }
+}
+
+/**
  * The names (UTF-8) of a folder's regular files that start with `prefix` and not with `skip`, each
  * followed by a NUL (no file name holds one), as bytes outside this thread's small heap: a
  * folder of millions of blobs would not fit in it as strings.
@@ -98,6 +117,10 @@ parentPort!.on('message', (msg: ReadRequest) => {
         const r = folderNames(path, msg.filter![0], msg.filter![1]);
         replies.push({ bytes: r });
         transfer.push(r);
+      } else if (msg.op === 'probe') {
+        const r = probe(path, msg.max, msg.hashMax ?? msg.max);
+        replies.push(r);
+        if (r.bytes !== undefined) transfer.push(r.bytes);
       } else if (msg.op === 'stat') {
         replies.push({ size: fs.statSync(path).size });
       } else {

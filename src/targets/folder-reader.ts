@@ -26,6 +26,8 @@ export interface ReadRequest {
   max: number;
   /** names: the prefix to keep and the prefix to leave out (one path per message) */
   filter?: [string, string];
+  /** probe: files up to `max` bytes are returned whole; those up to `hashMax` are hashed */
+  hashMax?: number;
 }
 
 /** One path's answer: its bytes, its size (stat, or a file too large to read here), its SHA-256, a folder's file names or the error. */
@@ -33,10 +35,27 @@ export interface ReadReply {
   bytes?: ArrayBuffer;
   size?: number;
   sha256?: string;
+  /** probe: the lstat fields, in the order of SourceStatFields */
+  stat?: bigint[];
+  /** probe: the entry was statted but its content could not be read */
+  unreadable?: true;
   error?: { code?: string; message: string };
 }
 
-type Op = 'read' | 'stat' | 'sha256' | 'names';
+/** The lstat fields a probe answers with, in order. */
+export const SOURCE_STAT_FIELDS = ['mode', 'uid', 'gid', 'mtimeNs', 'size', 'nlink', 'dev', 'ino'] as const;
+export type SourceStat = Record<(typeof SOURCE_STAT_FIELDS)[number], bigint>;
+
+/** A source entry as verify --source needs it: its lstat, and a small regular file's bytes or a larger one's SHA-256. */
+export interface SourceProbe {
+  st: SourceStat;
+  bytes?: Buffer;
+  sha256?: string;
+  /** statted, but its content could not be read */
+  unreadable?: true;
+}
+
+type Op = 'read' | 'stat' | 'sha256' | 'names' | 'probe';
 
 interface Pending {
   op: Op;
@@ -44,6 +63,7 @@ interface Pending {
   max: number;
   /** names: the prefix to keep and the prefix to leave out */
   filter?: [string, string];
+  hashMax?: number;
   resolve: (r: ReadReply) => void;
   reject: (e: Error) => void;
 }
@@ -114,14 +134,32 @@ export class FolderReader {
     return r.sha256 ?? r.size!;
   }
 
+  /**
+   * A source entry's lstat and, for a regular file, its content: whole up to `max` bytes, its
+   * SHA-256 up to `hashMax`, neither past that (the caller streams it). One trip to a reader
+   * thread for what verify --source otherwise did in two (an lstat on the caller's thread, then
+   * the hash here). Rejects with the lstat's error.
+   */
+  async probe(path: Uint8Array, max: number, hashMax: number): Promise<SourceProbe> {
+    const r = await this.#request('probe', path, max, undefined, hashMax);
+    const st = {} as SourceStat;
+    SOURCE_STAT_FIELDS.forEach((f, i) => (st[f] = r.stat![i]!));
+    return { st, ...(r.bytes !== undefined ? { bytes: Buffer.from(r.bytes) } : {}), ...(r.sha256 !== undefined ? { sha256: r.sha256 } : {}), ...(r.unreadable ? { unreadable: true as const } : {}) };
+  }
+
   async close(): Promise<void> {
+    // what is still queued is refused, and no thread starts for it after this
+    this.#closed = true;
+    const queued = this.#pending.splice(0);
+    for (const p of queued) p.reject(new Error('folder reader closed'));
     const threads = this.#threads.splice(0);
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
-  async #request(op: Op, path: string | Uint8Array, max: number, filter?: [string, string]): Promise<ReadReply> {
+  async #request(op: Op, path: string | Uint8Array, max: number, filter?: [string, string], hashMax?: number): Promise<ReadReply> {
     const r = await new Promise<ReadReply>((resolve, reject) => {
-      this.#pending.push({ op, path, max, resolve, reject, ...(filter !== undefined ? { filter } : {}) });
+      if (this.#closed) return reject(new Error('folder reader closed'));
+      this.#pending.push({ op, path, max, resolve, reject, ...(filter !== undefined ? { filter } : {}), ...(hashMax !== undefined ? { hashMax } : {}) });
       this.#schedule();
     });
     if (r.error !== undefined) throw Object.assign(new Error(r.error.message), r.error.code !== undefined ? { code: r.error.code } : {});
@@ -129,6 +167,7 @@ export class FolderReader {
   }
 
   #flushing = false;
+  #closed = false;
 
   #schedule(): void {
     if (this.#flushing || this.#pending.length === 0) return;
@@ -163,10 +202,10 @@ export class FolderReader {
     const id = this.#seq++;
     if (thread.waiting.size === 0) thread.worker.ref();
     thread.waiting.set(id, batch);
-    const latin1 = batch[0]!.op === 'sha256';
+    const latin1 = batch[0]!.op === 'sha256' || batch[0]!.op === 'probe';
     const paths = batch.map((p) => (typeof p.path !== 'string' ? Buffer.from(p.path.buffer, p.path.byteOffset, p.path.byteLength).toString('latin1') : latin1 ? Buffer.from(p.path).toString('latin1') : p.path));
-    const filter = batch[0]!.filter;
-    const msg: ReadRequest = { id, op: batch[0]!.op, paths, latin1, max: batch[0]!.max, ...(filter !== undefined ? { filter } : {}) };
+    const { filter, hashMax } = batch[0]!;
+    const msg: ReadRequest = { id, op: batch[0]!.op, paths, latin1, max: batch[0]!.max, ...(filter !== undefined ? { filter } : {}), ...(hashMax !== undefined ? { hashMax } : {}) };
     thread.worker.postMessage(msg);
   }
 
@@ -209,7 +248,7 @@ export class FolderReader {
     let best: ReaderThread | undefined;
     for (const t of this.#threads) if (best === undefined || t.waiting.size < best.waiting.size) best = t;
     if (best !== undefined && best.waiting.size === 0) return best;
-    if (this.#threads.length < this.#maxThreads) return this.#start();
+    if (this.#threads.length < this.#maxThreads && !this.#closed) return this.#start();
     return best !== undefined && best.waiting.size < PER_THREAD ? best : undefined;
   }
 

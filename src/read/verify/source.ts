@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { Btype, encodeTimeNs } from '../../codec/index.js';
 import { holdsMarker, joinPath, kindOfMode } from '../../scan/index.js';
 import type { SourceFilter } from '../../scan/index.js';
-import type { FolderReader } from '../../targets/folder-reader.js';
+import type { FolderReader, SourceProbe, SourceStat } from '../../targets/folder-reader.js';
 import { hashToEndSync } from '../../targets/hash-to-end.js';
 import { displayClfsPath, escapeName, type Inode } from '../container-reader.js';
 import { entryTypeOf } from '../ls.js';
@@ -24,12 +24,31 @@ export function lstatOrUndefined(path: Buffer): fs.BigIntStats | undefined {
 }
 
 /** A source inode: the loader matches hard links by the same pair. */
-export function sourceKey(st: fs.BigIntStats): string {
+export function sourceKey(st: SourceStat): string {
   return `${st.dev}:${st.ino}`;
 }
 
 /** Files up to this size are read whole with synchronous calls (see sha256OfFile). */
 const SYNC_READ_BYTES = 256 * 1024;
+/** Source files up to this size come back whole from a probe, to be compared byte for byte. */
+const PROBE_BYTES = 64 * 1024;
+
+/**
+ * A source entry's lstat, and a regular file's content (bytes up to PROBE_BYTES, else its SHA-256
+ * up to SYNC_READ_BYTES), in one trip to the reader threads; undefined when it cannot be statted
+ * (compareNames reports a missing name). Without threads, the lstat alone, here.
+ */
+export async function probeSource(path: Buffer, threads?: FolderReader): Promise<SourceProbe | undefined> {
+  if (threads === undefined) {
+    const st = lstatOrUndefined(path);
+    return st === undefined ? undefined : { st };
+  }
+  try {
+    return await threads.probe(path, PROBE_BYTES, SYNC_READ_BYTES);
+  } catch {
+    return undefined;
+  }
+}
 const STREAM_CHUNK_BYTES = 1024 * 1024;
 
 /**
@@ -76,7 +95,7 @@ export function compareRoot(ctx: VerifyContext, root: Inode, source: Buffer): vo
 }
 
 /** Compares what an inode stores with its source entry; false when the types differ. */
-export function compareEntry(ctx: VerifyContext, out: ProblemSink, path: string, a: StoredAttrs, st: fs.BigIntStats, source: Buffer, blob: string): boolean {
+export function compareEntry(ctx: VerifyContext, out: ProblemSink, path: string, a: StoredAttrs, st: SourceStat, source: Buffer, blob: string): boolean {
   const mode = Number(st.mode);
   const kind = kindOfMode(mode);
   const type = entryTypeOf(a.btype);

@@ -37,7 +37,8 @@ import { checkAbort, hex, msgOf, Problems, readObject, type ProblemSink, type Ve
 import { checkFileData, segments } from './data.js';
 import type { HardLinks, LinkRecord } from './links.js';
 import { INPROGRESS_HASH } from './listing.js';
-import { attrsOf, compareEntry, compareNames, lstatOrUndefined, sourceKey } from './source.js';
+import { attrsOf, compareEntry, compareNames, lstatOrUndefined, probeSource, sourceKey } from './source.js';
+import type { SourceProbe } from '../../targets/folder-reader.js';
 import type { VerifyCounts, VerifyProblemCode } from './types.js';
 
 const BUCKET_KEYS = ['bucketCurrentNameVersion', 'bucketNameVersion', 'bucketObjVersion', 'bucketUUID'];
@@ -602,9 +603,14 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
   }
   checkBmapHead(out, path, inode);
   checkOwner(w, out, path, inode, dir, name, found.computed);
-  const sha = await checkByType(ctx, w, out, path, inode, source);
+  // the source entry, statted (and a small file read) on the reader threads in one trip; started
+  // here, not beside the inode read: a probe left in flight by an early return outlived the walk
+  const probe = source === undefined ? undefined : await probeSource(source, ctx.sourceThreads);
+  const st = probe?.st;
+  // the content's hash is kept only for an inode the links pass compares across its names
+  const needSha = v.nlink > 1 || back.length > 1 || (st !== undefined && st.nlink > 1n);
+  const sha = await checkByType(ctx, w, out, path, inode, source, probe, needSha);
   const attrs = attrsOf(inode);
-  const st = source === undefined ? undefined : lstatOrUndefined(source);
   // a name missing from the source is reported by compareNames
   if (st !== undefined) compareEntry(ctx, out, path, attrs, st, source!, blob);
   if (btype === Btype.DIR) {
@@ -697,7 +703,7 @@ function checkOwner(w: Walk, out: ProblemSink, path: string, inode: Inode, dir: 
 }
 
 /** Counts the inode and checks what its type holds; a file's content through the data pass (its SHA-256 with a source). */
-async function checkByType(ctx: VerifyContext, w: Walk, out: ProblemSink, path: string, inode: Inode, source: Buffer | undefined): Promise<string | undefined> {
+async function checkByType(ctx: VerifyContext, w: Walk, out: ProblemSink, path: string, inode: Inode, source: Buffer | undefined, probe: SourceProbe | undefined, needSha: boolean): Promise<string | undefined> {
   const { counts } = ctx;
   const { blob } = inode;
   const v = inode.obj.vattr;
@@ -707,7 +713,7 @@ async function checkByType(ctx: VerifyContext, w: Walk, out: ProblemSink, path: 
     case Btype.REG:
       counts.files++;
       counts.bytes += Number(v.sizeBytes);
-      return checkFileData(ctx, w.reader, out, path, inode, source);
+      return checkFileData(ctx, w.reader, out, path, inode, source, probe, needSha);
     case Btype.LNK: {
       counts.symlinks++;
       const data = inode.obj.data ?? Buffer.alloc(0);
