@@ -7,6 +7,16 @@
  *   utimensat(path, atimeNs, mtimeNs, nofollow)
  *   getXattrs(path | fd, nofollow)            [name, value, name, value, ...] as Buffers
  *   setXattrs(path | fd, nofollow, names, values, removeOthers)
+ *   copySmall(src | null, data | null, size, dest, mode, uid, gid, flags, atimeNs, mtimeNs)
+ *                                             a small file in one call: the source opened, read
+ *                                             whole and closed (or `data` given), DEST created
+ *                                             exclusive with its final mode, written, fchown,
+ *                                             fchmod, futimens, closed; on any failure after the
+ *                                             create DEST is closed and removed. Resolves with the
+ *                                             calls made (source + 256 * dest); a failure carries
+ *                                             `side` ('source' | 'dest'), `ops` as that, and a
+ *                                             source that changed size rejects with `changed`
+ *                                             ('grew' | 'shrank') and errno 0.
  * Every call but lseek returns a Promise and runs on libuv's pool (napi async work), as Node's own
  * asynchronous fs calls do. A failure rejects with an Error carrying `errno` (the number),
  * `syscall` and, for an attribute, `attr` (its name, latin1).
@@ -32,7 +42,11 @@
     }                                                                                              \
   } while (0)
 
-enum op { OP_EXTENTS, OP_FUTIMENS, OP_UTIMENSAT, OP_GETXATTRS, OP_SETXATTRS };
+enum op { OP_EXTENTS, OP_FUTIMENS, OP_UTIMENSAT, OP_GETXATTRS, OP_SETXATTRS, OP_COPY_SMALL };
+
+/* copySmall's flags */
+#define CS_CHOWN 1
+#define CS_FCHMOD 2
 
 typedef struct {
   char *data;
@@ -54,6 +68,15 @@ typedef struct {
   bytes_t *names, *values;
   size_t count;
   int remove_others;
+  /* copySmall: the source path (NULL: `data` holds the bytes), DEST, its mode, owner, flags */
+  char *src;
+  char *data;
+  int64_t size;
+  napi_ref data_ref;
+  int mode, uid, gid, flags;
+  int src_ops, dst_ops;
+  const char *side;
+  const char *changed;
   /* failure */
   int err;
   const char *syscall;
@@ -68,6 +91,8 @@ static void free_bytes(bytes_t *v, size_t n) {
 
 static void job_free(job_t *j) {
   free(j->path);
+  free(j->src);
+  if (j->data_ref == NULL) free(j->data);
   free(j->ext);
   free_bytes(j->names, j->count);
   free_bytes(j->values, j->count);
@@ -294,6 +319,101 @@ static void do_setxattrs(job_t *j) {
   }
 }
 
+static void cs_fail(job_t *j, const char *side, const char *syscall) {
+  j->err = errno;
+  j->side = side;
+  j->syscall = syscall;
+}
+
+/* A read-only descriptor's close: nothing of the copy depends on it (its error is not one). */
+static void close_quiet(int fd) {
+  int e = errno;
+  close(fd);
+  errno = e;
+}
+
+static void do_copy_small(job_t *j) {
+  const size_t size = (size_t)j->size;
+  if (j->src != NULL) {
+    /* non-blocking: a file swapped for a fifo since its lstat must not hang a thread in open */
+    int in = open(j->src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    j->src_ops++;
+    if (in < 0) return cs_fail(j, "source", "open");
+    j->data = malloc(size + 1);
+    if (j->data == NULL) {
+      errno = ENOMEM;
+      close_quiet(in);
+      return cs_fail(j, "source", "read");
+    }
+    /* one byte more is asked for: a file that grew since its lstat shows without an extra call */
+    size_t n = 0;
+    while (n < size) {
+      ssize_t r = pread(in, j->data + n, size + 1 - n, (off_t)n);
+      j->src_ops++;
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        cs_fail(j, "source", "read");
+        close_quiet(in);
+        j->src_ops++;
+        return;
+      }
+      if (r == 0) break;
+      n += (size_t)r;
+    }
+    close(in);
+    j->src_ops++;
+    if (n != size) {
+      j->side = "source";
+      j->syscall = "read";
+      j->changed = n < size ? "shrank" : "grew";
+      return;
+    }
+  }
+  int out = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)j->mode);
+  j->dst_ops++;
+  if (out < 0) return cs_fail(j, "dest", "open");
+  const char *step = NULL;
+  size_t done = 0;
+  if (size > 0) j->dst_ops++;
+  while (done < size) {
+    ssize_t w = pwrite(out, j->data + done, size - done, (off_t)done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      step = "write";
+      break;
+    }
+    done += (size_t)w;
+  }
+  if (step == NULL && (j->flags & CS_CHOWN) != 0) {
+    j->dst_ops++;
+    if (fchown(out, (uid_t)j->uid, (gid_t)j->gid) < 0) step = "fchown";
+  }
+  /* set-id bits after the owner: chown clears them */
+  if (step == NULL && (j->flags & CS_FCHMOD) != 0) {
+    j->dst_ops++;
+    if (fchmod(out, (mode_t)j->mode) < 0) step = "fchmod";
+  }
+  /* the times last: a file gets the source's mtime only when it is complete */
+  if (step == NULL) {
+    struct timespec t[2] = {ts_of(j->a), ts_of(j->b)};
+    j->dst_ops++;
+    if (futimens(out, t) < 0) step = "futimens";
+  }
+  if (step != NULL) {
+    cs_fail(j, "dest", step);
+    close_quiet(out);
+    unlink(j->path);
+    return;
+  }
+  j->dst_ops++;
+  if (close(out) < 0) {
+    /* a close that fails (NFS reports a failed write-back there) leaves nothing that looks complete */
+    cs_fail(j, "dest", "close");
+    unlink(j->path);
+  }
+}
+
 static void execute(napi_env env, void *data) {
   job_t *j = data;
   errno = 0;
@@ -303,12 +423,13 @@ static void execute(napi_env env, void *data) {
     case OP_UTIMENSAT: do_times(j); break;
     case OP_GETXATTRS: do_getxattrs(j); break;
     case OP_SETXATTRS: do_setxattrs(j); break;
+    case OP_COPY_SMALL: do_copy_small(j); break;
   }
 }
 
 static napi_value make_error(napi_env env, job_t *j) {
   napi_value msg, err, v;
-  const char *text = strerror(j->err);
+  const char *text = j->changed != NULL ? j->changed : strerror(j->err);
   char buf[512];
   snprintf(buf, sizeof buf, "%s: %s%s%s", j->syscall, text, j->attr != NULL ? " (attribute " : "", j->attr != NULL ? j->attr : "");
   if (j->attr != NULL) strncat(buf, ")", sizeof buf - strlen(buf) - 1);
@@ -322,6 +443,16 @@ static napi_value make_error(napi_env env, job_t *j) {
     napi_create_string_latin1(env, j->attr, NAPI_AUTO_LENGTH, &v);
     napi_set_named_property(env, err, "attr", v);
   }
+  if (j->op == OP_COPY_SMALL) {
+    napi_create_string_utf8(env, j->side, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, err, "side", v);
+    napi_create_int32(env, j->src_ops + 256 * j->dst_ops, &v);
+    napi_set_named_property(env, err, "ops", v);
+    if (j->changed != NULL) {
+      napi_create_string_utf8(env, j->changed, NAPI_AUTO_LENGTH, &v);
+      napi_set_named_property(env, err, "changed", v);
+    }
+  }
   return err;
 }
 
@@ -332,7 +463,12 @@ static void complete(napi_env env, napi_status status, void *data) {
     j->err = ECANCELED;
     j->syscall = "napi";
   }
-  if (j->err != 0) {
+  if (j->data_ref != NULL) {
+    napi_delete_reference(env, j->data_ref);
+    j->data_ref = NULL;
+    j->data = NULL;
+  }
+  if (j->err != 0 || j->changed != NULL) {
     napi_reject_deferred(env, j->deferred, make_error(env, j));
   } else {
     switch (j->op) {
@@ -357,6 +493,9 @@ static void complete(napi_env env, napi_status status, void *data) {
           napi_set_element(env, result, (uint32_t)(2 * i), n);
           napi_set_element(env, result, (uint32_t)(2 * i + 1), v);
         }
+        break;
+      case OP_COPY_SMALL:
+        napi_create_int32(env, j->src_ops + 256 * j->dst_ops, &result);
         break;
       default:
         napi_get_undefined(env, &result);
@@ -593,6 +732,53 @@ static napi_value js_setxattrs(napi_env env, napi_callback_info info) {
   return start(env, j);
 }
 
+static napi_value js_copy_small(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_valuetype t0, t1;
+  int32_t mode, uid, gid, flags;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  job_t *j = new_job(OP_COPY_SMALL);
+  if (j == NULL || argc < 10 || napi_typeof(env, argv[0], &t0) != napi_ok || napi_typeof(env, argv[1], &t1) != napi_ok || (t0 == napi_null) == (t1 == napi_null) ||
+      get_i64(env, argv[2], &j->size) < 0 || j->size < 0 || napi_get_value_int32(env, argv[4], &mode) != napi_ok || napi_get_value_int32(env, argv[5], &uid) != napi_ok ||
+      napi_get_value_int32(env, argv[6], &gid) != napi_ok || napi_get_value_int32(env, argv[7], &flags) != napi_ok || get_i64(env, argv[8], &j->a) < 0 || get_i64(env, argv[9], &j->b) < 0) {
+    if (j != NULL) job_free(j);
+    napi_throw_type_error(env, NULL, "copySmall(src | null, data | null, size, dest, mode, uid, gid, flags, atimeNs, mtimeNs)");
+    return NULL;
+  }
+  j->mode = mode;
+  j->uid = uid;
+  j->gid = gid;
+  j->flags = flags;
+  if (c_string(env, argv[3], &j->path, NULL) < 0) {
+    job_free(j);
+    return NULL;
+  }
+  if (t0 != napi_null) {
+    if (c_string(env, argv[0], &j->src, NULL) < 0) {
+      job_free(j);
+      return NULL;
+    }
+  } else {
+    bool is;
+    void *data;
+    size_t len;
+    if (napi_is_buffer(env, argv[1], &is) != napi_ok || !is || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || len < (size_t)j->size) {
+      job_free(j);
+      napi_throw_type_error(env, NULL, "copySmall: data is not a Buffer of `size` bytes");
+      return NULL;
+    }
+    /* the caller's bytes, kept alive (not copied) until the call completes */
+    if (napi_create_reference(env, argv[1], 1, &j->data_ref) != napi_ok) {
+      job_free(j);
+      napi_throw_error(env, NULL, "clfsload_native: cannot hold the data");
+      return NULL;
+    }
+    j->data = data;
+  }
+  return start(env, j);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_default, NULL},
@@ -601,6 +787,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
       {"getXattrs", NULL, js_getxattrs, NULL, NULL, NULL, napi_default, NULL},
       {"setXattrs", NULL, js_setxattrs, NULL, NULL, NULL, napi_default, NULL},
+      {"copySmall", NULL, js_copy_small, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value v;

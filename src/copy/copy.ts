@@ -17,10 +17,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
-import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, sourceFs, type FilterSpec } from '../scan/index.js';
+import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, sourceFaults, sourceFs, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
-import { CountedFs, resolveBytes, showArg, SideError, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
+import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
 import { nativeMissing, nativeOps } from './native.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, SyncGate, TaskPool } from './pool.js';
@@ -32,6 +32,7 @@ const CHUNK = 1024 * 1024;
 const RANGE_BYTES = 16 * 1024 * 1024;
 const ZERO_BLOCK = 4096;
 const ZEROS = Buffer.alloc(ZERO_BLOCK);
+const EMPTY = Buffer.alloc(0);
 
 export interface CopyProgress {
   entriesSeen: number;
@@ -158,7 +159,6 @@ const TRANSIENT = new Set(['EIO', 'ESTALE', 'EAGAIN', 'ETIMEDOUT', 'EBUSY', 'EIN
 /** Destination failures that no retry or other entry can get past: stop the run, keep the state. */
 const DEST_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 
-class SourceChanged extends Error {}
 
 /**
  * Tasks in flight per directory (pool.ts says why there is a limit): enough that one file's data
@@ -252,6 +252,8 @@ class CopyRun {
   private readonly statGate = new SyncGate();
   private readonly openGate = new SyncGate();
   private readonly readGate = new SyncGate();
+  /** the addon's one-call copy of a small file (CLFSLOAD_NATIVE=0, or no addon: Node's calls one by one) */
+  private readonly native = nativeOps()?.copySmall !== undefined;
 
   constructor(o: CopyOptions) {
     this.o = o;
@@ -770,6 +772,14 @@ class CopyRun {
       return true;
     }
     const srcPath = join(this.src, rel);
+    if (size <= CHUNK && !sparse && !this.xattrs && this.native) {
+      if (await this.smallNative(srcPath, st, dest, size, mode)) {
+        this.counts.files += 1;
+        this.counts.bytes += size;
+        this.done(rel, 'file', st);
+        return false;
+      }
+    }
     let src: fs.promises.FileHandle | undefined;
     let dst: DestFile | undefined;
     try {
@@ -797,6 +807,28 @@ class CopyRun {
     this.counts.bytes += size;
     this.done(rel, 'file', st);
     return false;
+  }
+
+  /**
+   * A small file copied by one native call on the pool (CountedFs.copySmall): the main thread
+   * makes no file call for it. The source is read in that call too unless a source fault plan
+   * is set (tests): then it is read here through the seam, as the fallback reads it, and the
+   * bytes are handed over. False: not copied, the caller takes the path without the addon (the
+   * seam's reads are slow: the thread pool's path serves those).
+   */
+  private async smallNative(srcPath: Buffer, st: Stats, dest: Buffer, size: number, mode: number): Promise<boolean> {
+    let data: Buffer | null = null;
+    if (size === 0) data = EMPTY;
+    else if (sourceFaults() !== undefined) {
+      if (!this.openGate.sync) return false;
+      data = await this.readSmall(srcPath, size);
+    }
+    if (this.o.limiter !== undefined && size > 0) await this.o.limiter.bytes(size, this.o.abortSignal);
+    const chown = this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid);
+    if (!this.root) this.noteOwner(st);
+    const owner = chown ? { uid: Number(st.uid), gid: Number(st.gid), setIds: (mode & 0o6000) !== 0 } : undefined;
+    await this.fsx.copySmall(data === null ? srcPath : null, data, size, dest, mode, owner, st.atimeNs, st.mtimeNs);
+    return true;
   }
 
   /** The source's lstat on the main thread (SyncGate), counted and tagged as the asynchronous one is. */

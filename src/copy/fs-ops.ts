@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { sourceFs } from '../scan/index.js';
-import { nativeError, nativeOps } from './native.js';
+import { COPY_CHOWN, COPY_FCHMOD, nativeError, nativeOps } from './native.js';
 
 /** One extended attribute: its name and value as bytes. */
 export interface Xattr {
@@ -37,6 +37,9 @@ export class SideError extends Error {
     super((cause as Error)?.message ?? String(cause));
   }
 }
+
+/** The source's size was not its lstat's when it was read: the copy is retried. */
+export class SourceChanged extends Error {}
 
 function tag(side: Side) {
   return (err: unknown): never => {
@@ -182,6 +185,39 @@ export class CountedFs {
     if (list.length === 0 && !removeOthers) return Promise.resolve();
     return this.dst(
       n.setXattrs(target, true, list.map((x) => x.name), list.map((x) => x.value), removeOthers).catch((err: unknown) => Promise.reject(nativeError(err))),
+    );
+  }
+  /**
+   * A small file's copy in one native call (NativeOps.copySmall): the source read from `src`
+   * (or `data`, already read through the source seam), DEST created, written, owned, timed and
+   * closed on one pool thread. Its calls are counted as made; a failure is a SideError of the
+   * side it came from (DEST already removed), a size change a SourceChanged.
+   */
+  copySmall(src: Buffer | null, data: Buffer | null, size: number, dest: Buffer, mode: number, owner: { uid: number; gid: number; setIds: boolean } | undefined, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    const n = nativeOps()!;
+    const flags = owner === undefined ? 0 : COPY_CHOWN | (owner.setIds ? COPY_FCHMOD : 0);
+    return n.copySmall(src, data, size, dest, mode, owner?.uid ?? 0, owner?.gid ?? 0, flags, atimeNs, mtimeNs).then(
+      (ops) => {
+        this.ops.source += ops & 255;
+        this.ops.dest += ops >> 8;
+      },
+      (err: unknown) => {
+        const e = err as NodeJS.ErrnoException & { side?: Side; ops?: number; changed?: string };
+        if (typeof e.ops === 'number') {
+          this.ops.source += e.ops & 255;
+          this.ops.dest += e.ops >> 8;
+        }
+        if (e.changed !== undefined) throw new SourceChanged(`${e.changed} while being copied`);
+        const side: Side = e.side === 'source' ? 'source' : 'dest';
+        const code = nativeError(e).code ?? 'EUNKNOWN';
+        // worded as Node's own errors are ("ENOSPC: no space left on device, write")
+        const text = e.message.slice(e.message.indexOf(': ') + 2);
+        const node: NodeJS.ErrnoException = new Error(`${code}: ${text.charAt(0).toLowerCase()}${text.slice(1)}, ${e.syscall ?? 'call'}`);
+        node.code = code;
+        node.errno = e.errno;
+        node.syscall = e.syscall;
+        throw new SideError(side, code, node);
+      },
     );
   }
   close(fd: DestFile): Promise<void> {

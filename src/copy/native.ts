@@ -1,7 +1,7 @@
 /**
  * clfsload's own N-API addon (native/clfsload_native.c, built at `npm ci` by
  * scripts/build-native.mjs): SEEK_DATA/SEEK_HOLE, futimens/utimensat to the nanosecond, and
- * extended attributes by name bytes. Loaded once; `undefined` when it was not built (another
+ * extended attributes by name bytes, and a small file's whole copy in one call (copySmall). Loaded once; `undefined` when it was not built (another
  * platform, no compiler at install) or when CLFSLOAD_NATIVE=0 asks for the fallback, in which
  * case copy uses Node's own calls: zero blocks skipped for sparse files, times to the
  * microsecond, and --xattrs is refused with a one-line error.
@@ -20,7 +20,19 @@ export interface NativeOps {
   /** flat [name, value, name, value, ...] */
   getXattrs(target: Buffer | number, nofollow: boolean): Promise<Buffer[]>;
   setXattrs(target: Buffer | number, nofollow: boolean, names: Buffer[], values: Buffer[], removeOthers: boolean): Promise<void>;
+  /**
+   * A small file in one call on the pool (native/clfsload_native.c says each step): `src` read
+   * whole (or `data` given), `dest` created exclusive with `mode`, written, given its owner
+   * (flags & COPY_CHOWN), its set-id bits again (flags & COPY_FCHMOD), its times, and closed;
+   * removed again when a step after the create fails. Resolves with the calls made (source +
+   * 256 * dest); rejects with `side`, `ops` and `errno`, or `changed` when the source's size
+   * was not its lstat's.
+   */
+  copySmall(src: Buffer | null, data: Buffer | null, size: number, dest: Buffer, mode: number, uid: number, gid: number, flags: number, atimeNs: bigint, mtimeNs: bigint): Promise<number>;
 }
+
+export const COPY_CHOWN = 1;
+export const COPY_FCHMOD = 2;
 
 let loaded: { ops: NativeOps | undefined; why: string } | undefined;
 

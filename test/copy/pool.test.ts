@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SyncGate, TaskPool } from '../../src/copy/pool.js';
+import { AdaptiveLimit, SyncGate, TaskPool } from '../../src/copy/pool.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -113,4 +113,42 @@ test('SyncGate: synchronous while most calls are cheap; a blocking call, a slow 
   g2.time(() => (now += 0.5));
   assert.equal(g2.sync, false);
   assert.throws(() => new SyncGate(40, 2, 100, 100, () => now).time(() => { throw new Error('x'); }), /x/);
+});
+
+/** A pool whose work per window is `curve(limit)` times a factor the test gives (the machine's noise). */
+function adaptiveRun(curve: (limit: number) => number, noise: number[], start = 16, max = 64): number[] {
+  const pool = {
+    currentLimit: start,
+    setLimit(n: number) {
+      this.currentLimit = n;
+    },
+  };
+  const a = new AdaptiveLimit(pool, () => 0, 4, max, 0);
+  const seen: number[] = [];
+  for (const f of noise) {
+    a.step(curve(pool.currentLimit) * f);
+    seen.push(pool.currentLimit);
+  }
+  a.stop();
+  return seen;
+}
+
+test('AdaptiveLimit climbs to the limit that does best and stays there through noise of ±10% a window', () => {
+  // a copy that is latency bound up to 48 in flight, then flat (CPU bound)
+  const curve = (n: number) => Math.min(n, 48) * 50;
+  const noise = [1, 1.1, 0.9, 1.08, 0.9, 0.92, 1.1, 0.9, 1.05, 0.91, 1.1, 0.9, 0.95, 1.1, 0.9, 0.9, 1.1, 0.9, 1.02, 0.9];
+  const seen = adaptiveRun(curve, noise);
+  assert.deepEqual(seen.slice(0, 2), [32, 64], 'doubles while it pays');
+  assert.ok(seen.slice(2).every((n) => n === 64), `stays at the top: ${seen.join(' ')}`);
+});
+
+test('AdaptiveLimit goes back to the best limit when more in flight does clearly worse, and probes up again later', () => {
+  // past 32 in flight the mount slows down (contention): 64 runs at 60% of 32
+  const curve = (n: number) => (n <= 32 ? n * 100 : 3200 * 0.6);
+  const seen = adaptiveRun(curve, Array(40).fill(1));
+  assert.deepEqual(seen.slice(0, 3), [32, 64, 32], 'up, up, and back to the best');
+  const probes = seen.filter((n) => n > 32).length;
+  assert.ok(probes >= 2 && probes <= 5, `a few probes up, with longer holds between them: ${seen.join(' ')}`);
+  assert.equal(seen[seen.length - 1], 32);
+  assert.ok(Math.min(...seen) >= 32, 'never below the best');
 });
