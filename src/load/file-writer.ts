@@ -141,7 +141,9 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
       }
       // keep the number of tracked promises per file bounded
       if (inflight.length > 64) await Promise.allSettled(inflight.splice(0, inflight.length - 8));
-      if (failure === undefined && !run.stopping) await progress.recordIfDue();
+      // recorded beside the segments, not before the next ones: the flush it waits for syncs
+      // everything written so far, and a loop that waited on it left the workers idle meanwhile
+      if (failure === undefined && !run.stopping) track(progress.recordIfDue());
     }
     if (failure === undefined && !run.stopping) {
       // the bytes read are the file the scan saw only if its size and mtime still match: a file
@@ -190,6 +192,8 @@ class SegmentProgressTracker {
   private lastRecord = Date.now();
   private enabled = false;
   private hadRow = false;
+  /** a record (its flush, then its row) is under way */
+  private recording = false;
 
   constructor(
     private readonly run: LoadRun,
@@ -227,9 +231,20 @@ class SegmentProgressTracker {
     while (this.ahead.delete(this.contiguous + 1)) this.contiguous += 1;
   }
 
-  async recordIfDue(): Promise<void> {
-    if (!this.enabled || this.contiguous <= this.recorded || Date.now() - this.lastRecord < PROGRESS_EVERY_MS) return;
-    const segments = this.contiguous;
+  /**
+   * Record the contiguous run stored so far, when a record is due and none is under way. The
+   * caller need not wait for it, but must let it settle before finished() (the writer awaits
+   * every promise it tracked before storing the inode).
+   */
+  recordIfDue(): Promise<void> {
+    if (this.recording || !this.enabled || this.contiguous <= this.recorded || Date.now() - this.lastRecord < PROGRESS_EVERY_MS) return Promise.resolve();
+    this.recording = true;
+    return this.record(this.contiguous).finally(() => {
+      this.recording = false;
+    });
+  }
+
+  private async record(segments: number): Promise<void> {
     // what the state records as stored must survive a power loss (the folder target syncs)
     await this.run.durable();
     this.run.db.setSegmentProgress({ id: this.row.id, fh: this.row.fh, ...this.identity, segments });
