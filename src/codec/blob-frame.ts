@@ -26,8 +26,8 @@ export function encodeBlob(body: Uint8Array, compression: Compression): Buffer {
 }
 
 /** The LZ4 form with its header, or undefined where the reference stores the body (§4.3). */
-function lz4Blob(body: Uint8Array): Buffer | undefined {
-  const blob = lz4FrameCompressAt(body, BLOB_HEADER_BYTES);
+function lz4Blob(body: Uint8Array, borrow = false): Buffer | undefined {
+  const blob = lz4FrameCompressAt(body, BLOB_HEADER_BYTES, borrow);
   return blob === undefined ? undefined : writeHeader(blob, COMPRESSION_LZ4);
 }
 
@@ -40,9 +40,11 @@ function writeHeader(blob: Buffer, compressionType: number): Buffer {
 /**
  * encodeBlob for a body that sits at offset 4 of `withHeadroom` (the caller left 4 bytes in
  * front): the stored form is then written in place, without copying an 8 MiB segment again.
+ * With `borrow`, an LZ4 result is a view into this thread's compression scratch buffer, valid only
+ * until the next compression in this thread (the same bytes, not copied out).
  */
-export function encodeBlobInPlace(withHeadroom: Buffer, compression: Compression): Buffer {
-  const compressed = compression === 'lz4' ? lz4Blob(withHeadroom.subarray(BLOB_HEADER_BYTES)) : undefined;
+export function encodeBlobInPlace(withHeadroom: Buffer, compression: Compression, borrow = false): Buffer {
+  const compressed = compression === 'lz4' ? lz4Blob(withHeadroom.subarray(BLOB_HEADER_BYTES), borrow) : undefined;
   return compressed ?? writeHeader(withHeadroom, COMPRESSION_STORED);
 }
 

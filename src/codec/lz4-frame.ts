@@ -91,9 +91,11 @@ function scratchBuffer(bytes: number): Buffer {
 /**
  * Compresses `body` into a frame written at `headRoom` bytes into the result, or returns undefined
  * when the reference would store the blob uncompressed (format.md §4.3). `headRoom` lets encodeBlob
- * put its 4-byte header in front without another copy.
+ * put its 4-byte header in front without another copy. With `borrow`, the result is a view into
+ * this thread's scratch buffer, valid only until the next call (for a caller that writes it out at
+ * once: an 8 MiB segment's frame is then not copied).
  */
-export function lz4FrameCompressAt(body: Uint8Array, headRoom: number): Buffer | undefined {
+export function lz4FrameCompressAt(body: Uint8Array, headRoom: number, borrow = false): Buffer | undefined {
   const n = body.length;
   // format.md §4.3: T counts the 4-byte blob header whatever headRoom is, against the limit n + 4.
   const limit = n + 4;
@@ -129,7 +131,7 @@ export function lz4FrameCompressAt(body: Uint8Array, headRoom: number): Buffer |
   // Rule 3: after the flush, only strictly larger falls back.
   if (total > limit) return undefined;
   // One copy to the exact size, so the result does not pin the n-sized scratch buffer.
-  return Buffer.from(scratch.subarray(0, pos));
+  return borrow ? scratch.subarray(0, pos) : Buffer.from(scratch.subarray(0, pos));
 }
 
 /** Returns the frame, or undefined when the reference would store the blob uncompressed (§4.3). */

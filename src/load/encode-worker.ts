@@ -33,7 +33,7 @@ function buf(u: Uint8Array): Buffer {
 }
 
 type Message =
-  | { id: number; kind: 'segment'; job: SegmentJob }
+  | { id: number; kind: 'segment'; job: SegmentJob; writeName?: string }
   | { id: number; kind: 'range'; firstId: number; lastId: number; write: boolean };
 
 parentPort!.on('message', (msg: Message) => {
@@ -51,7 +51,9 @@ parentPort!.on('message', (msg: Message) => {
       .catch((err: unknown) => parentPort!.postMessage({ id: msg.id, error: errorToJson(err) }));
     return;
   }
-  const result = encodeSegment({ ...msg.job, owner: buf(msg.job.owner) }, compression);
+  // into a folder the segment is stored here (only its size goes back); otherwise its bytes go back
+  const write = msg.writeName !== undefined && folderWrites !== undefined ? { folder: folderWrites, name: msg.writeName } : undefined;
+  const result = encodeSegment({ ...msg.job, owner: buf(msg.job.owner) }, compression, write);
   const transfer = result.kind === 'blob' && result.blob.byteOffset === 0 && result.blob.byteLength === result.blob.buffer.byteLength ? [result.blob.buffer as ArrayBuffer] : [];
   parentPort!.postMessage({ id: msg.id, result }, transfer);
 });

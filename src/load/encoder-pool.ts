@@ -120,10 +120,14 @@ export class EncoderPool {
     return results;
   }
 
-  async segment(job: SegmentJob): Promise<SegmentResult> {
+  /**
+   * Read, frame and compress one segment. With `writeName` (and writesFolder) the worker also
+   * stores it in the folder target under that name and answers `written`, without its bytes.
+   */
+  async segment(job: SegmentJob, writeName?: string): Promise<SegmentResult> {
     if (this.maxWorkers === 0) return encodeSegment(job, this.compression);
     while (this.workers.length < this.maxWorkers) this.startWorker();
-    const r = await this.post<SegmentResult>({ kind: 'segment', job }, this.workers.length);
+    const r = await this.post<SegmentResult>({ kind: 'segment', job, writeName: this.writesFolder ? writeName : undefined }, this.workers.length);
     if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return r;
   }

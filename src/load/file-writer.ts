@@ -78,6 +78,8 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   let inline: Buffer;
   let total = 0;
   let segments = 0;
+  /** the highest segment a worker stored after the file turned out to end before it (0: none) */
+  let writtenPast = 0;
   // segments are read, framed and compressed on the encode workers, a few at a time per file,
   // and stored in order of completion; the byte budget bounds what is in memory
   const window = Math.max(2, run.encoders.size * 2);
@@ -98,7 +100,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
       run.log.info(`${displayPath(path)}: resuming from segment ${stored + 1} of ${fileSegmentCount(row.sizeBytes)} (${stored} stored by an interrupted run)`);
     }
     while (!ended && total < row.sizeBytes && failure === undefined && !run.stopping) {
-      const batch: Array<{ k: number; want: number; result: Promise<SegmentResult> }> = [];
+      const batch: Array<{ k: number; want: number; id: Buffer; name: string; result: Promise<SegmentResult> }> = [];
       for (let position = total; batch.length < window && position < row.sizeBytes; ) {
         const want = Math.min(FILE_SEGMENT_BYTES, row.sizeBytes - position);
         // wait only for the first segment of a batch: waiting while holding budget for segments
@@ -106,10 +108,13 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
         if (batch.length === 0) await budget.acquire(want);
         else if (!budget.tryAcquire(want)) break;
         const k = segments + batch.length + 1;
-        batch.push({ k, want, result: run.encoders.segment({ fd: handle.fd, position, length: want, owner: row.fh, ctimeSec }) });
+        const id = run.ids.segmentId(row.fh, k, row.gen);
+        const name = blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION);
+        // into a folder the worker stores the segment itself (the same temp name and rename as a put)
+        batch.push({ k, want, id, name, result: run.encoders.segment({ fd: handle.fd, position, length: want, owner: row.fh, ctimeSec }, run.folder === undefined ? undefined : name) });
         position += want;
       }
-      for (const { k, want, result } of batch) {
+      for (const { k, want, id, name, result } of batch) {
         const r = await result;
         if (r.kind === 'error') {
           budget.release(want);
@@ -117,15 +122,15 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
           continue;
         }
         if (ended || r.got === 0) {
+          // a segment past the end the worker stored anyway is removed with the leftovers below
+          if (r.kind === 'written') writtenPast = Math.max(writtenPast, k);
           budget.release(want);
           ended = true;
           continue;
         }
         segments = k;
-        const id = run.ids.segmentId(row.fh, k, row.gen);
         track(
-          run
-            .queuePutBlob(blobName(id, Btype.SEGMENT, row.fh, INITIAL_VERSION), r.blob)
+          (r.kind === 'written' ? run.workerWrote(name, r.bytes) : run.queuePutBlob(name, r.blob))
             .then(() => progress.stored(k))
             .finally(() => budget.release(want)),
         );
@@ -136,7 +141,9 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
       }
       // keep the number of tracked promises per file bounded
       if (inflight.length > 64) await Promise.allSettled(inflight.splice(0, inflight.length - 8));
-      if (failure === undefined && !run.stopping) await progress.recordIfDue();
+      // recorded beside the segments, not before the next ones: the flush it waits for syncs
+      // everything written so far, and a loop that waited on it left the workers idle meanwhile
+      if (failure === undefined && !run.stopping) track(progress.recordIfDue());
     }
     if (failure === undefined && !run.stopping) {
       // the bytes read are the file the scan saw only if its size and mtime still match: a file
@@ -159,7 +166,7 @@ export async function writeSegmentedFile(run: LoadRun, row: EntryRow, parent: En
   const body = encodeInodeBody({ vattr, bmap, back: [parent.fh], name: row.name, data: inline });
   await run.queuePut(transferInodeName(row, parent.fh, run.identity), body);
   progress.finished();
-  await deleteLeftoverSegments(run, row.fh, segments, previousSegments, row.gen);
+  await deleteLeftoverSegments(run, row.fh, segments, Math.max(previousSegments, writtenPast), row.gen);
   run.stats.bytesDone += inline.length;
   return total;
 }
@@ -185,6 +192,8 @@ class SegmentProgressTracker {
   private lastRecord = Date.now();
   private enabled = false;
   private hadRow = false;
+  /** a record (its flush, then its row) is under way */
+  private recording = false;
 
   constructor(
     private readonly run: LoadRun,
@@ -222,9 +231,20 @@ class SegmentProgressTracker {
     while (this.ahead.delete(this.contiguous + 1)) this.contiguous += 1;
   }
 
-  async recordIfDue(): Promise<void> {
-    if (!this.enabled || this.contiguous <= this.recorded || Date.now() - this.lastRecord < PROGRESS_EVERY_MS) return;
-    const segments = this.contiguous;
+  /**
+   * Record the contiguous run stored so far, when a record is due and none is under way. The
+   * caller need not wait for it, but must let it settle before finished() (the writer awaits
+   * every promise it tracked before storing the inode).
+   */
+  recordIfDue(): Promise<void> {
+    if (this.recording || !this.enabled || this.contiguous <= this.recorded || Date.now() - this.lastRecord < PROGRESS_EVERY_MS) return Promise.resolve();
+    this.recording = true;
+    return this.record(this.contiguous).finally(() => {
+      this.recording = false;
+    });
+  }
+
+  private async record(segments: number): Promise<void> {
     // what the state records as stored must survive a power loss (the folder target syncs)
     await this.run.durable();
     this.run.db.setSegmentProgress({ id: this.row.id, fh: this.row.fh, ...this.identity, segments });

@@ -212,6 +212,16 @@ export class LoadRun {
     return this.puts.add(() => this.putRaw(name, blob)) as Promise<void>;
   }
 
+  /**
+   * A blob an encode worker stored in the folder target itself (EncoderPool.segment's write):
+   * counted like a put, and handed to the target so that the next flush makes it durable.
+   */
+  async workerWrote(name: string, bytes: number): Promise<void> {
+    await this.folder!.workerWritten([name]);
+    this.stats.blobsWritten += 1;
+    this.stats.bytesUploaded += bytes;
+  }
+
   /** A request queued before the run stopped is not sent (a fatal error must not be followed by hundreds of doomed puts). */
   throwIfStopped(): void {
     if (this.abortSignal.aborted) throw new ClfsError('E_ABORTED', 'the run is stopping');

@@ -3,9 +3,12 @@
  * framed as DATA + DATABACK, compressed. Pure of run state, so it runs on an encode worker (file
  * descriptors are shared by all threads of the process) or in the main thread.
  */
+import { randomBytes } from 'node:crypto';
 import { sourceFs } from '../scan/index.js';
 import { BLOB_HEADER_BYTES, encodeBlob, encodeBlobInPlace, encodeFileSegmentBody, FILE_SEGMENT_DATA_OFFSET, fileSegmentBodyBytes, finishFileSegmentBody } from '../codec/index.js';
 import type { Compression } from '../codec/index.js';
+import { FOLDER_TEMP_PREFIX, writeFilesSync } from '../targets/folder-writes.js';
+import type { FolderWorkerWrites } from '../targets/folder-target.js';
 
 export interface SegmentJob {
   fd: number;
@@ -16,8 +19,24 @@ export interface SegmentJob {
   ctimeSec: number;
 }
 
-/** A failed read carries the errno code (EIO, ENOENT, ...): the main thread makes it the entry's source error. */
-export type SegmentResult = { kind: 'blob'; blob: Buffer; got: number } | { kind: 'error'; message: string; errno: string };
+/**
+ * Where the encoding thread stores the segment itself (a folder target, FolderTarget.workerWrites):
+ * the blob name; the blob is written to a temp name and renamed, as FolderTarget.put does.
+ */
+export interface SegmentWrite {
+  folder: FolderWorkerWrites;
+  name: string;
+}
+
+/**
+ * A failed read carries the errno code (EIO, ENOENT, ...): the main thread makes it the entry's source error.
+ * `written`: the encoding thread stored the blob (SegmentWrite), `bytes` long; a blob it could not
+ * write comes back as `blob`, for the caller to put through the target (its errors and retries).
+ */
+export type SegmentResult =
+  | { kind: 'blob'; blob: Buffer; got: number }
+  | { kind: 'written'; bytes: number; got: number }
+  | { kind: 'error'; message: string; errno: string };
 
 /** This thread's read buffer of the last segment, when it was not handed over with the result. */
 let spare: Buffer | undefined;
@@ -32,7 +51,7 @@ function readBuffer(bytes: number): Buffer {
   return kept !== undefined && kept.length === bytes ? kept : Buffer.allocUnsafe(bytes);
 }
 
-export function encodeSegment(job: SegmentJob, compression: Compression): SegmentResult {
+export function encodeSegment(job: SegmentJob, compression: Compression, write?: SegmentWrite): SegmentResult {
   try {
     // one allocation: the blob header's 4 bytes, then the body, the file data read straight into
     // its place; a stored (incompressible) segment is returned without another copy
@@ -51,6 +70,18 @@ export function encodeSegment(job: SegmentJob, compression: Compression): Segmen
       return { kind: 'blob', blob: encodeBlob(encodeFileSegmentBody(buf.subarray(dataStart, dataStart + got), back), compression), got };
     }
     finishFileSegmentBody(buf.subarray(BLOB_HEADER_BYTES), got, back);
+    if (write !== undefined) {
+      // stored from this thread: a compressed blob is a view of the compression scratch (written
+      // before the next compression), and both buffers serve the next segment
+      const blob = encodeBlobInPlace(buf, compression, true);
+      if (writeSegmentBlob(write, blob)) {
+        spare = buf;
+        return { kind: 'written', bytes: blob.length, got };
+      }
+      // not written: the caller puts it through the target, which maps or retries the failure
+      spare = blob === buf ? undefined : buf;
+      return { kind: 'blob', blob: blob === buf ? blob : Buffer.from(blob), got };
+    }
     const blob = encodeBlobInPlace(buf, compression);
     // a compressed blob is a copy and the read buffer can serve the next segment; a stored one
     // is the read buffer itself, handed over to the caller
@@ -60,4 +91,11 @@ export function encodeSegment(job: SegmentJob, compression: Compression): Segmen
     const e = err as { message?: string; code?: string };
     return { kind: 'error', message: e?.message ?? String(err), errno: e?.code ?? 'EIO' };
   }
+}
+
+/** FolderTarget.put's protocol from this thread: a temp name in the folder, then renamed over the blob's name. */
+function writeSegmentBlob(write: SegmentWrite, blob: Buffer): boolean {
+  const dir = write.folder.dir.endsWith('/') ? write.folder.dir : `${write.folder.dir}/`;
+  const tempPath = `${dir}${FOLDER_TEMP_PREFIX}${write.name}.${randomBytes(6).toString('hex')}`;
+  return writeFilesSync([{ tempPath, finalPath: dir + write.name, data: blob }], write.folder.fsync) === undefined;
 }

@@ -19,7 +19,7 @@ import { FolderSync, systemSyncOps } from './folder-sync.js';
 import type { FolderDurability, FolderSyncOps } from './folder-sync.js';
 import { FolderReader } from './folder-reader.js';
 import { FolderWriter } from './folder-writer.js';
-import { writeFilesSync } from './folder-writes.js';
+import { FOLDER_TEMP_PREFIX, writeFilesSync } from './folder-writes.js';
 import type {
   BlobInfo,
   FlushOptions,
@@ -32,7 +32,7 @@ import type {
   TargetFeatures,
 } from './target.js';
 
-const TEMP_PREFIX = '.clfsload-tmp-';
+const TEMP_PREFIX = FOLDER_TEMP_PREFIX;
 /** Larger blobs (file segments) are written from this thread: copying them to the writer costs more than it saves. */
 const SMALL_PUT_BYTES = 256 * 1024;
 /** Blobs whose sizes list reads between two turns of the event loop. */
