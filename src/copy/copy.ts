@@ -782,6 +782,9 @@ class CopyRun {
     }
     let src: fs.promises.FileHandle | undefined;
     let dst: DestFile | undefined;
+    // the destination exists from its create on: a failed close must remove it too, or a file that
+    // already has the source's size and mtime would pass for copied on the next run
+    let created = false;
     try {
       // a file of at most one chunk is read whole, synchronously while that is cheap (SyncGate);
       // a sparse one by its data extents (copyRange)
@@ -789,6 +792,7 @@ class CopyRun {
       // an empty file needs no read: a later change shows in its size and mtime
       if (size > 0 && data === undefined) src = await this.fsx.srcOpen(srcPath);
       dst = await this.fsx.create(dest, mode);
+      created = true;
       if (sparse) await this.fsx.truncate(dst, size);
       if (data !== undefined) await this.writeAll(dst, data, 0, size, 0);
       if (src !== undefined) await this.copyRange(src, dst, 0, size, true, sparse);
@@ -798,7 +802,7 @@ class CopyRun {
       dst = undefined;
       await this.fsx.close(d);
     } catch (err) {
-      await this.discard(dst, dest);
+      await this.discard(dst, dest, created);
       throw err;
     } finally {
       if (src !== undefined) await this.fsx.srcClose(src).catch(() => undefined);
@@ -884,9 +888,9 @@ class CopyRun {
   }
 
   /** A file that failed part way is removed, so nothing half written is left behind. */
-  private async discard(dst: DestFile | undefined, dest: Buffer): Promise<void> {
+  private async discard(dst: DestFile | undefined, dest: Buffer, created = dst !== undefined): Promise<void> {
     if (dst !== undefined) await new Promise((r) => fs.close(dst, r));
-    if (dst !== undefined) await fs.promises.unlink(dest).catch(() => undefined);
+    if (created) await fs.promises.unlink(dest).catch(() => undefined);
   }
 
   /**
