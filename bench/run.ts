@@ -1338,7 +1338,8 @@ async function main(): Promise<void> {
       results.push(await scalingCase(small(), o, o.runs));
     } else if (c === 'copy') {
       // its own tables (bench/copy-bench.ts): tools side by side through the delayfs mount
-      ownBlocks.set('copy', await copyBench({ quick: q, cache: CACHE, cli: CLI, repo: REPO }));
+      // through the installed command's launcher (dist/bin/clfsload.cjs), as a user's `clfsload copy` runs
+      ownBlocks.set('copy', await copyBench({ quick: q, cache: CACHE, cli: CLI.replace(/\.js$/, '.cjs'), repo: REPO }));
     } else if (c === 'scale') {
       const t = cached(`scale-${o.scaleFiles}`, (root) => buildScale(root, o.scaleFiles));
       // the median of --runs like every case (the issue asks for several runs): about 5 minutes a

@@ -21,12 +21,12 @@ function npm(args: string[], cwd: string, env: Record<string, string> = {}) {
 }
 
 test('npm pack ships the command, the library and the demo sample, and builds first (prepare)', () => {
-  assert.equal(pkg.bin.clfsload, 'dist/bin/clfsload.js');
+  assert.equal(pkg.bin.clfsload, 'dist/bin/clfsload.cjs');
   assert.match(pkg.scripts.prepare ?? '', /prepare\.mjs/);
   const r = npm(['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT);
   assert.equal(r.code, 0, r.stderr);
   const files = new Set((JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path));
-  for (const f of ['dist/bin/clfsload.js', 'dist/src/index.js', 'dist/src/cli/main.js', 'format/sample/hello.txt', 'package.json', 'README.md']) assert.ok(files.has(f), `${f} is packed`);
+  for (const f of ['dist/bin/clfsload.cjs', 'dist/bin/clfsload.js', 'dist/src/index.js', 'dist/src/cli/main.js', 'format/sample/hello.txt', 'package.json', 'README.md']) assert.ok(files.has(f), `${f} is packed`);
   assert.ok(![...files].some((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/') || f.startsWith('src/')), 'tests, benches and sources are not packed');
   assert.match(fs.readFileSync(path.join(ROOT, pkg.bin.clfsload), 'utf8'), /^#!\/usr\/bin\/env node\n/);
 });
