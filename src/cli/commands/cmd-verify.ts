@@ -13,6 +13,20 @@ import { defaultStateDir } from '../state-path.js';
 import { ENDPOINT_HELP, TARGET_HELP } from '../target-arg.js';
 import { authOptions, type AuthArgument } from '../target-arg.js';
 
+/**
+ * Requests in flight for a folder, unless --concurrency says: more than a load's 16. A folder's
+ * blobs are read on four reader threads (folder-reader.ts), one message per batch; at 16 a batch
+ * held four reads and the messages cost the walk's thread more than the reads (5,100 messages for
+ * 20,000 inodes). At 64 a batch holds ~16 (1,300 messages); at 256 the walk ran further ahead and
+ * was slower again (docs/benchmarks.md, the verify case).
+ */
+export const FOLDER_VERIFY_CONCURRENCY = 64;
+
+/** The requests in flight a verify asks for: --concurrency, else a folder's own default, else the target's (undefined). */
+export function verifyConcurrency(kind: string, given: number | undefined): number | undefined {
+  return given ?? (kind === 'folder' ? FOLDER_VERIFY_CONCURRENCY : undefined);
+}
+
 function isDirectory(p: string | Buffer): boolean {
   try {
     return fs.statSync(p).isDirectory();
@@ -66,7 +80,7 @@ export const verifyCommand: CliCommand = {
       .option('--preserve-hardlinks', 'the load preserved hard links: names that share an inode in the source must share one in the container (default: decided from the container)')
       .option('--no-preserve-hardlinks', 'the load copied hard links: each name may be its own inode')
       .option('--json', 'print the report as one JSON object', false)
-      .option('--concurrency <n>', 'blob requests in flight (default: 256 for Azure, 16 for a folder)', intOption('--concurrency', 1, MAX_CONCURRENCY))
+      .option('--concurrency <n>', `blob requests in flight (default: 256 for Azure, ${FOLDER_VERIFY_CONCURRENCY} for a folder)`, intOption('--concurrency', 1, MAX_CONCURRENCY))
       .option('--endpoint <url>', ENDPOINT_HELP)
       .option('--state <dir>', "with --source: the load's state folder, whose filters are used when no filter option is given (default: the target's)")
       .addOption(authOptions()[0]!)
@@ -82,7 +96,8 @@ export const verifyCommand: CliCommand = {
         if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${shownPath(from)}: ${describeFilters(filters!)}\n`);
         // --concurrency is also the target's own ceiling (the retry layer's slots): without it a folder
         // stayed at 16 requests in flight whatever the walk asked for
-        const target = cliTarget.open(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {});
+        const concurrency = verifyConcurrency(cliTarget.spec.kind, opts.concurrency);
+        const target = cliTarget.open(concurrency !== undefined ? { concurrency } : {});
         // progress on stderr: a live line on a terminal, elsewhere (CI) the latest line every 5 s and the last one at the end
         const printer = new LinePrinter(ctx.stderr);
         const started = Date.now();
@@ -97,7 +112,7 @@ export const verifyCommand: CliCommand = {
             readData: opts.readData,
             ...(opts.source !== undefined ? { source: argumentBytes(opts.source) } : {}),
             ...(opts.preserveHardlinks !== undefined ? { preserveHardlinks: opts.preserveHardlinks } : {}),
-            ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+            ...(concurrency !== undefined ? { concurrency } : {}),
             ...(filters !== undefined ? { filters } : {}),
           });
           printer.flush();
