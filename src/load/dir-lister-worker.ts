@@ -6,10 +6,33 @@
  * Source reads go through `sourceFs`, so a fault plan (CLFSLOAD_SOURCE_FAULTS, or the caller's
  * plan through workerData) fails them here as it would on the caller's thread.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type * as fs from 'node:fs';
 import { joinPath, sourceFs } from '../scan/index.js';
-import { FIELDS, type ListChunk, type ListRequest } from './dir-list-protocol.js';
+import { ACTIVE, CONSUMED, FIELDS, FLOOR, TICK, type ListChunk, type ListRequest } from './dir-list-protocol.js';
+
+const control = new Int32Array((workerData as { control: SharedArrayBuffer }).control);
+
+/** Thrown out of the listing loop when the caller abandoned the listing. */
+class Abandoned extends Error {}
+
+/**
+ * Waits until the caller may take one more chunk of listing `req` (`sent` chunks sent so far):
+ * a streamed listing runs at most `ahead` chunks ahead of what the caller has read, so a huge
+ * directory is held a few chunks at a time, never whole. Throws Abandoned when the caller gave
+ * the listing up.
+ */
+function maySend(req: ListRequest, sent: number): void {
+  if (req.ahead < 0) return;
+  for (;;) {
+    const tick = Atomics.load(control, TICK);
+    if (req.id < Atomics.load(control, FLOOR)) throw new Abandoned();
+    if (sent < req.ahead) return;
+    if (Atomics.load(control, ACTIVE) === req.id && sent < Atomics.load(control, CONSUMED) + req.ahead) return;
+    // the timeout only bounds a wait whose wake-up was missed; every change bumps TICK and notifies
+    Atomics.wait(control, TICK, tick, 1000);
+  }
+}
 
 /** Children per message: each costs the caller one message and one round of unpacking. */
 const CHUNK = 4096;
@@ -94,6 +117,10 @@ class Packer {
 
 function list(req: ListRequest): void {
   const dirPath = Buffer.from(req.path, 'latin1');
+  if (req.ahead >= 0 && req.id < Atomics.load(control, FLOOR)) {
+    parentPort!.postMessage({ id: req.id, done: true, count: 0, abandoned: true } satisfies Partial<ListChunk>);
+    return;
+  }
   let dir: fs.Dir;
   try {
     dir = sourceFs.opendirSync(dirPath as unknown as string, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 });
@@ -102,6 +129,7 @@ function list(req: ListRequest): void {
     return;
   }
   const p = new Packer();
+  let sent = 0;
   try {
     for (;;) {
       const d = dir.readSync();
@@ -115,9 +143,17 @@ function list(req: ListRequest): void {
         error = err;
       }
       p.add(name, direntHint(d), st, error);
-      if (p.count === CHUNK) p.send(req.id, false);
+      if (p.count === CHUNK) {
+        maySend(req, sent++);
+        p.send(req.id, false);
+      }
     }
+    maySend(req, sent);
   } catch (err) {
+    if (err instanceof Abandoned) {
+      parentPort!.postMessage({ id: req.id, done: true, count: 0, abandoned: true } satisfies Partial<ListChunk>);
+      return;
+    }
     // the listing failed part way: what was listed is of no use, the directory fails
     parentPort!.postMessage({ id: req.id, done: true, count: 0, dirError: errorOf(err) } satisfies Partial<ListChunk>);
     return;
