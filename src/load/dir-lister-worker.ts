@@ -6,10 +6,18 @@
  * Source reads go through `sourceFs`, so a fault plan (CLFSLOAD_SOURCE_FAULTS, or the caller's
  * plan through workerData) fails them here as it would on the caller's thread.
  */
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type * as fs from 'node:fs';
 import { joinPath, sourceFs } from '../scan/index.js';
 import { ACTIVE, CONSUMED, FIELDS, FLOOR, TICK, type ListChunk, type ListRequest } from './dir-list-protocol.js';
+
+// named, so per-thread CPU (top -H, the bench's thread-cpu) tells the threads apart
+try {
+  writeFileSync('/proc/thread-self/comm', 'clfs-lister');
+} catch {
+  // not Linux
+}
 
 const control = new Int32Array((workerData as { control: SharedArrayBuffer }).control);
 

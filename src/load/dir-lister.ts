@@ -50,7 +50,7 @@ interface Job {
 }
 
 /** Chunks a streamed listing runs ahead of its reader: what one listed-ahead directory may hold. */
-const STREAM_AHEAD = 2;
+export const STREAM_AHEAD = 2;
 
 /**
  * A directory listed a chunk at a time (DirLister.stream), read in order by one reader. The
@@ -97,6 +97,11 @@ export class DirStream {
         reject,
       };
     });
+  }
+
+  /** Chunks arrived and not yet read (at most the few the thread may list ahead). */
+  get buffered(): number {
+    return this.#chunks.length;
   }
 
   /** From the lister: a chunk arrived. */
@@ -243,6 +248,11 @@ export class DirLister {
     thread.worker.postMessage(req);
   }
 
+  /** Start every thread now, so the first listings do not wait for a thread to start. */
+  warm(): void {
+    while (!this.#closed && this.#threads.length < this.#maxThreads) this.#spawn();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     // threads waiting to send the chunks of a stream give it up
@@ -256,6 +266,10 @@ export class DirLister {
     let best = this.#threads[0];
     for (const t of this.#threads) if (t.busy < best!.busy) best = t;
     if (best !== undefined && (best.busy === 0 || this.#threads.length >= this.#maxThreads)) return best;
+    return this.#spawn();
+  }
+
+  #spawn(): { worker: Worker; busy: number } {
     const worker = new Worker(new URL('./dir-lister-worker.js', import.meta.url), {
       workerData: { sourceFaults: sourceFaultsForWorkers(), control: this.#controlBuffer },
       execArgv: workerExecArgv(),

@@ -150,7 +150,7 @@ export function scanFailure(err: unknown, dir: EntryRow): string {
 
 /** Threads that list source directories for the scan, and how many directories they list ahead of it. */
 const LISTER_THREADS = 2;
-export const LIST_AHEAD = 4;
+export const LIST_AHEAD = 12;
 
 /**
  * The scan's source listings: each directory listed and lstatted on a lister thread
@@ -162,6 +162,11 @@ export class ScanAhead {
   readonly #lister = new DirLister(LISTER_THREADS);
   /** streams started ahead, by row id */
   readonly #ahead = new Map<number, DirStream>();
+
+  /** Start the lister threads now, before there is anything to list (their start-up takes a while). */
+  warm(): void {
+    this.#lister.warm();
+  }
 
   /** Start listing these directories unless they are already. */
   ahead(dirs: readonly EntryRow[]): void {

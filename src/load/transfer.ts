@@ -11,7 +11,7 @@ import { displayPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
 import type { Completion, EntryRow } from '../state/index.js';
 import { ByteBudget } from './byte-budget.js';
-import { failScan, LIST_AHEAD, ScanAhead, scanDirectory, scanFailure } from './dir-scan.js';
+import { failScan, LIST_AHEAD, scanDirectory, scanFailure } from './dir-scan.js';
 import { NotReadyYet, writeDirectory } from './dir-writer.js';
 import { entryPath, SourceChanged, writeSegmentedFile } from './file-writer.js';
 import { KIND_OF_FTYPE, newEntryFrom } from './dir-scan.js';
@@ -55,16 +55,8 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 export async function runTransfer(run: LoadRun, options: TransferOptions): Promise<void> {
-  const scans = new ScanAhead();
-  try {
-    await transfer(run, options, scans);
-  } finally {
-    await scans.close();
-  }
-}
-
-async function transfer(run: LoadRun, options: TransferOptions, scans: ScanAhead): Promise<void> {
   const db = run.db;
+  const scans = run.scans;
   run.beginTransferProgress();
   const jobLimit = Math.max(2, Math.min(16, run.concurrency));
   const jobs = new PQueue({ concurrency: jobLimit });
