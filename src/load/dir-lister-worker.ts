@@ -171,4 +171,7 @@ function list(req: ListRequest): void {
   p.send(req.id, true);
 }
 
-parentPort!.on('message', (req: ListRequest) => list(req));
+// the requests come a few at a time (DirLister sends those made together in one message)
+parentPort!.on('message', (reqs: ListRequest[]) => {
+  for (const req of reqs) list(req);
+});

@@ -49,6 +49,13 @@ interface Job {
   stream?: DirStream;
 }
 
+/** A lister thread: its listings not yet finished, and the requests not yet sent to it. */
+interface Thread {
+  worker: Worker;
+  busy: number;
+  outbox: ListRequest[];
+}
+
 /** Chunks a streamed listing runs ahead of its reader: what one listed-ahead directory may hold. */
 export const STREAM_AHEAD = 2;
 
@@ -170,13 +177,14 @@ function errnoError(e: { code?: string; message: string }): Error {
 }
 
 export class DirLister {
-  readonly #threads: Array<{ worker: Worker; busy: number }> = [];
+  readonly #threads: Array<Thread> = [];
   readonly #jobs = new Map<number, Job>();
   readonly #maxThreads: number;
   readonly #controlBuffer = new SharedArrayBuffer(CONTROL_SLOTS * 4);
   readonly #control = new Int32Array(this.#controlBuffer);
   #seq = 0;
   #closed = false;
+  #flushQueued = false;
 
   constructor(maxThreads = 2) {
     this.#maxThreads = Math.max(1, maxThreads);
@@ -241,11 +249,26 @@ export class DirLister {
     Atomics.notify(this.#control, TICK);
   }
 
+  /**
+   * Requests go out together, one message per thread for all those made in one synchronous
+   * stretch (a round of the scan asks for several directories): a message costs this thread far
+   * more than the request in it.
+   */
   #post(req: ListRequest): void {
     const thread = this.#thread();
     thread.busy += 1;
     if (thread.busy === 1) thread.worker.ref();
-    thread.worker.postMessage(req);
+    thread.outbox.push(req);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      for (const t of this.#threads) {
+        if (t.outbox.length === 0) continue;
+        t.worker.postMessage(t.outbox);
+        t.outbox = [];
+      }
+    });
   }
 
   /** Start every thread now, so the first listings do not wait for a thread to start. */
@@ -262,20 +285,20 @@ export class DirLister {
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
-  #thread(): { worker: Worker; busy: number } {
+  #thread(): Thread {
     let best = this.#threads[0];
     for (const t of this.#threads) if (t.busy < best!.busy) best = t;
     if (best !== undefined && (best.busy === 0 || this.#threads.length >= this.#maxThreads)) return best;
     return this.#spawn();
   }
 
-  #spawn(): { worker: Worker; busy: number } {
+  #spawn(): Thread {
     const worker = new Worker(new URL('./dir-lister-worker.js', import.meta.url), {
       workerData: { sourceFaults: sourceFaultsForWorkers(), control: this.#controlBuffer },
       execArgv: workerExecArgv(),
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 24 },
     });
-    const thread = { worker, busy: 0 };
+    const thread: Thread = { worker, busy: 0, outbox: [] };
     worker.on('message', (m: ListChunk) => {
       const job = this.#jobs.get(m.id);
       if (job === undefined) return;
@@ -331,7 +354,7 @@ export class DirLister {
     return thread;
   }
 
-  #finish(thread: { worker: Worker; busy: number }, id: number): void {
+  #finish(thread: Thread, id: number): void {
     this.#jobs.delete(id);
     thread.busy -= 1;
     if (thread.busy === 0) thread.worker.unref();
