@@ -21,6 +21,7 @@ import type { SkipEntry, SourceEntry } from '../scan/index.js';
 import { workerExecArgv } from '../targets/worker-argv.js';
 import type * as fs from 'node:fs';
 import { ACTIVE, CONSUMED, CONTROL_SLOTS, FIELDS, FLOOR, TICK } from './dir-list-protocol.js';
+import { listChunks } from './dir-list-pack.js';
 import type { ListChunk, ListRequest } from './dir-list-protocol.js';
 
 export { FIELDS } from './dir-list-protocol.js';
@@ -49,6 +50,32 @@ interface Job {
   stream?: DirStream;
 }
 
+/** A directory's listing read a chunk at a time, in readdir order: on a lister thread (DirStream) or on this one (LocalListing). */
+export interface Listing {
+  /** The next chunk (the last one has `done`), or the directory's own failure, a ClfsError naming it. */
+  next(): Promise<ListChunk>;
+}
+
+/**
+ * A listing made on the caller's thread, a chunk per `next()`, with the same results as a
+ * DirStream: for a machine with one core, where a lister thread would only add hand-offs.
+ */
+export class LocalListing implements Listing {
+  readonly #chunks: Generator<ListChunk>;
+
+  constructor(readonly path: Buffer) {
+    this.#chunks = listChunks(path, 0);
+  }
+
+  next(): Promise<ListChunk> {
+    const r = this.#chunks.next();
+    if (r.done === true) return Promise.reject(new Error(`directory listing of ${this.path.toString()} read past its end`));
+    const m = r.value;
+    if (m.dirError !== undefined) return Promise.reject(sourceError(this.path, errnoError(m.dirError)));
+    return Promise.resolve(m);
+  }
+}
+
 /** A lister thread: its listings not yet finished, and the requests not yet sent to it. */
 interface Thread {
   worker: Worker;
@@ -65,7 +92,7 @@ export const STREAM_AHEAD = 2;
  * whole in memory. Its children come packed, as the thread sent them (ListChunk): the reader
  * decodes what it needs, with no object per child on the way.
  */
-export class DirStream {
+export class DirStream implements Listing {
   readonly #chunks: ListChunk[] = [];
   #waiting: { resolve: (c: ListChunk) => void; reject: (e: Error) => void } | undefined;
   #failure: Error | undefined;

@@ -14,7 +14,7 @@ import type { SkipEntry, SourceEntry } from '../scan/index.js';
 import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
 import type { Counters, EntryRow, NewEntry, StateDb } from '../state/index.js';
 import { entryOfChunk } from './dir-lister.js';
-import type { DirStream } from './dir-lister.js';
+import type { Listing } from './dir-lister.js';
 
 /** Children per transaction: also what one kill can cost a scan, and the memory one batch holds. */
 export const WALK_BATCH = 1000;
@@ -46,12 +46,12 @@ export function unreadableChild(parentId: number, name: Buffer, message: string)
 
 /**
  * Walk `dir` (a row with a path) into `db`, its children read from `listing` (DirLister.stream:
- * listed and lstatted on a lister thread, a few chunks ahead). Throws the source error when the
+ * listed and lstatted on a lister thread, a few chunks ahead; or a LocalListing). Throws the source error when the
  * listing itself fails (at once or part way): the caller fails the directory whole
  * (StateDb.dropChildren). Transactions are re-runnable (the state retries them on a busy disk):
  * nothing outside the state changes inside them.
  */
-export async function walkDirectory(db: StateDb, dir: EntryRow, listing: DirStream, hooks: WalkHooks): Promise<WalkResult> {
+export async function walkDirectory(db: StateDb, dir: EntryRow, listing: Listing, hooks: WalkHooks): Promise<WalkResult> {
   db.tx(() => db.beginScan(dir.id));
   const dirPath = dir.path!;
   const result: WalkResult = { entries: 0, fileBytes: 0 };

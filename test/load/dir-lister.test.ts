@@ -12,8 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { load, verify, FolderTarget } from '../../src/index.js';
 import type { LoadOptions } from '../../src/index.js';
-import { DirLister, STREAM_AHEAD } from '../../src/load/dir-lister.js';
-import type { DirStream } from '../../src/load/dir-lister.js';
+import { DirLister, LocalListing, STREAM_AHEAD } from '../../src/load/dir-lister.js';
+import type { Listing } from '../../src/load/dir-lister.js';
 import { setSourceFaults } from '../../src/scan/index.js';
 
 /** Children per chunk a lister thread sends (dir-lister-worker.ts). */
@@ -45,7 +45,7 @@ function readdirOrder(dir: string): string[] {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every child name of a stream read to its end, in the order it gave them. */
-async function readAll(s: DirStream): Promise<string[]> {
+async function readAll(s: Listing): Promise<string[]> {
   const names: string[] = [];
   for (;;) {
     const c = await s.next();
@@ -93,6 +93,18 @@ test('a listing started ahead and passed over is abandoned: the listings after i
   await assert.rejects(big.next(), /abandoned/);
   // read again from the start, it is listed whole
   assert.equal((await readAll(lister.stream(Buffer.from(path.join(work, 'big'))))).length, 3 * CHUNK);
+});
+
+test('a listing on the calling thread (one core) gives what a lister thread gives; an unreadable directory fails naming it', { timeout: 60_000 }, async (t) => {
+  const work = workDir(t, 'lister');
+  const big = path.join(work, 'big');
+  fill(big, 2 * CHUNK + 3);
+  const lister = new DirLister(1);
+  t.after(() => lister.close());
+  assert.deepEqual(await readAll(new LocalListing(Buffer.from(big))), await readAll(lister.stream(Buffer.from(big))));
+  assert.deepEqual(await readAll(new LocalListing(Buffer.from(big))), readdirOrder(big));
+  await assert.rejects(new LocalListing(Buffer.from(path.join(work, 'gone'))).next(), /gone: vanished while loading \(ENOENT\)/);
+  await assert.rejects(lister.stream(Buffer.from(path.join(work, 'gone'))).next(), /gone: vanished while loading \(ENOENT\)/);
 });
 
 test('a load of a huge directory whose listing fails part way once: the directory fails whole, the resume loads it all', { timeout: 120_000 }, async (t) => {
