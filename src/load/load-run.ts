@@ -12,6 +12,7 @@ import { RetryTarget } from '../targets/retry-target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
 import type { SourceEntry } from '../scan/index.js';
 import { EncoderPool } from './encoder-pool.js';
+import { ScanAhead } from './dir-scan.js';
 import { ObjectIdFactory } from './object-ids.js';
 import type { ProgressSnapshot, Reporter } from './reporter.js';
 import type { RunLog } from './run-log.js';
@@ -97,6 +98,8 @@ export class LoadRun {
   readonly ids: ObjectIdFactory;
   readonly puts: PQueue;
   readonly encoders: EncoderPool;
+  /** the scan's source listings, on lister threads (dir-scan.ts); closed with the encoders */
+  readonly scans = new ScanAhead();
   readonly stats: RunStats = {
     entriesScanned: 0,
     entriesDone: 0,

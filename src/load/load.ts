@@ -411,11 +411,14 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   });
   const ticker = setInterval(() => reporter.progress?.(run.snapshot()), 1000);
   ticker.unref();
+  // the lister threads start while INIT runs, so the first directories are listed when TRANSFER wants them
+  if (db.phase === Phase.INIT || db.phase === Phase.TRANSFER) run.scans.warm();
   try {
     return await runPhases(run, { ...options, newTransfer: options.newTransfer || startOver }, sourceAbs);
   } finally {
     clearInterval(ticker);
     await run.encoders.close();
+    await run.scans.close();
     log.close();
     db.close();
   }
@@ -700,6 +703,7 @@ export async function updateDryRun(options: LoadOptions): Promise<UpdateEstimate
       return { ...c, stateFrom: temporary === undefined ? 'state-folder' : 'container', seconds: (Date.now() - started) / 1000 };
     } finally {
       await run.encoders.close();
+      await run.scans.close();
     }
   } finally {
     log.close();

@@ -11,7 +11,7 @@ import { displayPath } from '../scan/index.js';
 import { EntryState } from '../state/index.js';
 import type { Completion, EntryRow } from '../state/index.js';
 import { ByteBudget } from './byte-budget.js';
-import { failScan, scanDirectory, scanFailure } from './dir-scan.js';
+import { failScan, LIST_AHEAD, scanDirectory, scanFailure } from './dir-scan.js';
 import { NotReadyYet, writeDirectory } from './dir-writer.js';
 import { entryPath, SourceChanged, writeSegmentedFile } from './file-writer.js';
 import { KIND_OF_FTYPE, newEntryFrom } from './dir-scan.js';
@@ -56,6 +56,7 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 
 export async function runTransfer(run: LoadRun, options: TransferOptions): Promise<void> {
   const db = run.db;
+  const scans = run.scans;
   run.beginTransferProgress();
   const jobLimit = Math.max(2, Math.min(16, run.concurrency));
   const jobs = new PQueue({ concurrency: jobLimit });
@@ -83,12 +84,14 @@ export async function runTransfer(run: LoadRun, options: TransferOptions): Promi
   while (!run.stopping) {
     let claimed = 0;
     try {
-      // directories first: scanning feeds all the other work
-      for (const dir of db.pendingDirs(dirCursor, SCAN_DIRS_PER_ROUND)) {
+      // directories first: scanning feeds all the other work; the next ones are listed meanwhile
+      const dirs = db.pendingDirs(dirCursor, SCAN_DIRS_PER_ROUND + LIST_AHEAD);
+      scans.ahead(dirs);
+      for (const dir of dirs.slice(0, SCAN_DIRS_PER_ROUND)) {
         dirCursor = dir.id;
         claimed += 1;
         try {
-          scanDirectory(run, dir, options.preserveHardlinks);
+          await scanDirectory(run, dir, scans.listing(dir), options.preserveHardlinks);
         } catch (err) {
           if (stopsRun(err)) throw err;
           failScan(run, dir, scanFailure(err, dir));

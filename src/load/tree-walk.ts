@@ -3,14 +3,18 @@
  * are inserted in readdir order, one transaction per batch, as HELD rows (invisible to any
  * writer) and released together when the listing completes. A walk starts from a clean slate
  * (whatever an earlier attempt inserted is dropped first), so an interrupted or failed walk is
- * simply redone. A child whose lstat fails becomes an ERROR row (no type, no ids) that a retry
+ * simply redone. The listing itself (readdir and lstat) runs on a lister thread (dir-lister.ts);
+ * this thread only inserts rows. A child whose lstat fails becomes an ERROR row (no type, no ids) that a retry
  * lstats again. What ids a child needs is the caller's: `insertChild` makes its row (`load`
  * allocates CLFS filehandles there; a copy would allocate nothing).
  */
-import { readDirectoryBatches } from '../scan/index.js';
+import { isClfsError } from '../errors/index.js';
+import { joinPath } from '../scan/index.js';
 import type { SkipEntry, SourceEntry } from '../scan/index.js';
 import { EntryState, FTYPE_UNKNOWN } from '../state/index.js';
 import type { Counters, EntryRow, NewEntry, StateDb } from '../state/index.js';
+import { entryOfChunk } from './dir-lister.js';
+import type { Listing } from './dir-lister.js';
 
 /** Children per transaction: also what one kill can cost a scan, and the memory one batch holds. */
 export const WALK_BATCH = 1000;
@@ -20,7 +24,7 @@ export interface WalkHooks {
   insertChild(dir: EntryRow, entry: SourceEntry, counters: Counters, state: EntryState): void;
   /** A child that could not be lstat'ed (already recorded as an ERROR row): counted, logged. */
   onFailedChild?(message: string): void;
-  /** the filters (scan/filter.ts skipEntryOf): a child it skips gets no row and is not lstat'ed */
+  /** the filters (scan/filter.ts skipEntryOf): a child it skips gets no row, and a directory it skips is never listed */
   skip?: SkipEntry;
   /** After each batch's transaction: the rows it added (unreadable children included) and their file bytes. */
   onRecorded?(entries: number, fileBytes: number): void;
@@ -41,19 +45,19 @@ export function unreadableChild(parentId: number, name: Buffer, message: string)
 }
 
 /**
- * Walk `dir` (a row with a path) into `db`. Throws the source error when the listing itself
- * fails (at once or part way): the caller fails the directory whole (StateDb.dropChildren).
- * Transactions are re-runnable (the state retries them on a busy disk): nothing outside the
- * state changes inside them.
+ * Walk `dir` (a row with a path) into `db`, its children read from `listing` (DirLister.stream:
+ * listed and lstatted on a lister thread, a few chunks ahead; or a LocalListing). Throws the source error when the
+ * listing itself fails (at once or part way): the caller fails the directory whole
+ * (StateDb.dropChildren). Transactions are re-runnable (the state retries them on a busy disk):
+ * nothing outside the state changes inside them.
  */
-export function walkDirectory(db: StateDb, dir: EntryRow, hooks: WalkHooks): WalkResult {
+export async function walkDirectory(db: StateDb, dir: EntryRow, listing: Listing, hooks: WalkHooks): Promise<WalkResult> {
   db.tx(() => db.beginScan(dir.id));
-  let failedChildren: Array<{ name: Buffer; message: string }> = [];
-  const batches = readDirectoryBatches(dir.path!, WALK_BATCH, (err, name) => {
-    failedChildren.push({ name, message: err.message });
-  }, hooks.skip);
+  const dirPath = dir.path!;
   const result: WalkResult = { entries: 0, fileBytes: 0 };
-  const record = (batch: readonly SourceEntry[], failed: ReadonlyArray<{ name: Buffer; message: string }>, last: boolean) => {
+  const batch: SourceEntry[] = [];
+  const failed: Array<{ name: Buffer; message: string }> = [];
+  const record = (last: boolean) => {
     db.tx(() => {
       const counters = db.counters;
       for (const e of batch) hooks.insertChild(dir, e, counters, EntryState.HELD);
@@ -67,12 +71,31 @@ export function walkDirectory(db: StateDb, dir: EntryRow, hooks: WalkHooks): Wal
     result.entries += batch.length;
     hooks.onRecorded?.(batch.length + failed.length, fileBytes);
     for (const f of failed) hooks.onFailedChild?.(f.message);
+    batch.length = 0;
+    failed.length = 0;
   };
-  for (const batch of batches) {
-    const failed = failedChildren;
-    failedChildren = [];
-    record(batch, failed, false);
+  const skip = hooks.skip;
+  for (;;) {
+    const chunk = await listing.next();
+    const names = Buffer.from(chunk.names);
+    let start = 0;
+    for (let i = 0; i < chunk.count; i++) {
+      const end = chunk.nameEnds[i]!;
+      // a view of the chunk's buffer: the row's insert copies the bytes
+      const name = names.subarray(start, end);
+      start = end;
+      const e = entryOfChunk(chunk, i, name, dirPath);
+      // the filter sees the child after the lister's lstat; an excluded directory is never read
+      if (skip !== undefined) {
+        const isDir = () => (isClfsError(e) ? chunk.hints[i] === 1 : e.kind === 'dir');
+        if (skip(name, joinPath(dirPath, name), isDir)) continue;
+      }
+      if (isClfsError(e)) failed.push({ name, message: e.message });
+      else batch.push(e);
+      if (batch.length + failed.length >= WALK_BATCH) record(false);
+    }
+    if (chunk.done) break;
   }
-  record([], failedChildren, true);
+  record(true);
   return result;
 }

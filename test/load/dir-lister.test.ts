@@ -1,0 +1,136 @@
+/**
+ * The load's scan lists directories on lister threads (dir-lister.ts): a huge directory is
+ * streamed a few chunks ahead of its reader, never held whole; a listing started ahead and then
+ * passed over does not hold up the ones after it; and a load of a huge directory, with its
+ * listing failing part way once, records the directory as failed and completes on the resume.
+ */
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { load, verify, FolderTarget } from '../../src/index.js';
+import type { LoadOptions } from '../../src/index.js';
+import { DirLister, LocalListing, STREAM_AHEAD } from '../../src/load/dir-lister.js';
+import type { Listing } from '../../src/load/dir-lister.js';
+import { setSourceFaults } from '../../src/scan/index.js';
+
+/** Children per chunk a lister thread sends (dir-lister-worker.ts). */
+const CHUNK = 4096;
+
+function workDir(t: TestContext, prefix: string): string {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `clfsload-${prefix}-`));
+  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+  return work;
+}
+
+function fill(dir: string, files: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < files; i++) fs.writeFileSync(path.join(dir, `f${i}`), '');
+}
+
+/** The names of a directory in the order readdir(3) gives them (fs.readdirSync sorts them). */
+function readdirOrder(dir: string): string[] {
+  const d = fs.opendirSync(dir);
+  const names: string[] = [];
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) names.push(e.name);
+  } finally {
+    d.closeSync();
+  }
+  return names;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every child name of a stream read to its end, in the order it gave them. */
+async function readAll(s: Listing): Promise<string[]> {
+  const names: string[] = [];
+  for (;;) {
+    const c = await s.next();
+    const bytes = Buffer.from(c.names);
+    let start = 0;
+    for (let i = 0; i < c.count; i++) {
+      names.push(bytes.subarray(start, c.nameEnds[i]!).toString('latin1'));
+      start = c.nameEnds[i]!;
+    }
+    if (c.done) return names;
+  }
+}
+
+test('a huge directory is streamed a few chunks ahead of its reader, in readdir order, every child once', { timeout: 60_000 }, async (t) => {
+  const big = path.join(workDir(t, 'lister'), 'big');
+  const files = 4 * CHUNK + 7;
+  fill(big, files);
+  const lister = new DirLister(1);
+  t.after(() => lister.close());
+  const s = lister.stream(Buffer.from(big));
+  // the thread lists until it may send no more: give it ample time, then count what it sent
+  let seen = -1;
+  while (seen !== s.buffered) {
+    seen = s.buffered;
+    await sleep(300);
+  }
+  assert.equal(s.buffered, STREAM_AHEAD, 'chunks sent before the reader read any');
+  const names = await readAll(s);
+  assert.equal(names.length, files);
+  assert.deepEqual(names, readdirOrder(big));
+});
+
+test('a listing started ahead and passed over is abandoned: the listings after it on its thread still come', { timeout: 60_000 }, async (t) => {
+  const work = workDir(t, 'lister');
+  fill(path.join(work, 'big'), 3 * CHUNK);
+  fill(path.join(work, 'small'), 3);
+  // one thread: the small directory's listing waits behind the big one's
+  const lister = new DirLister(1);
+  t.after(() => lister.close());
+  const big = lister.stream(Buffer.from(path.join(work, 'big')));
+  const small = lister.stream(Buffer.from(path.join(work, 'small')));
+  await sleep(300);
+  assert.deepEqual((await readAll(small)).sort(), ['f0', 'f1', 'f2']);
+  assert.equal(big.abandoned, true);
+  await assert.rejects(big.next(), /abandoned/);
+  // read again from the start, it is listed whole
+  assert.equal((await readAll(lister.stream(Buffer.from(path.join(work, 'big'))))).length, 3 * CHUNK);
+});
+
+test('a listing on the calling thread (one core) gives what a lister thread gives; an unreadable directory fails naming it', { timeout: 60_000 }, async (t) => {
+  const work = workDir(t, 'lister');
+  const big = path.join(work, 'big');
+  fill(big, 2 * CHUNK + 3);
+  const lister = new DirLister(1);
+  t.after(() => lister.close());
+  assert.deepEqual(await readAll(new LocalListing(Buffer.from(big))), await readAll(lister.stream(Buffer.from(big))));
+  assert.deepEqual(await readAll(new LocalListing(Buffer.from(big))), readdirOrder(big));
+  await assert.rejects(new LocalListing(Buffer.from(path.join(work, 'gone'))).next(), /gone: vanished while loading \(ENOENT\)/);
+  await assert.rejects(lister.stream(Buffer.from(path.join(work, 'gone'))).next(), /gone: vanished while loading \(ENOENT\)/);
+});
+
+test('a load of a huge directory whose listing fails part way once: the directory fails whole, the resume loads it all', { timeout: 120_000 }, async (t) => {
+  const work = workDir(t, 'hugedir');
+  const src = path.join(work, 'src');
+  const files = 3 * CHUNK + 11;
+  fill(path.join(src, 'big'), files);
+  fill(path.join(src, 'small'), 5);
+  const blobs = path.join(work, 'blobs');
+  fs.mkdirSync(blobs);
+  const target = new FolderTarget(blobs);
+  const opts: LoadOptions = { source: src, target, targetKey: `file:${blobs}`, stateDir: path.join(work, 'state'), newTransfer: true };
+  // past the first chunks (rows already inserted), the listing of big fails once
+  setSourceFaults({ rules: [{ op: 'readdir', path: 'big', after: 2 * CHUNK + 100, times: 1 }] });
+  let first;
+  try {
+    first = await load(opts);
+  } finally {
+    setSourceFaults(undefined);
+  }
+  assert.equal(first.status, 'complete-with-errors');
+  assert.equal(first.errors, 1);
+  assert.match(first.problems[0]!.message, /big: cannot read/);
+  const again = await load({ ...opts, newTransfer: false });
+  assert.equal(again.status, 'complete', JSON.stringify(again.problems));
+  const report = await verify(target, { source: src });
+  assert.deepEqual(report.problems, []);
+  assert.ok(report.ok);
+});
