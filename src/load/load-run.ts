@@ -12,7 +12,7 @@ import { RetryTarget } from '../targets/retry-target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
 import type { SourceEntry } from '../scan/index.js';
 import { EncoderPool } from './encoder-pool.js';
-import { ScanAhead } from './dir-scan.js';
+import { ScanAhead } from './scan-ahead.js';
 import { ObjectIdFactory } from './object-ids.js';
 import type { ProgressSnapshot, Reporter } from './reporter.js';
 import type { RunLog } from './run-log.js';

@@ -1,0 +1,61 @@
+/**
+ * The scan's look-ahead: the lister threads (dir-lister.ts) and the directories they list ahead of
+ * the scan (dir-scan.ts). Its own module so that the run (load-run.ts) can own one without
+ * importing the scan, which imports the run's type.
+ */
+import { availableParallelism } from 'node:os';
+import { DirLister, LocalListing } from './dir-lister.js';
+import type { DirStream, Listing } from './dir-lister.js';
+import type { EntryRow } from '../state/index.js';
+
+/**
+ * Threads that list source directories for the scan, and how many directories they list ahead of
+ * it. With one core there are none: the threads would take turns with this one on that core, and
+ * every hand-off between them cost the small benchmark wall time (taskset -c 0: 9.6 s against 5.8).
+ */
+const LISTER_THREADS = 2;
+export const LIST_AHEAD = 12;
+
+/**
+ * The scan's source listings: each directory listed and lstatted on a lister thread
+ * (dir-lister.ts) while this thread inserts the rows of the ones before it. The transfer names
+ * the directories it will scan next (`ahead`, in the order it will scan them); `listing` gives the
+ * stream of the one it scans now.
+ */
+export class ScanAhead {
+  readonly #lister: DirLister | undefined = availableParallelism() > 1 ? new DirLister(LISTER_THREADS) : undefined;
+  /** streams started ahead, by row id */
+  readonly #ahead = new Map<number, DirStream>();
+
+  /** Start the lister threads now, before there is anything to list (their start-up takes a while). */
+  warm(): void {
+    this.#lister?.warm();
+  }
+
+  /** Start listing these directories unless they are already. */
+  ahead(dirs: readonly EntryRow[]): void {
+    if (this.#lister === undefined) return;
+    for (const d of dirs) {
+      const known = this.#ahead.get(d.id);
+      if (known !== undefined && !known.abandoned) continue;
+      this.#ahead.set(d.id, this.#lister.stream(d.path!));
+    }
+  }
+
+  /** The listing of `dir`, started ahead or now; read it before any other. */
+  listing(dir: EntryRow): Listing {
+    if (this.#lister === undefined) return new LocalListing(dir.path!);
+    const known = this.#ahead.get(dir.id);
+    this.#ahead.delete(dir.id);
+    // listings started before this one and not read are given up by its first read: drop them
+    // here too, so they are started again if the scan comes to them after all
+    if (known !== undefined) for (const [id, s] of this.#ahead) if (s.id < known.id) this.#ahead.delete(id);
+    if (known !== undefined && !known.abandoned) return known;
+    return this.#lister.stream(dir.path!);
+  }
+
+  async close(): Promise<void> {
+    this.#ahead.clear();
+    await this.#lister?.close();
+  }
+}
