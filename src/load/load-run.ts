@@ -98,7 +98,7 @@ export class LoadRun {
   readonly ids: ObjectIdFactory;
   readonly puts: PQueue;
   readonly encoders: EncoderPool;
-  /** the scan's source listings, on lister threads (dir-scan.ts); closed with the encoders */
+  /** the scan's source listings, on lister threads (scan-ahead.ts); closed with the encoders */
   readonly scans = new ScanAhead();
   readonly stats: RunStats = {
     entriesScanned: 0,
