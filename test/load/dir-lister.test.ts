@@ -14,7 +14,7 @@ import { load, verify, FolderTarget } from '../../src/index.js';
 import type { LoadOptions } from '../../src/index.js';
 import { DirLister, LocalListing, STREAM_AHEAD } from '../../src/load/dir-lister.js';
 import type { Listing } from '../../src/load/dir-lister.js';
-import { setSourceFaults } from '../../src/scan/index.js';
+import { withSourceFaults } from '../helpers/source-faults.js';
 
 /** Children per chunk a lister thread sends (dir-lister-worker.ts). */
 const CHUNK = 4096;
@@ -118,13 +118,7 @@ test('a load of a huge directory whose listing fails part way once: the director
   const target = new FolderTarget(blobs);
   const opts: LoadOptions = { source: src, target, targetKey: `file:${blobs}`, stateDir: path.join(work, 'state'), newTransfer: true };
   // past the first chunks (rows already inserted), the listing of big fails once
-  setSourceFaults({ rules: [{ op: 'readdir', path: 'big', after: 2 * CHUNK + 100, times: 1 }] });
-  let first;
-  try {
-    first = await load(opts);
-  } finally {
-    setSourceFaults(undefined);
-  }
+  const first = await withSourceFaults({ rules: [{ op: 'readdir', path: 'big', after: 2 * CHUNK + 100, times: 1 }] }, () => load(opts));
   assert.equal(first.status, 'complete-with-errors');
   assert.equal(first.errors, 1);
   assert.match(first.problems[0]!.message, /big: cannot read/);

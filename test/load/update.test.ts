@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { load, updateDryRun, verify, FolderTarget, isClfsError, setSourceFaults } from '../../src/index.js';
+import { load, updateDryRun, verify, FolderTarget, isClfsError } from '../../src/index.js';
 import type { LoadOptions, LoadSummary } from '../../src/index.js';
+import { withSourceFaults } from '../helpers/source-faults.js';
 import { buildRandomTree } from '../helpers/random-tree.js';
 import { applyRandomEdits } from '../helpers/random-edits.js';
 import type { EditKind } from '../helpers/random-edits.js';
@@ -414,24 +415,15 @@ test('source faults during the comparison (listed on the lister threads): a chil
   // a new file whose lstat fails (on the lister threads: the plan reaches them through workerData)
   fs.writeFileSync(path.join(src, 'a', 'new-file'), 'new');
   fs.writeFileSync(path.join(src, 'b', 'f0'), 'changed data');
-  setSourceFaults({ rules: [{ op: 'lstat', path: 'a/new-file', code: 'EACCES' }] });
-  let s: LoadSummary;
-  try {
-    s = await update(opts);
-  } finally {
-    setSourceFaults(undefined);
-  }
+  const s = await withSourceFaults({ rules: [{ op: 'lstat', path: 'a/new-file', code: 'EACCES' }] }, () => update(opts));
   assert.equal(s.status, 'complete-with-errors');
   assert.equal(s.errors, 1);
   assert.ok(s.problems.some((p) => p.path.includes('a/new-file') && p.message.includes('permission denied')), JSON.stringify(s.problems));
   // a directory that cannot be listed: the update stops before it changes the container, naming it
   fs.writeFileSync(path.join(src, 'a', 'deep', 'y'), 'y');
-  setSourceFaults({ rules: [{ op: 'opendir', path: 'a/deep', code: 'EIO' }] });
-  try {
-    await assert.rejects(update(opts), (err: unknown) => isClfsError(err) && err.code === 'E_SOURCE_UNREADABLE' && err.message.includes('a/deep'));
-  } finally {
-    setSourceFaults(undefined);
-  }
+  await withSourceFaults({ rules: [{ op: 'opendir', path: 'a/deep', code: 'EIO' }] }, () =>
+    assert.rejects(update(opts), (err: unknown) => isClfsError(err) && err.code === 'E_SOURCE_UNREADABLE' && err.message.includes('a/deep')),
+  );
   const done = await update(opts);
   assert.equal(done.status, 'complete', JSON.stringify(done.problems));
   await assertLikeFreshLoad(t, work, src, opts, 'after the faults');
