@@ -19,6 +19,7 @@ import { ClfsError } from '../errors/index.js';
 import { entryFromStats, joinPath, kindOfMode, sourceError, sourceFaultsForWorkers } from '../scan/index.js';
 import type { SkipEntry, SourceEntry } from '../scan/index.js';
 import { workerExecArgv } from '../targets/worker-argv.js';
+import { stopWorkers } from '../targets/worker-stop.js';
 import type * as fs from 'node:fs';
 import { ACTIVE, CONSUMED, CONTROL_SLOTS, FIELDS, FLOOR, TICK } from './dir-list-protocol.js';
 import { listChunks } from './dir-list-pack.js';
@@ -309,7 +310,7 @@ export class DirLister {
     Atomics.store(this.#control, FLOOR, 0x7fffffff);
     this.#bump();
     const threads = this.#threads.splice(0);
-    await Promise.all(threads.map((t) => t.worker.terminate()));
+    await stopWorkers(threads.map((t) => t.worker));
   }
 
   #thread(): Thread {

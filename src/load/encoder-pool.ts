@@ -11,6 +11,7 @@ import { encodeRange, SingleObjectEncoder } from './single-object.js';
 import type { RangeResult, SingleObjectSource } from './single-object.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import { workerExecArgv } from '../targets/worker-argv.js';
+import { stopWorkers } from '../targets/worker-stop.js';
 
 interface Waiter {
   resolve: (r: unknown) => void;
@@ -133,7 +134,7 @@ export class EncoderPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await stopWorkers(this.workers.map((w) => w.worker));
   }
 }
 

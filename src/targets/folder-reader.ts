@@ -14,6 +14,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { workerExecArgv } from './worker-argv.js';
+import { stopWorkers } from './worker-stop.js';
 
 /** A message to a reader thread. */
 export interface ReadRequest {
@@ -152,7 +153,7 @@ export class FolderReader {
     const queued = this.#pending.splice(0);
     for (const p of queued) p.reject(new Error('folder reader closed'));
     const threads = this.#threads.splice(0);
-    await Promise.all(threads.map((t) => t.worker.terminate()));
+    await stopWorkers(threads.map((t) => t.worker));
   }
 
   async #request(op: Op, path: string | Uint8Array, max: number, filter?: [string, string], hashMax?: number): Promise<ReadReply> {

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { FolderWrite, FolderWriteFailure } from './folder-writes.js';
 import { workerExecArgv } from './worker-argv.js';
+import { stopWorkers } from './worker-stop.js';
 
 /** Small puts sent to a writer thread in one message, at most. */
 const WRITE_ONE_CHUNK = 32;
@@ -117,6 +118,6 @@ export class FolderWriter {
 
   async close(): Promise<void> {
     const threads = this.#threads.splice(0);
-    await Promise.all(threads.map((t) => t.worker.terminate()));
+    await stopWorkers(threads.map((t) => t.worker));
   }
 }
