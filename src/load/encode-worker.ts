@@ -13,10 +13,19 @@ import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
-import { encodeRange, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
+import { encodeRange, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
+import type { AzureWorkerPuts } from '../targets/azure-target.js';
+import type { LeanPut } from '../targets/lean-put.js';
 
-const { identity, compression, stateDir, stateFaults, folderWrites } = workerData as { identity: TransferIdentity; compression: Compression; stateDir?: string; stateFaults?: StateFaultPlan; folderWrites?: FolderWorkerWrites };
+const { identity, compression, stateDir, stateFaults, folderWrites, azurePuts } = workerData as {
+  identity: TransferIdentity;
+  compression: Compression;
+  stateDir?: string;
+  stateFaults?: StateFaultPlan;
+  folderWrites?: FolderWorkerWrites;
+  azurePuts?: AzureWorkerPuts & { maxSockets: number };
+};
 // named, so per-thread CPU (top -H, /proc/PID/task/*/comm, the bench's scaling case) tells the threads apart
 try {
   writeFileSync('/proc/thread-self/comm', 'clfs-encode');
@@ -27,6 +36,29 @@ try {
 // the worker answers its first segment sooner without it (start-up runs on contended cores)
 let reader: Promise<StateReader> | undefined;
 const encoder = new SingleObjectEncoder(identity, compression);
+// into Azure: this thread's own keep-alive sockets, opened on the first range it stores
+let lean: Promise<LeanPut> | undefined;
+/** aborted when the run stops (EncoderPool.stopStoring): puts in flight end at once */
+const stopPuts = new AbortController();
+/**
+ * After a put here fails, this thread leaves the puts to the main thread for a while (1 s,
+ * doubling to 60 s while failures go on; back to 1 s after a range that went through whole):
+ * there the retry layer backs off and honours Retry-After, where this thread would go on
+ * sending every range at full speed into a throttled account.
+ */
+let putsPausedUntil = 0;
+let putsPauseMs = 1000;
+
+function leanPut(puts: AzureWorkerPuts & { maxSockets: number }): Promise<LeanPut> {
+  lean ??= Promise.all([import('../targets/lean-put.js'), import('../targets/azure-http.js')]).then(
+    ([{ LeanPut }, { endpointConnection }]) =>
+      new LeanPut(puts.containerUrl, puts.sas, puts.maxSockets, {
+        connection: endpointConnection(new URL(puts.containerUrl).origin, { maxSockets: puts.maxSockets, ...(puts.ca === undefined ? {} : { ca: puts.ca }) }),
+        userAgent: puts.userAgent,
+      }),
+  );
+  return lean;
+}
 
 function buf(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -34,18 +66,33 @@ function buf(u: Uint8Array): Buffer {
 
 type Message =
   | { id: number; kind: 'segment'; job: SegmentJob; writeName?: string }
-  | { id: number; kind: 'range'; firstId: number; lastId: number; write: boolean };
+  | { id: number; kind: 'range'; firstId: number; lastId: number; write: boolean }
+  | { id: -1; kind: 'stop' };
 
 parentPort!.on('message', (msg: Message) => {
+  if (msg.kind === 'stop') {
+    stopPuts.abort();
+    return;
+  }
   if (msg.kind === 'range') {
     reader ??= import('../state/state-reader.js').then((m) => new m.StateReader(stateDir!, { faults: stateFaults }));
-    // ranges answer in arrival order: each waits on the same promise, then runs synchronously;
-    // a state failure (persistent after the reader's retries) goes back to the main thread, which stops the run
+    // ranges are encoded in arrival order: each waits on the same promise, then runs
+    // synchronously; a state failure (persistent after the reader's retries) goes back to the
+    // main thread, which stops the run
     void reader
-      .then((r) => {
+      .then(async (r) => {
         const results = encodeRange(r, encoder, msg.firstId, msg.lastId);
         // into a folder: the blobs are written here, and only their names go back
         if (msg.write && folderWrites !== undefined) writeRangeBlobs(results, folderWrites);
+        // into Azure: put from here, and what the service did not take goes back with its bytes
+        else if (msg.write && azurePuts !== undefined && Date.now() >= putsPausedUntil) {
+          const signal = AbortSignal.any([stopPuts.signal, AbortSignal.timeout(azurePuts.requestTimeoutMs)]);
+          if (await putRangeBlobs(results, await leanPut(azurePuts), signal)) putsPauseMs = 1000;
+          else {
+            putsPausedUntil = Date.now() + putsPauseMs;
+            putsPauseMs = Math.min(putsPauseMs * 2, 60_000);
+          }
+        }
         parentPort!.postMessage({ id: msg.id, result: results });
       })
       .catch((err: unknown) => parentPort!.postMessage({ id: msg.id, error: errorToJson(err) }));

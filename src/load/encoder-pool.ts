@@ -10,8 +10,15 @@ import type { SegmentJob, SegmentResult } from './segment-encoder.js';
 import { encodeRange, SingleObjectEncoder } from './single-object.js';
 import type { RangeResult, SingleObjectSource } from './single-object.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
+import type { AzureWorkerPuts } from '../targets/azure-target.js';
 import { workerExecArgv } from '../targets/worker-argv.js';
 import { stopWorkers } from '../targets/worker-stop.js';
+
+/**
+ * Where the encode workers store a range's small blobs themselves: into a folder (written in
+ * place), or into an Azure container (put on each worker's own sockets, `maxSockets` each).
+ */
+export type WorkerStore = { kind: 'folder'; writes: FolderWorkerWrites } | { kind: 'azure'; puts: AzureWorkerPuts; maxSockets: number };
 
 interface Waiter {
   resolve: (r: unknown) => void;
@@ -22,9 +29,10 @@ interface Waiter {
  * Runs encode jobs on worker threads (the least busy one), or in the calling thread when
  * `workers` is 0.
  *
- * Into a folder target, ranges of small files go to every worker, which reads, encodes and
- * writes each blob itself: the main thread only scans, hands out id ranges and records what is
- * done. For other targets the main thread sends every request, and ranges go to at most one worker
+ * Into a folder target, or a container the workers may put into (WorkerStore), ranges of small
+ * files go to every worker, which reads, encodes and stores each blob itself: the main thread only
+ * scans, hands out id ranges and records what is done (and puts again what a worker could not).
+ * For other targets the main thread sends every request, and ranges go to at most one worker
  * per core it leaves free: on 2 cores a second worker encoding ranges only contended with it
  * (20,000 small files: 2.16 s with ranges on both workers, 1.98 s on one; 4 alternating pairs).
  * File segments go to every worker: then the main thread mostly waits, and compressing
@@ -43,6 +51,8 @@ export class EncoderPool {
   private seq = 0;
   private failure: Error | undefined;
   /** encodeRange with `write` stores the blobs on the worker (see RangeResult `written`) */
+  readonly stores: boolean;
+  /** segments too are stored on the worker (a folder target: encodeSegment's `write`) */
   readonly writesFolder: boolean;
 
   constructor(
@@ -51,16 +61,20 @@ export class EncoderPool {
     workers: number,
     /** the state, for ranges encoded in this thread; workers open their own read-only connection */
     private readonly state: SingleObjectSource & { dir: string; faultPlan?: StateFaultPlan },
-    /** a folder target the workers write small blobs into themselves (encodeRange's `write`) */
-    folderWrites?: FolderWorkerWrites,
+    /** where the workers store small blobs themselves (encodeRange's `write`) */
+    store?: WorkerStore,
   ) {
     this.local = new SingleObjectEncoder(identity, compression);
-    this.writesFolder = folderWrites !== undefined && workers > 0;
-    // into a folder the workers write the blobs too, and the main thread only scans and records:
-    // every worker takes ranges
-    this.rangeWorkers = this.writesFolder ? workers : Math.min(workers, Math.max(1, availableParallelism() - 1));
+    this.stores = store !== undefined && workers > 0;
+    this.writesFolder = store?.kind === 'folder' && workers > 0;
+    // where the workers store the blobs too, the main thread only scans and records: every
+    // worker takes ranges
+    this.rangeWorkers = this.stores ? workers : Math.min(workers, Math.max(1, availableParallelism() - 1));
     this.maxWorkers = workers;
-    this.workerData = { identity, compression, stateDir: state.dir, stateFaults: state.faultPlan, sourceFaults: sourceFaultsForWorkers(), folderWrites };
+    const folderWrites = store?.kind === 'folder' ? store.writes : undefined;
+    // each worker's share of the connections, so that all of them together open as many as the main thread would
+    const azurePuts = store?.kind === 'azure' ? { ...store.puts, maxSockets: Math.max(1, Math.ceil(store.maxSockets / workers)) } : undefined;
+    this.workerData = { identity, compression, stateDir: state.dir, stateFaults: state.faultPlan, sourceFaults: sourceFaultsForWorkers(), folderWrites, azurePuts };
     // the range workers now; the others when the first segment comes (a load of small files only
     // never boots them)
     for (let i = 0; i < this.rangeWorkers; i++) this.startWorker();
@@ -111,12 +125,12 @@ export class EncoderPool {
 
   /**
    * Encode the pending one-object entries with ids in [first, last] (see encodeRange). With
-   * `write` (and writesFolder), the worker also writes their blobs into the folder target; those
-   * it wrote come back `written`, without their bytes.
+   * `write` (and `stores`), the worker also stores their blobs in the target; those it stored
+   * come back `written`, without their bytes.
    */
   async encodeRange(firstId: number, lastId: number, write = false): Promise<RangeResult[]> {
     if (this.maxWorkers === 0) return encodeRange(this.state, this.local, firstId, lastId);
-    const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId, write: write && this.writesFolder }, this.rangeWorkers);
+    const results = await this.post<RangeResult[]>({ kind: 'range', firstId, lastId, write: write && this.stores }, this.rangeWorkers);
     for (const r of results) if (r.kind === 'blob') r.blob = r.written === true ? EMPTY : asBuffer(r.blob);
     return results;
   }
@@ -131,6 +145,15 @@ export class EncoderPool {
     const r = await this.post<SegmentResult>({ kind: 'segment', job, writeName: this.writesFolder ? writeName : undefined }, this.workers.length);
     if (r.kind === 'blob') r.blob = asBuffer(r.blob);
     return r;
+  }
+
+  /**
+   * The run stops: the workers abort the puts they have in flight (those blobs come back unstored,
+   * and the main thread, stopping, records nothing for them) rather than finish them.
+   */
+  stopStoring(): void {
+    if (!this.stores) return;
+    for (const w of this.workers) w.worker.postMessage({ id: -1, kind: 'stop' });
   }
 
   async close(): Promise<void> {

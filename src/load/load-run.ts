@@ -11,7 +11,9 @@ import { FolderTarget } from '../targets/folder-target.js';
 import { RetryTarget } from '../targets/retry-target.js';
 import type { Completion, EntryRow, StateDb, TransferIdentity } from '../state/index.js';
 import type { SourceEntry } from '../scan/index.js';
+import type { AzureWorkerPuts } from '../targets/azure-target.js';
 import { EncoderPool } from './encoder-pool.js';
+import type { WorkerStore } from './encoder-pool.js';
 import { ScanAhead } from './scan-ahead.js';
 import { ObjectIdFactory } from './object-ids.js';
 import type { ProgressSnapshot, Reporter } from './reporter.js';
@@ -159,7 +161,11 @@ export class LoadRun {
     // every request in flight listens to it (hundreds at --concurrency 256): not a leak
     setMaxListeners(0, this.abortSignal);
     this.folder = plainFolder(o.target);
-    this.encoders = new EncoderPool(o.identity, o.identity.compression, o.encodeWorkers, o.db, this.folder?.workerWrites);
+    const azurePuts = this.folder === undefined ? workerPutsOf(o.target) : undefined;
+    const store: WorkerStore | undefined =
+      this.folder !== undefined ? { kind: 'folder', writes: this.folder.workerWrites } : azurePuts !== undefined ? { kind: 'azure', puts: azurePuts, maxSockets: Math.min(o.concurrency, o.target.capabilities.maxConnections) } : undefined;
+    this.encoders = new EncoderPool(o.identity, o.identity.compression, o.encodeWorkers, o.db, store);
+    this.abortSignal.addEventListener('abort', () => this.encoders.stopStoring(), { once: true });
     this.ids = new ObjectIdFactory(o.identity.idSecretHex);
     this.puts = new PQueue({ concurrency: o.concurrency });
   }
@@ -416,9 +422,23 @@ export class LoadRun {
  * injected faults; counting) every put goes through the target.
  */
 function plainFolder(target: Target): FolderTarget | undefined {
+  const t = underRetries(target);
+  return t instanceof FolderTarget ? t : undefined;
+}
+
+/**
+ * How the encode workers may put small blobs themselves (AzureTarget.workerPuts), when the target
+ * is an Azure container bare or under retries only, as for plainFolder.
+ */
+function workerPutsOf(target: Target): AzureWorkerPuts | undefined {
+  const t = underRetries(target) as Target & { workerPuts?: AzureWorkerPuts };
+  return t.workerPuts?.kind === 'azure' ? t.workerPuts : undefined;
+}
+
+function underRetries(target: Target): Target {
   let t = target;
   while (t instanceof RetryTarget) t = t.retried;
-  return t instanceof FolderTarget ? t : undefined;
+  return t;
 }
 
 /**

@@ -9,6 +9,7 @@ import { errorToJson } from '../errors/index.js';
 import type { ClfsErrorJson } from '../errors/index.js';
 import { joinPath, sourceError, sourceFs } from '../scan/index.js';
 import { writeFilesSync } from '../targets/folder-writes.js';
+import type { LeanPut } from '../targets/lean-put.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { EntryRow, SingleObjectRow, TransferIdentity } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
@@ -162,6 +163,35 @@ export function writeRangeBlobs(results: RangeResult[], folder: FolderWorkerWrit
     // on the main thread (EncoderPool puts an empty one back there)
     delete (b as { blob?: Buffer }).blob;
   }
+}
+
+/**
+ * Put a range's blobs into an Azure container from this thread (an encode worker's own LeanPut,
+ * AzureTarget.workerPuts), all at once behind the put's socket limit, and mark each one that the
+ * service acknowledged written, its bytes dropped. A put that fails, for whatever reason (a
+ * throttled request, a refusal, the signal), keeps its bytes: the main thread puts it again
+ * through the target, whose retries and error mapping decide, so a put here never decides an
+ * entry's fate either. True when every put went through.
+ */
+export async function putRangeBlobs(results: RangeResult[], lean: LeanPut, signal: AbortSignal): Promise<boolean> {
+  const blobs: Array<RangeResult & { kind: 'blob' }> = [];
+  for (const r of results) if (r.kind === 'blob') blobs.push(r);
+  let failed = false;
+  await Promise.all(
+    blobs.map((b) =>
+      lean.put(b.name, b.blob, signal).then(
+        () => {
+          b.written = true;
+          b.bytes = b.blob.length;
+          delete (b as { blob?: Buffer }).blob;
+        },
+        () => {
+          failed = true;
+        },
+      ),
+    ),
+  );
+  return !failed;
 }
 
 /** A name the folder target would accept as a file name (anything else goes through the target, which refuses it). */

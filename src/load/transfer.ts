@@ -235,9 +235,10 @@ type EntryRef = Pick<EntryRow, 'id' | 'parentId' | 'ftype' | 'reconcile'>;
  */
 async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number, budget: ByteBudget): Promise<void> {
   const completions: Completion[] = [];
-  const results = await run.encoders.encodeRange(firstId, lastId, run.folder !== undefined && !run.stopping);
+  const results = await run.encoders.encodeRange(firstId, lastId, run.encoders.stores && !run.stopping);
   const blobs: Array<{ row: EntryRef; name: string; data: Buffer; writtenSize: number }> = [];
-  // written by the worker into the folder target (encodeRange's write): recorded like putMany's
+  // stored by the worker (encodeRange's write): into a folder, recorded like putMany's; into a
+  // container, durable already
   const written: string[] = [];
   for (const r of results) {
     const row: EntryRef = { id: r.id, parentId: r.parentId, ftype: r.ftype, reconcile: r.reconcile };
@@ -262,7 +263,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   }
   if (written.length > 0) {
     // known to the folder's next flush before any completion is recorded (flushOnce flushes first)
-    const backlog = run.folder!.workerWritten(written);
+    const backlog = run.folder?.workerWritten(written);
     if (backlog !== undefined) await backlog;
     if (blobs.length === 0) {
       run.complete(completions);

@@ -71,6 +71,22 @@ export interface AzureTargetOptions {
   userAgent?: string;
 }
 
+/**
+ * What a loader thread needs to put this container's small blobs itself (AzureTarget.workerPuts):
+ * plain data, sent to each encode worker once. The worker opens a LeanPut of its own (its own
+ * keep-alive sockets) and puts what it encoded; whatever fails there is put again through the
+ * target on the main thread, with its retries and error mapping.
+ */
+export interface AzureWorkerPuts {
+  kind: 'azure';
+  containerUrl: string;
+  sas: string;
+  userAgent: string;
+  ca?: string | Buffer;
+  /** how long one worker's batch of puts may take before its stragglers go back to the main thread */
+  requestTimeoutMs: number;
+}
+
 /** The credential as the target uses it. */
 type ResolvedAuth = { kind: 'sas' } | { kind: 'token'; cache: TokenCache } | { kind: 'key'; key: Buffer; accountKey: string };
 
@@ -93,6 +109,7 @@ export class AzureTarget implements Target {
   readonly #lean: LeanPut | undefined;
   readonly #auth: ResolvedAuth;
   readonly #connection: EndpointConnection;
+  readonly #workerPuts: AzureWorkerPuts | undefined;
 
   constructor(spec: AzureContainerSpec, options: AzureTargetOptions = {}) {
     const sasToken = spec.sasToken.replace(/^\?+/, '');
@@ -131,6 +148,21 @@ export class AzureTarget implements Target {
       options.leanPut === false
         ? undefined
         : new LeanPut(containerUrl, query, this.capabilities.maxConnections, { connection: this.#connection, sign: this.#signer(), userAgent });
+    // other threads put with a SAS straight to the endpoint only: a token or a key would have to
+    // be refreshed or held there too, and a proxy's tunnels are this thread's agent's
+    this.#workerPuts =
+      this.#lean !== undefined && this.#auth.kind === 'sas' && this.#connection.connect !== undefined
+        ? { kind: 'azure', containerUrl, sas: query, userAgent, ...(options.ca === undefined ? {} : { ca: options.ca }), requestTimeoutMs: 60_000 }
+        : undefined;
+  }
+
+  /**
+   * For a load's encode workers (src/load/encode-worker.ts): how to put small blobs from the
+   * thread that encoded them, so their bytes never cross to this thread; undefined where only
+   * this thread may send (a token, a key, a proxy, the SDK's put).
+   */
+  get workerPuts(): AzureWorkerPuts | undefined {
+    return this.#workerPuts;
   }
 
   #resolveAuth(auth: AzureAuth | undefined): ResolvedAuth {
