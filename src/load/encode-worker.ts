@@ -13,7 +13,7 @@ import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
-import { encodeRange, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
+import { encodeRange, PutSlots, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { AzureWorkerPuts } from '../targets/azure-target.js';
 import type { LeanPut } from '../targets/lean-put.js';
@@ -38,6 +38,7 @@ let reader: Promise<StateReader> | undefined;
 const encoder = new SingleObjectEncoder(identity, compression);
 // into Azure: this thread's own keep-alive sockets, opened on the first range it stores
 let lean: Promise<LeanPut> | undefined;
+const putSlots = new PutSlots(azurePuts?.maxSockets ?? 1);
 /** aborted when the run stops (EncoderPool.stopStoring): puts in flight end at once */
 const stopPuts = new AbortController();
 /**
@@ -48,6 +49,13 @@ const stopPuts = new AbortController();
  */
 let putsPausedUntil = 0;
 let putsPauseMs = 1000;
+/** aborted at a failure: every put of this thread still in flight or queued goes back too */
+let failPuts = new AbortController();
+
+function putsFailed(): void {
+  failPuts.abort();
+  failPuts = new AbortController();
+}
 
 function leanPut(puts: AzureWorkerPuts & { maxSockets: number }): Promise<LeanPut> {
   lean ??= Promise.all([import('../targets/lean-put.js'), import('../targets/azure-http.js')]).then(
@@ -86,8 +94,8 @@ parentPort!.on('message', (msg: Message) => {
         if (msg.write && folderWrites !== undefined) writeRangeBlobs(results, folderWrites);
         // into Azure: put from here, and what the service did not take goes back with its bytes
         else if (msg.write && azurePuts !== undefined && Date.now() >= putsPausedUntil) {
-          const signal = AbortSignal.any([stopPuts.signal, AbortSignal.timeout(azurePuts.requestTimeoutMs)]);
-          if (await putRangeBlobs(results, await leanPut(azurePuts), signal)) putsPauseMs = 1000;
+          const signal = AbortSignal.any([stopPuts.signal, failPuts.signal, AbortSignal.timeout(azurePuts.requestTimeoutMs)]);
+          if (await putRangeBlobs(results, await leanPut(azurePuts), putSlots, signal, putsFailed)) putsPauseMs = 1000;
           else {
             putsPausedUntil = Date.now() + putsPauseMs;
             putsPauseMs = Math.min(putsPauseMs * 2, 60_000);

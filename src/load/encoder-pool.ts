@@ -68,12 +68,12 @@ export class EncoderPool {
     this.stores = store !== undefined && workers > 0;
     this.writesFolder = store?.kind === 'folder' && workers > 0;
     // where the workers store the blobs too, the main thread only scans and records: every
-    // worker takes ranges
-    this.rangeWorkers = this.stores ? workers : Math.min(workers, Math.max(1, availableParallelism() - 1));
+    // worker takes ranges (one that puts needs a connection of its own: no more of them than connections)
+    this.rangeWorkers = this.stores ? (store?.kind === 'azure' ? Math.max(1, Math.min(workers, store.maxSockets)) : workers) : Math.min(workers, Math.max(1, availableParallelism() - 1));
     this.maxWorkers = workers;
     const folderWrites = store?.kind === 'folder' ? store.writes : undefined;
-    // each worker's share of the connections, so that all of them together open as many as the main thread would
-    const azurePuts = store?.kind === 'azure' ? { ...store.puts, maxSockets: Math.max(1, Math.ceil(store.maxSockets / workers)) } : undefined;
+    // each worker's share of the connections: all of them together open no more than the main thread would
+    const azurePuts = store?.kind === 'azure' ? { ...store.puts, maxSockets: Math.max(1, Math.floor(store.maxSockets / this.rangeWorkers)) } : undefined;
     this.workerData = { identity, compression, stateDir: state.dir, stateFaults: state.faultPlan, sourceFaults: sourceFaultsForWorkers(), folderWrites, azurePuts };
     // the range workers now; the others when the first segment comes (a load of small files only
     // never boots them)

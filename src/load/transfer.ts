@@ -235,7 +235,8 @@ type EntryRef = Pick<EntryRow, 'id' | 'parentId' | 'ftype' | 'reconcile'>;
  */
 async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number, budget: ByteBudget): Promise<void> {
   const completions: Completion[] = [];
-  const results = await run.encoders.encodeRange(firstId, lastId, run.encoders.stores && !run.stopping);
+  const workerStores = run.encoders.stores && !run.stopping;
+  const results = await run.encoders.encodeRange(firstId, lastId, workerStores);
   const blobs: Array<{ row: EntryRef; name: string; data: Buffer; writtenSize: number }> = [];
   // stored by the worker (encodeRange's write): into a folder, recorded like putMany's; into a
   // container, durable already
@@ -291,8 +292,13 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
       // fall through: store one by one to find the entry that fails
     }
   }
+  // what a worker could not store failed there once already: one put alone first, so that a
+  // refusal that stops the run (an expired SAS) is sent once more, not once per blob in flight
+  const probe = workerStores && run.folder === undefined && blobs.length > 1 ? run.sendPut(blobs[0]!.name, blobs[0]!.data) : undefined;
+  if (probe !== undefined) await probe.catch(() => undefined);
   const settled = await Promise.allSettled(
-    blobs.map(async (b) => {
+    blobs.map(async (b, i) => {
+      if (i === 0 && probe !== undefined) return probe;
       await run.puts.onSizeLessThan(run.concurrency * 2);
       await run.puts.add(() => run.sendPut(b.name, b.data));
     }),

@@ -124,7 +124,10 @@ test('the service goes away mid-load: the run stops in seconds with one line, no
   const state = path.join(work, 'outage-state');
   try {
     const running = cli(['load', src, url, '--new', '--state', state, '--concurrency', '4', '--json']);
-    while (proxy.stats.puts < 100) await new Promise((r) => setTimeout(r, 20));
+    // the state records entries a range (64 files) at a time, once all of its puts are answered,
+    // and at --concurrency 4 each of the two encode workers has two sockets: by 250 puts some
+    // ranges are recorded, so the re-run has something to resume from
+    while (proxy.stats.puts < 250) await new Promise((r) => setTimeout(r, 20));
     await proxy.stop();
     const stoppedAt = Date.now();
     const r = await running;
