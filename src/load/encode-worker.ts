@@ -6,6 +6,7 @@
  * promise overhead dominated on small files, and compression on the main thread on large ones).
  */
 import { writeFileSync } from 'node:fs';
+import PQueue from 'p-queue';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToJson } from '../errors/index.js';
 import type { Compression } from '../codec/index.js';
@@ -13,7 +14,7 @@ import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
-import { encodeRange, PutSlots, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
+import { encodeRange, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { AzureWorkerPuts } from '../targets/azure-target.js';
 import type { LeanPut } from '../targets/lean-put.js';
@@ -38,7 +39,8 @@ let reader: Promise<StateReader> | undefined;
 const encoder = new SingleObjectEncoder(identity, compression);
 // into Azure: this thread's own keep-alive sockets, opened on the first range it stores
 let lean: Promise<LeanPut> | undefined;
-const putSlots = new PutSlots(azurePuts?.maxSockets ?? 1);
+/** this thread's puts on the wire, one per socket (putRangeBlobs says why not the pool's queue) */
+const putQueue = new PQueue({ concurrency: azurePuts?.maxSockets ?? 1 });
 /** aborted when the run stops (EncoderPool.stopStoring): puts in flight end at once */
 const stopPuts = new AbortController();
 /**
@@ -95,7 +97,7 @@ parentPort!.on('message', (msg: Message) => {
         // into Azure: put from here, and what the service did not take goes back with its bytes
         else if (msg.write && azurePuts !== undefined && Date.now() >= putsPausedUntil) {
           const signal = AbortSignal.any([stopPuts.signal, failPuts.signal, AbortSignal.timeout(azurePuts.requestTimeoutMs)]);
-          if (await putRangeBlobs(results, await leanPut(azurePuts), putSlots, signal, putsFailed)) putsPauseMs = 1000;
+          if (await putRangeBlobs(results, await leanPut(azurePuts), putQueue, signal, putsFailed)) putsPauseMs = 1000;
           else {
             putsPausedUntil = Date.now() + putsPauseMs;
             putsPauseMs = Math.min(putsPauseMs * 2, 60_000);

@@ -10,6 +10,7 @@ import type { ClfsErrorJson } from '../errors/index.js';
 import { joinPath, sourceError, sourceFs } from '../scan/index.js';
 import { writeFilesSync } from '../targets/folder-writes.js';
 import type { LeanPut } from '../targets/lean-put.js';
+import type PQueue from 'p-queue';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { EntryRow, SingleObjectRow, TransferIdentity } from '../state/index.js';
 import { clampWarning, vattrOf } from './attributes.js';
@@ -166,62 +167,40 @@ export function writeRangeBlobs(results: RangeResult[], folder: FolderWorkerWrit
 }
 
 /**
- * How many puts one thread has on the wire. Its own count rather than the socket pool's queue:
- * the pool sends the next queued request the moment an answer arrives, before the caller learns
- * that the answer was a refusal; here the next put starts only after the last one's outcome is
- * known, so a failure stops this thread's puts before another is sent.
- */
-export class PutSlots {
-  #active = 0;
-  readonly #waiting: Array<() => void> = [];
-
-  constructor(readonly size: number) {}
-
-  async acquire(): Promise<void> {
-    if (this.#active < this.size) {
-      this.#active += 1;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.#waiting.shift();
-    if (next !== undefined) next();
-    else this.#active -= 1;
-  }
-}
-
-/**
  * Put a range's blobs into an Azure container from this thread (an encode worker's own LeanPut,
- * AzureTarget.workerPuts), at most `slots` at a time, and mark each one that the service
+ * AzureTarget.workerPuts), through `queue` (as many at a time as the thread has sockets), and
+ * mark each one that the service
  * acknowledged written, its bytes dropped. A put that fails, for whatever reason (a throttled
  * request, a refusal, the signal), keeps its bytes, and so does every put not yet sent once the
  * signal is aborted: the main thread puts them again through the target, whose retries and error
  * mapping decide, so a put here never decides an entry's fate either. `onFailure` is called at
  * the first failure (the worker then aborts its other puts, so that a refused SAS is not sent
  * again and again). True when every put went through.
+ *
+ * The queue, not the socket pool's own: the pool sends its next request the moment an answer
+ * arrives, before the caller learns that the answer was a refusal, where the queue starts the
+ * next put only once the last one's outcome has been handled here (onFailure included), so a
+ * failure stops this thread's puts before another is sent.
  */
-export async function putRangeBlobs(results: RangeResult[], lean: LeanPut, slots: PutSlots, signal: AbortSignal, onFailure: () => void = () => undefined): Promise<boolean> {
+export async function putRangeBlobs(results: RangeResult[], lean: LeanPut, queue: PQueue, signal: AbortSignal, onFailure: () => void): Promise<boolean> {
   const blobs: Array<RangeResult & { kind: 'blob' }> = [];
   for (const r of results) if (r.kind === 'blob') blobs.push(r);
   let failed = false;
   await Promise.all(
-    blobs.map(async (b) => {
-      await slots.acquire();
-      try {
-        if (signal.aborted) throw signal.reason;
-        await lean.put(b.name, b.blob, signal);
-        b.written = true;
-        b.bytes = b.blob.length;
-        delete (b as { blob?: Buffer }).blob;
-      } catch {
-        if (!failed) onFailure();
-        failed = true;
-      } finally {
-        slots.release();
-      }
-    }),
+    blobs.map((b) =>
+      queue.add(async () => {
+        try {
+          if (signal.aborted) throw signal.reason;
+          await lean.put(b.name, b.blob, signal);
+          b.written = true;
+          b.bytes = b.blob.length;
+          delete (b as { blob?: Buffer }).blob;
+        } catch {
+          if (!failed) onFailure();
+          failed = true;
+        }
+      }),
+    ),
   );
   return !failed;
 }
