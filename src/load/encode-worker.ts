@@ -12,6 +12,7 @@ import { errorToJson } from '../errors/index.js';
 import type { Compression } from '../codec/index.js';
 import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
 import type { StateReader } from '../state/state-reader.js';
+import { deadlineSignal } from './deadline-signal.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
 import { encodeRange, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
@@ -96,8 +97,14 @@ parentPort!.on('message', (msg: Message) => {
         if (msg.write && folderWrites !== undefined) writeRangeBlobs(results, folderWrites);
         // into Azure: put from here, and what the service did not take goes back with its bytes
         else if (msg.write && azurePuts !== undefined && Date.now() >= putsPausedUntil) {
-          const signal = AbortSignal.any([stopPuts.signal, failPuts.signal, AbortSignal.timeout(azurePuts.requestTimeoutMs)]);
-          if (await putRangeBlobs(results, await leanPut(azurePuts), putQueue, signal, putsFailed)) putsPauseMs = 1000;
+          const deadline = deadlineSignal([stopPuts.signal, failPuts.signal], azurePuts.requestTimeoutMs);
+          let allStored: boolean;
+          try {
+            allStored = await putRangeBlobs(results, await leanPut(azurePuts), putQueue, deadline.signal, putsFailed);
+          } finally {
+            deadline.clear();
+          }
+          if (allStored) putsPauseMs = 1000;
           else {
             putsPausedUntil = Date.now() + putsPauseMs;
             putsPauseMs = Math.min(putsPauseMs * 2, 60_000);

@@ -538,7 +538,14 @@ async function runPhases(run: LoadRun, options: LoadOptions, sourceAbs: Buffer):
     run.phaseName = phase;
     run.reporter.phase?.(phase, 'start');
     log.info(`phase ${phase} started`);
-    await step.run(ctx);
+    try {
+      await step.run(ctx);
+    } catch (err) {
+      // the user's signal aborted one of this phase's requests (finalize's, say): every phase
+      // resumes, so this is an interrupt like any other, with its summary and resume command
+      if (run.interrupted && run.fatal === undefined && isClfsError(err) && err.code === 'E_ABORTED') return summary(run, 'interrupted', phase);
+      throw err;
+    }
     // the phase's last figures are the state's (FINALIZE changes no entry); a phase the run left part way is not said to end
     if (phase !== Phase.INIT) {
       if (phase !== Phase.FINALIZE) run.syncProgress();

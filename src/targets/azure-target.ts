@@ -13,6 +13,7 @@ import { ClfsError } from '../errors/index.js';
 import { defaultAzureCredential, LOAD_ROLE, sharedKeyAuthorization, TokenCache, type AzureAuth } from './azure-auth.js';
 import { endpointConnection, redactProxyUrl, type EndpointConnection, type ProxySettings } from './azure-http.js';
 import { contentMd5, LeanPut, type LeanPutSigner } from './lean-put.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './target.js';
 import type { BlobInfo, GetOptions, ListOptions, PutOptions, Target, TargetCapabilities, TargetFeatures } from './target.js';
 
 /**
@@ -69,6 +70,11 @@ export interface AzureTargetOptions {
   ca?: string | Buffer;
   /** default DEFAULT_USER_AGENT (clfsload/VERSION) */
   userAgent?: string;
+  /**
+   * How long an encode worker waits for its batch of puts before it gives what is left back to
+   * the main thread (which retries through RetryTarget); default DEFAULT_REQUEST_TIMEOUT_MS
+   */
+  workerPutTimeoutMs?: number;
 }
 
 /**
@@ -152,7 +158,7 @@ export class AzureTarget implements Target {
     // be refreshed or held there too, and a proxy's tunnels are this thread's agent's
     this.#workerPuts =
       this.#lean !== undefined && this.#auth.kind === 'sas' && this.#connection.connect !== undefined
-        ? { kind: 'azure', containerUrl, sas: query, userAgent, ...(options.ca === undefined ? {} : { ca: options.ca }), requestTimeoutMs: 60_000 }
+        ? { kind: 'azure', containerUrl, sas: query, userAgent, ...(options.ca === undefined ? {} : { ca: options.ca }), requestTimeoutMs: options.workerPutTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS }
         : undefined;
   }
 

@@ -9,7 +9,7 @@ export type {
   TargetCapabilities,
   TargetFeatures,
 } from './target.js';
-export { OPTIONAL_METHODS } from './target.js';
+export { DEFAULT_REQUEST_TIMEOUT_MS, OPTIONAL_METHODS } from './target.js';
 export { ForwardingTarget, checkFeatures } from './forwarding-target.js';
 export type { ForwardingOptions } from './forwarding-target.js';
 export type { ParseContext, TargetFactory } from './factory.js';

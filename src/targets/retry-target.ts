@@ -14,6 +14,7 @@ import { setMaxListeners } from 'node:events';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { ForwardingTarget } from './forwarding-target.js';
 import { Throttle } from './throttle.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './target.js';
 import type { BlobInfo, GetOptions, ListOptions, PutManyItem, PutOptions, Target } from './target.js';
 
 export interface RetryInfo {
@@ -36,7 +37,7 @@ export interface RetryTargetOptions {
   unreachableDelayMs?: number;
   /** default 30 000 */
   maxDelayMs?: number;
-  /** per attempt (for list: the longest wait for the next name); default 60 000 */
+  /** per attempt (for list: the longest wait for the next name); default DEFAULT_REQUEST_TIMEOUT_MS */
   requestTimeoutMs?: number;
   /** share one throttle between wrappers of the same service; default one sized by capabilities */
   throttle?: Throttle;
@@ -87,7 +88,7 @@ export class RetryTarget extends ForwardingTarget {
     this.#maxDelayMs = options.maxDelayMs ?? 30_000;
     this.#unreachableAttempts = Math.max(1, options.unreachableAttempts ?? Math.min(6, this.#maxAttempts));
     this.#unreachableDelayMs = options.unreachableDelayMs ?? 250;
-    this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#random = options.random ?? Math.random;
     this.#onRetry = options.onRetry;
     this.throttle =

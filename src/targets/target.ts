@@ -32,6 +32,9 @@ export interface TargetFeatures {
 }
 
 /** The optional methods TargetFeatures declares, for code that goes over all of them. */
+/** How long one request may go unanswered before it counts as failed (and is retried); 60 s. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
 export const OPTIONAL_METHODS = ['putMany', 'checkAccess', 'flush'] as const satisfies readonly (keyof TargetFeatures)[];
 
 export interface PutOptions {

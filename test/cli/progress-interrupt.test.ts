@@ -117,7 +117,7 @@ test("the reference's form into Azurite: the resume command drops --new and hide
     const r = await run.done;
     assert.equal(r.code, 130, r.stderr);
     const resumeLine = /to resume, run:\n {2}(.+)\n/.exec(r.stdout)?.[1];
-    assert.ok(resumeLine, r.stdout);
+    assert.ok(resumeLine, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     const sig = /(?:^|&)sig=([^&]+)/.exec(c.sasToken)![1]!;
     assert.ok(!r.stdout.includes(sig) && !r.stderr.includes(sig), 'the signature is not printed');
     assert.match(r.stdout, /your SAS signature where it says REDACTED/);

@@ -8,7 +8,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { mulberry32 } from '../../src/targets/fault-target.js';
 
-export type FaultMode = 'pass' | 'busy' | 'drop' | 'delay' | 'error500' | 'mixed';
+/** `hang`: the request is read and never answered (the connection stays open until close()) */
+export type FaultMode = 'pass' | 'busy' | 'drop' | 'delay' | 'error500' | 'hang' | 'mixed';
 
 export interface FaultSettings {
   mode: FaultMode;
@@ -44,7 +45,7 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
   let random = mulberry32(initial.seed ?? 1);
   // requests since the settings were made: `nth` must not depend on how many came before
   let sinceSet = 0;
-  const stats: FaultProxy['stats'] = { requests: 0, faults: { busy: 0, drop: 0, delay: 0, error500: 0 } };
+  const stats: FaultProxy['stats'] = { requests: 0, faults: { busy: 0, drop: 0, delay: 0, error500: 0, hang: 0 } };
 
   const pick = (): Exclude<FaultMode, 'mixed'> => {
     stats.requests += 1;
@@ -89,6 +90,7 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
     res.end(body);
   };
 
+  const hung = new Set<import('node:net').Socket>();
   const server: Server = createServer((req, res) => {
     const fault = pick();
     if (fault !== 'pass') stats.faults[fault] += 1;
@@ -115,6 +117,10 @@ export async function startFaultProxy(upstream: string, initial: FaultSettings =
       case 'error500':
         req.resume();
         req.once('end', () => fail(res, 500, 'InternalError', 'The server encountered an internal error.'));
+        return;
+      case 'hang':
+        req.resume();
+        hung.add(req.socket);
         return;
     }
   });

@@ -5,8 +5,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { load, verify, FolderTarget, isClfsError } from '../../src/index.js';
+import { load, verify, ClfsError, FolderTarget, isClfsError } from '../../src/index.js';
+import { ForwardingTarget } from '../../src/targets/index.js';
 import type { Target, LoadOptions } from '../../src/index.js';
+import type { PutOptions } from '../../src/targets/target.js';
 import { decodeBlob, decodeObject, parseBlobName, Btype, rootBlobName } from '../../src/codec/index.js';
 import { buildOddTree } from '../helpers/tree-builder.js';
 import { RefuseInode } from '../helpers/refuse-inode.js';
@@ -147,6 +149,42 @@ test('--max-errors stops the run before finalize; the root stays under its tmp n
   assert.equal(s.status, 'error-budget-exceeded');
   const names = fs.readdirSync(path.join(work, 'blobs'));
   assert.ok(!names.includes(rootBlobName(9)), 'no final root: the container does not look complete');
+});
+
+/** Once armed, the next put stops the run as a user's signal does and fails as an aborted request. */
+class AbortOnPut extends ForwardingTarget {
+  armed = false;
+  constructor(inner: Target, private readonly controller: AbortController) {
+    super(inner);
+  }
+  override put(name: string, data: Uint8Array, options?: PutOptions): Promise<void> {
+    if (!this.armed) return super.put(name, data, options);
+    this.armed = false;
+    this.controller.abort();
+    return Promise.reject(new ClfsError('E_ABORTED', `put ${name} aborted`));
+  }
+}
+
+test('a signal during finalize is an interrupt with its summary; the resume finishes the load', async (t) => {
+  const { work, src } = workDir(t, 'finalize-signal');
+  fs.mkdirSync(path.join(src, 'd'));
+  for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(src, 'd', `f${i}`), `${i}`);
+  const { opts, target } = folderLoad(src, work);
+  const controller = new AbortController();
+  const stopper = new AbortOnPut(target, controller);
+  const s = await load({
+    ...opts,
+    target: stopper,
+    abortSignal: controller.signal,
+    reporter: { phase: (name, event) => { if (name === 'finalize' && event === 'start') stopper.armed = true; } },
+  });
+  assert.equal(controller.signal.aborted, true, 'finalize put something');
+  assert.equal(s.status, 'interrupted');
+  assert.equal(s.phase, 'finalize');
+  assert.ok(!fs.readdirSync(path.join(work, 'blobs')).includes(rootBlobName(9)), 'no final root yet');
+  const again = await load({ ...opts, newTransfer: false });
+  assert.equal(again.status, 'complete');
+  await assertVerifies(target, src);
 });
 
 test('times before 1970 are clamped with a warning instead of failing the entry', async (t) => {

@@ -52,13 +52,13 @@ function azureSpec(url: string): AzureContainerSpec {
   return parseTargetUrl(url) as AzureContainerSpec;
 }
 
-async function loadInto(url: string, name: string, encodeWorkers: number) {
-  const inner = new CountedAzure(azureSpec(url));
-  const target = new RetryTarget(inner, { baseDelayMs: 20, maxDelayMs: 1000, maxAttempts: 20 });
+async function loadInto(url: string, name: string, encodeWorkers: number, timeoutMs?: number) {
+  const inner = new CountedAzure(azureSpec(url), timeoutMs === undefined ? {} : { workerPutTimeoutMs: timeoutMs });
+  const target = new RetryTarget(inner, { baseDelayMs: 20, maxDelayMs: 1000, maxAttempts: 20, ...(timeoutMs === undefined ? {} : { requestTimeoutMs: timeoutMs }) });
   const s = await load({ source: src, target, targetKey: `azure:${name}`, stateDir: path.join(work, `state-${name}`), newTransfer: true, encodeWorkers });
   assert.equal(s.status, 'complete', s.problems.join('\n'));
   assert.equal(s.errors, 0);
-  const report = await verify(new RetryTarget(new AzureTarget(azureSpec(url))), { source: src });
+  const report = await verify(new RetryTarget(new AzureTarget(azureSpec(url)), timeoutMs === undefined ? {} : { requestTimeoutMs: timeoutMs }), { source: src });
   assert.deepEqual(report.problems, []);
   assert.equal(report.counts.files, FILES);
   return { inner, summary: s };
@@ -88,6 +88,25 @@ test('worker puts that the service drops or refuses are put again through the re
     assert.ok(faults > 10, JSON.stringify(proxy.stats));
     // some files came back from the workers and were stored on the main thread
     assert.ok(inner.stored >= 40, `main-thread puts: ${inner.stored}`);
+  } finally {
+    proxy.setFaults({ mode: 'pass' });
+    await proxy.close();
+  }
+});
+
+test('worker puts that the service never answers go back to the main thread after the deadline', async () => {
+  // About one request in 12 is read and left unanswered: a worker's batch waits its deadline,
+  // then hands what is left to the main thread, whose retries (same deadline per attempt) store
+  // it. Before the deadline was an own timer, a garbage collection could take it and the load
+  // waited forever (test/load/deadline-signal.test.ts).
+  const proxy = await startFaultProxy(azurite.endpoint, { mode: 'hang', fraction: 0.08, seed: 9 });
+  try {
+    const c = await azurite.makeContainer();
+    const started = Date.now();
+    await loadInto(proxy.via(c.url), 'hang', 2, 1500);
+    assert.ok(proxy.stats.faults.hang > 5, JSON.stringify(proxy.stats));
+    // each unanswered request costs one deadline, not the default minute
+    assert.ok(Date.now() - started < 120_000, `took ${Date.now() - started} ms`);
   } finally {
     proxy.setFaults({ mode: 'pass' });
     await proxy.close();
