@@ -450,7 +450,7 @@ class DirentCheck {
     }
     this.seen.add(key);
     const position: Position = { dir: this.key, ordinal: i };
-    await children.schedule(() => visitChild(this.w, this.task, dir, name, handle, position));
+    await children.schedule(() => visitChild(this.w, this.task, dir, name, handle, position, this.#path));
   }
 }
 
@@ -554,10 +554,11 @@ class Children implements ProblemSink {
  * and the check of a further name (`repeat`). The full check is skipped only when a dirent that
  * comes earlier in the walk's order already claimed the inode.
  */
-async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, handle: Buffer, position: Position): Promise<ChildVisit> {
+async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, handle: Buffer, position: Position, dirPath: string): Promise<ChildVisit> {
   const ctx: VerifyContext = { ...w.ctx, counts: zeroCounts() };
   const out = new Problems(ctx.maxProblems);
-  const path = displayClfsPath([...task.parts, name]);
+  // displayClfsPath of the whole path, from the directory's (escaped once per directory, not once per child)
+  const path = `${dirPath === '/' ? '' : dirPath}/${escapeName(name)}`;
   const btype = inodeBtypeOf(handle);
   const idHex = hex(handle);
   const { listing } = ctx;
