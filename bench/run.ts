@@ -605,6 +605,13 @@ async function latencyCase(tree: Tree, o: Options, runs: number): Promise<CaseRe
   return { name: 'latency', runs, title: `latency: the small tree, ${o.latencyMs} ms added to every blob request (in-process library load, run as its own process)`, rows, notes };
 }
 
+/** A command's CPU, medians over its runs: the process, its main thread, then each kind of thread (summed over the threads of that name). */
+function cpuText(runs: Array<{ total: number; main: number; byName: Map<string, number> }>): string {
+  const names = [...new Set(runs.flatMap((r) => [...r.byName.keys()]))].sort();
+  const parts = names.map((n) => `${n} ${median(runs.map((r) => r.byName.get(n) ?? 0)).toFixed(2)}`);
+  return `process ${median(runs.map((r) => r.total)).toFixed(2)} s, main thread ${median(runs.map((r) => r.main)).toFixed(2)} s, ${parts.join(', ')} s (threads named "node" are V8's and libuv's)`;
+}
+
 /**
  * verify next to the load of the same tree (issue 18: verify as fast as the load): the loader, then
  * `verify` without the source (structure only) and `verify --source`, each a CLI child on a cold
@@ -618,6 +625,8 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
   type Key = `${(typeof targets)[number]} ${(typeof names)[number]}`;
   const walls = new Map<Key, number[]>();
   const rsss = new Map<Key, number[]>();
+  /** the process's CPU, its main thread's, and by thread name (clfs-reader, clfs-source, clfs-encode; V8's and libuv's threads are "node") */
+  const cpus = new Map<Key, Array<{ total: number; main: number; byName: Map<string, number> }>>();
   const requests = new Map<string, number>();
   const treeOf = { file: fileTree, azurite: azureTree };
   const floors = { file: [] as number[], azurite: [] as number[] };
@@ -637,7 +646,7 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
           url = (await azurite.makeContainer()).url;
         }
         await quiet(tree);
-        const m = await measureChild(process.execPath, cliArgs(tree.root, url, fresh('state'), o.concurrency));
+        const m = await measureChild(process.execPath, cliArgs(tree.root, url, fresh('state'), o.concurrency), { threads: true });
         ensureOk(m, `verify: clfsload load (${t})`);
         const s = lastJson<LoadJson>(m.stdout, 'verify');
         checkSummary(s, 'verify');
@@ -645,6 +654,10 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
         const push = (k: Key, v: Measured): void => {
           (walls.get(k) ?? walls.set(k, []).get(k)!).push(v.wallSeconds);
           (rsss.get(k) ?? rsss.set(k, []).get(k)!).push(v.peakRssBytes);
+          const byName = new Map<string, number>();
+          for (const th of v.threads ?? []) if (!th.main) byName.set(th.name, (byName.get(th.name) ?? 0) + th.cpuSeconds);
+          const main = (v.threads ?? []).find((th) => th.main)?.cpuSeconds ?? 0;
+          (cpus.get(k) ?? cpus.set(k, []).get(k)!).push({ total: v.cpuSeconds ?? 0, main, byName });
         };
         push(`${t} load`, m);
         const runsOf: Array<[(typeof names)[number], string[]]> = [
@@ -653,7 +666,7 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
         ];
         for (const [name, args] of runsOf) {
           await quiet(tree);
-          const v = await measureChild(process.execPath, args);
+          const v = await measureChild(process.execPath, args, { threads: true });
           ensureOk(v, `verify: clfsload ${name} (${t})`);
           if ((JSON.parse(v.stdout) as { ok: boolean }).ok !== true) throw new Error(`verify: clfsload ${name} (${t}) found problems: ${v.stdout.slice(0, 2000)}`);
           push(`${t} ${name}`, v);
@@ -680,6 +693,7 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
     notes: [
       ...targets.map((t) => `${where[t]}: verify takes ${ratio(t, 'verify')} of the load's wall time, verify --source ${ratio(t, 'verify --source')}`),
       ...keys.map(([t, n]) => `runs: ${label(t, n)} ${walls.get(`${t} ${n}`)!.map((w) => w.toFixed(2)).join(', ')} s`),
+      ...keys.map(([t, n]) => `CPU (median of the runs): ${label(t, n)}: ${cpuText(cpus.get(`${t} ${n}`)!)}`),
       ...targets.map((t) => `runs: cp -r of the ${treeOf[t].files}-file tree ${floors[t].map((w) => w.toFixed(2)).join(', ')} s`),
       'Azurite (npm package azurite, started by the bench with --inMemoryPersistence) runs outside the measured process, on the same cores: its own CPU per request is in the wall time; it gets the 2,000-file tree (the --quick small tree): past ~15,000 blobs its puts slowed to tens per second on this machine'
     ],

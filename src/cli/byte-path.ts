@@ -10,13 +10,16 @@
  * (`caf\xe9`), and a word of a command line to paste back is quoted for any POSIX shell.
  */
 import * as fs from 'node:fs';
-import { displayPath } from '../index.js';
+import * as path from 'node:path';
+import { ClfsError, displayPath } from '../index.js';
 import { argumentBytes } from './raw-argv.js';
 
 /** /proc/self/fd/N → the bytes of the folder it stands for (for messages). */
 const opened = new Map<string, Buffer>();
 /** the mangled string of a folder that could not be opened → its bytes (for messages) */
 const unopened = new Map<string, Buffer>();
+/** /proc/self/fd/N of the folders folderPath made (a refused load takes them away again) */
+const made = new Set<string>();
 
 /** Whether these bytes do not survive a round trip through a JavaScript string. */
 export function notUtf8(bytes: Buffer): boolean {
@@ -33,10 +36,12 @@ export function folderPath(path: string | Buffer, create: boolean): string {
   const bytes = typeof path === 'string' ? Buffer.from(path, 'utf8') : path;
   if (!notUtf8(bytes)) return bytes.toString('utf8');
   try {
-    if (create) fs.mkdirSync(bytes as unknown as string, { recursive: true });
+    const making = create && !fs.existsSync(bytes as unknown as string);
+    if (making) fs.mkdirSync(bytes as unknown as string, { recursive: true });
     const fd = fs.openSync(bytes as unknown as string, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     const p = `/proc/self/fd/${fd}`;
     opened.set(p, Buffer.from(bytes));
+    if (making) made.add(p);
     return p;
   } catch {
     const mangled = bytes.toString('utf8');
@@ -102,4 +107,42 @@ export function shownText(text: string): string {
     const bytes = opened.get(p);
     return bytes === undefined ? p : displayPath(bytes);
   });
+}
+
+/** An absolute path as bytes: resolved against the working directory on latin1 (one code unit per byte). */
+function absoluteBytes(p: Buffer): string {
+  return path.resolve(Buffer.from(process.cwd()).toString('latin1'), p.toString('latin1'));
+}
+
+/** Whether one of two absolute latin1 paths is the other or inside it. */
+function overlaps(a: string, b: string): boolean {
+  const withSep = (p: string) => (p.endsWith('/') ? p : p + '/');
+  return withSep(a).startsWith(withSep(b)) || withSep(b).startsWith(withSep(a));
+}
+
+/**
+ * A load's state folder and folder target must be outside its source (the library checks the
+ * same with the paths it is given). Checked here on the real bytes: for a folder opened by its
+ * bytes the library sees /proc/self/fd/N, and a target's key spells such bytes as `ls` prints
+ * them, so neither matched a source given as bytes and a target inside such a source was loaded
+ * into itself. `folders`: what each folder is ('state', 'target') and its path as the library gets it.
+ */
+export function checkOutsideSource(source: string | Buffer, folders: Array<{ what: 'state' | 'target'; path: string }>): void {
+  const src = typeof source === 'string' ? Buffer.from(source, 'utf8') : source;
+  if (src.length === 0) return;
+  const srcAbs = absoluteBytes(src);
+  for (const f of folders) {
+    const bytes = realBytes(f.path);
+    if (!overlaps(absoluteBytes(bytes), srcAbs)) continue;
+    const shown = displayPath(Buffer.from(absoluteBytes(bytes), 'latin1'));
+    // a state folder made only so that its bytes could be opened is not left behind (in the source)
+    if (made.has(f.path)) {
+      try {
+        fs.rmdirSync(bytes as unknown as string);
+      } catch {
+        // not empty after all: left as it is
+      }
+    }
+    throw new ClfsError('E_USAGE', `${f.what} folder ${shown} overlaps the source ${displayPath(Buffer.from(srcAbs, 'latin1'))}: put the ${f.what} somewhere outside the tree being loaded`, { subject: shown });
+  }
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ClfsError, describeHolds, dryRun, isClfsError, load, patternsOfFile, RateLimiter, redact, updateDryRun } from '../index.js';
 import type { DryRunEstimate, FilterSpec, LoadOptions, LoadSummary, LogLevel, RateSchedule, UpdateEstimate } from '../index.js';
-import { folderArgument, shellWord, shownPath, shownText } from './byte-path.js';
+import { checkOutsideSource, folderArgument, shellWord, shownPath, shownText } from './byte-path.js';
 import { EXIT, type CliContext, type CliIo, type SignalState } from './context.js';
 import { argumentBytes } from './raw-argv.js';
 import { applyEnvironment } from './environment.js';
@@ -172,7 +172,7 @@ function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: 
   const out = ctx.stdout;
   const resume = s.status === 'interrupted' || s.status === 'error-budget-exceeded' ? resumeCommand(ctx, s.stateDir) : undefined;
   if (json) {
-    out.write(`${JSON.stringify({ ...s, stateDir: shownPath(s.stateDir), exitCode, ...(resume !== undefined ? { resumeCommand: resume.line } : {}) })}\n`);
+    out.write(`${JSON.stringify({ ...s, stateDir: shownPath(s.stateDir), ...(s.problemsFile !== undefined ? { problemsFile: shownPath(s.problemsFile) } : {}), exitCode, ...(resume !== undefined ? { resumeCommand: resume.line } : {}) })}\n`);
     return;
   }
   const mib = (n: number) => (n / MIB).toFixed(1);
@@ -196,7 +196,8 @@ function printSummary(ctx: CliContext, s: LoadSummary, json: boolean, exitCode: 
   }
   for (const p of s.problems.slice(0, 20)) out.write(`  problem: ${p.path}: ${p.message}\n`);
   if (s.problemsTotal > 20) out.write(`  ... and ${s.problemsTotal - 20} more\n`);
-  if (s.problemsFile !== undefined) out.write(`every failed path is listed in ${s.problemsFile}\n`);
+  // under a state folder opened by its bytes: named by them, not by /proc/self/fd/N
+  if (s.problemsFile !== undefined) out.write(`every failed path is listed in ${shownPath(s.problemsFile)}\n`);
   if (s.excluded > 0) out.write(`${s.excluded} entries left out by the filters\n`);
   if (s.linkSplits > 0) out.write(`warning: ${s.linkSplits} inodes had more than 1,023 names; their extra names were stored as a new inode (as the reference does)\n`);
   if (resume !== undefined) {
@@ -281,6 +282,7 @@ export async function runLoad(ctx: CliContext, source: string | Buffer, target: 
 
   checkUpdateFlags(flags);
   const stateDir = flags.stateDir ?? defaultStateDir(target.key);
+  checkOutsideSource(source, [{ what: 'state', path: stateDir }, ...(target.spec.kind === 'folder' ? [{ what: 'target' as const, path: target.spec.path }] : [])]);
   const filters = filtersOf(flags);
   const limiter = flags.bwlimit !== undefined || flags.maxRequests !== undefined ? new RateLimiter({ bytes: flags.bwlimit, requests: flags.maxRequests }) : undefined;
   const opened = target.open({ concurrency: flags.concurrency, reportRetries: true, limiter });

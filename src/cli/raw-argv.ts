@@ -37,13 +37,25 @@ function rawArguments(): Buffer[] {
 }
 
 /**
- * The bytes of a command-line argument: the string itself when it is what was typed, else the
- * one argument of the command line that decodes to it. Left as the string when that is ambiguous
- * (two different byte strings decode to it) or unknown (no /proc).
+ * What an argument of the command line may give a command: the whole word, and for an option
+ * written with its value (`--state=DIR`, which commander splits) the value after the first `=`
+ * (an ASCII byte, never inside a UTF-8 sequence).
+ */
+function valuesOf(raw: Buffer): Buffer[] {
+  if (raw[0] !== 0x2d) return [raw];
+  const eq = raw.indexOf(0x3d);
+  return eq < 0 ? [raw] : [raw, raw.subarray(eq + 1)];
+}
+
+/**
+ * The bytes of a command-line argument (or of an option's value given as `--opt=VALUE`): the
+ * string itself when it is what was typed, else the one argument of the command line that decodes
+ * to it. Left as the string when that is ambiguous (two different byte strings decode to it) or
+ * unknown (no /proc).
  */
 export function argumentBytes(arg: string): string | Buffer {
   if (!arg.includes('\ufffd')) return arg;
-  const matches = rawArguments().filter((raw) => raw.toString('utf8') === arg);
+  const matches = rawArguments().flatMap(valuesOf).filter((raw) => raw.toString('utf8') === arg);
   const first = matches[0];
   if (first === undefined || matches.some((m) => !m.equals(first))) return arg;
   return first.equals(Buffer.from(arg, 'utf8')) ? arg : Buffer.from(first);

@@ -6,9 +6,16 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { ReadReply, ReadRequest } from './folder-reader.js';
 import { hashToEndSync } from './hash-to-end.js';
+
+// named, so per-thread CPU (top -H, /proc/PID/task/*/comm, bench/thread-cpu.ts) tells the threads apart
+try {
+  fs.writeFileSync('/proc/thread-self/comm', (workerData as { name?: string } | undefined)?.name ?? 'clfs-reader');
+} catch {
+  // not Linux
+}
 
 function errorOf(e: unknown): { code?: string; message: string } {
   const err = e as NodeJS.ErrnoException | undefined;

@@ -91,7 +91,8 @@ export class FolderReader {
   #seq = 0;
   #pending: Pending[] = [];
 
-  constructor(maxThreads = 4) {
+  /** `name`: the threads' name (at most 15 bytes), as per-thread CPU shows them */
+  constructor(maxThreads = 4, readonly name = 'clfs-reader') {
     this.#maxThreads = Math.max(1, maxThreads);
   }
 
@@ -211,7 +212,7 @@ export class FolderReader {
 
   #start(): ReaderThread {
     // the caller's flags less those of its main script (--input-type of `node -e`, say: worker-argv.ts)
-    const worker = new Worker(new URL('./folder-reader-worker.js', import.meta.url), { execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
+    const worker = new Worker(new URL('./folder-reader-worker.js', import.meta.url), { execArgv: workerExecArgv(), workerData: { name: this.name }, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     const thread: ReaderThread = { worker, waiting: new Map() };
     worker.on('message', (m: { id: number; replies: ReadReply[] }) => {
       const batch = thread.waiting.get(m.id);

@@ -130,3 +130,53 @@ test('a message names a path that is not UTF-8 as ls prints it', () => {
   assert.notEqual(s.code, 0);
   assert.match(s.stderr, /nostate\\xe9/, s.stderr);
 });
+
+test('--state=DIR written with "=" keeps its bytes too', () => {
+  const tgt = odd('tgt-eq');
+  fs.mkdirSync(tgt as unknown as string);
+  const state = odd('st-eq');
+  const r = cli(['load', odd('src'), Buffer.concat([Buffer.from('file://'), tgt]), '--new', Buffer.concat([Buffer.from('--state='), state])]);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.ok(fs.existsSync(bytesPath(state, 'state.db') as unknown as string), 'the state is in the folder named by the bytes');
+  // and not in a folder named by the mangled string (U+FFFD for the byte)
+  assert.ok(!fs.existsSync(path.join(work, 'st-eq\ufffd')), 'no folder named by the mangled string');
+  const check = cli(['verify', Buffer.concat([Buffer.from('file://'), tgt]), '--source', odd('src'), Buffer.concat([Buffer.from('--state='), state])]);
+  assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
+  assert.match(check.stderr, /filters of the load in .*\/st-eq\\xe9:/);
+});
+
+test('a target folder or a state folder inside a source that is not UTF-8 is refused, named by its bytes', () => {
+  const src = odd('src-in');
+  fs.mkdirSync(bytesPath(src, 'tgt') as unknown as string, { recursive: true });
+  fs.writeFileSync(bytesPath(src, 'a.txt') as unknown as string, 'a\n');
+  const outside = odd('tgt-out');
+  fs.mkdirSync(outside as unknown as string);
+  const inside = Buffer.concat([Buffer.from('file://'), bytesPath(src, 'tgt')]);
+  const t = cli(['load', src, inside, '--new', '--state', odd('st-in-1')]);
+  assert.equal(t.code, 2, `${t.stdout}\n${t.stderr}`);
+  assert.match(t.stderr, /^clfsload: target folder \S*\/src-in\\xe9\/tgt overlaps the source \S*\/src-in\\xe9: put the target somewhere outside the tree being loaded\n$/);
+  assert.deepEqual(fs.readdirSync(bytesPath(src, 'tgt') as unknown as string), [], 'nothing written into the target');
+  assert.ok(!fs.existsSync(bytesPath(odd('st-in-1'), 'state.db') as unknown as string), 'no state made');
+  const s = cli(['load', src, Buffer.concat([Buffer.from('file://'), outside]), '--new', '--state', bytesPath(src, 'st')]);
+  assert.equal(s.code, 2, `${s.stdout}\n${s.stderr}`);
+  assert.match(s.stderr, /^clfsload: state folder \S*\/src-in\\xe9\/st overlaps the source \S*\/src-in\\xe9: put the state somewhere outside the tree being loaded\n$/);
+  assert.doesNotMatch(s.stderr, /\/proc\/self\/fd/);
+  assert.deepEqual(fs.readdirSync(src as unknown as string).sort(), ['a.txt', 'tgt'], 'no state folder left in the source');
+  assert.deepEqual(fs.readdirSync(outside as unknown as string), [], 'nothing written into the target');
+  // the reference's form and a plan check the same
+  const legacy = cli(['--new', bytesPath(src, 'st2'), src, 'acct', 'cont', 'sv=1&sig=x', '--endpoint', 'http://127.0.0.1:1/acct']);
+  assert.equal(legacy.code, 2, legacy.stderr);
+  assert.match(legacy.stderr, /state folder \S*\/src-in\\xe9\/st2 overlaps the source/);
+  const plan = cli(['plan', src, inside, '--shards', '2', '--plan', bytesPath(work, 'plan-in.json')]);
+  assert.equal(plan.code, 2, plan.stderr);
+  assert.match(plan.stderr, /target folder \S*\/src-in\\xe9\/tgt overlaps the source/);
+});
+
+test('copy --finalize names a DEST that is not UTF-8 by its bytes when shards have not finished', () => {
+  const dest = odd('copy-dest');
+  fs.mkdirSync(dest as unknown as string);
+  const r = cli(['copy', '--finalize', odd('src'), dest, '--shards', '2']);
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^not finalized: shard\(s\) 0, 1 of 2 have not finished \(no complete summary in \S*\/copy-dest\\xe9\/\.clfsload-copy\/shards\)/m);
+  assert.doesNotMatch(r.stdout, /\ufffd/);
+});

@@ -51,8 +51,10 @@ function failedWith(r: CliResult, exit: number, code: string | RegExp, status = 
   assert.ok(o.error !== undefined, r.stdout);
   if (typeof code === 'string') assert.equal(o.error.code, code, r.stdout);
   else assert.match(o.error.code, code);
-  // the message is the line on stderr
+  // the message is the line on stderr, and each stream ends its last line (a pipeline reads lines)
   assert.ok(r.stderr.includes(o.error.message), `${o.error.message}\n${r.stderr}`);
+  assert.ok(r.stderr.endsWith('\n'), `stderr ends with a newline: ${JSON.stringify(r.stderr.slice(-80))}`);
+  assert.ok(r.stdout.endsWith('\n'), `stdout ends with a newline: ${JSON.stringify(r.stdout.slice(-80))}`);
   assert.equal(r.stderr.trim().split('\n').filter((l) => !/^\w+: \d+\/\d+ entries/.test(l) && !/^phase /.test(l)).length, 1, r.stderr);
 }
 
@@ -153,6 +155,10 @@ test('verify: 0 clean, 1 problems or an unreadable container, 2 a bad URL or a m
   assert.ok((b.problems as unknown[]).length > 0);
   failedWith(cli(['verify', `file://${path.join(work, 'no-such-folder')}`, '--json']), 1, /^E_TARGET_/);
   failedWith(cli(['verify', 'file:relative', '--json']), 2, 'E_USAGE');
+  // a bad target URL, for every command that takes --json
+  for (const args of [['verify', 'ftp://x/y'], ['ls', 'ftp://x/y', '/'], ['load', src, 'ftp://x/y', '--new'], ['load', src, 'https://account.blob.core.windows.net', '--new'], ['plan', src, 'ftp://x/y', '--shards', '2', '--plan', path.join(work, 'bad-url-plan.json')]]) {
+    failedWith(cli([...args, '--json']), 2, 'E_USAGE');
+  }
   failedWith(cli(['verify', `file://${blobs}`, '--source', path.join(work, 'no-such-source'), '--json']), 2, 'E_SOURCE_NOT_FOUND');
 });
 

@@ -8,6 +8,7 @@ import { Option } from 'commander';
 import * as path from 'node:path';
 import { ClfsError, compare, copy, DEFAULT_MAX_ERRORS, displayPath, finalizeCopy, reportCopy } from '../../index.js';
 import { argumentBytes } from '../raw-argv.js';
+import { shownPath } from '../byte-path.js';
 import type { CompareReport, CopySummary } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { EXIT, write, type CliContext } from '../context.js';
@@ -192,7 +193,7 @@ async function printSummary(ctx: CliContext, s: CopySummary, paths: Array<string
 async function runFinalize(ctx: CliContext, source: string, dest: string, flags: CopyFlags): Promise<number> {
   const f = await finalizeCopy({ source: argumentBytes(source), dest: argumentBytes(dest), shards: flags.shards! });
   if (flags.json) await write(ctx.stdout, `${JSON.stringify(f)}\n`);
-  else if (f.missing.length > 0) await write(ctx.stdout, `not finalized: shard(s) ${f.missing.join(', ')} of ${f.shards} have not finished (no complete summary in ${dest}/.clfsload-copy/shards); run them, then --finalize again\n`);
+  else if (f.missing.length > 0) await write(ctx.stdout, `not finalized: shard(s) ${f.missing.join(', ')} of ${f.shards} have not finished (no complete summary in ${shownPath(argumentBytes(dest))}/.clfsload-copy/shards); run them, then --finalize again\n`);
   else {
     for (const p of f.problems) await write(ctx.stdout, `  problem: ${p.path}: ${p.message}\n`);
     await write(ctx.stdout, `${f.ok ? 'finalized' : 'FAILED'}: ${f.shards} shards, ${f.relinked} names linked across shards, ${f.directories} directories' times set, ${f.seconds.toFixed(1)} s\n`);

@@ -6,6 +6,7 @@ import { Option } from 'commander';
 import { ClfsError, makePlan, MAX_SHARDS } from '../../index.js';
 import type { CliCommand } from '../commands.js';
 import { argumentBytes } from '../raw-argv.js';
+import { checkOutsideSource } from '../byte-path.js';
 import { EXIT, write } from '../context.js';
 import { intOption } from '../options.js';
 import { ENDPOINT_HELP } from '../target-arg.js';
@@ -43,6 +44,7 @@ export const planCommand: CliCommand = {
         if (opts.shards === undefined) throw new ClfsError('E_USAGE', 'plan needs --shards N (how many tasks will load the tree)', { subject: '--shards' });
         if (opts.plan === undefined) throw new ClfsError('E_USAGE', 'plan needs --plan FILE (where to write the plan, on storage every task sees)', { subject: '--plan' });
         const target = ctx.target({ url: targetUrl, endpoint: opts.endpoint });
+        if (target.spec.kind === 'folder') checkOutsideSource(argumentBytes(source), [{ what: 'target', path: target.spec.path }]);
         const opened = target.open();
         try {
           const s = await makePlan({

@@ -1,5 +1,6 @@
 /** `clfsload verify TARGET [--source DIR]`: check a container; exit 1 on any problem. */
 import * as fs from 'node:fs';
+import v8 from 'node:v8';
 import { ClfsError, describeFilters, transferFilters, verify } from '../../index.js';
 import type { FilterSpec } from '../../index.js';
 import type { CliCommand } from '../commands.js';
@@ -25,6 +26,20 @@ export const FOLDER_VERIFY_CONCURRENCY = 64;
 /** The requests in flight a verify asks for: --concurrency, else a folder's own default, else the target's (undefined). */
 export function verifyConcurrency(kind: string, given: number | undefined): number | undefined {
   return given ?? (kind === 'folder' ? FOLDER_VERIFY_CONCURRENCY : undefined);
+}
+
+/**
+ * Speed before memory in V8 for a verify. bin/clfsload.ts sets `--optimize-for-size` for the
+ * load's many short-lived rows; a verify allocates per blob read (its bytes, the decoded object,
+ * a check's results) and under that flag the young generation stayed small: 170 scavenges and 13
+ * mark-compacts for a 20,000-file container against 49 and 4 without, and the process's CPU was
+ * 4.1 s against 2.8 s (the walk's thread 1.67 s against 1.22 s; V8's platform threads, which mark
+ * concurrently, 1.1 s against 0.6 s). Peak RSS rose from 140 to 165 MiB, less than the load's.
+ * The flag is process-wide and read as V8 goes, so it takes effect for the reader threads started
+ * after it too.
+ */
+function speedOverMemory(): void {
+  v8.setFlagsFromString('--no-optimize-for-size');
 }
 
 function isDirectory(p: string | Buffer): boolean {
@@ -91,6 +106,7 @@ export const verifyCommand: CliCommand = {
         if (opts.source !== undefined && !isDirectory(argumentBytes(opts.source))) {
           throw new ClfsError('E_SOURCE_NOT_FOUND', `--source ${opts.source}: no such directory; give the tree that was loaded`, { subject: opts.source });
         }
+        speedOverMemory();
         const cliTarget = ctx.target({ url: targetUrl, endpoint: opts.endpoint, auth: opts.auth, sasFile: opts.sasFile });
         const { filters, from } = opts.source !== undefined ? verifyFilters(opts, cliTarget.key, (line) => ctx.stderr.write(`${line}\n`)) : {};
         if (from !== undefined) ctx.stderr.write(`verify: filters of the load in ${shownPath(from)}: ${describeFilters(filters!)}\n`);

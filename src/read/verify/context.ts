@@ -85,7 +85,7 @@ export function newContext(target: Target, options: VerifyOptions): VerifyContex
     counts: { dirs: 0, files: 0, symlinks: 0, special: 0, hardlinkRepeats: 0, blobs: 0, segments: 0, indirect: 0, bytes: 0 },
     problems: new Problems(maxProblems),
     listing: { names: new BlobNameSet(options.namesInMemory), badNameIds: new Map(), inProgressIds: new Map(), pathsById: new Map() },
-    ...(options.source !== undefined ? { filter: SourceFilter.compile(options.filters ?? DEFAULT_FILTERS), sourceThreads: new FolderReader() } : {}),
+    ...(options.source !== undefined ? { filter: SourceFilter.compile(options.filters ?? DEFAULT_FILTERS), sourceThreads: new FolderReader(4, 'clfs-source') } : {}),
     getOptions: options.abortSignal !== undefined ? { abortSignal: options.abortSignal } : {},
   };
 }

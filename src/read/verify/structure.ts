@@ -450,7 +450,7 @@ class DirentCheck {
     }
     this.seen.add(key);
     const position: Position = { dir: this.key, ordinal: i };
-    await children.schedule(() => visitChild(this.w, this.task, dir, name, handle, position));
+    await children.schedule(() => visitChild(this.w, this.task, dir, name, handle, position, this.#path));
   }
 }
 
@@ -554,10 +554,11 @@ class Children implements ProblemSink {
  * and the check of a further name (`repeat`). The full check is skipped only when a dirent that
  * comes earlier in the walk's order already claimed the inode.
  */
-async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, handle: Buffer, position: Position): Promise<ChildVisit> {
+async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, handle: Buffer, position: Position, dirPath: string): Promise<ChildVisit> {
   const ctx: VerifyContext = { ...w.ctx, counts: zeroCounts() };
   const out = new Problems(ctx.maxProblems);
-  const path = displayClfsPath([...task.parts, name]);
+  // displayClfsPath of the whole path, from the directory's (escaped once per directory, not once per child)
+  const path = `${dirPath === '/' ? '' : dirPath}/${escapeName(name)}`;
   const btype = inodeBtypeOf(handle);
   const idHex = hex(handle);
   const { listing } = ctx;
@@ -587,8 +588,13 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
     if (claim !== undefined && before(claim, position)) return { result: {}, blob, repeat, ...odd };
   }
   const visit = (result: ChildResult): ChildVisit => ({ result: { ...result, counts: ctx.counts }, blob, repeat, ...odd });
+  // the source entry, statted (and a small file read) on the reader threads in one trip, beside
+  // the inode's read: one round trip per child, not two in turn. Every return below waits for it
+  // (it never rejects): a probe left in flight by an early return outlived the walk.
+  const probing = source === undefined ? undefined : probeSource(source, ctx.sourceThreads);
   const inode = await readChildInode(ctx, out, path, handle, btype, blob, found.computed);
   if (inode === undefined) {
+    await probing;
     // the first visit of an unreadable inode is recorded so its further names add no noise
     if (btype === Btype.DIR) return visit({ out });
     return visit({ out, link: { first: { cont: blob, path, dir: dirHex, src: null, srcPath: null, nlink: -1, back: [], attrs: null, sha: null } } });
@@ -598,14 +604,15 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
   if (btype !== Btype.DIR && (v.nlink > 1 || back.length > 1)) {
     // several names: the dirents that come later in the walk need not read it all again
     const claim = w.claims.get(blob);
-    if (claim !== undefined && before(claim, position)) return { result: {}, blob, repeat, ...odd };
+    if (claim !== undefined && before(claim, position)) {
+      await probing;
+      return { result: {}, blob, repeat, ...odd };
+    }
     if (claim !== undefined || w.claims.size < CLAIMS_MAX) w.claims.set(blob, position);
   }
   checkBmapHead(out, path, inode);
   checkOwner(w, out, path, inode, dir, name, found.computed);
-  // the source entry, statted (and a small file read) on the reader threads in one trip; started
-  // here, not beside the inode read: a probe left in flight by an early return outlived the walk
-  const probe = source === undefined ? undefined : await probeSource(source, ctx.sourceThreads);
+  const probe = await probing;
   const st = probe?.st;
   // the content's hash is kept only for an inode the links pass compares across its names
   const needSha = v.nlink > 1 || back.length > 1 || (st !== undefined && st.nlink > 1n);
