@@ -20,8 +20,8 @@ import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, sourceFaults, sourceFs, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
-import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
-import { nativeMissing, nativeOps } from './native.js';
+import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, type BatchResult, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
+import { BS_COPIED, BS_FAILED, nativeMissing, nativeOps } from './native.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, SyncGate, TaskPool } from './pool.js';
 
@@ -139,7 +139,8 @@ interface DirTimes {
 
 type Task =
   | { t: 'list'; rel: Buffer; depth: number; owned: boolean; fresh: boolean; setgid: boolean }
-  | { t: 'entry'; rel: Buffer; depth: number; fresh: boolean; setgid: boolean }
+  | { t: 'entry'; rel: Buffer; depth: number; fresh: boolean; setgid: boolean; delayMs?: number }
+  | { t: 'batch'; dir: Buffer; dest: number; names: Buffer[]; depth: number; setgid: boolean }
   | { t: 'link'; rel: Buffer; st: Stats; group: LinkGroup }
   | { t: 'range'; file: LargeFile; start: number; end: number };
 
@@ -166,9 +167,17 @@ const DEST_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
  */
 const PER_DIRECTORY = 4;
 
+/**
+ * Regular files of a directory the run created that go to the addon in one call (copyBatch): a
+ * call's thread copies them one after another, so the files in flight are the calls in flight
+ * times one; what the batch saves is the main thread's work per file (its lstat, a promise, a
+ * task), the bound of a small-file copy on a machine of few cores.
+ */
+const BATCH_FILES = 8;
+
 function groupOf(t: Task): string {
   if (t.t === 'range') return `r${t.file.rel.toString('latin1')}`;
-  if (t.t === 'list') return `d${t.rel.toString('latin1')}`;
+  if (t.t === 'list' || t.t === 'batch') return `d${(t.t === 'list' ? t.rel : t.dir).toString('latin1')}`;
   const i = t.rel.lastIndexOf(0x2f);
   return `d${i < 0 ? '' : t.rel.subarray(0, i).toString('latin1')}`;
 }
@@ -254,6 +263,10 @@ class CopyRun {
   private readonly readGate = new SyncGate();
   /** the addon's one-call copy of a small file (CLFSLOAD_NATIVE=0, or no addon: Node's calls one by one) */
   private readonly native = nativeOps()?.copySmall !== undefined;
+  /** the addon's copy of a fresh directory's small files, several in one call (copyBatch) */
+  private readonly nativeBatch = nativeOps()?.copyBatch !== undefined;
+  /** files beyond the first of each finished batch: the adaptive limit counts files, not tasks */
+  private batchExtra = 0;
 
   constructor(o: CopyOptions) {
     this.o = o;
@@ -350,7 +363,7 @@ class CopyRun {
       const rootSt = await this.fsx.srcLstat(this.src);
       if (this.o.threads === undefined) {
         const max = this.o.maxThreads ?? DEFAULT_MAX_THREADS;
-        adaptive = new AdaptiveLimit(this.pool, () => this.pool.completed + this.counts.bytes / 262144, 4, max);
+        adaptive = new AdaptiveLimit(this.pool, () => this.pool.completed + this.batchExtra + this.counts.bytes / 262144, 4, max);
       }
       progress = setInterval(() => this.o.onProgress?.(this.snapshot()), 1000);
       progress.unref();
@@ -478,7 +491,11 @@ class CopyRun {
         }
         return;
       case 'entry':
+        if (t.delayMs !== undefined) await new Promise((r) => setTimeout(r, t.delayMs));
         await this.withRetries(t.rel, () => this.entry(t));
+        return;
+      case 'batch':
+        await this.batch(t);
         return;
       case 'link':
         await this.withRetries(t.rel, () => this.link(t.rel, t.st, t.group));
@@ -490,6 +507,11 @@ class CopyRun {
   }
 
   private taskFailed(err: unknown, t: Task): void {
+    if (t.t === 'batch') {
+      // the call itself failed (no memory): each of its files goes its own way
+      for (const name of t.names) this.pool.push({ t: 'entry', rel: childRel(t.dir, name), depth: t.depth, fresh: false, setgid: t.setgid, delayMs: this.retryBaseMs });
+      return;
+    }
     const rel = t.t === 'range' ? t.file.rel : t.rel;
     this.fail(rel, err);
   }
@@ -508,14 +530,17 @@ class CopyRun {
     if (this.problems.length > this.maxErrors) this.stop('error-budget-exceeded', `more than ${this.maxErrors} entries failed (--max-errors)`);
   }
 
+  private retryable(err: unknown, attempt: number): boolean {
+    return err instanceof SourceChanged || (err instanceof SideError && (TRANSIENT.has(err.errno) || (err.side === 'dest' && err.errno === 'ENOENT' && attempt < 2)));
+  }
+
   private async withRetries(rel: Buffer, fn: () => Promise<void>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await fn();
         return;
       } catch (err) {
-        const retryable = err instanceof SourceChanged || (err instanceof SideError && (TRANSIENT.has(err.errno) || (err.side === 'dest' && err.errno === 'ENOENT' && attempt < 2)));
-        if (!retryable || attempt >= this.retries || this.stopReason !== undefined) throw err;
+        if (!this.retryable(err, attempt) || attempt >= this.retries || this.stopReason !== undefined) throw err;
         const ms = this.retryBaseMs * 2 ** attempt * (0.5 + Math.random());
         await new Promise((r) => setTimeout(r, ms));
       }
@@ -529,6 +554,8 @@ class CopyRun {
     // the source's names, for --delete only (a directory of millions of names costs memory)
     const deleting = this.o.delete === true && !t.fresh;
     const names = new Set<string>();
+    // a fresh directory's regular files go to the addon several at a time (copyBatch), by DEST
+    const batches = t.fresh && this.batching() ? this.dests.map((): Buffer[] => []) : undefined;
     for (const d of listing) {
       const name = d.name as unknown as Buffer;
       const rel = childRel(t.rel, name);
@@ -552,9 +579,61 @@ class CopyRun {
         if (ownerOf(rel, this.shard.count) !== this.shard.index) continue;
       }
       this.counts.entries += 1;
+      if (batches !== undefined && d.isFile()) {
+        const i = this.dests.length === 1 ? 0 : ownerOf(rel, this.dests.length);
+        const batch = batches[i]!;
+        batch.push(name);
+        if (batch.length >= BATCH_FILES) {
+          this.pool.push({ t: 'batch', dir: t.rel, dest: i, names: batch.splice(0), depth, setgid: t.setgid });
+        }
+        continue;
+      }
       this.pool.push({ t: 'entry', rel, depth, fresh: t.fresh, setgid: t.setgid });
     }
+    if (batches !== undefined) {
+      for (const [i, batch] of batches.entries()) if (batch.length > 0) this.pool.push({ t: 'batch', dir: t.rel, dest: i, names: batch, depth: t.depth + 1, setgid: t.setgid });
+    }
     if (deleting) await this.deleteExtras(t, names);
+  }
+
+  /**
+   * Whether a fresh directory's files may go by copyBatch: the addon has it, and nothing of the
+   * run needs a file's own path: --xattrs, --bwlimit (charged before each write), a source fault
+   * plan (tests: reads go through the seam), a dry run.
+   */
+  private batching(): boolean {
+    return this.nativeBatch && !this.xattrs && this.o.limiter === undefined && !this.o.dryRun && sourceFaults() === undefined;
+  }
+
+  /**
+   * Up to BATCH_FILES regular files of a directory this run created, by one native call. A file
+   * it copied is done; one that is not a plain small file (a hard link, a large or sparse one,
+   * not a file any more) takes the per-file path; a failure is the file's own: retried by the
+   * per-file path when it may pass (as withRetries decides), else reported. The call stops at
+   * the first failure, and the files it did not try take the per-file path too.
+   */
+  private async batch(t: Task & { t: 'batch' }): Promise<void> {
+    const root = this.dests[t.dest]!;
+    if (this.stopReason !== undefined) return;
+    const results: BatchResult[] = await this.fsx.copyBatch(join(this.src, t.dir), join(root, t.dir), t.names, Math.min(CHUNK, this.largeFileBytes - 1), t.setgid);
+    this.batchExtra += t.names.length - 1;
+    for (const [i, r] of results.entries()) {
+      const rel = childRel(t.dir, t.names[i]!);
+      if (r.status === BS_COPIED) {
+        if (!this.root) this.noteOwnerIds(r.uid, r.gid);
+        this.counts.files += 1;
+        this.counts.bytes += Number(r.size);
+        this.counts.done += 1;
+        this.state?.put({ path: rel, kind: 'file', size: r.size, mtimeNs: r.mtimeNs, status: 'done' });
+      } else if (r.status === BS_FAILED && !this.retryable(r.error, 0)) this.fail(rel, r.error);
+      else {
+        // not a plain small file, not tried, or a failure a retry may get past: the per-file path
+        // (a retry after the usual first wait, and DEST looked at first, though the call removed
+        // what it had made)
+        const failed = r.status === BS_FAILED;
+        this.pool.push({ t: 'entry', rel, depth: t.depth, fresh: !failed, setgid: t.setgid, ...(failed ? { delayMs: this.retryBaseMs } : {}) });
+      }
+    }
   }
 
   /** A directory above the frontier: every shard lists it and makes sure it exists. */
@@ -696,8 +775,12 @@ class CopyRun {
   }
 
   private noteOwner(st: Stats): void {
+    this.noteOwnerIds(Number(st.uid), Number(st.gid));
+  }
+
+  private noteOwnerIds(uid: number, gid: number): void {
     if (this.root || this.ownerWarned) return;
-    if (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid) {
+    if (uid !== this.uid || gid !== this.gid) {
       this.ownerWarned = true;
       this.warn('not root: entries keep the copying user as owner and group (run as root to copy owners)');
     }
