@@ -153,6 +153,7 @@ interface LargeFile {
   left: number;
   failed?: unknown;
   sparse: boolean;
+  setgid: boolean;
   group?: LinkGroup;
 }
 
@@ -693,7 +694,7 @@ class CopyRun {
       g = { first: t.rel, dest: this.dest(t.rel, key), state: 'copying', waiters: [], names: [t.rel], nlink: Number(st.nlink) };
       this.links.set(key, g);
       try {
-        const pending = unchanged ? (this.skip(t.rel), false) : await this.file(t.rel, st, g.dest, t.fresh, g);
+        const pending = unchanged ? (this.skip(t.rel), false) : await this.file(t.rel, st, g.dest, t.fresh, t.setgid, g);
         // a large file's ranges finish the group when the last one ends
         if (!pending) this.linkGroupDone(g);
       } catch (err) {
@@ -705,11 +706,11 @@ class CopyRun {
     if (unchanged) return this.skip(t.rel);
     const dest = this.dest(t.rel);
     if (kind === 'file') {
-      await this.file(t.rel, st, dest, t.fresh);
+      await this.file(t.rel, st, dest, t.fresh, t.setgid);
       return;
     }
-    if (kind === 'symlink') return this.symlink(t.rel, st, dest, t.fresh);
-    return this.special(t.rel, st, dest, kind!, t.fresh);
+    if (kind === 'symlink') return this.symlink(t.rel, st, dest, t.fresh, t.setgid);
+    return this.special(t.rel, st, dest, kind!, t.fresh, t.setgid);
   }
 
   private skip(rel: Buffer): void {
@@ -754,7 +755,7 @@ class CopyRun {
         if (d !== undefined && d.isDirectory()) await this.fixMeta(dest, d, st, t.rel);
       }
       if (fresh) {
-        if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid || t.setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+        if (this.ownerChange(st, t.setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
         else this.noteOwner(st);
         // mkdir drops set-id bits, and a set-group-id parent passes its bit on
         if ((mode & 0o7000) !== 0 || t.setgid) await this.fsx.chmod(dest, mode);
@@ -834,7 +835,8 @@ class CopyRun {
   }
 
   /** True when the file went on as ranges (they finish it). */
-  private async file(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, group?: LinkGroup): Promise<boolean> {
+  /** `setgid`: the directory is set-group-id (what is made in it takes its group, so the owner is always set as root). */
+  private async file(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, setgid: boolean, group?: LinkGroup): Promise<boolean> {
     if ((await this.prepare(rel, st, dest, fresh, 'file', group !== undefined)) === 'same') {
       this.done(rel, 'file', st);
       this.counts.skipped += 1;
@@ -851,12 +853,12 @@ class CopyRun {
     const sparse = size > 0 && Number(st.blocks) * 512 < size;
     const mode = Number(st.mode) & 0o7777;
     if (size >= this.largeFileBytes) {
-      await this.largeFile(rel, st, dest, sparse, group);
+      await this.largeFile(rel, st, dest, sparse, setgid, group);
       return true;
     }
     const srcPath = join(this.src, rel);
     if (size <= CHUNK && !sparse && !this.xattrs && this.native) {
-      if (await this.smallNative(srcPath, st, dest, size, mode)) {
+      if (await this.smallNative(srcPath, st, dest, size, mode, setgid)) {
         this.counts.files += 1;
         this.counts.bytes += size;
         this.done(rel, 'file', st);
@@ -880,7 +882,7 @@ class CopyRun {
       if (data !== undefined) await this.writeAll(dst, data, 0, size, 0);
       if (src !== undefined) await this.copyRange(src, dst, 0, size, true, sparse);
       await this.copyXattrs(rel, dst, false);
-      await this.finishFile(dst, st);
+      await this.finishFile(dst, st, setgid);
       const d = dst;
       dst = undefined;
       await this.fsx.close(d);
@@ -903,7 +905,7 @@ class CopyRun {
    * bytes are handed over. False: not copied, the caller takes the path without the addon (the
    * seam's reads are slow: the thread pool's path serves those).
    */
-  private async smallNative(srcPath: Buffer, st: Stats, dest: Buffer, size: number, mode: number): Promise<boolean> {
+  private async smallNative(srcPath: Buffer, st: Stats, dest: Buffer, size: number, mode: number, setgid: boolean): Promise<boolean> {
     let data: Buffer | null = null;
     if (size === 0) data = EMPTY;
     else if (sourceFaults() !== undefined) {
@@ -911,7 +913,7 @@ class CopyRun {
       data = await this.readSmall(srcPath, size);
     }
     if (this.o.limiter !== undefined && size > 0) await this.o.limiter.bytes(size, this.o.abortSignal);
-    const chown = this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid);
+    const chown = this.ownerChange(st, setgid);
     if (!this.root) this.noteOwner(st);
     const owner = chown ? { uid: Number(st.uid), gid: Number(st.gid), setIds: (mode & 0o6000) !== 0 } : undefined;
     await this.fsx.copySmall(data === null ? srcPath : null, data, size, dest, mode, owner, st.atimeNs, st.mtimeNs);
@@ -959,15 +961,21 @@ class CopyRun {
   }
 
   /** Owner (set-id bits after it: chown clears them) and times, the last steps before close. */
-  private async finishFile(dst: DestFile, st: Stats): Promise<void> {
+  private async finishFile(dst: DestFile, st: Stats, setgid: boolean): Promise<void> {
     const mode = Number(st.mode) & 0o7777;
-    if (this.root) {
-      if (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid) {
-        await this.fsx.fchown(dst, Number(st.uid), Number(st.gid));
-        if ((mode & 0o6000) !== 0) await this.fsx.fchmod(dst, mode);
-      }
+    if (this.ownerChange(st, setgid)) {
+      await this.fsx.fchown(dst, Number(st.uid), Number(st.gid));
+      if ((mode & 0o6000) !== 0) await this.fsx.fchmod(dst, mode);
     } else this.noteOwner(st);
     await this.fsx.futimes(dst, st.atimeNs, st.mtimeNs);
+  }
+
+  /**
+   * Whether an entry made in DEST needs its owner set: as root, when the source's is not the
+   * process's, or when the directory is set-group-id (a new entry takes the directory's group).
+   */
+  private ownerChange(st: Stats, setgid: boolean): boolean {
+    return this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid || setgid);
   }
 
   /** A file that failed part way is removed, so nothing half written is left behind. */
@@ -1062,7 +1070,7 @@ class CopyRun {
     if (runStart >= 0) await this.writeAll(dst, buf, runStart, n - runStart, pos + runStart);
   }
 
-  private async largeFile(rel: Buffer, st: Stats, dest: Buffer, sparse: boolean, group?: LinkGroup): Promise<void> {
+  private async largeFile(rel: Buffer, st: Stats, dest: Buffer, sparse: boolean, setgid: boolean, group?: LinkGroup): Promise<void> {
     const size = Number(st.size);
     const src = await this.fsx.srcOpen(join(this.src, rel));
     let dst: DestFile;
@@ -1073,7 +1081,7 @@ class CopyRun {
       throw err;
     }
     const ranges = Math.ceil(size / RANGE_BYTES);
-    const file: LargeFile = { rel, st, src, dst, dest, left: ranges, sparse, group };
+    const file: LargeFile = { rel, st, src, dst, dest, left: ranges, sparse, setgid, group };
     try {
       await this.fsx.truncate(dst, size);
     } catch (err) {
@@ -1103,7 +1111,7 @@ class CopyRun {
     if (f.failed === undefined) {
       try {
         await this.copyXattrs(f.rel, f.dst, false);
-        await this.finishFile(f.dst, f.st);
+        await this.finishFile(f.dst, f.st, f.setgid);
         await this.fsx.close(f.dst);
       } catch (err) {
         f.failed = err;
@@ -1153,7 +1161,7 @@ class CopyRun {
     return g.dest.subarray(0, g.dest.length - g.first.length - 1);
   }
 
-  private async symlink(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean): Promise<void> {
+  private async symlink(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, setgid: boolean): Promise<void> {
     if ((await this.prepare(rel, st, dest, fresh, 'symlink')) === 'same') {
       this.done(rel, 'symlink', st);
       this.counts.skipped += 1;
@@ -1167,7 +1175,7 @@ class CopyRun {
       return;
     }
     await this.fsx.symlink(target, dest);
-    if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+    if (this.ownerChange(st, setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
     else this.noteOwner(st);
     await this.copyXattrs(rel, dest, false);
     await this.fsx.lutimes(dest, st.atimeNs, st.mtimeNs);
@@ -1175,7 +1183,7 @@ class CopyRun {
     this.done(rel, 'symlink', st);
   }
 
-  private async special(rel: Buffer, st: Stats, dest: Buffer, kind: string, fresh: boolean): Promise<void> {
+  private async special(rel: Buffer, st: Stats, dest: Buffer, kind: string, fresh: boolean, setgid: boolean): Promise<void> {
     if ((await this.prepare(rel, st, dest, fresh, kind)) === 'same') {
       this.done(rel, kind, st);
       this.counts.skipped += 1;
@@ -1191,7 +1199,7 @@ class CopyRun {
     const stagingDir = join(root, Buffer.from(`${COPY_META_DIR}/tmp`));
     await this.fsx.mkdirp(stagingDir, 0o700);
     await this.fsx.mknod(stagingDir, `${shardName(this.shard)}-${process.pid}-${this.stagingSeq++}`, dest, kind, Number(st.mode), st.rdev);
-    if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+    if (this.ownerChange(st, setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
     else this.noteOwner(st);
     await this.copyXattrs(rel, dest, false);
     await this.fsx.utimes(dest, st.atimeNs, st.mtimeNs);
