@@ -116,6 +116,8 @@ export interface CopySummary {
   stateFile: string;
   /** hard-linked inodes with names this shard did not see: --finalize links them across shards */
   openLinks: Array<{ key: string; names: string[] }>;
+  /** the run copied extended attributes (--xattrs): --finalize sets those of the directories above the frontier */
+  xattrs: boolean;
   warnings: string[];
 }
 
@@ -1284,6 +1286,7 @@ class CopyRun {
       threads: { fixed: this.o.threads !== undefined, final: this.pool.currentLimit, max: this.o.threads ?? this.o.maxThreads ?? DEFAULT_MAX_THREADS },
       stateFile: this.state?.file ?? '',
       openLinks,
+      xattrs: this.xattrs,
       warnings: this.warnings,
     };
     if (this.shard.count > 1 && !this.o.dryRun) writeShardSummary(this.dests[0]!, summary);
