@@ -1,8 +1,11 @@
 /**
- * A small file's copy in one native call (CountedFs.copySmall, native copySmall) and the path
- * without the addon (CLFSLOAD_NATIVE=0): the same tree copied both ways comes out the same (bytes,
- * mode with set-id bits, owner, times to the nanosecond) with the same calls counted; each
- * failure of the native call is tagged with its side and leaves no DEST file behind.
+ * A small file's copy in one native call (CountedFs.copySmall, native copySmall), a fresh
+ * directory's small files several to a call (copyBatch), and the path without the addon
+ * (CLFSLOAD_NATIVE=0): the same tree copied each way comes out the same (bytes, mode with set-id
+ * bits, owner, times to the nanosecond) with the same calls counted; each failure of a native
+ * call is tagged with its side and step and leaves no DEST file behind; through the CLI a failed
+ * file is reported alone and retried by the re-run, and a kill -9 leaves nothing looking complete
+ * that is not.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
