@@ -17,6 +17,11 @@
  *                                             `side` ('source' | 'dest'), `ops` as that, and a
  *                                             source that changed size rejects with `changed`
  *                                             ('grew' | 'shrank') and errno 0.
+ *   copyBatch(srcDir, destDir, names, count, out, maxSize, uid, gid, flags)
+ *                                             the regular files of a directory this run created,
+ *                                             one after another in one call: each lstat'ed and,
+ *                                             when plain and small, copied as copySmall copies one;
+ *                                             a result row per name in `out` (do_copy_batch)
  * Every call but lseek returns a Promise and runs on libuv's pool (napi async work), as Node's own
  * asynchronous fs calls do. A failure rejects with an Error carrying `errno` (the number),
  * `syscall` and, for an attribute, `attr` (its name, latin1).
@@ -42,7 +47,7 @@
     }                                                                                              \
   } while (0)
 
-enum op { OP_EXTENTS, OP_FUTIMENS, OP_UTIMENSAT, OP_GETXATTRS, OP_SETXATTRS, OP_COPY_SMALL };
+enum op { OP_EXTENTS, OP_FUTIMENS, OP_UTIMENSAT, OP_GETXATTRS, OP_SETXATTRS, OP_COPY_SMALL, OP_COPY_BATCH };
 
 /* copySmall's flags */
 #define CS_CHOWN 1
@@ -73,6 +78,7 @@ typedef struct {
   char *data;
   int64_t size;
   napi_ref data_ref;
+  napi_ref out_ref; /* copyBatch: the caller's result array (j->ext points into it) */
   int mode, uid, gid, flags;
   int src_ops, dst_ops;
   const char *side;
@@ -90,6 +96,7 @@ static void free_bytes(bytes_t *v, size_t n) {
 }
 
 static void job_free(job_t *j) {
+  if (j->out_ref != NULL) j->ext = NULL; /* the caller's array: never ours to free */
   free(j->path);
   free(j->src);
   if (j->data_ref == NULL) free(j->data);
@@ -332,51 +339,63 @@ static void close_quiet(int fd) {
   errno = e;
 }
 
-static void do_copy_small(job_t *j) {
-  const size_t size = (size_t)j->size;
-  if (j->src != NULL) {
+/* One small file's copy, as copySmall and copyBatch make it: the source `src` read whole into
+ * `buf` (at least size + 1 bytes; NULL src: `buf` already holds the bytes), DEST created exclusive
+ * with `mode`, written, given its owner (CS_CHOWN) and set-id bits again (CS_FCHMOD), its times,
+ * and closed; DEST removed on any failure after the create, a failed close included. 0 when it is
+ * copied; else errno (0 for a size change, which `c->changed` names), with `c->side` and
+ * `c->syscall` set. */
+typedef struct {
+  int src_ops, dst_ops;
+  const char *side;
+  const char *syscall;
+  const char *changed;
+} cs_t;
+
+static int cs_err(cs_t *c, const char *side, const char *syscall) {
+  c->side = side;
+  c->syscall = syscall;
+  return errno != 0 ? errno : EIO;
+}
+
+static int copy_one(cs_t *c, const char *src, const char *dst, char *buf, size_t size, int mode, int uid, int gid, int flags, int64_t atime_ns, int64_t mtime_ns) {
+  if (src != NULL) {
     /* non-blocking: a file swapped for a fifo since its lstat must not hang a thread in open */
-    int in = open(j->src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    j->src_ops++;
-    if (in < 0) return cs_fail(j, "source", "open");
-    j->data = malloc(size + 1);
-    if (j->data == NULL) {
-      errno = ENOMEM;
-      close_quiet(in);
-      return cs_fail(j, "source", "read");
-    }
+    int in = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    c->src_ops++;
+    if (in < 0) return cs_err(c, "source", "open");
     /* one byte more is asked for: a file that grew since its lstat shows without an extra call */
     size_t n = 0;
     while (n < size) {
-      ssize_t r = pread(in, j->data + n, size + 1 - n, (off_t)n);
-      j->src_ops++;
+      ssize_t r = pread(in, buf + n, size + 1 - n, (off_t)n);
+      c->src_ops++;
       if (r < 0) {
         if (errno == EINTR) continue;
-        cs_fail(j, "source", "read");
+        int e = cs_err(c, "source", "read");
         close_quiet(in);
-        j->src_ops++;
-        return;
+        c->src_ops++;
+        return e;
       }
       if (r == 0) break;
       n += (size_t)r;
     }
     close(in);
-    j->src_ops++;
+    c->src_ops++;
     if (n != size) {
-      j->side = "source";
-      j->syscall = "read";
-      j->changed = n < size ? "shrank" : "grew";
-      return;
+      c->side = "source";
+      c->syscall = "read";
+      c->changed = n < size ? "shrank" : "grew";
+      return 0;
     }
   }
-  int out = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)j->mode);
-  j->dst_ops++;
-  if (out < 0) return cs_fail(j, "dest", "open");
+  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+  c->dst_ops++;
+  if (out < 0) return cs_err(c, "dest", "open");
   const char *step = NULL;
   size_t done = 0;
-  if (size > 0) j->dst_ops++;
+  if (size > 0) c->dst_ops++;
   while (done < size) {
-    ssize_t w = pwrite(out, j->data + done, size - done, (off_t)done);
+    ssize_t w = pwrite(out, buf + done, size - done, (off_t)done);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       if (w == 0) errno = EIO;
@@ -385,33 +404,152 @@ static void do_copy_small(job_t *j) {
     }
     done += (size_t)w;
   }
-  if (step == NULL && (j->flags & CS_CHOWN) != 0) {
-    j->dst_ops++;
-    if (fchown(out, (uid_t)j->uid, (gid_t)j->gid) < 0) step = "fchown";
+  if (step == NULL && (flags & CS_CHOWN) != 0) {
+    c->dst_ops++;
+    if (fchown(out, (uid_t)uid, (gid_t)gid) < 0) step = "fchown";
   }
   /* set-id bits after the owner: chown clears them */
-  if (step == NULL && (j->flags & CS_FCHMOD) != 0) {
-    j->dst_ops++;
-    if (fchmod(out, (mode_t)j->mode) < 0) step = "fchmod";
+  if (step == NULL && (flags & CS_FCHMOD) != 0) {
+    c->dst_ops++;
+    if (fchmod(out, (mode_t)mode) < 0) step = "fchmod";
   }
   /* the times last: a file gets the source's mtime only when it is complete */
   if (step == NULL) {
-    struct timespec t[2] = {ts_of(j->a), ts_of(j->b)};
-    j->dst_ops++;
+    struct timespec t[2] = {ts_of(atime_ns), ts_of(mtime_ns)};
+    c->dst_ops++;
     if (futimens(out, t) < 0) step = "futimens";
   }
   if (step != NULL) {
-    cs_fail(j, "dest", step);
+    int e = cs_err(c, "dest", step);
     close_quiet(out);
-    unlink(j->path);
-    return;
+    unlink(dst);
+    return e;
   }
-  j->dst_ops++;
+  c->dst_ops++;
   if (close(out) < 0) {
     /* a close that fails (NFS reports a failed write-back there) leaves nothing that looks complete */
-    cs_fail(j, "dest", "close");
-    unlink(j->path);
+    int e = cs_err(c, "dest", "close");
+    unlink(dst);
+    return e;
   }
+  return 0;
+}
+
+static void do_copy_small(job_t *j) {
+  const size_t size = (size_t)j->size;
+  if (j->src != NULL) {
+    j->data = malloc(size + 1);
+    if (j->data == NULL) {
+      j->src_ops++;
+      errno = ENOMEM;
+      return cs_fail(j, "source", "read");
+    }
+  }
+  cs_t c = {0};
+  j->err = copy_one(&c, j->src, j->path, j->data, size, j->mode, j->uid, j->gid, j->flags, j->a, j->b);
+  j->src_ops = c.src_ops;
+  j->dst_ops = c.dst_ops;
+  j->side = c.side;
+  j->syscall = c.syscall;
+  j->changed = c.changed;
+}
+
+/*
+ * copyBatch: the regular files of one directory this run created (nothing is in DEST), copied one
+ * after another on one pool thread, each lstat'ed first. Per file, BATCH_FIELDS int64 in `out`:
+ *   [0] BS_* status, [1] errno, [2] step (index in STEPS; side is source for lstat..close),
+ *   [3] size, [4] mtime ns, [5] uid, [6] gid, [7] calls (source + 65536 * dest)
+ * and it resolves with the failure's strerror text ("grew"/"shrank" for a size change: errno -1/-2),
+ * null when none failed.
+ * A file that is not a plain small one (not regular, more than one link, over max_size, sparse)
+ * is BS_OTHER, left for the caller's own path. The batch stops at the first failure: the files
+ * after it are BS_NOT_TRIED.
+ */
+#define BATCH_FIELDS 8
+enum { BS_NOT_TRIED = 0, BS_COPIED = 1, BS_OTHER = 2, BS_FAILED = 3 };
+static const char *const STEPS[] = {"lstat", "open", "read", "close", "open", "write", "fchown", "fchmod", "futimens", "close"};
+#define SOURCE_STEPS 4
+#define CB_ROOT 1    /* the copying process is root: owners are copied */
+#define CB_SETGID 2  /* the directory is set-group-id: a new file takes its group, so chown always */
+
+static int step_index(const char *side, const char *syscall) {
+  int from = strcmp(side, "source") == 0 ? 0 : SOURCE_STEPS;
+  int to = strcmp(side, "source") == 0 ? SOURCE_STEPS : (int)(sizeof STEPS / sizeof STEPS[0]);
+  for (int i = from; i < to; i++)
+    if (strcmp(STEPS[i], syscall) == 0) return i;
+  return from;
+}
+
+static void do_copy_batch(job_t *j) {
+  const size_t max = (size_t)j->size;
+  size_t slen = strlen(j->src), dlen = strlen(j->path), nmax = 0;
+  for (size_t i = 0, off = 0; i < j->count; i++) {
+    size_t n = strlen(j->data + off);
+    if (n > nmax) nmax = n;
+    off += n + 1;
+  }
+  char *sp = malloc(slen + nmax + 2), *dp = malloc(dlen + nmax + 2), *buf = malloc(max + 1);
+  if (sp == NULL || dp == NULL || buf == NULL) {
+    free(sp);
+    free(dp);
+    free(buf);
+    errno = ENOMEM;
+    fail(j, "malloc", NULL);
+    return;
+  }
+  memcpy(sp, j->src, slen);
+  sp[slen] = '/';
+  memcpy(dp, j->path, dlen);
+  dp[dlen] = '/';
+  const char *name = j->data;
+  for (size_t i = 0; i < j->count; i++, name += strlen(name) + 1) {
+    int64_t *r = j->ext + i * BATCH_FIELDS;
+    size_t n = strlen(name);
+    memcpy(sp + slen + 1, name, n + 1);
+    memcpy(dp + dlen + 1, name, n + 1);
+    struct stat st;
+    if (lstat(sp, &st) < 0) {
+      r[0] = BS_FAILED;
+      r[1] = errno;
+      r[2] = 0;
+      r[7] = 1;
+      j->attr = strdup(strerror(errno));
+      break;
+    }
+    r[3] = (int64_t)st.st_size;
+    r[4] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    r[5] = (int64_t)st.st_uid;
+    r[6] = (int64_t)st.st_gid;
+    size_t size = (size_t)st.st_size;
+    if (!S_ISREG(st.st_mode) || st.st_nlink > 1 || size > max || (size > 0 && (size_t)st.st_blocks * 512 < size)) {
+      r[0] = BS_OTHER;
+      r[7] = 1;
+      continue;
+    }
+    int mode = (int)(st.st_mode & 07777), flags = 0;
+    if ((j->flags & CB_ROOT) != 0 && (st.st_uid != (uid_t)j->uid || st.st_gid != (gid_t)j->gid || (j->flags & CB_SETGID) != 0)) {
+      flags = CS_CHOWN | ((mode & 06000) != 0 ? CS_FCHMOD : 0);
+    }
+    int64_t atime = (int64_t)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec;
+    cs_t c = {0};
+    errno = 0;
+    /* an empty file needs no read: a later change shows in its size and mtime */
+    int e = copy_one(&c, size > 0 ? sp : NULL, dp, buf, size, mode, (int)st.st_uid, (int)st.st_gid, flags, atime, r[4]);
+    r[7] = 1 + c.src_ops + ((int64_t)c.dst_ops << 16);
+    if (e == 0 && c.changed == NULL) {
+      r[0] = BS_COPIED;
+      continue;
+    }
+    r[0] = BS_FAILED;
+    /* a size change: -1 grew, -2 shrank (step "read") */
+    r[1] = c.changed != NULL ? (strcmp(c.changed, "grew") == 0 ? -1 : -2) : e;
+    r[2] = step_index(c.side, c.syscall);
+    j->attr = strdup(c.changed != NULL ? c.changed : strerror(e));
+    break;
+  }
+  free(sp);
+  free(dp);
+  free(buf);
 }
 
 static void execute(napi_env env, void *data) {
@@ -424,6 +562,7 @@ static void execute(napi_env env, void *data) {
     case OP_GETXATTRS: do_getxattrs(j); break;
     case OP_SETXATTRS: do_setxattrs(j); break;
     case OP_COPY_SMALL: do_copy_small(j); break;
+    case OP_COPY_BATCH: do_copy_batch(j); break;
   }
 }
 
@@ -468,6 +607,11 @@ static void complete(napi_env env, napi_status status, void *data) {
     j->data_ref = NULL;
     j->data = NULL;
   }
+  if (j->out_ref != NULL) {
+    napi_delete_reference(env, j->out_ref);
+    j->out_ref = NULL;
+    j->ext = NULL;
+  }
   if (j->err != 0 || j->changed != NULL) {
     napi_reject_deferred(env, j->deferred, make_error(env, j));
   } else {
@@ -496,6 +640,10 @@ static void complete(napi_env env, napi_status status, void *data) {
         break;
       case OP_COPY_SMALL:
         napi_create_int32(env, j->src_ops + 256 * j->dst_ops, &result);
+        break;
+      case OP_COPY_BATCH:
+        if (j->attr != NULL) napi_create_string_utf8(env, j->attr, NAPI_AUTO_LENGTH, &result);
+        else napi_get_null(env, &result);
         break;
       default:
         napi_get_undefined(env, &result);
@@ -779,6 +927,68 @@ static napi_value js_copy_small(napi_env env, napi_callback_info info) {
   return start(env, j);
 }
 
+static napi_value js_copy_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  uint32_t count;
+  int32_t uid, gid, flags;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  job_t *j = new_job(OP_COPY_BATCH);
+  static const char *usage = "copyBatch(srcDir, destDir, names, count, out, maxSize, uid, gid, flags)";
+  if (j == NULL || argc < 9 || napi_get_value_uint32(env, argv[3], &count) != napi_ok || get_i64(env, argv[5], &j->size) < 0 || j->size < 0 ||
+      napi_get_value_int32(env, argv[6], &uid) != napi_ok || napi_get_value_int32(env, argv[7], &gid) != napi_ok || napi_get_value_int32(env, argv[8], &flags) != napi_ok) {
+    if (j != NULL) job_free(j);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  j->count = count;
+  j->uid = uid;
+  j->gid = gid;
+  j->flags = flags;
+  if (c_string(env, argv[0], &j->src, NULL) < 0 || c_string(env, argv[1], &j->path, NULL) < 0) {
+    job_free(j);
+    return NULL;
+  }
+  /* names: `count` NUL-terminated names, back to back */
+  bool is;
+  void *data;
+  size_t len;
+  if (napi_is_buffer(env, argv[2], &is) != napi_ok || !is || napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+    job_free(j);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  size_t seen = 0;
+  for (size_t off = 0; off < len; off++)
+    if (((char *)data)[off] == 0) seen++;
+  if (seen != count || len == 0 || ((char *)data)[len - 1] != 0) {
+    job_free(j);
+    napi_throw_type_error(env, NULL, "copyBatch: names must be `count` NUL-terminated names");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t elems;
+  void *out;
+  napi_value ab;
+  size_t byte_offset;
+  if (napi_is_typedarray(env, argv[4], &is) != napi_ok || !is || napi_get_typedarray_info(env, argv[4], &type, &elems, &out, &ab, &byte_offset) != napi_ok || type != napi_bigint64_array ||
+      elems < (size_t)count * BATCH_FIELDS) {
+    job_free(j);
+    napi_throw_type_error(env, NULL, "copyBatch: out must be a BigInt64Array of count * 8");
+    return NULL;
+  }
+  /* both kept alive (not copied) until the call completes */
+  if (napi_create_reference(env, argv[2], 1, &j->data_ref) != napi_ok || napi_create_reference(env, argv[4], 1, &j->out_ref) != napi_ok) {
+    job_free(j);
+    napi_throw_error(env, NULL, "clfsload_native: cannot hold the arguments");
+    return NULL;
+  }
+  j->data = data;
+  j->ext = out;
+  memset(out, 0, (size_t)count * BATCH_FIELDS * sizeof(int64_t));
+  return start(env, j);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_default, NULL},
@@ -788,6 +998,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"getXattrs", NULL, js_getxattrs, NULL, NULL, NULL, napi_default, NULL},
       {"setXattrs", NULL, js_setxattrs, NULL, NULL, NULL, napi_default, NULL},
       {"copySmall", NULL, js_copy_small, NULL, NULL, NULL, napi_default, NULL},
+      {"copyBatch", NULL, js_copy_batch, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value v;

@@ -20,8 +20,8 @@ import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, sourceFaults, sourceFs, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
-import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
-import { nativeMissing, nativeOps } from './native.js';
+import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, type BatchResult, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
+import { BS_COPIED, BS_FAILED, nativeMissing, nativeOps } from './native.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, SyncGate, TaskPool } from './pool.js';
 
@@ -116,6 +116,8 @@ export interface CopySummary {
   stateFile: string;
   /** hard-linked inodes with names this shard did not see: --finalize links them across shards */
   openLinks: Array<{ key: string; names: string[] }>;
+  /** the run copied extended attributes (--xattrs): --finalize sets those of the directories above the frontier */
+  xattrs: boolean;
   warnings: string[];
 }
 
@@ -139,7 +141,8 @@ interface DirTimes {
 
 type Task =
   | { t: 'list'; rel: Buffer; depth: number; owned: boolean; fresh: boolean; setgid: boolean }
-  | { t: 'entry'; rel: Buffer; depth: number; fresh: boolean; setgid: boolean }
+  | { t: 'entry'; rel: Buffer; depth: number; fresh: boolean; setgid: boolean; delayMs?: number }
+  | { t: 'batch'; dir: Buffer; dest: number; names: Buffer[]; depth: number; setgid: boolean }
   | { t: 'link'; rel: Buffer; st: Stats; group: LinkGroup }
   | { t: 'range'; file: LargeFile; start: number; end: number };
 
@@ -152,6 +155,7 @@ interface LargeFile {
   left: number;
   failed?: unknown;
   sparse: boolean;
+  setgid: boolean;
   group?: LinkGroup;
 }
 
@@ -166,9 +170,17 @@ const DEST_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
  */
 const PER_DIRECTORY = 4;
 
+/**
+ * Regular files of a directory the run created that go to the addon in one call (copyBatch): a
+ * call's thread copies them one after another, so the files in flight are the calls in flight
+ * times one; what the batch saves is the main thread's work per file (its lstat, a promise, a
+ * task), the bound of a small-file copy on a machine of few cores.
+ */
+const BATCH_FILES = 8;
+
 function groupOf(t: Task): string {
   if (t.t === 'range') return `r${t.file.rel.toString('latin1')}`;
-  if (t.t === 'list') return `d${t.rel.toString('latin1')}`;
+  if (t.t === 'list' || t.t === 'batch') return `d${(t.t === 'list' ? t.rel : t.dir).toString('latin1')}`;
   const i = t.rel.lastIndexOf(0x2f);
   return `d${i < 0 ? '' : t.rel.subarray(0, i).toString('latin1')}`;
 }
@@ -254,6 +266,10 @@ class CopyRun {
   private readonly readGate = new SyncGate();
   /** the addon's one-call copy of a small file (CLFSLOAD_NATIVE=0, or no addon: Node's calls one by one) */
   private readonly native = nativeOps()?.copySmall !== undefined;
+  /** the addon's copy of a fresh directory's small files, several in one call (copyBatch) */
+  private readonly nativeBatch = nativeOps()?.copyBatch !== undefined;
+  /** files beyond the first of each finished batch: the adaptive limit counts files, not tasks */
+  private batchExtra = 0;
 
   constructor(o: CopyOptions) {
     this.o = o;
@@ -350,7 +366,7 @@ class CopyRun {
       const rootSt = await this.fsx.srcLstat(this.src);
       if (this.o.threads === undefined) {
         const max = this.o.maxThreads ?? DEFAULT_MAX_THREADS;
-        adaptive = new AdaptiveLimit(this.pool, () => this.pool.completed + this.counts.bytes / 262144, 4, max);
+        adaptive = new AdaptiveLimit(this.pool, () => this.pool.completed + this.batchExtra + this.counts.bytes / 262144, 4, max);
       }
       progress = setInterval(() => this.o.onProgress?.(this.snapshot()), 1000);
       progress.unref();
@@ -478,7 +494,11 @@ class CopyRun {
         }
         return;
       case 'entry':
+        if (t.delayMs !== undefined) await new Promise((r) => setTimeout(r, t.delayMs));
         await this.withRetries(t.rel, () => this.entry(t));
+        return;
+      case 'batch':
+        await this.batch(t);
         return;
       case 'link':
         await this.withRetries(t.rel, () => this.link(t.rel, t.st, t.group));
@@ -490,6 +510,11 @@ class CopyRun {
   }
 
   private taskFailed(err: unknown, t: Task): void {
+    if (t.t === 'batch') {
+      // the call itself failed (no memory): each of its files goes its own way
+      for (const name of t.names) this.pool.push({ t: 'entry', rel: childRel(t.dir, name), depth: t.depth, fresh: false, setgid: t.setgid, delayMs: this.retryBaseMs });
+      return;
+    }
     const rel = t.t === 'range' ? t.file.rel : t.rel;
     this.fail(rel, err);
   }
@@ -508,14 +533,17 @@ class CopyRun {
     if (this.problems.length > this.maxErrors) this.stop('error-budget-exceeded', `more than ${this.maxErrors} entries failed (--max-errors)`);
   }
 
+  private retryable(err: unknown, attempt: number): boolean {
+    return err instanceof SourceChanged || (err instanceof SideError && (TRANSIENT.has(err.errno) || (err.side === 'dest' && err.errno === 'ENOENT' && attempt < 2)));
+  }
+
   private async withRetries(rel: Buffer, fn: () => Promise<void>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await fn();
         return;
       } catch (err) {
-        const retryable = err instanceof SourceChanged || (err instanceof SideError && (TRANSIENT.has(err.errno) || (err.side === 'dest' && err.errno === 'ENOENT' && attempt < 2)));
-        if (!retryable || attempt >= this.retries || this.stopReason !== undefined) throw err;
+        if (!this.retryable(err, attempt) || attempt >= this.retries || this.stopReason !== undefined) throw err;
         const ms = this.retryBaseMs * 2 ** attempt * (0.5 + Math.random());
         await new Promise((r) => setTimeout(r, ms));
       }
@@ -529,6 +557,8 @@ class CopyRun {
     // the source's names, for --delete only (a directory of millions of names costs memory)
     const deleting = this.o.delete === true && !t.fresh;
     const names = new Set<string>();
+    // a fresh directory's regular files go to the addon several at a time (copyBatch), by DEST
+    const batches = t.fresh && this.batching() ? this.dests.map((): Buffer[] => []) : undefined;
     for (const d of listing) {
       const name = d.name as unknown as Buffer;
       const rel = childRel(t.rel, name);
@@ -552,9 +582,61 @@ class CopyRun {
         if (ownerOf(rel, this.shard.count) !== this.shard.index) continue;
       }
       this.counts.entries += 1;
+      if (batches !== undefined && d.isFile()) {
+        const i = this.dests.length === 1 ? 0 : ownerOf(rel, this.dests.length);
+        const batch = batches[i]!;
+        batch.push(name);
+        if (batch.length >= BATCH_FILES) {
+          this.pool.push({ t: 'batch', dir: t.rel, dest: i, names: batch.splice(0), depth, setgid: t.setgid });
+        }
+        continue;
+      }
       this.pool.push({ t: 'entry', rel, depth, fresh: t.fresh, setgid: t.setgid });
     }
+    if (batches !== undefined) {
+      for (const [i, batch] of batches.entries()) if (batch.length > 0) this.pool.push({ t: 'batch', dir: t.rel, dest: i, names: batch, depth: t.depth + 1, setgid: t.setgid });
+    }
     if (deleting) await this.deleteExtras(t, names);
+  }
+
+  /**
+   * Whether a fresh directory's files may go by copyBatch: the addon has it, and nothing of the
+   * run needs a file's own path: --xattrs, --bwlimit (charged before each write), a source fault
+   * plan (tests: reads go through the seam), a dry run.
+   */
+  private batching(): boolean {
+    return this.nativeBatch && !this.xattrs && this.o.limiter === undefined && !this.o.dryRun && sourceFaults() === undefined;
+  }
+
+  /**
+   * Up to BATCH_FILES regular files of a directory this run created, by one native call. A file
+   * it copied is done; one that is not a plain small file (a hard link, a large or sparse one,
+   * not a file any more) takes the per-file path; a failure is the file's own: retried by the
+   * per-file path when it may pass (as withRetries decides), else reported. The call stops at
+   * the first failure, and the files it did not try take the per-file path too.
+   */
+  private async batch(t: Task & { t: 'batch' }): Promise<void> {
+    const root = this.dests[t.dest]!;
+    if (this.stopReason !== undefined) return;
+    const results: BatchResult[] = await this.fsx.copyBatch(join(this.src, t.dir), join(root, t.dir), t.names, Math.min(CHUNK, this.largeFileBytes - 1), t.setgid);
+    this.batchExtra += t.names.length - 1;
+    for (const [i, r] of results.entries()) {
+      const rel = childRel(t.dir, t.names[i]!);
+      if (r.status === BS_COPIED) {
+        if (!this.root) this.noteOwnerIds(r.uid, r.gid);
+        this.counts.files += 1;
+        this.counts.bytes += Number(r.size);
+        this.counts.done += 1;
+        this.state?.put({ path: rel, kind: 'file', size: r.size, mtimeNs: r.mtimeNs, status: 'done' });
+      } else if (r.status === BS_FAILED && !this.retryable(r.error, 0)) this.fail(rel, r.error);
+      else {
+        // not a plain small file, not tried, or a failure a retry may get past: the per-file path
+        // (a retry after the usual first wait, and DEST looked at first, though the call removed
+        // what it had made)
+        const failed = r.status === BS_FAILED;
+        this.pool.push({ t: 'entry', rel, depth: t.depth, fresh: !failed, setgid: t.setgid, ...(failed ? { delayMs: this.retryBaseMs } : {}) });
+      }
+    }
   }
 
   /** A directory above the frontier: every shard lists it and makes sure it exists. */
@@ -614,7 +696,7 @@ class CopyRun {
       g = { first: t.rel, dest: this.dest(t.rel, key), state: 'copying', waiters: [], names: [t.rel], nlink: Number(st.nlink) };
       this.links.set(key, g);
       try {
-        const pending = unchanged ? (this.skip(t.rel), false) : await this.file(t.rel, st, g.dest, t.fresh, g);
+        const pending = unchanged ? (this.skip(t.rel), false) : await this.file(t.rel, st, g.dest, t.fresh, t.setgid, g);
         // a large file's ranges finish the group when the last one ends
         if (!pending) this.linkGroupDone(g);
       } catch (err) {
@@ -626,11 +708,11 @@ class CopyRun {
     if (unchanged) return this.skip(t.rel);
     const dest = this.dest(t.rel);
     if (kind === 'file') {
-      await this.file(t.rel, st, dest, t.fresh);
+      await this.file(t.rel, st, dest, t.fresh, t.setgid);
       return;
     }
-    if (kind === 'symlink') return this.symlink(t.rel, st, dest, t.fresh);
-    return this.special(t.rel, st, dest, kind!, t.fresh);
+    if (kind === 'symlink') return this.symlink(t.rel, st, dest, t.fresh, t.setgid);
+    return this.special(t.rel, st, dest, kind!, t.fresh, t.setgid);
   }
 
   private skip(rel: Buffer): void {
@@ -675,7 +757,7 @@ class CopyRun {
         if (d !== undefined && d.isDirectory()) await this.fixMeta(dest, d, st, t.rel);
       }
       if (fresh) {
-        if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid || t.setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+        if (this.ownerChange(st, t.setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
         else this.noteOwner(st);
         // mkdir drops set-id bits, and a set-group-id parent passes its bit on
         if ((mode & 0o7000) !== 0 || t.setgid) await this.fsx.chmod(dest, mode);
@@ -696,8 +778,12 @@ class CopyRun {
   }
 
   private noteOwner(st: Stats): void {
+    this.noteOwnerIds(Number(st.uid), Number(st.gid));
+  }
+
+  private noteOwnerIds(uid: number, gid: number): void {
     if (this.root || this.ownerWarned) return;
-    if (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid) {
+    if (uid !== this.uid || gid !== this.gid) {
       this.ownerWarned = true;
       this.warn('not root: entries keep the copying user as owner and group (run as root to copy owners)');
     }
@@ -751,7 +837,8 @@ class CopyRun {
   }
 
   /** True when the file went on as ranges (they finish it). */
-  private async file(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, group?: LinkGroup): Promise<boolean> {
+  /** `setgid`: the directory is set-group-id (what is made in it takes its group, so the owner is always set as root). */
+  private async file(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, setgid: boolean, group?: LinkGroup): Promise<boolean> {
     if ((await this.prepare(rel, st, dest, fresh, 'file', group !== undefined)) === 'same') {
       this.done(rel, 'file', st);
       this.counts.skipped += 1;
@@ -768,12 +855,12 @@ class CopyRun {
     const sparse = size > 0 && Number(st.blocks) * 512 < size;
     const mode = Number(st.mode) & 0o7777;
     if (size >= this.largeFileBytes) {
-      await this.largeFile(rel, st, dest, sparse, group);
+      await this.largeFile(rel, st, dest, sparse, setgid, group);
       return true;
     }
     const srcPath = join(this.src, rel);
     if (size <= CHUNK && !sparse && !this.xattrs && this.native) {
-      if (await this.smallNative(srcPath, st, dest, size, mode)) {
+      if (await this.smallNative(srcPath, st, dest, size, mode, setgid)) {
         this.counts.files += 1;
         this.counts.bytes += size;
         this.done(rel, 'file', st);
@@ -797,7 +884,7 @@ class CopyRun {
       if (data !== undefined) await this.writeAll(dst, data, 0, size, 0);
       if (src !== undefined) await this.copyRange(src, dst, 0, size, true, sparse);
       await this.copyXattrs(rel, dst, false);
-      await this.finishFile(dst, st);
+      await this.finishFile(dst, st, setgid);
       const d = dst;
       dst = undefined;
       await this.fsx.close(d);
@@ -820,7 +907,7 @@ class CopyRun {
    * bytes are handed over. False: not copied, the caller takes the path without the addon (the
    * seam's reads are slow: the thread pool's path serves those).
    */
-  private async smallNative(srcPath: Buffer, st: Stats, dest: Buffer, size: number, mode: number): Promise<boolean> {
+  private async smallNative(srcPath: Buffer, st: Stats, dest: Buffer, size: number, mode: number, setgid: boolean): Promise<boolean> {
     let data: Buffer | null = null;
     if (size === 0) data = EMPTY;
     else if (sourceFaults() !== undefined) {
@@ -828,7 +915,7 @@ class CopyRun {
       data = await this.readSmall(srcPath, size);
     }
     if (this.o.limiter !== undefined && size > 0) await this.o.limiter.bytes(size, this.o.abortSignal);
-    const chown = this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid);
+    const chown = this.ownerChange(st, setgid);
     if (!this.root) this.noteOwner(st);
     const owner = chown ? { uid: Number(st.uid), gid: Number(st.gid), setIds: (mode & 0o6000) !== 0 } : undefined;
     await this.fsx.copySmall(data === null ? srcPath : null, data, size, dest, mode, owner, st.atimeNs, st.mtimeNs);
@@ -876,15 +963,21 @@ class CopyRun {
   }
 
   /** Owner (set-id bits after it: chown clears them) and times, the last steps before close. */
-  private async finishFile(dst: DestFile, st: Stats): Promise<void> {
+  private async finishFile(dst: DestFile, st: Stats, setgid: boolean): Promise<void> {
     const mode = Number(st.mode) & 0o7777;
-    if (this.root) {
-      if (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid) {
-        await this.fsx.fchown(dst, Number(st.uid), Number(st.gid));
-        if ((mode & 0o6000) !== 0) await this.fsx.fchmod(dst, mode);
-      }
+    if (this.ownerChange(st, setgid)) {
+      await this.fsx.fchown(dst, Number(st.uid), Number(st.gid));
+      if ((mode & 0o6000) !== 0) await this.fsx.fchmod(dst, mode);
     } else this.noteOwner(st);
     await this.fsx.futimes(dst, st.atimeNs, st.mtimeNs);
+  }
+
+  /**
+   * Whether an entry made in DEST needs its owner set: as root, when the source's is not the
+   * process's, or when the directory is set-group-id (a new entry takes the directory's group).
+   */
+  private ownerChange(st: Stats, setgid: boolean): boolean {
+    return this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid || setgid);
   }
 
   /** A file that failed part way is removed, so nothing half written is left behind. */
@@ -979,7 +1072,7 @@ class CopyRun {
     if (runStart >= 0) await this.writeAll(dst, buf, runStart, n - runStart, pos + runStart);
   }
 
-  private async largeFile(rel: Buffer, st: Stats, dest: Buffer, sparse: boolean, group?: LinkGroup): Promise<void> {
+  private async largeFile(rel: Buffer, st: Stats, dest: Buffer, sparse: boolean, setgid: boolean, group?: LinkGroup): Promise<void> {
     const size = Number(st.size);
     const src = await this.fsx.srcOpen(join(this.src, rel));
     let dst: DestFile;
@@ -990,7 +1083,7 @@ class CopyRun {
       throw err;
     }
     const ranges = Math.ceil(size / RANGE_BYTES);
-    const file: LargeFile = { rel, st, src, dst, dest, left: ranges, sparse, group };
+    const file: LargeFile = { rel, st, src, dst, dest, left: ranges, sparse, setgid, group };
     try {
       await this.fsx.truncate(dst, size);
     } catch (err) {
@@ -1020,7 +1113,7 @@ class CopyRun {
     if (f.failed === undefined) {
       try {
         await this.copyXattrs(f.rel, f.dst, false);
-        await this.finishFile(f.dst, f.st);
+        await this.finishFile(f.dst, f.st, f.setgid);
         await this.fsx.close(f.dst);
       } catch (err) {
         f.failed = err;
@@ -1070,7 +1163,7 @@ class CopyRun {
     return g.dest.subarray(0, g.dest.length - g.first.length - 1);
   }
 
-  private async symlink(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean): Promise<void> {
+  private async symlink(rel: Buffer, st: Stats, dest: Buffer, fresh: boolean, setgid: boolean): Promise<void> {
     if ((await this.prepare(rel, st, dest, fresh, 'symlink')) === 'same') {
       this.done(rel, 'symlink', st);
       this.counts.skipped += 1;
@@ -1084,7 +1177,7 @@ class CopyRun {
       return;
     }
     await this.fsx.symlink(target, dest);
-    if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+    if (this.ownerChange(st, setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
     else this.noteOwner(st);
     await this.copyXattrs(rel, dest, false);
     await this.fsx.lutimes(dest, st.atimeNs, st.mtimeNs);
@@ -1092,7 +1185,7 @@ class CopyRun {
     this.done(rel, 'symlink', st);
   }
 
-  private async special(rel: Buffer, st: Stats, dest: Buffer, kind: string, fresh: boolean): Promise<void> {
+  private async special(rel: Buffer, st: Stats, dest: Buffer, kind: string, fresh: boolean, setgid: boolean): Promise<void> {
     if ((await this.prepare(rel, st, dest, fresh, kind)) === 'same') {
       this.done(rel, kind, st);
       this.counts.skipped += 1;
@@ -1108,7 +1201,7 @@ class CopyRun {
     const stagingDir = join(root, Buffer.from(`${COPY_META_DIR}/tmp`));
     await this.fsx.mkdirp(stagingDir, 0o700);
     await this.fsx.mknod(stagingDir, `${shardName(this.shard)}-${process.pid}-${this.stagingSeq++}`, dest, kind, Number(st.mode), st.rdev);
-    if (this.root && (Number(st.uid) !== this.uid || Number(st.gid) !== this.gid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
+    if (this.ownerChange(st, setgid)) await this.fsx.lchown(dest, Number(st.uid), Number(st.gid));
     else this.noteOwner(st);
     await this.copyXattrs(rel, dest, false);
     await this.fsx.utimes(dest, st.atimeNs, st.mtimeNs);
@@ -1193,6 +1286,7 @@ class CopyRun {
       threads: { fixed: this.o.threads !== undefined, final: this.pool.currentLimit, max: this.o.threads ?? this.o.maxThreads ?? DEFAULT_MAX_THREADS },
       stateFile: this.state?.file ?? '',
       openLinks,
+      xattrs: this.xattrs,
       warnings: this.warnings,
     };
     if (this.shard.count > 1 && !this.o.dryRun) writeShardSummary(this.dests[0]!, summary);

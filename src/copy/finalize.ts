@@ -3,7 +3,8 @@
  * `copy --finalize SOURCE DEST --shards N`. It links the names of a hard-linked file that fell in
  * different shards (each shard wrote its own copy of the data; the later ones become links to the
  * first), then sets owner, mode and times of the directories every shard wrote into (the ones
- * above the frontier) and of the directories whose names it re-linked, deepest first.
+ * above the frontier, the root among them) and of the directories whose names it re-linked,
+ * deepest first, and their extended attributes when the shards copied them (--xattrs).
  * `reportCopy` adds up the shards' summaries (`copy --report`).
  */
 import * as fs from 'node:fs';
@@ -166,12 +167,16 @@ export async function finalizeCopy(o: FinalizeOptions): Promise<FinalizeSummary>
   for (const d of frontierDirs) touched.set(d.toString('latin1'), d);
   const dirs = [...touched.values()].sort((a, b) => depthOf(b) - depthOf(a));
   const root = process.getuid?.() === 0;
+  // a shard sets a frontier directory's attributes only when it made it, and no shard the root's
+  const xattrs = found.some((s) => s!.xattrs === true);
   for (const rel of dirs) {
     try {
       const s = await fsx.srcLstat(join(src, rel));
       const t = join(dst, rel);
       if (root) await fsx.lchown(t, Number(s.uid), Number(s.gid));
       await fsx.chmod(t, Number(s.mode) & 0o7777);
+      // as a single run sets an existing directory's: the source's, and none it has not
+      if (xattrs) await fsx.setXattrs(t, await fsx.srcXattrs(join(src, rel)), true);
       await fsx.utimes(t, s.atimeNs, s.mtimeNs);
     } catch (err) {
       problems.push({ path: displayPath(rel.length === 0 ? Buffer.from('.') : rel), message: describe(err) });

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { sourceFs } from '../scan/index.js';
-import { COPY_CHOWN, COPY_FCHMOD, nativeError, nativeOps } from './native.js';
+import { BATCH_FIELDS, BATCH_ROOT, BATCH_SETGID, BATCH_STEPS, BS_FAILED, COPY_CHOWN, COPY_FCHMOD, nativeError, nativeOps } from './native.js';
 
 /** One extended attribute: its name and value as bytes. */
 export interface Xattr {
@@ -41,6 +41,27 @@ export class SideError extends Error {
 /** The source's size was not its lstat's when it was read: the copy is retried. */
 export class SourceChanged extends Error {}
 
+/** One name of a copyBatch: what became of it (BS_* of native.ts) and, once lstat'ed, its size and mtime. */
+export interface BatchResult {
+  status: number;
+  size: bigint;
+  mtimeNs: bigint;
+  uid: number;
+  gid: number;
+  /** status BS_FAILED: a SideError or a SourceChanged */
+  error?: Error;
+}
+
+/** A native call's failure worded as Node's own errors are ("ENOSPC: no space left on device, write"), as a SideError of its side. */
+function nativeSideError(side: Side, errno: number, text: string, syscall: string): SideError {
+  const code = nativeError({ errno }).code ?? 'EUNKNOWN';
+  const node: NodeJS.ErrnoException = new Error(`${code}: ${text.charAt(0).toLowerCase()}${text.slice(1)}, ${syscall}`);
+  node.code = code;
+  node.errno = errno;
+  node.syscall = syscall;
+  return new SideError(side, code, node);
+}
+
 function tag(side: Side) {
   return (err: unknown): never => {
     if (err instanceof SideError) throw err;
@@ -48,6 +69,7 @@ function tag(side: Side) {
   };
 }
 const srcFail = tag('source');
+const NUL = Buffer.alloc(1);
 const dstFail = tag('dest');
 
 const fsp = fs.promises;
@@ -63,6 +85,8 @@ function cb<T>(call: (done: (err: NodeJS.ErrnoException | null, value?: T) => vo
 export class CountedFs {
   readonly ops: OpCounts = { source: 0, dest: 0 };
   private readonly root = process.getuid?.() === 0;
+  private readonly uid = process.getuid?.() ?? 0;
+  private readonly gid = process.getgid?.() ?? 0;
 
   private src<T>(p: Promise<T>): Promise<T> {
     this.ops.source += 1;
@@ -208,17 +232,43 @@ export class CountedFs {
           this.ops.dest += e.ops >> 8;
         }
         if (e.changed !== undefined) throw new SourceChanged(`${e.changed} while being copied`);
-        const side: Side = e.side === 'source' ? 'source' : 'dest';
-        const code = nativeError(e).code ?? 'EUNKNOWN';
-        // worded as Node's own errors are ("ENOSPC: no space left on device, write")
-        const text = e.message.slice(e.message.indexOf(': ') + 2);
-        const node: NodeJS.ErrnoException = new Error(`${code}: ${text.charAt(0).toLowerCase()}${text.slice(1)}, ${e.syscall ?? 'call'}`);
-        node.code = code;
-        node.errno = e.errno;
-        node.syscall = e.syscall;
-        throw new SideError(side, code, node);
+        throw nativeSideError(e.side === 'source' ? 'source' : 'dest', e.errno ?? 0, e.message.slice(e.message.indexOf(': ') + 2), e.syscall ?? 'call');
       },
     );
+  }
+  /**
+   * The regular files `names` of the source directory `srcDir`, copied into `destDir` (a
+   * directory this run created: nothing is there) by one native call (NativeOps.copyBatch): each
+   * lstat'ed, and copied when it is a plain small file of at most `maxSize` bytes. One result per
+   * name; the calls are counted as made. The call stops at the first failure: the names after it
+   * are BS_NOT_TRIED.
+   */
+  async copyBatch(srcDir: Buffer, destDir: Buffer, names: Buffer[], maxSize: number, setgid: boolean): Promise<BatchResult[]> {
+    const n = nativeOps()!;
+    const parts: Buffer[] = [];
+    for (const name of names) parts.push(name, NUL);
+    const out = new BigInt64Array(names.length * BATCH_FIELDS);
+    const flags = (this.root ? BATCH_ROOT : 0) | (setgid ? BATCH_SETGID : 0);
+    const text = await n.copyBatch(srcDir, destDir, Buffer.concat(parts), names.length, out, maxSize, this.uid, this.gid, flags).catch((err: unknown) => {
+      throw new SideError('dest', nativeError(err).code ?? 'EUNKNOWN', err);
+    });
+    const results: BatchResult[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const r = i * BATCH_FIELDS;
+      const status = Number(out[r]);
+      const ops = Number(out[r + 7]);
+      this.ops.source += ops & 0xffff;
+      this.ops.dest += ops >>> 16;
+      const res: BatchResult = { status, size: out[r + 3]!, mtimeNs: out[r + 4]!, uid: Number(out[r + 5]), gid: Number(out[r + 6]) };
+      if (status === BS_FAILED) {
+        const errno = Number(out[r + 1]);
+        const step = Number(out[r + 2]);
+        if (errno < 0) res.error = new SourceChanged(`${errno === -1 ? 'grew' : 'shrank'} while being copied`);
+        else res.error = nativeSideError(step < 4 ? 'source' : 'dest', errno, text ?? 'error', BATCH_STEPS[step] ?? 'call');
+      }
+      results.push(res);
+    }
+    return results;
   }
   close(fd: DestFile): Promise<void> {
     return this.dst(cb<void>((done) => fs.close(fd, (err) => done(err))));

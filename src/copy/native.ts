@@ -29,10 +29,29 @@ export interface NativeOps {
    * was not its lstat's.
    */
   copySmall(src: Buffer | null, data: Buffer | null, size: number, dest: Buffer, mode: number, uid: number, gid: number, flags: number, atimeNs: bigint, mtimeNs: bigint): Promise<number>;
+  /**
+   * The regular files `names` (NUL-terminated, back to back) of the directory `srcDir`, into
+   * `destDir` where nothing is yet, one after another in one call on the pool: each lstat'ed,
+   * then, when it is a plain small file (regular, one link, at most `maxSize` bytes, not sparse),
+   * copied as copySmall copies one, its owner given when `flags & BATCH_ROOT` and it differs from
+   * `uid`/`gid` (always under `flags & BATCH_SETGID`). `out` gets BATCH_FIELDS int64 per name
+   * (native/clfsload_native.c says which); the call stops at the first failure and resolves with
+   * that failure's strerror text (null when none failed).
+   */
+  copyBatch(srcDir: Buffer, destDir: Buffer, names: Buffer, count: number, out: BigInt64Array, maxSize: number, uid: number, gid: number, flags: number): Promise<string | null | undefined>;
 }
 
 export const COPY_CHOWN = 1;
 export const COPY_FCHMOD = 2;
+export const BATCH_ROOT = 1;
+export const BATCH_SETGID = 2;
+export const BATCH_FIELDS = 8;
+export const BS_NOT_TRIED = 0;
+export const BS_COPIED = 1;
+export const BS_OTHER = 2;
+export const BS_FAILED = 3;
+/** copyBatch's step numbers: the first four on the source side */
+export const BATCH_STEPS = ['lstat', 'open', 'read', 'close', 'open', 'write', 'fchown', 'fchmod', 'futimens', 'close'] as const;
 
 let loaded: { ops: NativeOps | undefined; why: string } | undefined;
 

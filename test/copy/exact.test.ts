@@ -387,3 +387,38 @@ test('copy state: version 2 stores the paths as bytes; a version-1 state is upgr
     (e: Error) => /another copy \(source was \/s\/caf\\xe9, now \/s\/caf\\xe8\)/.test(e.message),
   );
 });
+
+test('copy --xattrs in shards, then --finalize: the root and the directories above the frontier get their attributes too; compare --xattrs is clean', (t) => {
+  const dir = tmp(t, 'xattrs-shards');
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fs.mkdirSync(dst);
+  for (let a = 0; a < 3; a++) {
+    for (let b = 0; b < 12; b++) {
+      const sub = path.join(src, `top${a}`, `sub${b}`);
+      fs.mkdirSync(sub, { recursive: true });
+      fs.writeFileSync(path.join(sub, 'f'), `${a}/${b}`);
+    }
+    setXattr(path.join(src, `top${a}`), 'user.top', Buffer.from(`top ${a}`).toString('hex'));
+  }
+  setXattr(src, 'user.root', 'c0ffee');
+  setXattr(path.join(src, 'top1/sub3'), 'user.deeper', '01');
+  setXattr(path.join(src, 'top2/sub5/f'), 'user.file', '02');
+  // the DEST root had one the source has not: a single --xattrs run removes it, so does finalize
+  setXattr(dst, 'user.stale', '00');
+  const state = ['--state-dir', path.join(dir, 'state'), '--xattrs', '--json'];
+  const depths = new Set<unknown>();
+  for (const k of [0, 1, 2]) {
+    const r = clfs(['copy', src, dst, '--shard', `${k}/3`, ...state]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    depths.add(r.json!.frontierDepth);
+  }
+  assert.equal(depths.size, 1);
+  assert.ok((depths.values().next().value as number) >= 2, 'the root and the top directories are above the frontier');
+  const fin = clfs(['copy', '--finalize', src, dst, '--shards', '3']);
+  assert.equal(fin.code, 0, fin.stdout + fin.stderr);
+  assert.deepEqual(xattrsOf(dst), { 'user.root': 'c0ffee' });
+  for (const rel of ['top0', 'top1', 'top2', 'top1/sub3', 'top2/sub5/f']) assert.deepEqual(xattrsOf(path.join(dst, rel)), xattrsOf(path.join(src, rel)), rel);
+  const cmp = clfs(['compare', src, dst, '--xattrs']);
+  assert.equal(cmp.code, 0, cmp.stdout + cmp.stderr);
+});
