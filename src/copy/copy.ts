@@ -20,7 +20,7 @@ import { ClfsError, isClfsError, stopsRun } from '../errors/index.js';
 import { DEFAULT_FILTERS, describeFilters, displayPath, holdsMarker, kindOfMode, sameFilters, SourceFilter, sourceFaults, sourceFs, type FilterSpec } from '../scan/index.js';
 import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
-import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, type BatchResult, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
+import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, throughDouble, type BatchResult, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
 import { BS_COPIED, BS_FAILED, nativeMissing, nativeOps } from './native.js';
 import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
 import { AdaptiveLimit, SyncGate, TaskPool } from './pool.js';
@@ -207,10 +207,13 @@ export function shardName(s: Shard): string {
  * Equal to the precision both sides keep: a time's precision is read from its own nanoseconds
  * (…789 ns, …000 µs, …000000 ms, none: the second), and the two are compared at the coarser
  * of the two (a destination that keeps microseconds, as Node's fallback sets them, or seconds
- * compares equal to a source in nanoseconds; two nanosecond sides must agree to the nanosecond).
+ * compares equal to a source in nanoseconds; two nanosecond sides must agree to the nanosecond),
+ * or one side is what Node 24's utimes makes of the other (throughDouble).
  */
 export function sameTime(a: bigint, b: bigint): boolean {
   if (a === b) return true;
+  // a side set through Node's utimes on Node 24, without the addon, from the other's time
+  if (b === throughDouble(a) || a === throughDouble(b)) return true;
   const unit = timeUnit(a) > timeUnit(b) ? timeUnit(a) : timeUnit(b);
   return floorDiv(a, unit) === floorDiv(b, unit);
 }

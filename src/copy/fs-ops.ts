@@ -396,6 +396,21 @@ export function seconds(ns: bigint): number {
   return (Number(ns / 1000n) + 0.5) / 1e6;
 }
 
+/**
+ * The time a destination gets from seconds(ns) through Node's utimes where libuv passes on the
+ * double's own nanoseconds (Node 24; Node 20 and 22 truncate to the microsecond, which
+ * sameTime takes as a microsecond destination): seconds(ns) split as libuv splits it. The
+ * double cannot hold the microsecond exactly (its step is about 240 ns in this century), so this
+ * is the one value such a copy can leave, and sameTime counts it as the source's time.
+ * undefined before 1970, where this is not worked out.
+ */
+export function throughDouble(ns: bigint): bigint | undefined {
+  if (ns < 0n) return undefined;
+  const d = seconds(ns);
+  const whole = Math.trunc(d);
+  return BigInt(whole) * 1_000_000_000n + BigInt(Math.trunc((d - whole) * 1e9));
+}
+
 /** Linux's dev_t encoding (glibc gnu_dev_major / gnu_dev_minor). */
 export function major(rdev: bigint): number {
   return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));

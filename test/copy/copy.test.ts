@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { manifestLines, sourceManifest } from '../helpers/manifest.js';
 import { isRoot, mountTmpfs } from '../helpers/privilege.js';
 import { buildSmallFilesTree } from '../helpers/tree-builder.js';
+import { dateNs, setTimesNs } from '../helpers/times.js';
 
 const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 // the tests set the pool themselves, so the process they kill is the copy (no re-run for the pool)
@@ -57,10 +58,9 @@ function usTimes(root: string, rel: string): [bigint, bigint] {
   return [s.mtimeNs / 1000n, s.atimeNs / 1000n];
 }
 
-/** Times back as they were, to the microsecond (a Date has only milliseconds). */
+/** Times back as they were, to the nanosecond. */
 function restoreTimes(p: string, s: fs.BigIntStats): void {
-  const sec = (ns: bigint) => (Number(ns / 1000n) + 0.5) / 1e6;
-  fs.lutimesSync(p, sec(s.atimeNs), sec(s.mtimeNs));
+  setTimesNs(p, s.atimeNs, s.mtimeNs);
 }
 
 const odd = (s: string) => Buffer.from(s, 'latin1');
@@ -105,11 +105,8 @@ function buildKinds(src: string): void {
     fs.chownSync(path.join(src, 'a/b'), 4321, 8765);
     fs.lchownSync(path.join(src, 'other/rel-link'), 99, 98);
   }
-  const when = new Date('2003-04-05T06:07:08.123456Z');
-  fs.utimesSync(path.join(src, 'a/size-4097'), when, when);
-  fs.lutimesSync(path.join(src, 'other/rel-link'), when, when);
-  fs.utimesSync(path.join(src, 'empty/deeper'), when, when);
-  fs.utimesSync(path.join(src, 'a/b/c'), when, when);
+  const when = dateNs(new Date('2003-04-05T06:07:08.123Z'));
+  for (const rel of ['a/size-4097', 'other/rel-link', 'empty/deeper', 'a/b/c']) setTimesNs(path.join(src, rel), when, when);
 }
 
 test('copy: every entry kind, boundary sizes, odd names, hard links across directories, sparse, into an equal tree', async (t) => {
@@ -220,7 +217,7 @@ test('compare: catches each kind of difference and names the paths; exit 1', (t)
   });
   keep('a/size-4096', () => fs.appendFileSync(d('a/size-4096'), 'x'));
   fs.chmodSync(d('a/size-1'), 0o755);
-  fs.utimesSync(d('a/size-4097'), new Date(1e12), new Date(1e12));
+  setTimesNs(d('a/size-4097'), 10n ** 18n, 10n ** 18n);
   keep('other/rel-link', () => {
     fs.rmSync(d('other/rel-link'));
     fs.symlinkSync('../a/size-0', d('other/rel-link'));

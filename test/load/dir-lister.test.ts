@@ -66,7 +66,10 @@ test('a huge directory is streamed a few chunks ahead of its reader, in readdir 
   const lister = new DirLister(1);
   t.after(() => lister.close());
   const s = lister.stream(Buffer.from(big));
-  // the thread lists until it may send no more: give it ample time, then count what it sent
+  // the thread lists until it may send no more: wait for its first chunk (a thread may take
+  // seconds to start on a busy machine), then until 300 ms pass with nothing more, and count
+  const deadline = Date.now() + 30_000;
+  while (s.buffered === 0 && Date.now() < deadline) await sleep(20);
   let seen = -1;
   while (seen !== s.buffered) {
     seen = s.buffered;
