@@ -294,7 +294,8 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   }
   // what a worker could not store failed there once already: one put alone first, so that a
   // refusal that stops the run (an expired SAS) is sent once more, not once per blob in flight
-  const probe = workerStores && run.folder === undefined && blobs.length > 1 ? run.sendPut(blobs[0]!.name, blobs[0]!.data) : undefined;
+  // (through the run's queue like the rest: --concurrency bounds it too)
+  const probe = workerStores && run.folder === undefined && blobs.length > 1 ? (run.puts.add(() => run.sendPut(blobs[0]!.name, blobs[0]!.data)) as Promise<void>) : undefined;
   if (probe !== undefined) await probe.catch(() => undefined);
   const settled = await Promise.allSettled(
     blobs.map(async (b, i) => {
