@@ -55,6 +55,8 @@ export interface FolderTargetOptions {
   syncOps?: FolderSyncOps;
   /** fsync mode: files remembered between flushes before they are synced in the background; default 4096 */
   syncBatch?: number;
+  /** syncfs mode: bytes written since the last sync began that start one in the background (folder-sync.ts); default 64 MiB, 0: never */
+  writebackAheadBytes?: number;
   /** default 16 */
   maxConnections?: number;
   /**
@@ -96,6 +98,7 @@ export class FolderTarget implements Target {
       durability: options.durability ?? 'auto',
       ops: options.syncOps ?? systemSyncOps,
       batch: options.syncBatch,
+      writebackAheadBytes: options.writebackAheadBytes,
       description: this.description,
       toError: (error, subject) => this.#toClfsError(error, subject, 'sync'),
     });
@@ -126,7 +129,7 @@ export class FolderTarget implements Target {
       if (options.abortSignal?.aborted) throw abortedError(this.description, name);
       const failure = await this.#writer.writeOne({ tempPath, finalPath, data }, this.#fsync);
       if (failure !== undefined) throw await this.#toClfsError(failure.error, name, 'write');
-      await this.#sync.written([finalPath]);
+      await this.#sync.written([finalPath], data.byteLength);
       return;
     }
     try {
@@ -146,7 +149,7 @@ export class FolderTarget implements Target {
       await unlink(tempPath).catch(() => undefined);
       throw await this.#toClfsError(error, name, 'write');
     }
-    await this.#sync.written([finalPath]);
+    await this.#sync.written([finalPath], data.byteLength);
   }
 
   async putMany(items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> {
@@ -158,7 +161,10 @@ export class FolderTarget implements Target {
     // the items before a failure were written: the caller puts them again, but until then they
     // are blobs like any other
     const written = failure === undefined ? writes : writes.slice(0, failure.index);
-    const backlog = this.#sync.written(written.map((w) => w.finalPath));
+    const backlog = this.#sync.written(
+      written.map((w) => w.finalPath),
+      written.reduce((n, w) => n + w.data.byteLength, 0),
+    );
     if (failure !== undefined) throw await this.#toClfsError(failure.error, items[failure.index]!.name, 'write');
     await backlog;
   }
@@ -174,13 +180,16 @@ export class FolderTarget implements Target {
   }
 
   /**
-   * Blobs another thread wrote into this folder (workerWrites), as putMany's written files: the
-   * next flush makes them durable. Returns a promise when background syncs are backed up (wait
-   * for it before recording them, as putMany does).
+   * Blobs another thread wrote into this folder (workerWrites), `bytes` in all when known, as
+   * putMany's written files: the next flush makes them durable. Returns a promise when background
+   * syncs are backed up (wait for it before recording them, as putMany does).
    */
-  workerWritten(names: readonly string[]): Promise<void> | undefined {
+  workerWritten(names: readonly string[], bytes = 0): Promise<void> | undefined {
     const dir = this.path.endsWith('/') ? this.path : `${this.path}/`;
-    return this.#sync.written(names.map((n) => dir + n));
+    return this.#sync.written(
+      names.map((n) => dir + n),
+      bytes,
+    );
   }
 
   async close(): Promise<void> {
