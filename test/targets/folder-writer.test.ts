@@ -1,0 +1,59 @@
+/**
+ * FolderWriter (the folder target's writer threads): what runs in the calling thread before any
+ * thread is needed, and that the answers are the same.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { FolderWriter } from '../../src/targets/folder-writer.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function folder(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'clfs-writer-'));
+  dirs.push(d);
+  return d;
+}
+
+describe('FolderWriter', () => {
+  it('writes a turn of a few small puts in the calling thread until a larger turn starts a thread', async () => {
+    const dir = await folder();
+    const w = new FolderWriter();
+    const one = await w.writeOne({ tempPath: join(dir, '.tmp-a'), finalPath: join(dir, 'a'), data: Buffer.from('a') }, false);
+    assert.equal(one, undefined);
+    const few = await Promise.all(['b', 'c', 'd', 'e'].map((n) => w.writeOne({ finalPath: join(dir, n), data: Buffer.from(n) }, false)));
+    assert.deepEqual(few, [undefined, undefined, undefined, undefined]);
+    assert.equal(w.threadsStarted, 0, 'turns of up to four puts: no thread');
+    const many = await Promise.all(Array.from({ length: 10 }, (_, i) => w.writeOne({ finalPath: join(dir, `m${i}`), data: Buffer.from(String(i)) }, false)));
+    assert.ok(many.every((f) => f === undefined));
+    assert.ok(w.threadsStarted >= 1, 'a turn of ten starts a thread');
+    const started = w.threadsStarted;
+    await w.writeOne({ finalPath: join(dir, 'z'), data: Buffer.from('z') }, false);
+    assert.ok(w.threadsStarted >= started, 'and later single puts go to the threads');
+    assert.deepEqual(readdirSync(dir).sort(), ['a', 'b', 'c', 'd', 'e', ...Array.from({ length: 10 }, (_, i) => `m${i}`), 'z'].sort(), 'renamed, no temp file left');
+    assert.equal(readFileSync(join(dir, 'a'), 'utf8'), 'a');
+    await w.close();
+  });
+
+  it('a put that fails in the calling thread is answered with its error; the rest of its turn is written', async () => {
+    const dir = await folder();
+    const w = new FolderWriter();
+    const answers = await Promise.all([
+      w.writeOne({ finalPath: join(dir, 'ok1'), data: Buffer.from('1') }, false),
+      w.writeOne({ finalPath: join(dir, 'missing', 'bad'), data: Buffer.from('2') }, false),
+      w.writeOne({ finalPath: join(dir, 'ok2'), data: Buffer.from('3') }, false),
+    ]);
+    assert.equal(answers[0], undefined);
+    assert.equal((answers[1]?.error as NodeJS.ErrnoException).code, 'ENOENT');
+    assert.equal(answers[2], undefined);
+    assert.equal(w.threadsStarted, 0);
+    assert.ok(existsSync(join(dir, 'ok2')));
+    await w.close();
+  });
+});
