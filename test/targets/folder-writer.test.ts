@@ -1,14 +1,16 @@
 /**
- * FolderWriter (the folder target's writer threads): what runs in the calling thread before any
- * thread is needed, and that the answers are the same.
+ * FolderWriter (the folder target's writer threads) and FolderTarget.list of a small folder: what
+ * runs in the calling thread before any thread is needed, and that the answers are the same.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { FolderWriter } from '../../src/targets/folder-writer.js';
+import { FolderTarget } from '../../src/targets/index.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -55,5 +57,54 @@ describe('FolderWriter', () => {
     assert.equal(w.threadsStarted, 0);
     assert.ok(existsSync(join(dir, 'ok2')));
     await w.close();
+  });
+});
+
+describe('FolderTarget.list of a small folder', () => {
+  it('gives the same sorted names either side of the in-thread limit: regular files only, no temp files', async () => {
+    for (const count of [0, 3, 64, 65, 200]) {
+      const dir = await folder();
+      const want: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const name = `b${String((i * 37) % 1000).padStart(4, '0')}`;
+        want.push(name);
+        await writeFile(join(dir, name), name);
+      }
+      await writeFile(join(dir, '.clfsload-tmp-x.abc'), 'temp');
+      await mkdir(join(dir, 'sub'));
+      const target = new FolderTarget(dir, { writerThread: false });
+      const got: Array<{ name: string; sizeBytes: number }> = [];
+      for await (const b of target.list('')) got.push(b);
+      assert.deepEqual(
+        got.map((b) => b.name),
+        want.sort(),
+        `${count} blobs`,
+      );
+      assert.ok(got.every((b) => b.sizeBytes === 5));
+      const prefixed: string[] = [];
+      for await (const b of target.list('b00', { namesOnly: true })) prefixed.push(b.name);
+      assert.deepEqual(
+        prefixed,
+        want.filter((n) => n.startsWith('b00')),
+      );
+      await target.close();
+    }
+  });
+
+  it('lists an empty folder without starting a reader thread (a load’s first request)', async () => {
+    const dir = await folder();
+    const targets = new URL('../../src/targets/index.js', import.meta.url).href;
+    // a process of its own: the threads of this one are the other tests'
+    const code = `const { FolderTarget } = await import(${JSON.stringify(targets)});
+const { readdirSync, readFileSync } = await import('node:fs');
+const t = new FolderTarget(${JSON.stringify(dir)});
+for await (const b of t.list('')) throw new Error('not empty: ' + b.name);
+const names = readdirSync('/proc/self/task').map((id) => readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim());
+await t.close();
+console.log(JSON.stringify(names));`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--input-type=module', '-e', code], (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+    );
+    assert.ok(!JSON.parse(out).includes('clfs-reader'), out);
   });
 });
