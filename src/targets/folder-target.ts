@@ -93,6 +93,10 @@ export class FolderTarget implements Target {
   readonly #writer: FolderWriter | undefined;
   readonly #sync: FolderSync;
   readonly #reader = new FolderReader();
+  /** whether anything was asked of the reader threads yet (get reads alone in this thread until then) */
+  #readerUsed = false;
+  /** gets under way in this thread that did not go to the reader threads */
+  #getsInFlight = 0;
 
   constructor(path: string, options: FolderTargetOptions = {}) {
     this.path = resolve(path);
@@ -207,6 +211,17 @@ export class FolderTarget implements Target {
     try {
       if (options.range === undefined) {
         if (options.abortSignal?.aborted) throw abortedError(this.description, name);
+        // a get alone before the reader threads were needed (a load's finalize reads its tmp root
+        // back): here, through libuv's pool, rather than boot a thread for it
+        if (!this.#readerUsed && this.#getsInFlight === 0) {
+          this.#getsInFlight += 1;
+          try {
+            return await readFile(path, { signal: options.abortSignal });
+          } finally {
+            this.#getsInFlight -= 1;
+          }
+        }
+        this.#readerUsed = true;
         // small blobs on the reader threads; a larger one (its size came back) read here
         const small = await this.#reader.read(path, SMALL_GET_BYTES);
         return typeof small !== 'number' ? small : await readFile(path, { signal: options.abortSignal });
@@ -253,7 +268,9 @@ export class FolderTarget implements Target {
     let names: string[];
     try {
       // a small folder here; else the whole folder on a reader thread: the caller's event loop stays free meanwhile
-      names = (await this.#smallFolderNames(prefix)) ?? (await this.#reader.names(this.path, prefix, TEMP_PREFIX));
+      const small = await this.#smallFolderNames(prefix);
+      if (small === undefined) this.#readerUsed = true;
+      names = small ?? (await this.#reader.names(this.path, prefix, TEMP_PREFIX));
     } catch (error) {
       throw await this.#toClfsError(error, prefix, 'list');
     }
@@ -274,6 +291,7 @@ export class FolderTarget implements Target {
       const name = names[i]!;
       if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
       while (asked < names.length && asked < i + LIST_STAT_AHEAD) {
+        this.#readerUsed = true;
         const size = this.#reader.size(join(this.path, names[asked++]!));
         size.catch(() => undefined);
         sizes.push(size);

@@ -1,6 +1,6 @@
 /**
- * FolderWriter (the folder target's writer threads) and FolderTarget.list of a small folder: what
- * runs in the calling thread before any thread is needed, and that the answers are the same.
+ * FolderWriter (the folder target's writer threads), FolderTarget.list of a small folder and a get
+ * alone: what runs in the calling thread before any thread is needed, and that the answers are the same.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -60,7 +60,7 @@ describe('FolderWriter', () => {
   });
 });
 
-describe('FolderTarget.list of a small folder', () => {
+describe('FolderTarget.list of a small folder, and a get alone', () => {
   it('gives the same sorted names either side of the in-thread limit: regular files only, no temp files', async () => {
     for (const count of [0, 3, 64, 65, 200]) {
       const dir = await folder();
@@ -91,7 +91,7 @@ describe('FolderTarget.list of a small folder', () => {
     }
   });
 
-  it('lists an empty folder without starting a reader thread (a load’s first request)', async () => {
+  it('lists an empty folder, puts a blob and gets it back alone without starting a reader or writer thread (a large-file load’s requests)', async () => {
     const dir = await folder();
     const targets = new URL('../../src/targets/index.js', import.meta.url).href;
     // a process of its own: the threads of this one are the other tests'
@@ -99,12 +99,16 @@ describe('FolderTarget.list of a small folder', () => {
 const { readdirSync, readFileSync } = await import('node:fs');
 const t = new FolderTarget(${JSON.stringify(dir)});
 for await (const b of t.list('')) throw new Error('not empty: ' + b.name);
+await t.put('x', Buffer.from('bytes of x'));
+const back = (await t.get('x')).toString();
+if (back !== 'bytes of x') throw new Error('got back ' + back);
 const names = readdirSync('/proc/self/task').map((id) => readFileSync('/proc/self/task/' + id + '/comm', 'utf8').trim());
 await t.close();
 console.log(JSON.stringify(names));`;
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, ['--input-type=module', '-e', code], (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
     );
-    assert.ok(!JSON.parse(out).includes('clfs-reader'), out);
+    const threads = JSON.parse(out) as string[];
+    assert.ok(!threads.includes('clfs-reader') && !threads.includes('clfs-writer'), out);
   });
 });
