@@ -226,7 +226,7 @@ export class LoadRun {
    * counted like a put, and handed to the target so that the next flush makes it durable.
    */
   async workerWrote(name: string, bytes: number): Promise<void> {
-    await this.folder!.workerWritten([name]);
+    await this.folder!.workerWritten([name], bytes);
     this.stats.blobsWritten += 1;
     this.stats.bytesUploaded += bytes;
   }

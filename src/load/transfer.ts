@@ -241,6 +241,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
   // stored by the worker (encodeRange's write): into a folder, recorded like putMany's; into a
   // container, durable already
   const written: string[] = [];
+  let writtenBytes = 0;
   for (const r of results) {
     const row: EntryRef = { id: r.id, parentId: r.parentId, ftype: r.ftype, reconcile: r.reconcile };
     if (r.kind === 'segmented') {
@@ -259,12 +260,13 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
         run.stats.bytesDone += r.writtenSize;
         run.stats.blobsWritten += 1;
         run.stats.bytesUploaded += r.bytes ?? 0;
+        writtenBytes += r.bytes ?? 0;
       } else blobs.push({ row, name: r.name, data: r.blob, writtenSize: r.writtenSize });
     }
   }
   if (written.length > 0) {
     // known to the folder's next flush before any completion is recorded (flushOnce flushes first)
-    const backlog = run.folder?.workerWritten(written);
+    const backlog = run.folder?.workerWritten(written, writtenBytes);
     if (backlog !== undefined) await backlog;
     if (blobs.length === 0) {
       run.complete(completions);

@@ -11,7 +11,7 @@
  * fsync of each file and then of the folder).
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, opendir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClfsError } from '../errors/index.js';
@@ -37,6 +37,12 @@ const TEMP_PREFIX = FOLDER_TEMP_PREFIX;
 const SMALL_PUT_BYTES = 256 * 1024;
 /** Blobs whose sizes list reads between two turns of the event loop. */
 const LIST_STAT_CHUNK = 256;
+/**
+ * A folder of at most this many entries is listed in the calling thread (one readdir through
+ * libuv's pool), not on a reader thread: a load's first request is the listing of its empty
+ * target, and booting a reader thread for it cost INIT 65 ms on the 2-core bench machine.
+ */
+const LIST_HERE_MAX_ENTRIES = 64;
 
 export type { FolderDurability, FolderSyncOps } from './folder-sync.js';
 
@@ -55,6 +61,8 @@ export interface FolderTargetOptions {
   syncOps?: FolderSyncOps;
   /** fsync mode: files remembered between flushes before they are synced in the background; default 4096 */
   syncBatch?: number;
+  /** syncfs mode: bytes written since the last sync began that start one in the background (folder-sync.ts); default 64 MiB, 0: never */
+  writebackAheadBytes?: number;
   /** default 16 */
   maxConnections?: number;
   /**
@@ -85,6 +93,10 @@ export class FolderTarget implements Target {
   readonly #writer: FolderWriter | undefined;
   readonly #sync: FolderSync;
   readonly #reader = new FolderReader();
+  /** whether anything was asked of the reader threads yet (get reads alone in this thread until then) */
+  #readerUsed = false;
+  /** gets under way in this thread that did not go to the reader threads */
+  #getsInFlight = 0;
 
   constructor(path: string, options: FolderTargetOptions = {}) {
     this.path = resolve(path);
@@ -96,6 +108,7 @@ export class FolderTarget implements Target {
       durability: options.durability ?? 'auto',
       ops: options.syncOps ?? systemSyncOps,
       batch: options.syncBatch,
+      writebackAheadBytes: options.writebackAheadBytes,
       description: this.description,
       toError: (error, subject) => this.#toClfsError(error, subject, 'sync'),
     });
@@ -126,7 +139,7 @@ export class FolderTarget implements Target {
       if (options.abortSignal?.aborted) throw abortedError(this.description, name);
       const failure = await this.#writer.writeOne({ tempPath, finalPath, data }, this.#fsync);
       if (failure !== undefined) throw await this.#toClfsError(failure.error, name, 'write');
-      await this.#sync.written([finalPath]);
+      await this.#sync.written([finalPath], data.byteLength);
       return;
     }
     try {
@@ -146,7 +159,7 @@ export class FolderTarget implements Target {
       await unlink(tempPath).catch(() => undefined);
       throw await this.#toClfsError(error, name, 'write');
     }
-    await this.#sync.written([finalPath]);
+    await this.#sync.written([finalPath], data.byteLength);
   }
 
   async putMany(items: readonly PutManyItem[], options: PutOptions = {}): Promise<void> {
@@ -158,7 +171,10 @@ export class FolderTarget implements Target {
     // the items before a failure were written: the caller puts them again, but until then they
     // are blobs like any other
     const written = failure === undefined ? writes : writes.slice(0, failure.index);
-    const backlog = this.#sync.written(written.map((w) => w.finalPath));
+    const backlog = this.#sync.written(
+      written.map((w) => w.finalPath),
+      written.reduce((n, w) => n + w.data.byteLength, 0),
+    );
     if (failure !== undefined) throw await this.#toClfsError(failure.error, items[failure.index]!.name, 'write');
     await backlog;
   }
@@ -174,13 +190,16 @@ export class FolderTarget implements Target {
   }
 
   /**
-   * Blobs another thread wrote into this folder (workerWrites), as putMany's written files: the
-   * next flush makes them durable. Returns a promise when background syncs are backed up (wait
-   * for it before recording them, as putMany does).
+   * Blobs another thread wrote into this folder (workerWrites), `bytes` in all when known, as
+   * putMany's written files: the next flush makes them durable. Returns a promise when background
+   * syncs are backed up (wait for it before recording them, as putMany does).
    */
-  workerWritten(names: readonly string[]): Promise<void> | undefined {
+  workerWritten(names: readonly string[], bytes = 0): Promise<void> | undefined {
     const dir = this.path.endsWith('/') ? this.path : `${this.path}/`;
-    return this.#sync.written(names.map((n) => dir + n));
+    return this.#sync.written(
+      names.map((n) => dir + n),
+      bytes,
+    );
   }
 
   async close(): Promise<void> {
@@ -192,6 +211,17 @@ export class FolderTarget implements Target {
     try {
       if (options.range === undefined) {
         if (options.abortSignal?.aborted) throw abortedError(this.description, name);
+        // a get alone before the reader threads were needed (a load's finalize reads its tmp root
+        // back): here, through libuv's pool, rather than boot a thread for it
+        if (!this.#readerUsed && this.#getsInFlight === 0) {
+          this.#getsInFlight += 1;
+          try {
+            return await readFile(path, { signal: options.abortSignal });
+          } finally {
+            this.#getsInFlight -= 1;
+          }
+        }
+        this.#readerUsed = true;
         // small blobs on the reader threads; a larger one (its size came back) read here
         const small = await this.#reader.read(path, SMALL_GET_BYTES);
         return typeof small !== 'number' ? small : await readFile(path, { signal: options.abortSignal });
@@ -237,8 +267,10 @@ export class FolderTarget implements Target {
     if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
     let names: string[];
     try {
-      // the whole folder on a reader thread: the caller's event loop stays free meanwhile
-      names = await this.#reader.names(this.path, prefix, TEMP_PREFIX);
+      // a small folder here; else the whole folder on a reader thread: the caller's event loop stays free meanwhile
+      const small = await this.#smallFolderNames(prefix);
+      if (small === undefined) this.#readerUsed = true;
+      names = small ?? (await this.#reader.names(this.path, prefix, TEMP_PREFIX));
     } catch (error) {
       throw await this.#toClfsError(error, prefix, 'list');
     }
@@ -259,6 +291,7 @@ export class FolderTarget implements Target {
       const name = names[i]!;
       if (options.abortSignal?.aborted) throw abortedError(this.description, prefix);
       while (asked < names.length && asked < i + LIST_STAT_AHEAD) {
+        this.#readerUsed = true;
         const size = this.#reader.size(join(this.path, names[asked++]!));
         size.catch(() => undefined);
         sizes.push(size);
@@ -272,6 +305,25 @@ export class FolderTarget implements Target {
         throw mapped;
       }
       yield { name, sizeBytes };
+    }
+  }
+
+  /**
+   * The folder's blob names that start with `prefix` (as the reader thread's `names` gives them:
+   * regular files, no temp files), when it holds at most LIST_HERE_MAX_ENTRIES entries; else undefined.
+   */
+  async #smallFolderNames(prefix: string): Promise<string[] | undefined> {
+    const dir = await opendir(this.path, { bufferSize: LIST_HERE_MAX_ENTRIES + 1 });
+    try {
+      const names: string[] = [];
+      for (let seen = 0; seen <= LIST_HERE_MAX_ENTRIES; seen++) {
+        const e = await dir.read();
+        if (e === null) return names;
+        if (e.name.startsWith(prefix) && !e.name.startsWith(TEMP_PREFIX) && e.isFile()) names.push(e.name);
+      }
+      return undefined;
+    } finally {
+      await dir.close().catch(() => undefined);
     }
   }
 

@@ -1,10 +1,22 @@
 import { Worker } from 'node:worker_threads';
+import { writeFilesSync } from './folder-writes.js';
 import type { FolderWrite, FolderWriteFailure } from './folder-writes.js';
 import { workerExecArgv } from './worker-argv.js';
 import { stopWorkers } from './worker-stop.js';
 
 /** Small puts sent to a writer thread in one message, at most. */
 const WRITE_ONE_CHUNK = 32;
+
+/**
+ * A turn of at most this many small puts made before any writer thread has started is written in
+ * the calling thread instead. A load of large files makes a handful of small puts (the bucket
+ * object, an inode per file, the directories, finalize's), one or two a turn: the bucket object,
+ * INIT's only put, waited 175 ms for its thread to boot on the 2-core bench machine while the
+ * encode and lister threads booted beside it, for a write of well under a millisecond, and the
+ * thread then idled for the rest of the load. The first turn with more starts the threads, and
+ * from then on every turn goes to them.
+ */
+const INLINE_TURN_MAX = 4;
 
 interface Waiter {
   resolve: (f: FolderWriteFailure | undefined) => void;
@@ -23,7 +35,8 @@ interface WriterThread {
 
 /**
  * Lazily started writer threads for FolderTarget (putMany batches and coalesced small puts); they
- * never keep the process alive when idle. A batch goes to the thread with the fewest batches
+ * never keep the process alive when idle. Until the first one starts, a turn of a few small puts is
+ * written in the calling thread (INLINE_TURN_MAX). A batch goes to the thread with the fewest batches
  * outstanding, and a second thread starts only when the first is busy. With one thread writing
  * whole turns of small puts (temp + write + rename each), a put in the latency benchmark waited
  * 6-18 ms for it; two threads, turns sent in chunks of 32 and a claim loop that yields between
@@ -37,6 +50,13 @@ export class FolderWriter {
   constructor(maxThreads = 2) {
     this.#maxThreads = Math.max(1, maxThreads);
   }
+
+  /** writer threads started so far (for tests and figures) */
+  get threadsStarted(): number {
+    return this.#started;
+  }
+
+  #started = 0;
 
   #start(): WriterThread {
     const worker = new Worker(new URL('./folder-writer-worker.js', import.meta.url), { execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
@@ -55,6 +75,7 @@ export class FolderWriter {
     });
     worker.unref();
     this.#threads.push(thread);
+    this.#started += 1;
     return thread;
   }
 
@@ -93,6 +114,10 @@ export class FolderWriter {
     const all = this.#pending;
     this.#pending = [];
     this.#pendingFsync = false;
+    if (this.#started === 0 && all.length <= INLINE_TURN_MAX) {
+      this.#settle(all, writeFilesSync(all.map((b) => b.write), fsync), fsync);
+      return;
+    }
     // in chunks, so the first puts are answered without waiting for the whole turn's writes, and
     // so both threads share a large turn
     for (let at = 0; at < all.length; at += WRITE_ONE_CHUNK) this.#send(all.slice(at, at + WRITE_ONE_CHUNK), fsync);
@@ -103,17 +128,20 @@ export class FolderWriter {
       batch.map((b) => b.write),
       fsync,
     ).then(
-      (failure) => {
-        const failedAt = failure?.index ?? batch.length;
-        batch.forEach((b, i) => {
-          if (i < failedAt) b.resolve(undefined);
-          else if (i === failedAt) b.resolve({ index: 0, error: failure!.error });
-          // not attempted after the failure: try again
-          else this.writeOne(b.write, fsync).then(b.resolve, b.reject);
-        });
-      },
+      (failure) => this.#settle(batch, failure, fsync),
       (err: Error) => batch.forEach((b) => b.reject(err)),
     );
+  }
+
+  /** Answer each put of a batch written up to `failure` (undefined: all of them). */
+  #settle(batch: readonly PendingWrite[], failure: FolderWriteFailure | undefined, fsync: boolean): void {
+    const failedAt = failure?.index ?? batch.length;
+    batch.forEach((b, i) => {
+      if (i < failedAt) b.resolve(undefined);
+      else if (i === failedAt) b.resolve({ index: 0, error: failure!.error });
+      // not attempted after the failure: try again
+      else this.writeOne(b.write, fsync).then(b.resolve, b.reject);
+    });
   }
 
   async close(): Promise<void> {

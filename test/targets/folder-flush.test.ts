@@ -249,6 +249,69 @@ describe('FolderTarget.flush, syncfs mode', () => {
   });
 });
 
+describe('FolderTarget, write-back ahead of the flush (syncfs mode)', () => {
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+  it('starts a syncfs in the background once writebackAheadBytes were written since the last one began; a flush it covers syncs nothing more', async () => {
+    const dir = await folder();
+    const r = recorder(dir);
+    const target = new FolderTarget(dir, { durability: 'syncfs', syncOps: r.ops, writerThread: false, writebackAheadBytes: 1000 });
+    await target.put('a', Buffer.alloc(600, 1));
+    await sleep(20);
+    assert.equal(r.syncfs, 0, 'under the threshold: no sync yet');
+    await target.put('b', Buffer.alloc(600, 2));
+    for (let t = 0; t < 100 && r.syncfs === 0; t++) await sleep(10);
+    assert.equal(r.syncfs, 1, 'past it: one syncfs without a flush');
+    await target.flush();
+    assert.equal(r.syncfs, 1, 'it began after both puts: the flush has nothing left to sync');
+    // blobs another thread wrote count by the bytes given
+    target.workerWritten(['c'], 5000);
+    for (let t = 0; t < 100 && r.syncfs === 1; t++) await sleep(10);
+    assert.equal(r.syncfs, 2);
+    await target.put('d', Buffer.from('d'));
+    await target.flush();
+    assert.equal(r.syncfs, 3, 'a put after the last one began is synced by the flush');
+    await target.close();
+  });
+
+  it('writes under a running sync wait for the next one; 0 turns it off', async () => {
+    const dir = await folder();
+    const r = recorder(dir);
+    const target = new FolderTarget(dir, { durability: 'syncfs', syncOps: r.ops, writerThread: false, writebackAheadBytes: 1000 });
+    const gate = deferred();
+    const reached = deferred();
+    r.gate = gate.promise;
+    r.onGate = reached.resolve;
+    await target.put('a', Buffer.alloc(2000));
+    await reached.promise;
+    // while that one runs, more bytes start no second one
+    await target.put('b', Buffer.alloc(2000));
+    r.gate = undefined;
+    gate.resolve();
+    await target.flush();
+    assert.equal(r.syncfs, 2, 'the background one, then the flush’s own for b');
+    const off = recorder(dir);
+    const quiet = new FolderTarget(dir, { durability: 'syncfs', syncOps: off.ops, writerThread: false, writebackAheadBytes: 0 });
+    await quiet.put('big', Buffer.alloc(300 * 1024));
+    await sleep(30);
+    assert.equal(off.syncfs, 0);
+    await target.close();
+    await quiet.close();
+  });
+
+  it('a failed background sync fails the next flush (E_TARGET_IO, not retryable)', async () => {
+    const dir = await folder();
+    const r = recorder(dir);
+    r.failOn = 'syncfs';
+    const target = new FolderTarget(dir, { durability: 'syncfs', syncOps: r.ops, writerThread: false, writebackAheadBytes: 1000 });
+    await target.put('a', Buffer.alloc(2000));
+    await sleep(30);
+    r.failOn = undefined;
+    await assert.rejects(target.flush(), ioError);
+    await target.close();
+  });
+});
+
 describe('FolderTarget.flush, modes and wrappers', () => {
   it("'auto' picks syncfs where it is suitable and works, else fsync, and syncs what was written", async () => {
     const dir = await folder();
