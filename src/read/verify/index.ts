@@ -28,6 +28,8 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
   const ctx = newContext(target, options);
   const links = new HardLinks(ctx);
   try {
+    // the source's threads start while the container is listed, not at the walk's first children
+    ctx.sourceThreads?.start();
     await listContainer(ctx);
     checkAbort(ctx);
     await checkBucket(ctx);
