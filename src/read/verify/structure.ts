@@ -567,7 +567,9 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
     out.add(path, 'bad-dirent', `dirent handle ${idHex} is not a filehandle of a known type`, dir.blob);
     return { result: { out }, ...odd };
   }
-  const found = await findInodeBlob(w, out, path, handle, dir);
+  // the blob under its computed name (nearly every dirent) is known without a turn of the loop
+  const computed = w.reader.expectedInodeName(handle, dir.handle)!;
+  const found = listing.names.has(computed) ? { blob: computed, computed: true } : await findInodeBlob(w, out, path, handle, dir);
   if (found === undefined) return { result: { out }, ...odd };
   const blob = found.blob;
   const source = task.source === undefined ? undefined : joinPath(task.source, name);
