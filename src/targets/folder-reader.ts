@@ -148,6 +148,16 @@ export class FolderReader {
     return { st, ...(r.bytes !== undefined ? { bytes: Buffer.from(r.bytes) } : {}), ...(r.sha256 !== undefined ? { sha256: r.sha256 } : {}), ...(r.unreadable ? { unreadable: true as const } : {}) };
   }
 
+  /**
+   * Starts every thread now rather than when requests first find the running ones busy: a
+   * thread takes tens of milliseconds to start, which a caller that is about to send many
+   * requests can spend waiting on something else (verify --source: the container's listing).
+   * Idle threads still do not keep the process alive.
+   */
+  start(): void {
+    while (!this.#closed && this.#threads.length < this.#maxThreads) this.#start();
+  }
+
   async close(): Promise<void> {
     // what is still queued is refused, and no thread starts for it after this
     this.#closed = true;

@@ -148,11 +148,26 @@ export class RetryTarget extends ForwardingTarget {
       const controller = new AbortController();
       const signals = [controller.signal, ...(options.abortSignal ? [options.abortSignal] : [])];
       const signal = AbortSignal.any(signals);
+      // One timer for the whole listing, not one per name (a setTimeout and a clearTimeout per
+      // name were a tenth of a 20,000-blob verify's listing on the caller's thread): `due` is when
+      // the next name must have come, 0 while the caller holds one; the timer, when it fires,
+      // aborts past `due` or waits again for what is left.
+      let due = 0;
       let timer: NodeJS.Timeout | undefined;
-      const arm = (): void => {
-        timer = setTimeout(() => controller.abort(new DOMException('list stalled', 'TimeoutError')), this.#timeoutMs);
+      const check = (): void => {
+        timer = undefined;
+        if (due === 0) return;
+        const left = due - performance.now();
+        if (left <= 0) controller.abort(new DOMException('list stalled', 'TimeoutError'));
+        else timer = setTimeout(check, left);
       };
-      const disarm = (): void => clearTimeout(timer);
+      const arm = (): void => {
+        due = performance.now() + this.#timeoutMs;
+        timer ??= setTimeout(check, this.#timeoutMs);
+      };
+      const disarm = (): void => {
+        due = 0;
+      };
       try {
         arm();
         for await (const info of this.inner.list(prefix, { ...options, abortSignal: signal })) {
@@ -174,6 +189,9 @@ export class RetryTarget extends ForwardingTarget {
         if (this.#giveUp(coded, attempt, unreachable)) throw coded;
         await this.#backoff('list', prefix, attempt, coded, options.abortSignal, unreachable);
         attempt += 1;
+      } finally {
+        // also when the caller stops early (the generator returns at its yield)
+        clearTimeout(timer);
       }
     }
   }

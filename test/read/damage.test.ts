@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   Btype,
   blobName,
+  bucketBlobName,
   encodeBlob,
   encodeDirents,
   encodeInodeBody,
@@ -120,6 +121,40 @@ describe('verify: damaged copies of tiny', () => {
     await assert.rejects(ContainerReader.open(new FolderTarget(dir)), (e: unknown) => isClfsError(e) && e.code === 'E_NOT_FINALIZED');
     // the reader's refusal is the listing's finding again, not a second problem
     assert.deepEqual(report.problems.filter((p) => p.code === 'root'), []);
+  });
+
+  // the bucket object and the root are read while the container is listed; what they find is
+  // reported after the listing's problems, as when they were read after it
+  test('a bucket object missing, or that does not decode, after the listing\'s problems', async () => {
+    const gone = await damaged(async (dir) => {
+      fs.writeFileSync(join(dir, 'stray.bin'), 'not a blob');
+      fs.unlinkSync(join(dir, bucketBlobName()));
+    });
+    assertProblem(gone, 'bucket', '', /bucket object .* is missing/);
+    assert.deepEqual(gone.problems.map((p) => p.code), ['unknown-blob', 'bucket']);
+    const garbled = await damaged(async (dir) => {
+      fs.writeFileSync(join(dir, 'stray.bin'), 'not a blob');
+      const path = join(dir, bucketBlobName());
+      const bytes = fs.readFileSync(path);
+      bytes.fill(0x5a, 4);
+      fs.writeFileSync(path, bytes);
+    });
+    assertProblem(garbled, 'bucket', '', /bucket object .* does not decode/);
+    assert.deepEqual(garbled.problems.map((p) => p.code), ['unknown-blob', 'bucket']);
+  });
+
+  test('a root that does not decode is reported once, after the listing and the bucket object, and nothing is walked', async () => {
+    const report = await damaged(async (dir) => {
+      fs.writeFileSync(join(dir, 'stray.bin'), 'not a blob');
+      fs.unlinkSync(join(dir, bucketBlobName()));
+      const path = join(dir, rootBlobName());
+      const bytes = fs.readFileSync(path);
+      bytes.fill(0x5a, 4);
+      fs.writeFileSync(path, bytes);
+    });
+    assertProblem(report, 'root', '/', /./);
+    assert.deepEqual(report.problems.map((p) => p.code), ['unknown-blob', 'bucket', 'root']);
+    assert.equal(report.counts.dirs, 0);
   });
 
   test('the pristine copy has no problems', async () => {

@@ -134,6 +134,42 @@ describe('retry target', () => {
     assert.equal(inner.calls, 1);
   });
 
+  it('a listing that stalls between names times out and resumes after the last name; a caller holding a name longer than the timeout is not cut off', async () => {
+    let calls = 0;
+    const stalls: string[] = [];
+    const inner: Target = {
+      ...scripted(async () => undefined),
+      async *list(_prefix: string, options: { abortSignal?: AbortSignal } = {}) {
+        calls++;
+        for (const name of ['a', 'b', 'c', 'd']) {
+          // the first listing stalls before its third name, until the timeout aborts it
+          if (calls === 1 && name === 'c') {
+            await new Promise<void>((_resolve, reject) => options.abortSignal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))));
+          }
+          yield { name, sizeBytes: 1 };
+        }
+      },
+    };
+    const retry = new RetryTarget(inner, { requestTimeoutMs: 60, baseDelayMs: 1, onRetry: (i) => stalls.push(i.error.code) });
+    const seen: string[] = [];
+    const started = Date.now();
+    for await (const info of retry.list('')) {
+      seen.push(info.name);
+      // held three times the timeout: paused, not a stall
+      if (info.name === 'a') await new Promise((r) => setTimeout(r, 180));
+    }
+    assert.deepEqual(seen, ['a', 'b', 'c', 'd']);
+    assert.deepEqual(stalls, ['E_TARGET_TIMEOUT']);
+    assert.equal(calls, 2);
+    assert.ok(Date.now() - started < 5000);
+    // a listing left early leaves no timer behind (it would hold the process for the timeout)
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const early = new RetryTarget(inner, { requestTimeoutMs: 60_000 });
+    for await (const info of early.list('')) if (info.name === 'a') break;
+    assert.equal(timers(), before);
+  });
+
   it('a listing that fails part way resumes after the last name yielded', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'clfs-list-'));
     const folder = new FolderTarget(dir);

@@ -3,6 +3,7 @@
  * and the listing (every blob name, reached or not). Each pass is a module of functions over this
  * context; what only one pass needs (the reader, the hard-link table) stays with that pass.
  */
+import * as os from 'node:os';
 import { decodeBlob, decodeObject } from '../../codec/index.js';
 import type { DecodedObject } from '../../codec/index.js';
 import { ClfsError } from '../../errors/index.js';
@@ -85,9 +86,20 @@ export function newContext(target: Target, options: VerifyOptions): VerifyContex
     counts: { dirs: 0, files: 0, symlinks: 0, special: 0, hardlinkRepeats: 0, blobs: 0, segments: 0, indirect: 0, bytes: 0 },
     problems: new Problems(maxProblems),
     listing: { names: new BlobNameSet(options.namesInMemory), badNameIds: new Map(), inProgressIds: new Map(), pathsById: new Map() },
-    ...(options.source !== undefined ? { filter: SourceFilter.compile(options.filters ?? DEFAULT_FILTERS), sourceThreads: new FolderReader(4, 'clfs-source') } : {}),
+    ...(options.source !== undefined ? { filter: SourceFilter.compile(options.filters ?? DEFAULT_FILTERS), sourceThreads: new FolderReader(sourceThreadCount(), 'clfs-source') } : {}),
     getOptions: options.abortSignal !== undefined ? { abortSignal: options.abortSignal } : {},
   };
+}
+
+/**
+ * Threads that stat and read the source for verify --source: up to four, but no more than the
+ * cores the process may use. Each thread is an isolate of its own, and what it does is mostly
+ * CPU on a warm source (a copy of each small file, a hash of the larger ones): on two cores four
+ * cost 4.0 s of the process's CPU against 3.6 s for two (the 20,000-file tree, medians of four
+ * alternating runs), beside the four reader threads of the folder target.
+ */
+function sourceThreadCount(): number {
+  return Math.max(1, Math.min(4, os.availableParallelism()));
 }
 
 export function checkAbort(ctx: VerifyContext): void {

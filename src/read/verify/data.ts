@@ -79,7 +79,11 @@ export async function checkFileData(
   let found = inline.length;
   let count = 0;
   const wantSegments = fileSegmentCount(size);
-  for await (const { block, id } of segments(ctx, reader, out, path, inode)) {
+  // a file held inline (no segment, no indirect tree: every file up to 16 KiB) has nothing to
+  // walk: no async generator per file for it
+  const bmap = inode.obj.bmap;
+  const blocks = bmap.direct.length > 1 || bmap.treeRoots.some((r) => r !== undefined) ? segments(ctx, reader, out, path, inode) : [];
+  for await (const { block, id } of blocks) {
     checkAbort(ctx);
     count++;
     const data = await checkFileSegment(ctx, reader, out, path, inode, block, id);

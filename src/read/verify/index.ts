@@ -4,7 +4,8 @@
  *
  * The passes, in the order their problems appear in the report (restic's internal/checker):
  *   listing.ts   one listing of the whole container: the blob names that exist, odd names
- *   structure.ts the bucket object and the root, then the walk from the root (each blob read once;
+ *   structure.ts the bucket object and the root (read beside the listing, reported after it),
+ *                then the walk from the root (each blob read once;
  *                for each inode it runs the two passes below and records hard-link names)
  *   data.ts      block maps, indirect blocks, data segments, content hashes
  *   source.ts    names and attributes against the source tree
@@ -18,7 +19,7 @@ import { checkAbort, newContext, type VerifyContext } from './context.js';
 import { HardLinks } from './links.js';
 import { listContainer, reportUnreached } from './listing.js';
 import { compareRoot } from './source.js';
-import { checkBucket, openRoot, walk } from './structure.js';
+import { checkBucket, openRoot, startEarlyReads, walk } from './structure.js';
 import type { VerifyOptions, VerifyReport } from './types.js';
 
 export type { VerifyCounts, VerifyOptions, VerifyProblem, VerifyProblemCode, VerifyProgress, VerifyReport } from './types.js';
@@ -28,10 +29,13 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
   const ctx = newContext(target, options);
   const links = new HardLinks(ctx);
   try {
+    // the source's threads start while the container is listed, not at the walk's first children
+    ctx.sourceThreads?.start();
+    const early = startEarlyReads(ctx);
     await listContainer(ctx);
     checkAbort(ctx);
-    await checkBucket(ctx);
-    const reader = await openRoot(ctx);
+    await checkBucket(ctx, early);
+    const reader = await openRoot(ctx, early);
     if (reader === undefined) return report(ctx, links);
     const source = options.source === undefined ? undefined : Buffer.from(options.source);
     if (source !== undefined) compareRoot(ctx, reader.root, source);

@@ -241,7 +241,31 @@ class WalkOrder {
   }
 }
 
-export async function checkBucket(ctx: VerifyContext): Promise<void> {
+/**
+ * The bucket object and the root, read while the container is listed: neither read depends on the
+ * listing, and a verify otherwise started its walk only after a listing, then two reads in turn.
+ * What they find is reported after the listing's problems all the same (checkBucket, openRoot).
+ * Neither promise rejects.
+ */
+export interface EarlyReads {
+  bucket: Promise<{ obj: DecodedObject } | { error: unknown }>;
+  root: Promise<{ reader: ContainerReader } | { error: unknown }>;
+}
+
+export function startEarlyReads(ctx: VerifyContext): EarlyReads {
+  return {
+    bucket: readObject(ctx, bucketBlobName()).then(
+      (obj) => ({ obj }),
+      (error: unknown) => ({ error }),
+    ),
+    root: ContainerReader.open(ctx.target, ctx.options).then(
+      (reader) => ({ reader }),
+      (error: unknown) => ({ error }),
+    ),
+  };
+}
+
+export async function checkBucket(ctx: VerifyContext, early?: EarlyReads): Promise<void> {
   const name = bucketBlobName();
   if (!ctx.listing.names.has(name)) {
     ctx.problems.add('', 'bucket', `bucket object ${name} is missing`, name);
@@ -249,7 +273,9 @@ export async function checkBucket(ctx: VerifyContext): Promise<void> {
   }
   ctx.listing.names.reach(name);
   try {
-    const obj = await readObject(ctx, name);
+    const read = early === undefined ? undefined : await early.bucket;
+    if (read !== undefined && 'error' in read) throw read.error;
+    const obj = read?.obj ?? (await readObject(ctx, name));
     if (obj.kind !== 'bucket') {
       ctx.problems.add('', 'bucket', `bucket object ${name} holds a ${obj.kind}, not EXTATTRS`, name);
       return;
@@ -263,10 +289,12 @@ export async function checkBucket(ctx: VerifyContext): Promise<void> {
 }
 
 /** Opens the container at its root; undefined when there is none to walk (reported). */
-export async function openRoot(ctx: VerifyContext): Promise<ContainerReader | undefined> {
+export async function openRoot(ctx: VerifyContext, early?: EarlyReads): Promise<ContainerReader | undefined> {
   let reader: ContainerReader;
   try {
-    reader = await ContainerReader.open(ctx.target, ctx.options);
+    const opened = early === undefined ? undefined : await early.root;
+    if (opened !== undefined && 'error' in opened) throw opened.error;
+    reader = opened?.reader ?? (await ContainerReader.open(ctx.target, ctx.options));
   } catch (e) {
     if (!isClfsError(e)) throw e;
     // a tmp root was already reported by the listing
@@ -567,7 +595,9 @@ async function visitChild(w: Walk, task: DirTask, dir: Inode, name: Buffer, hand
     out.add(path, 'bad-dirent', `dirent handle ${idHex} is not a filehandle of a known type`, dir.blob);
     return { result: { out }, ...odd };
   }
-  const found = await findInodeBlob(w, out, path, handle, dir);
+  // the blob under its computed name (nearly every dirent) is known without a turn of the loop
+  const computed = w.reader.expectedInodeName(handle, dir.handle)!;
+  const found = listing.names.has(computed) ? { blob: computed, computed: true } : await findInodeBlob(w, out, path, handle, dir);
   if (found === undefined) return { result: { out }, ...odd };
   const blob = found.blob;
   const source = task.source === undefined ? undefined : joinPath(task.source, name);
