@@ -629,8 +629,7 @@ class CopyRun {
         if (!this.root) this.noteOwnerIds(r.uid, r.gid);
         this.counts.files += 1;
         this.counts.bytes += Number(r.size);
-        this.counts.done += 1;
-        this.state?.put({ path: rel, kind: 'file', size: r.size, mtimeNs: r.mtimeNs, status: 'done' });
+        this.done(rel, 'file', r);
       } else if (r.status === BS_FAILED && !this.retryable(r.error, 0)) this.fail(rel, r.error);
       else {
         // not a plain small file, not tried, or a failure a retry may get past: the per-file path
@@ -736,7 +735,8 @@ class CopyRun {
     g.waiters = [];
   }
 
-  private done(rel: Buffer, kind: string, st: Stats): void {
+  /** `st`: the entry's stat, or what copyBatch reports of a file it copied (its size and mtime) */
+  private done(rel: Buffer, kind: string, st: Pick<Stats, 'size' | 'mtimeNs'>): void {
     this.counts.done += 1;
     this.state?.put({ path: rel, kind, size: st.size, mtimeNs: st.mtimeNs, status: 'done' });
   }
