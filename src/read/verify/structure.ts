@@ -265,7 +265,7 @@ export function startEarlyReads(ctx: VerifyContext): EarlyReads {
   };
 }
 
-export async function checkBucket(ctx: VerifyContext, early?: EarlyReads): Promise<void> {
+export async function checkBucket(ctx: VerifyContext, early: EarlyReads): Promise<void> {
   const name = bucketBlobName();
   if (!ctx.listing.names.has(name)) {
     ctx.problems.add('', 'bucket', `bucket object ${name} is missing`, name);
@@ -273,9 +273,9 @@ export async function checkBucket(ctx: VerifyContext, early?: EarlyReads): Promi
   }
   ctx.listing.names.reach(name);
   try {
-    const read = early === undefined ? undefined : await early.bucket;
-    if (read !== undefined && 'error' in read) throw read.error;
-    const obj = read?.obj ?? (await readObject(ctx, name));
+    const read = await early.bucket;
+    if ('error' in read) throw read.error;
+    const obj = read.obj;
     if (obj.kind !== 'bucket') {
       ctx.problems.add('', 'bucket', `bucket object ${name} holds a ${obj.kind}, not EXTATTRS`, name);
       return;
@@ -289,12 +289,12 @@ export async function checkBucket(ctx: VerifyContext, early?: EarlyReads): Promi
 }
 
 /** Opens the container at its root; undefined when there is none to walk (reported). */
-export async function openRoot(ctx: VerifyContext, early?: EarlyReads): Promise<ContainerReader | undefined> {
+export async function openRoot(ctx: VerifyContext, early: EarlyReads): Promise<ContainerReader | undefined> {
   let reader: ContainerReader;
   try {
-    const opened = early === undefined ? undefined : await early.root;
-    if (opened !== undefined && 'error' in opened) throw opened.error;
-    reader = opened?.reader ?? (await ContainerReader.open(ctx.target, ctx.options));
+    const opened = await early.root;
+    if ('error' in opened) throw opened.error;
+    reader = opened.reader;
   } catch (e) {
     if (!isClfsError(e)) throw e;
     // a tmp root was already reported by the listing
