@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import { CopyState } from '../../src/state/copy-state.js';
 import { sameTime } from '../../src/copy/copy.js';
 import { throughDouble } from '../../src/copy/fs-ops.js';
+import { setTimesNs } from '../helpers/times.js';
 import { shellQuote } from '../../src/copy/fs-ops.js';
 import { isRoot } from '../helpers/privilege.js';
 
@@ -247,7 +248,7 @@ test('copy: times to the nanosecond on ext4 (files, directories, symlinks, fifos
     fifo: [1_500_000_000_000_000_007n, 1_500_000_000_000_000_009n],
     d: [1_600_000_000_123_456_789n, 1_600_000_000_876_543_211n],
   };
-  for (const [rel, [a, m]] of Object.entries(times)) py('import os,sys; os.utime(sys.argv[1], ns=(int(sys.argv[2]), int(sys.argv[3])), follow_symlinks=False)', path.join(src, rel), String(a), String(m));
+  for (const [rel, [a, m]] of Object.entries(times)) setTimesNs(path.join(src, rel), a, m);
   for (const [name, env] of [['native', ENV], ['fallback', FALLBACK]] as const) {
     const dst = path.join(dir, `dst-${name}`);
     fs.mkdirSync(dst);
@@ -268,7 +269,7 @@ test('copy: times to the nanosecond on ext4 (files, directories, symlinks, fifos
     assert.equal(c.code, 0, `${name}: ${c.stdout}`);
   }
   // a nanosecond destination off by one nanosecond is a difference
-  py('import os,sys; os.utime(sys.argv[1], ns=(1, int(sys.argv[2])))', path.join(dir, 'dst-native', 'd/f'), String(times['d/f']![1] + 1n));
+  setTimesNs(path.join(dir, 'dst-native', 'd/f'), 1n, times['d/f']![1] + 1n);
   const off = clfs(['compare', src, path.join(dir, 'dst-native')]);
   assert.equal(off.code, 1, off.stdout);
   assert.match(off.stdout, /^d\/f: mtime: source 2004-11-09T11:33:20\.987654321Z, destination 2004-11-09T11:33:20\.987654322Z/m);
