@@ -270,6 +270,19 @@ function sleepSync(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * The rules of `plan` that would fail `op` on `path` (its path and probability select it, and it
+ * has an error to throw), whatever their counters say: for a test that must tell which entries a
+ * plan could have failed, and how.
+ */
+export function sourceFaultRulesFor(plan: SourceFaultPlan, op: SourceOp, path: Buffer): SourceFaultRule[] {
+  const seed = plan.seed ?? 0;
+  return validatePlan(plan)
+    .map((rule, index) => compileRule(rule, index))
+    .filter((r) => r.op === op && r.code !== undefined && pathMatches(r, path) && (r.threshold >= 1 || pick(seed, r.index, path) < r.threshold))
+    .map((r) => r.rule);
+}
+
 /** The rules of `op` whose path and probability select `path`. */
 function selected(op: SourceOp, path: Buffer): CompiledRule[] {
   const rules = active?.byOp.get(op);

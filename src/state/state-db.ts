@@ -69,7 +69,10 @@ const TOTALS_SQL = `COUNT(*) AS n, COALESCE(SUM(CASE WHEN ftype = 2 AND link_of 
 const DIFF_CHILDREN_SQL = `SELECT id, name, ftype, state, mode, uid, gid, size, mtime_s, mtime_ns, ctime_s, ctime_ns, ino, rdev, nlink, link_of, reconcile
   FROM entries WHERE parent_id = ? ORDER BY id`;
 
-export type NewEntry = Omit<EntryRow, 'id' | 'pending' | 'plannedSegments' | 'writtenSizeBytes' | 'error' | 'gen'>;
+export type NewEntry = Omit<EntryRow, 'id' | 'pending' | 'plannedSegments' | 'writtenSizeBytes' | 'error' | 'gen'> & {
+  /** why the entry failed, for a row inserted as ERROR (a child whose lstat failed) */
+  error?: string | null;
+};
 
 export interface Completion {
   id: number;
@@ -124,8 +127,8 @@ export class StateDb {
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       setMeta: p('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       insert: p(`INSERT INTO entries (parent_id, name, path, ftype, fh, state, mode, uid, gid, size,
-        mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, dev, rdev, nlink, link_of, reconcile)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        mtime_s, mtime_ns, ctime_s, ctime_ns, atime_s, atime_ns, ino, dev, rdev, nlink, link_of, reconcile, error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       get: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`),
       root: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE parent_id IS NULL`),
       setState: p('UPDATE entries SET state = ? WHERE id = ?'),
@@ -324,7 +327,7 @@ export class StateDb {
     // 120 ms against 65 ms), once per scanned entry on the main thread
     const info = this.stmts.insert.run(
       e.parentId, e.name, e.path, e.ftype, e.fh, e.state, e.mode, e.uid, e.gid, e.sizeBytes,
-      e.mtimeSec, e.mtimeNsec, e.ctimeSec, e.ctimeNsec, e.atimeSec, e.atimeNsec, e.ino, e.dev, e.rdev, e.nlink, e.linkOf, e.reconcile,
+      e.mtimeSec, e.mtimeNsec, e.ctimeSec, e.ctimeNsec, e.atimeSec, e.atimeNsec, e.ino, e.dev, e.rdev, e.nlink, e.linkOf, e.reconcile, e.error ?? null,
     );
     return Number(info.lastInsertRowid);
   }

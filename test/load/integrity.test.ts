@@ -17,6 +17,7 @@ import { load, verify, FolderTarget } from '../../src/index.js';
 import type { Target, LoadOptions, LoadSummary } from '../../src/index.js';
 import { setSourceFaults } from '../../src/scan/index.js';
 import { RefuseInode } from '../helpers/refuse-inode.js';
+import { containerManifest } from '../helpers/manifest.js';
 
 const BIN = fileURLToPath(new URL('../../bin/clfsload.js', import.meta.url));
 const CHILD = fileURLToPath(new URL('../helpers/load-child.js', import.meta.url));
@@ -74,6 +75,46 @@ for (const delayMs of [0, 400]) {
     assert.deepEqual(await problemsOf(target, src), []);
   });
 }
+
+test('a name of a hard-linked file whose own lstat fails is a failed name, not a failed inode: the other name is stored with the names the load saw; a retry joins it', async (t) => {
+  const { work, src } = workDir(t, 'linklstat');
+  fs.mkdirSync(path.join(src, 'a'));
+  fs.mkdirSync(path.join(src, 'b'));
+  fs.writeFileSync(path.join(src, 'a', 'first'), 'linked content\n');
+  fs.linkSync(path.join(src, 'a', 'first'), path.join(src, 'b', 'second'));
+  fs.writeFileSync(path.join(src, 'b', 'other'), 'plain\n');
+  const { opts, target, blobs } = folderLoad(src, work, { preserveHardlinks: true });
+  // the lstat of b/second fails: the load cannot know which inode that name is (as for a name
+  // outside the source), so a/first's inode is stored with the one name it saw
+  setSourceFaults({ rules: [{ op: 'lstat', path: 'b/second', code: 'ENOENT' }] });
+  let s: LoadSummary;
+  try {
+    s = await load(opts);
+  } finally {
+    setSourceFaults(undefined);
+  }
+  assert.equal(s.status, 'complete-with-errors');
+  assertFailedPaths(s, src, opts.stateDir, ['b/second']);
+  // the reason travels with the path, in the summary and in the problems file
+  assert.match(s.problems[0]!.message, /vanished while loading \(ENOENT\)/);
+  const line = fs.readFileSync(path.join(opts.stateDir, 'problems.txt'), 'utf8').trim();
+  assert.match(line.split('\t')[1] ?? '', /vanished while loading \(ENOENT\)/, line);
+  assert.deepEqual(await problemsOf(target), [], 'the container verifies: nlink and BACK name what is there');
+  const stored = await containerManifest(new FolderTarget(blobs));
+  const first = stored.entries.get(Buffer.from('a/first').toString('hex'));
+  assert.equal(first?.nlink, 1);
+  assert.equal(stored.entries.has(Buffer.from('b/second').toString('hex')), false);
+  assert.deepEqual((await problemsOf(target, src)).filter((p) => !p.includes('second')), [], 'only the failed name differs from the source');
+  const again = await load({ ...opts, newTransfer: false });
+  assert.equal(again.status, 'complete', JSON.stringify(again.problems));
+  assert.deepEqual(await problemsOf(target, src), []);
+  const joined = await containerManifest(new FolderTarget(blobs));
+  for (const n of ['a/first', 'b/second']) {
+    const e = joined.entries.get(Buffer.from(n).toString('hex'));
+    assert.equal(e?.nlink, 2, n);
+    assert.equal(e?.group, 'a/first', n);
+  }
+});
 
 test('a directory whose read fails part way (EIO after 1,200 of 1,500 entries), then a resume: nothing is trusted half read', async (t) => {
   const { work, src } = workDir(t, 'eio');

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { load, verify, FolderTarget } from '../../src/index.js';
 import type { LoadSummary, VerifyProblem } from '../../src/index.js';
-import { displayPath, SOURCE_FAULTS_ENV } from '../../src/scan/index.js';
+import { displayPath, SOURCE_FAULTS_ENV, sourceFaultRulesFor } from '../../src/scan/index.js';
 import type { SourceFaultPlan, SourceFaultRule } from '../../src/scan/index.js';
 import { EntryState } from '../../src/state/index.js';
 import { seeded } from '../helpers/tree-builder.js';
@@ -194,7 +194,7 @@ function describe(problems: VerifyProblem[], limit = 6): string {
 }
 
 /** The invariant after a run that ended (was not killed). */
-async function checkEnded(r: Round, stage: string, run: ChildRun): Promise<void> {
+async function checkEnded(r: Round, stage: string, run: ChildRun, plan: SourceFaultPlan): Promise<void> {
   const bad = (m: string) => r.violations.push(`${stage}: ${m}`);
   // one violation per kind, with a few of its paths
   const perEntry = new Map<string, string[]>();
@@ -219,6 +219,11 @@ async function checkEnded(r: Round, stage: string, run: ChildRun): Promise<void>
   const problemsFile = path.join(r.state, 'problems.txt');
   const problemsTxt = fs.existsSync(problemsFile) ? fs.readFileSync(problemsFile, 'utf8') : '';
   const complete = summary?.status === 'complete' || summary?.status === 'already-complete';
+  // every failed path comes with why (a line without a tab continues the reason above it)
+  for (const line of problemsTxt.split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab >= 0 && line.slice(tab + 1).trim() === '') bad(`problems.txt gives no reason for ${line.slice(0, tab)}`);
+  }
   r.log(`  ${stage}: exit ${exit}, status ${summary?.status ?? '(no summary)'}, errors ${summary?.errors ?? '?'}${cm ? '' : `, not finalized (${notFinal.slice(0, 80)})`}${run.stderr.includes('clfsload:') || run.stderr.includes('load-child:') ? `, stderr: ${run.stderr.trim().split('\n').pop()!.slice(0, 160)}` : ''}`);
 
   if (exit !== 0 && complete) bad(`exit ${exit} but the summary says ${summary!.status}`);
@@ -251,12 +256,15 @@ async function checkEnded(r: Round, stage: string, run: ChildRun): Promise<void>
   }
   for (const [k, c] of cm.entries) if (!r.source.entries.has(k)) note('in the container but not in the source', displayPath(c.path));
   if (r.preserveHardlinks) {
-    // names below a directory that failed were never seen by the load: the inode it stored has
-    // the names it could see, and nlink says so
+    // names below a directory that failed were never seen by the load, nor was a name whose own
+    // lstat failed (the load cannot tell which inode it names, as with a name outside the source):
+    // the inode it stored has the names it could see, and nlink says so. A failed name is in the
+    // problems (checked with every missing entry below)
+    const lstatFailed = (n: Buffer) => !cm!.entries.has(n.toString('hex')) && sourceFaultRulesFor(plan, 'lstat', absPath(r.tree, n)).length > 0;
     for (const names of r.tree.linkGroups) {
       const visible = names.filter((n) => {
         const pk = parentKey(n);
-        return pk === undefined || cm!.entries.has(pk);
+        return (pk === undefined || cm!.entries.has(pk)) && !lstatFailed(n);
       });
       const present = visible.filter((n) => cm!.entries.has(n.toString('hex')));
       if (present.length > 0 && present.length < visible.length) {
@@ -480,14 +488,14 @@ async function runRound(seed: number, work: string, log: (line: string) => void)
       log(`  ${stage}: killed after ${run.ms} ms`);
       continue;
     }
-    await checkEnded(r, stage, run);
+    await checkEnded(r, stage, run, faults);
     lastEnded = run;
   }
   // a re-run that must not retry the failures still reports them [case 5]
   const lastSummary = lastEnded === undefined ? undefined : lastJson(lastEnded.stdout);
   if (lastSummary !== undefined && lastSummary.errors > 0 && (rand() < 0.6 || focus === 'no-retry')) {
     const run = await runChild(r, { newTransfer: false, faults: plan, retryErrors: false, kill: { mode: 'none' } });
-    await checkEnded(r, 're-run with --no-retry-errors', run);
+    await checkEnded(r, 're-run with --no-retry-errors', run, plan);
   }
 
   // the faults are gone: resume (perhaps killed once more) until the load ends
