@@ -271,6 +271,7 @@ test('a full target folder stops the load at once with a clear error; freeing sp
     assert.deepEqual((await verify(new FolderTarget(roomy), { source: src })).problems, []);
   } finally {
     execFileSync('umount', [mnt]);
+    fs.rmdirSync(mnt);
     fs.rmSync(work, { recursive: true, force: true });
   }
 });

@@ -12,8 +12,19 @@ import { FolderTarget } from '../../src/targets/folder-target.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/containers/', import.meta.url));
 
+const made: string[] = [];
+
+/**
+ * A fresh temporary folder. Every one is removed when the test process exits (each test file runs
+ * in its own process), whether or not the test removed it itself.
+ */
 export function tempDir(label: string): string {
-  return fs.mkdtempSync(join(tmpdir(), `clfs-read-${label}-`));
+  if (made.length === 0) process.once('exit', () => {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
+  const dir = fs.mkdtempSync(join(tmpdir(), `clfs-read-${label}-`));
+  made.push(dir);
+  return dir;
 }
 
 /** `ID.blobs.tar.gz` into a fresh folder; returns the folder (one file per blob). */
