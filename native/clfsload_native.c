@@ -22,12 +22,15 @@
  *                                             one after another in one call: each lstat'ed and,
  *                                             when plain and small, copied as copySmall copies one;
  *                                             a result row per name in `out` (do_copy_batch)
- * Every call but lseek returns a Promise and runs on libuv's pool (napi async work), as Node's own
+ *   batchThread()                             the calling thread's scheduling policy set to
+ *                                             SCHED_BATCH (Linux): true when set
+ * Every call but lseek and batchThread returns a Promise and runs on libuv's pool (napi async work), as Node's own
  * asynchronous fs calls do. A failure rejects with an Error carrying `errno` (the number),
  * `syscall` and, for an attribute, `attr` (its name, latin1).
  * Only node_api.h (N-API 8): one build serves Node 20, 22 and 24.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -989,6 +992,24 @@ static napi_value js_copy_batch(napi_env env, napi_callback_info info) {
   return start(env, j);
 }
 
+/*
+ * SCHED_BATCH for the calling thread: a helper thread (a reader, a lister, an encoder) woken by a
+ * message then no longer preempts the thread that sent it; the sender, the serial part of the
+ * program, keeps its core until its time slice ends. Same nice value, same share of the CPU.
+ */
+static napi_value js_batch_thread(napi_env env, napi_callback_info info) {
+  (void)info;
+  int ok = 0;
+#ifdef SCHED_BATCH
+  struct sched_param param;
+  memset(&param, 0, sizeof param);
+  ok = sched_setscheduler(0, SCHED_BATCH, &param) == 0;
+#endif
+  napi_value v;
+  CHECK(napi_get_boolean(env, ok, &v));
+  return v;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_default, NULL},
@@ -999,6 +1020,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setXattrs", NULL, js_setxattrs, NULL, NULL, NULL, napi_default, NULL},
       {"copySmall", NULL, js_copy_small, NULL, NULL, NULL, napi_default, NULL},
       {"copyBatch", NULL, js_copy_batch, NULL, NULL, NULL, napi_default, NULL},
+      {"batchThread", NULL, js_batch_thread, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value v;

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ReadReply, ReadRequest } from './folder-reader.js';
 import { hashToEndSync } from './hash-to-end.js';
+import { batchThisThread } from './thread-policy.js';
 
 // named, so per-thread CPU (top -H, /proc/PID/task/*/comm, bench/thread-cpu.ts) tells the threads apart
 try {
@@ -16,6 +17,7 @@ try {
 } catch {
   // not Linux
 }
+batchThisThread();
 
 function errorOf(e: unknown): { code?: string; message: string } {
   const err = e as NodeJS.ErrnoException | undefined;

@@ -14,7 +14,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { workerExecArgv } from './worker-argv.js';
-import { stopWorkers } from './worker-stop.js';
+import { idleTimer, stopWorkers } from './worker-stop.js';
 
 /** A message to a reader thread. */
 export interface ReadRequest {
@@ -73,6 +73,8 @@ interface ReaderThread {
   worker: Worker;
   /** batch id → its requests */
   waiting: Map<number, Pending[]>;
+  /** set while nothing is outstanding: ends the thread (IDLE_THREAD_MS) */
+  idle?: NodeJS.Timeout;
 }
 
 /** Requests sent to one thread in one message, at most. */
@@ -164,6 +166,7 @@ export class FolderReader {
     const queued = this.#pending.splice(0);
     for (const p of queued) p.reject(new Error('folder reader closed'));
     const threads = this.#threads.splice(0);
+    for (const t of threads) clearTimeout(t.idle);
     await stopWorkers(threads.map((t) => t.worker));
   }
 
@@ -211,6 +214,7 @@ export class FolderReader {
 
   #send(thread: ReaderThread, batch: Pending[]): void {
     const id = this.#seq++;
+    clearTimeout(thread.idle);
     if (thread.waiting.size === 0) thread.worker.ref();
     thread.waiting.set(id, batch);
     const latin1 = batch[0]!.op === 'sha256' || batch[0]!.op === 'probe';
@@ -227,7 +231,10 @@ export class FolderReader {
     worker.on('message', (m: { id: number; replies: ReadReply[] }) => {
       const batch = thread.waiting.get(m.id);
       thread.waiting.delete(m.id);
-      if (thread.waiting.size === 0) worker.unref();
+      if (thread.waiting.size === 0) {
+        worker.unref();
+        thread.idle = idleTimer(() => this.#retire(thread));
+      }
       batch?.forEach((p, i) => p.resolve(m.replies[i]!));
       // after the callers' continuations have run: what they ask for next goes in the same batch
       this.#schedule();
@@ -245,6 +252,14 @@ export class FolderReader {
     worker.unref();
     this.#threads.push(thread);
     return thread;
+  }
+
+  /** An idle thread ended: out of the pool first, so nothing is sent to it while it stops. */
+  #retire(thread: ReaderThread): void {
+    if (thread.waiting.size > 0) return;
+    const at = this.#threads.indexOf(thread);
+    if (at >= 0) this.#threads.splice(at, 1);
+    void thread.worker.terminate();
   }
 
   /** Threads that could take a batch now (counting those not started yet), at least one. */

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { writeFilesSync } from './folder-writes.js';
 import type { FolderWrite, FolderWriteFailure } from './folder-writes.js';
 import { workerExecArgv } from './worker-argv.js';
-import { stopWorkers } from './worker-stop.js';
+import { idleTimer, stopWorkers } from './worker-stop.js';
 
 /** Small puts sent to a writer thread in one message, at most. */
 const WRITE_ONE_CHUNK = 32;
@@ -31,6 +31,8 @@ interface PendingWrite extends Waiter {
 interface WriterThread {
   worker: Worker;
   waiting: Map<number, Waiter>;
+  /** set while nothing is outstanding: ends the thread (IDLE_THREAD_MS) */
+  idle?: NodeJS.Timeout;
 }
 
 /**
@@ -64,7 +66,10 @@ export class FolderWriter {
     worker.on('message', (m: { id: number; failure?: { index: number; code?: string; message: string } }) => {
       const w = thread.waiting.get(m.id);
       thread.waiting.delete(m.id);
-      if (thread.waiting.size === 0) worker.unref();
+      if (thread.waiting.size === 0) {
+        worker.unref();
+        thread.idle = idleTimer(() => this.#retire(thread));
+      }
       w?.resolve(m.failure && { index: m.failure.index, error: Object.assign(new Error(m.failure.message), { code: m.failure.code }) });
     });
     worker.on('error', (err) => {
@@ -79,6 +84,14 @@ export class FolderWriter {
     return thread;
   }
 
+  /** An idle thread ended: out of the pool first, so nothing is sent to it while it stops. */
+  #retire(thread: WriterThread): void {
+    if (thread.waiting.size > 0) return;
+    const at = this.#threads.indexOf(thread);
+    if (at >= 0) this.#threads.splice(at, 1);
+    void thread.worker.terminate();
+  }
+
   /** The idle thread, else a new one while under the limit, else the least busy. */
   #pick(): WriterThread {
     let best: WriterThread | undefined;
@@ -90,6 +103,7 @@ export class FolderWriter {
   write(writes: FolderWrite[], fsync: boolean): Promise<FolderWriteFailure | undefined> {
     const thread = this.#pick();
     const id = this.#seq++;
+    clearTimeout(thread.idle);
     if (thread.waiting.size === 0) thread.worker.ref();
     return new Promise((resolve, reject) => {
       thread.waiting.set(id, { resolve, reject });
@@ -146,6 +160,7 @@ export class FolderWriter {
 
   async close(): Promise<void> {
     const threads = this.#threads.splice(0);
+    for (const t of threads) clearTimeout(t.idle);
     await stopWorkers(threads.map((t) => t.worker));
   }
 }

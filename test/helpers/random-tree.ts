@@ -131,7 +131,8 @@ export function buildRandomTree(root: string, rand: () => number, options: Rando
   }
   if (rand() < 0.3) {
     const rel = join(allDirs[Math.floor(rand() * allDirs.length)]!, name('pipe'));
-    execFileSync('mkfifo', [abs(rel).toString()]);
+    // by its bytes: a name that is not UTF-8 does not survive an argument string (mkfifo got U+FFFD)
+    execFileSync('python3', ['-c', 'import os, sys; os.mkfifo(bytes.fromhex(sys.argv[1]))', abs(rel).toString('hex')]);
     add({ rel, kind: 'fifo', size: 0 });
   }
 

@@ -8,6 +8,8 @@ import { describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isClfsError } from '../../src/errors/index.js';
 import { FolderTarget } from '../../src/targets/index.js';
+import { IDLE_THREAD_MS } from '../../src/targets/worker-stop.js';
+import { readdirSync, readFileSync } from 'node:fs';
 
 function bytesOf(i: number): Buffer {
   // sizes from 0 up, one blob past the reader threads' 256 KiB and one of several MiB
@@ -105,6 +107,26 @@ describe('worker threads under node flags that a worker refuses', () => {
       assert.equal(out.counts.files, 21);
     } finally {
       await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('a target never closed does not keep its reader and writer threads: idle ones end after IDLE_THREAD_MS', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clfs-folder-idle-'));
+    const ours = (): number => readdirSync('/proc/self/task').filter((t) => /^clfs-(reader|writer)$/.test(readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim())).length;
+    try {
+      const before = ours();
+      const target = new FolderTarget(dir);
+      const names = Array.from({ length: 200 }, (_, i) => `blob-${String(i).padStart(4, '0')}`);
+      await target.putMany(names.map((name, i) => ({ name, data: bytesOf(i) })));
+      await Promise.all(names.map((name) => target.get(name)));
+      assert.ok(ours() > before, 'the target started threads');
+      await new Promise((r) => setTimeout(r, IDLE_THREAD_MS + 1500));
+      assert.equal(ours(), before, 'its idle threads ended');
+      // and the target still works: a request starts a thread again
+      assert.ok((await target.get(names[5]!)).equals(bytesOf(5)));
+      await target.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
