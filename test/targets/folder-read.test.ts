@@ -121,7 +121,7 @@ describe('worker threads under node flags that a worker refuses', () => {
       await Promise.all(names.map((name) => target.get(name)));
       assert.ok(ours() > before, 'the target started threads');
       await new Promise((r) => setTimeout(r, IDLE_THREAD_MS + 1500));
-      assert.equal(ours(), before, 'its idle threads ended');
+      assert.equal(ours(), before, `its idle threads ended (before ${before}: ${readdirSync('/proc/self/task').map((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()).join(' ')})`);
       // and the target still works: a request starts a thread again
       assert.ok((await target.get(names[5]!)).equals(bytesOf(5)));
       await target.close();
