@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isClfsError } from '../../src/errors/index.js';
 import { FolderTarget } from '../../src/targets/index.js';
 import { IDLE_THREAD_MS } from '../../src/targets/worker-stop.js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 function bytesOf(i: number): Buffer {
   // sizes from 0 up, one blob past the reader threads' 256 KiB and one of several MiB
@@ -120,6 +120,14 @@ describe('worker threads under node flags that a worker refuses', () => {
       await target.putMany(names.map((name, i) => ({ name, data: bytesOf(i) })));
       await Promise.all(names.map((name) => target.get(name)));
       assert.ok(ours() > before, 'the target started threads');
+      // the reader threads run SCHED_BATCH (thread-policy.ts) when the addon is built: field 41 of /proc/…/stat is the policy
+      const addonBuilt = existsSync(fileURLToPath(new URL('../../../native/build/Release/clfsload_native.node', import.meta.url)));
+      if (addonBuilt) {
+        const policies = readdirSync('/proc/self/task')
+          .filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'clfs-reader')
+          .map((t) => readFileSync(`/proc/self/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[41 - 3]);
+        assert.ok(policies.length > 0 && policies.every((p) => p === String(3)), `SCHED_BATCH (3) on every reader thread: ${policies.join(' ')}`);
+      }
       await new Promise((r) => setTimeout(r, IDLE_THREAD_MS + 1500));
       assert.equal(ours(), before, `its idle threads ended (before ${before}: ${readdirSync('/proc/self/task').map((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()).join(' ')})`);
       // and the target still works: a request starts a thread again
