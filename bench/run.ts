@@ -630,6 +630,8 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
   const requests = new Map<string, number>();
   const treeOf = { file: fileTree, azurite: azureTree };
   const floors = { file: [] as number[], azurite: [] as number[] };
+  /** file://: `cat` of every source file and every blob, in the cache state verify meets (source warm, container cold) */
+  const readFloors: number[] = [];
   // in memory: with its data folder, Azurite's metadata store slowed to ~20 puts/s past 15,000 blobs here
   const azurite = await startAzurite({ inMemory: true });
   try {
@@ -638,8 +640,9 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
         const tree = treeOf[t];
         floors[t].push((await cpFloor(tree)).wallSeconds);
         let url: string;
+        let dest: string | undefined;
         if (t === 'file') {
-          const dest = fresh('blobs');
+          dest = fresh('blobs');
           fs.mkdirSync(dest, { recursive: true });
           url = `file://${dest}`;
         } else {
@@ -671,7 +674,13 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
           if ((JSON.parse(v.stdout) as { ok: boolean }).ok !== true) throw new Error(`verify: clfsload ${name} (${t}) found problems: ${v.stdout.slice(0, 2000)}`);
           push(`${t} ${name}`, v);
         }
-        process.stderr.write(`  verify ${t} run ${r + 1}/${runs}: ${names.map((n) => `${n} ${walls.get(`${t} ${n}`)!.at(-1)!.toFixed(2)} s`).join(', ')}; cp -r ${floors[t].at(-1)!.toFixed(2)} s\n`);
+        if (dest !== undefined) {
+          await quiet(tree);
+          const rf = await measureChild('sh', ['-c', 'find "$1" "$2" -type f -print0 | xargs -0 -r cat > /dev/null', 'read-floor', tree.root, dest]);
+          ensureOk(rf, 'verify: read floor');
+          readFloors.push(rf.wallSeconds);
+        }
+        process.stderr.write(`  verify ${t} run ${r + 1}/${runs}: ${names.map((n) => `${n} ${walls.get(`${t} ${n}`)!.at(-1)!.toFixed(2)} s`).join(', ')}; cp -r ${floors[t].at(-1)!.toFixed(2)} s${dest !== undefined ? `; cat of source and container ${readFloors.at(-1)!.toFixed(2)} s` : ''}\n`);
       }
     }
   } finally {
@@ -689,9 +698,12 @@ async function verifyCase(fileTree: Tree, azureTree: Tree, o: Options, runs: num
     rows: [
       ...keys.map(([t, n]) => ({ label: label(t, n), files: treeOf[t].files, bytes: treeOf[t].bytes, wall: median(walls.get(`${t} ${n}`)!), rss: median(rsss.get(`${t} ${n}`)!), ...(n === 'load' ? { requestsPerFile: requests.get(t)! } : {}), floorWall: median(floors[t]) })),
       ...targets.map((t) => ({ label: `cp -r (floor of the ${treeOf[t].files}-file tree)`, files: treeOf[t].files, bytes: treeOf[t].bytes, wall: median(floors[t]), rss: 0, floorWall: median(floors[t]) })),
+      { label: 'cat of every source file and every blob (what verify --source file:// reads)', files: fileTree.files, bytes: fileTree.bytes, wall: median(readFloors), rss: 0, floorWall: median(floors.file) },
     ],
     notes: [
       ...targets.map((t) => `${where[t]}: verify takes ${ratio(t, 'verify')} of the load's wall time, verify --source ${ratio(t, 'verify --source')}`),
+      `file://: verify --source takes ${((100 * median(walls.get('file verify --source')!)) / median(readFloors)).toFixed(0)}% of the time \`find SOURCE CONTAINER -type f -print0 | xargs -0 cat > /dev/null\` needs to read the same files in the same cache state (the source read back into memory, the container not: as before every command)`,
+      `runs: cat of the source and the container ${readFloors.map((w) => w.toFixed(2)).join(', ')} s`,
       ...keys.map(([t, n]) => `runs: ${label(t, n)} ${walls.get(`${t} ${n}`)!.map((w) => w.toFixed(2)).join(', ')} s`),
       ...keys.map(([t, n]) => `CPU (median of the runs): ${label(t, n)}: ${cpuText(cpus.get(`${t} ${n}`)!)}`),
       ...targets.map((t) => `runs: cp -r of the ${treeOf[t].files}-file tree ${floors[t].map((w) => w.toFixed(2)).join(', ')} s`),
