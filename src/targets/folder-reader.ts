@@ -250,6 +250,8 @@ export class FolderReader {
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`folder reader thread exited (code ${code})`)));
     worker.unref();
+    // a thread started ahead (start()) and never sent anything ends too
+    thread.idle = idleTimer(() => this.#retire(thread));
     this.#threads.push(thread);
     return thread;
   }
