@@ -14,7 +14,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { workerExecArgv } from './worker-argv.js';
-import { idleTimer, stopWorkers } from './worker-stop.js';
+import { retireWhenIdle, stopWorkers, type PoolThread } from './worker-stop.js';
 
 /** A message to a reader thread. */
 export interface ReadRequest {
@@ -69,12 +69,10 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-interface ReaderThread {
+interface ReaderThread extends PoolThread {
   worker: Worker;
   /** batch id → its requests */
   waiting: Map<number, Pending[]>;
-  /** set while nothing is outstanding: ends the thread (IDLE_THREAD_MS) */
-  idle?: NodeJS.Timeout;
 }
 
 /** Requests sent to one thread in one message, at most. */
@@ -233,7 +231,7 @@ export class FolderReader {
       thread.waiting.delete(m.id);
       if (thread.waiting.size === 0) {
         worker.unref();
-        thread.idle = idleTimer(() => this.#retire(thread));
+        retireWhenIdle(this.#threads, thread);
       }
       batch?.forEach((p, i) => p.resolve(m.replies[i]!));
       // after the callers' continuations have run: what they ask for next goes in the same batch
@@ -251,18 +249,11 @@ export class FolderReader {
     worker.on('exit', (code) => lost(new Error(`folder reader thread exited (code ${code})`)));
     worker.unref();
     // a thread started ahead (start()) and never sent anything ends too
-    thread.idle = idleTimer(() => this.#retire(thread));
+    retireWhenIdle(this.#threads, thread);
     this.#threads.push(thread);
     return thread;
   }
 
-  /** An idle thread ended: out of the pool first, so nothing is sent to it while it stops. */
-  #retire(thread: ReaderThread): void {
-    if (thread.waiting.size > 0) return;
-    const at = this.#threads.indexOf(thread);
-    if (at >= 0) this.#threads.splice(at, 1);
-    void thread.worker.terminate();
-  }
 
   /** Threads that could take a batch now (counting those not started yet), at least one. */
   #room(): number {

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { writeFilesSync } from './folder-writes.js';
 import type { FolderWrite, FolderWriteFailure } from './folder-writes.js';
 import { workerExecArgv } from './worker-argv.js';
-import { idleTimer, stopWorkers } from './worker-stop.js';
+import { retireWhenIdle, stopWorkers, type PoolThread } from './worker-stop.js';
 
 /** Small puts sent to a writer thread in one message, at most. */
 const WRITE_ONE_CHUNK = 32;
@@ -28,11 +28,9 @@ interface PendingWrite extends Waiter {
 }
 
 /** One writer thread and the batches it has not answered yet. */
-interface WriterThread {
+interface WriterThread extends PoolThread {
   worker: Worker;
   waiting: Map<number, Waiter>;
-  /** set while nothing is outstanding: ends the thread (IDLE_THREAD_MS) */
-  idle?: NodeJS.Timeout;
 }
 
 /**
@@ -68,7 +66,7 @@ export class FolderWriter {
       thread.waiting.delete(m.id);
       if (thread.waiting.size === 0) {
         worker.unref();
-        thread.idle = idleTimer(() => this.#retire(thread));
+        retireWhenIdle(this.#threads, thread);
       }
       w?.resolve(m.failure && { index: m.failure.index, error: Object.assign(new Error(m.failure.message), { code: m.failure.code }) });
     });
@@ -84,13 +82,6 @@ export class FolderWriter {
     return thread;
   }
 
-  /** An idle thread ended: out of the pool first, so nothing is sent to it while it stops. */
-  #retire(thread: WriterThread): void {
-    if (thread.waiting.size > 0) return;
-    const at = this.#threads.indexOf(thread);
-    if (at >= 0) this.#threads.splice(at, 1);
-    void thread.worker.terminate();
-  }
 
   /** The idle thread, else a new one while under the limit, else the least busy. */
   #pick(): WriterThread {

@@ -23,14 +23,30 @@ export async function stopWorkers(workers: readonly Worker[]): Promise<void> {
  * A pool's thread that has had nothing to do for this long is ended; the next request starts a
  * new one (tens of milliseconds). Without it, a target the caller never closed kept its threads
  * for the life of the process: a test process that made a FolderTarget per check held 840 idle
- * reader threads (4.9 GB resident, a V8 heap reservation each) after 150 rounds, until a new
- * thread's heap could not be mapped and the process aborted.
+ * reader threads (4.9 GB resident, a V8 heap reservation each) after 150 rounds, and had aborted
+ * before that in a new worker's heap allocation.
  */
 export const IDLE_THREAD_MS = 5000;
 
-/** A timer (not keeping the process alive) that ends an idle thread through `retire`. */
-export function idleTimer(retire: () => void): NodeJS.Timeout {
-  const t = setTimeout(retire, IDLE_THREAD_MS);
-  t.unref();
-  return t;
+/** A pool's thread: its worker, what it has not answered yet, and the timer that ends it idle. */
+export interface PoolThread {
+  worker: Worker;
+  waiting: Map<number, unknown>;
+  idle?: NodeJS.Timeout;
+}
+
+/**
+ * Arms `thread`'s idle timer (not keeping the process alive): after IDLE_THREAD_MS with nothing
+ * outstanding it leaves `pool` first, so nothing is sent to it while it stops, then ends. Sending
+ * to the thread clears the timer (clearTimeout(thread.idle)).
+ */
+export function retireWhenIdle<T extends PoolThread>(pool: T[], thread: T): void {
+  clearTimeout(thread.idle);
+  thread.idle = setTimeout(() => {
+    if (thread.waiting.size > 0) return;
+    const at = pool.indexOf(thread);
+    if (at >= 0) pool.splice(at, 1);
+    void thread.worker.terminate();
+  }, IDLE_THREAD_MS);
+  thread.idle.unref();
 }
