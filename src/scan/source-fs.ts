@@ -279,8 +279,13 @@ export function sourceFaultRulesFor(plan: SourceFaultPlan, op: SourceOp, path: B
   const seed = plan.seed ?? 0;
   return validatePlan(plan)
     .map((rule, index) => compileRule(rule, index))
-    .filter((r) => r.op === op && r.code !== undefined && pathMatches(r, path) && (r.threshold >= 1 || pick(seed, r.index, path) < r.threshold))
+    .filter((r) => r.op === op && r.code !== undefined && picks(r, seed, path))
     .map((r) => r.rule);
+}
+
+/** Whether rule `r`'s path and probability select `path` (for a plan of `seed`). */
+function picks(r: CompiledRule, seed: number, path: Buffer): boolean {
+  return pathMatches(r, path) && (r.threshold >= 1 || pick(seed, r.index, path) < r.threshold);
 }
 
 /** The rules of `op` whose path and probability select `path`. */
@@ -288,11 +293,7 @@ function selected(op: SourceOp, path: Buffer): CompiledRule[] {
   const rules = active?.byOp.get(op);
   if (rules === undefined) return [];
   const out: CompiledRule[] = [];
-  for (const r of rules) {
-    if (!pathMatches(r, path)) continue;
-    if (r.threshold < 1 && pick(active!.seed, r.index, path) >= r.threshold) continue;
-    out.push(r);
-  }
+  for (const r of rules) if (picks(r, active!.seed, path)) out.push(r);
   return out;
 }
 
