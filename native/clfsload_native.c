@@ -993,9 +993,9 @@ static napi_value js_copy_batch(napi_env env, napi_callback_info info) {
 }
 
 /*
- * SCHED_BATCH for the calling thread: a helper thread (a reader, a lister, an encoder) woken by a
- * message then no longer preempts the thread that sent it; the sender, the serial part of the
- * program, keeps its core until its time slice ends. Same nice value, same share of the CPU.
+ * SCHED_BATCH for the calling thread (the folder target's reader threads): woken by a message, it
+ * no longer preempts the thread that sent it, which keeps its core until its time slice ends. The
+ * nice value is unchanged (src/targets/thread-policy.ts).
  */
 static napi_value js_batch_thread(napi_env env, napi_callback_info info) {
   (void)info;
