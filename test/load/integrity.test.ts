@@ -52,14 +52,20 @@ function assertFailedPaths(s: LoadSummary, src: string, stateDir: string, expect
   assert.deepEqual(lines.map((l) => rel(l.split('\t')[0]!)).sort(), [...expected].sort());
 }
 
+/** a/first and b/second, two names of one file in two directories, and b/other beside them. */
+function linkedTree(t: TestContext, prefix: string): { work: string; src: string } {
+  const { work, src } = workDir(t, prefix);
+  fs.mkdirSync(path.join(src, 'a'));
+  fs.mkdirSync(path.join(src, 'b'));
+  fs.writeFileSync(path.join(src, 'a', 'first'), 'linked content\n');
+  fs.linkSync(path.join(src, 'a', 'first'), path.join(src, 'b', 'second'));
+  fs.writeFileSync(path.join(src, 'b', 'other'), 'plain\n');
+  return { work, src };
+}
+
 for (const delayMs of [0, 400]) {
   test(`a hard-linked file whose first name fails ${delayMs ? 'after its other name\'s directory is ready' : 'at once'}: every name is left out, and a retry restores every name`, async (t) => {
-    const { work, src } = workDir(t, 'linkfail');
-    fs.mkdirSync(path.join(src, 'a'));
-    fs.mkdirSync(path.join(src, 'b'));
-    fs.writeFileSync(path.join(src, 'a', 'first'), 'linked content\n');
-    fs.linkSync(path.join(src, 'a', 'first'), path.join(src, 'b', 'second'));
-    fs.writeFileSync(path.join(src, 'b', 'other'), 'plain\n');
+    const { work, src } = linkedTree(t, 'linkfail');
     // the name the scan meets first is the inode's own; refuse the inode whichever it is
     const { opts, target } = folderLoad(src, work, { preserveHardlinks: true });
     const refusing = new RefuseInode(target, /^(first|second)$/, delayMs);
@@ -77,12 +83,7 @@ for (const delayMs of [0, 400]) {
 }
 
 test('a name of a hard-linked file whose own lstat fails is a failed name, not a failed inode: the other name is stored with the names the load saw; a retry joins it', async (t) => {
-  const { work, src } = workDir(t, 'linklstat');
-  fs.mkdirSync(path.join(src, 'a'));
-  fs.mkdirSync(path.join(src, 'b'));
-  fs.writeFileSync(path.join(src, 'a', 'first'), 'linked content\n');
-  fs.linkSync(path.join(src, 'a', 'first'), path.join(src, 'b', 'second'));
-  fs.writeFileSync(path.join(src, 'b', 'other'), 'plain\n');
+  const { work, src } = linkedTree(t, 'linklstat');
   const { opts, target, blobs } = folderLoad(src, work, { preserveHardlinks: true });
   // the lstat of b/second fails: the load cannot know which inode that name is (as for a name
   // outside the source), so a/first's inode is stored with the one name it saw

@@ -112,7 +112,9 @@ describe('worker threads under node flags that a worker refuses', () => {
 
   it('a target never closed does not keep its reader and writer threads: idle ones end after IDLE_THREAD_MS', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'clfs-folder-idle-'));
-    const ours = (): number => readdirSync('/proc/self/task').filter((t) => /^clfs-(reader|writer)$/.test(readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim())).length;
+    // this process's threads: [task id, name]
+    const tasks = (): Array<[string, string]> => readdirSync('/proc/self/task').map((t) => [t, readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()]);
+    const ours = (): number => tasks().filter(([, name]) => /^clfs-(reader|writer)$/.test(name)).length;
     try {
       const before = ours();
       const target = new FolderTarget(dir);
@@ -123,13 +125,13 @@ describe('worker threads under node flags that a worker refuses', () => {
       // the reader threads run SCHED_BATCH (thread-policy.ts) when the addon is built: field 41 of /proc/…/stat is the policy
       const addonBuilt = existsSync(fileURLToPath(new URL('../../../native/build/Release/clfsload_native.node', import.meta.url)));
       if (addonBuilt) {
-        const policies = readdirSync('/proc/self/task')
-          .filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'clfs-reader')
-          .map((t) => readFileSync(`/proc/self/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[41 - 3]);
+        const policies = tasks()
+          .filter(([, name]) => name === 'clfs-reader')
+          .map(([t]) => readFileSync(`/proc/self/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[41 - 3]);
         assert.ok(policies.length > 0 && policies.every((p) => p === String(3)), `SCHED_BATCH (3) on every reader thread: ${policies.join(' ')}`);
       }
       await new Promise((r) => setTimeout(r, IDLE_THREAD_MS + 1500));
-      assert.equal(ours(), before, `its idle threads ended (before ${before}: ${readdirSync('/proc/self/task').map((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()).join(' ')})`);
+      assert.equal(ours(), before, `its idle threads ended (before ${before}: ${tasks().map(([, name]) => name).join(' ')})`);
       // and the target still works: a request starts a thread again
       assert.ok((await target.get(names[5]!)).equals(bytesOf(5)));
       await target.close();
