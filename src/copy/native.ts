@@ -6,7 +6,7 @@
  * case copy uses Node's own calls: zero blocks skipped for sparse files, times to the
  * microsecond, and --xattrs is refused with a one-line error.
  */
-import { createRequire } from 'node:module';
+import { loadAddon } from '../targets/native-addon.js';
 import * as os from 'node:os';
 
 export interface NativeOps {
@@ -58,14 +58,8 @@ let loaded: { ops: NativeOps | undefined; why: string } | undefined;
 function load(): { ops: NativeOps | undefined; why: string } {
   if (loaded !== undefined) return loaded;
   if (process.env.CLFSLOAD_NATIVE === '0') return (loaded = { ops: undefined, why: 'CLFSLOAD_NATIVE=0' });
-  try {
-    // dist/src/copy/native.js -> native/build/Release (the package root's native/)
-    const ops = createRequire(import.meta.url)('../../../native/build/Release/clfsload_native.node') as NativeOps;
-    loaded = { ops, why: '' };
-  } catch (err) {
-    loaded = { ops: undefined, why: `not built: ${(err as Error).message.split('\n')[0]}; run npm run build:native` };
-  }
-  return loaded;
+  const { addon, why } = loadAddon();
+  return (loaded = { ops: addon as NativeOps | undefined, why });
 }
 
 export function nativeOps(): NativeOps | undefined {

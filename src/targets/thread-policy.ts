@@ -16,16 +16,11 @@
  * Without the addon (not built) or off Linux, nothing changes. Like the rest of src/targets it reads
  * no environment: CLFSLOAD_NATIVE=0 turns off the copy's native file-system calls, not this.
  */
-import { createRequire } from 'node:module';
+import { loadAddon } from './native-addon.js';
 
 /** Set the calling thread's policy; true when it is now SCHED_BATCH. Never throws. */
 export function batchThisThread(): boolean {
   if (process.platform !== 'linux') return false;
-  try {
-    // dist/src/targets/thread-policy.js -> native/build/Release (the package root's native/), as src/copy/native.ts loads it
-    const addon = createRequire(import.meta.url)('../../../native/build/Release/clfsload_native.node') as { batchThread?: () => boolean };
-    return addon.batchThread?.() ?? false;
-  } catch {
-    return false;
-  }
+  const batchThread = loadAddon().addon?.batchThread as (() => boolean) | undefined;
+  return batchThread?.() ?? false;
 }
