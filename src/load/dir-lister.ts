@@ -213,6 +213,7 @@ export class DirLister {
   #seq = 0;
   #closed = false;
   #flushQueued = false;
+  #heard = false;
 
   constructor(maxThreads = 2) {
     this.#maxThreads = Math.max(1, maxThreads);
@@ -263,6 +264,24 @@ export class DirLister {
         job.stream.fail(new Error('directory listing abandoned'));
       }
     }
+    this.#bump();
+  }
+
+  /** Whether a thread has sent anything yet: until then they are still starting. */
+  get heard(): boolean {
+    return this.#heard;
+  }
+
+  /**
+   * The caller will not read this stream (it lists the directory itself): a thread that has not
+   * reached it skips it, one that has stops at once.
+   */
+  giveUp(stream: DirStream): void {
+    if (stream.abandoned) return;
+    stream.abandoned = true;
+    stream.fail(new Error('directory listing abandoned'));
+    const c = this.#control;
+    if (stream.id + 1 > Atomics.load(c, FLOOR)) Atomics.store(c, FLOOR, stream.id + 1);
     this.#bump();
   }
 
@@ -328,6 +347,7 @@ export class DirLister {
     });
     const thread: Thread = { worker, busy: 0, outbox: [] };
     worker.on('message', (m: ListChunk) => {
+      this.#heard = true;
       const job = this.#jobs.get(m.id);
       if (job === undefined) return;
       if (m.done) this.#finish(thread, m.id);

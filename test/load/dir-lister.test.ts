@@ -15,6 +15,9 @@ import type { LoadOptions } from '../../src/index.js';
 import { DirLister, LocalListing, STREAM_AHEAD } from '../../src/load/dir-lister.js';
 import type { Listing } from '../../src/load/dir-lister.js';
 import { withSourceFaults } from '../helpers/source-faults.js';
+import { availableParallelism } from 'node:os';
+import { ScanAhead } from '../../src/load/scan-ahead.js';
+import type { EntryRow } from '../../src/state/index.js';
 
 /** Children per chunk a lister thread sends (dir-lister-worker.ts). */
 const CHUNK = 4096;
@@ -130,4 +133,39 @@ test('a load of a huge directory whose listing fails part way once: the director
   const report = await verify(target, { source: src });
   assert.deepEqual(report.problems, []);
   assert.ok(report.ok);
+});
+
+test('until a lister thread has answered, a small directory is listed on the calling thread; a large one, and every one after, on a thread', { timeout: 60_000 }, async (t) => {
+  const work = workDir(t, 'lister');
+  const root = path.join(work, 'root');
+  fill(path.join(root, 'sub'), 5);
+  fill(path.join(root, 'sub2'), 2);
+  const big = path.join(work, 'big');
+  fill(big, 3 * CHUNK);
+  const row = (id: number, p: string) => ({ id, path: Buffer.from(p), sizeBytes: fs.statSync(p).size }) as unknown as EntryRow;
+  assert.ok(fs.statSync(big).size >= 64 * 1024, `the big directory's own size (${fs.statSync(big).size}) is what marks it large`);
+  const scans = new ScanAhead();
+  t.after(() => scans.close());
+  scans.warm();
+  const [r, sub, sub2] = [row(1, root), row(2, path.join(root, 'sub')), row(3, path.join(root, 'sub2'))];
+  scans.ahead([r, sub, sub2]);
+  // at once: the threads are still starting
+  const first = scans.listing(r);
+  assert.ok(first instanceof LocalListing, 'the root is listed here');
+  assert.deepEqual(await readAll(first), readdirOrder(root));
+  // the ones after it were started ahead on a thread, which lists them once it has started
+  const deadline = Date.now() + 30_000;
+  while (availableParallelism() > 1 && !scans.threadsAnswered && Date.now() < deadline) await sleep(10);
+  const second = scans.listing(sub);
+  if (availableParallelism() > 1) assert.ok(!(second instanceof LocalListing), 'once listed ahead, a thread lists it');
+  assert.deepEqual((await readAll(second)).sort(), ['f0', 'f1', 'f2', 'f3', 'f4']);
+  const third = scans.listing(sub2);
+  if (availableParallelism() > 1) assert.ok(!(third instanceof LocalListing), 'a thread has answered: every listing is a thread\'s');
+  assert.deepEqual((await readAll(third)).sort(), ['f0', 'f1']);
+  // a large directory first in a new scan goes to a thread even before one has answered
+  const fresh = new ScanAhead();
+  t.after(() => fresh.close());
+  const large = fresh.listing(row(4, big));
+  if (availableParallelism() > 1) assert.ok(!(large instanceof LocalListing));
+  assert.equal((await readAll(large)).length, 3 * CHUNK);
 });
