@@ -14,6 +14,13 @@ v8.setFlagsFromString('--optimize-for-size');
 // on at run time (V8 aborts when it disables concurrent marking under a live heap).
 v8.setFlagsFromString('--no-parallel-scavenge');
 
+// A load's encode workers start now, on the other cores, while this thread loads the rest of the
+// program (src/load/worker-prestart.ts says why).
+{
+  const { availableParallelism } = await import('node:os');
+  const { prestartCountFor, prestartEncodeWorkers } = await import('../src/load/worker-prestart.js');
+  prestartEncodeWorkers(prestartCountFor(process.argv.slice(2), process.env, availableParallelism()));
+}
 const { main } = await import('../src/cli/main.js');
 const code = await main(process.argv);
 process.exitCode = code;

@@ -11,6 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorToJson } from '../errors/index.js';
 import type { Compression } from '../codec/index.js';
 import type { StateFaultPlan, TransferIdentity } from '../state/index.js';
+import { installSharedSourceFaults } from '../scan/index.js';
+import type { SharedSourceFaults } from '../scan/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { deadlineSignal } from './deadline-signal.js';
 import { encodeSegment } from './segment-encoder.js';
@@ -20,14 +22,35 @@ import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { AzureWorkerPuts } from '../targets/azure-target.js';
 import type { LeanPut } from '../targets/lean-put.js';
 
-const { identity, compression, stateDir, stateFaults, folderWrites, azurePuts } = workerData as {
+/** What the pool gives each worker: in its workerData, or in its first message when it was started ahead (worker-prestart.ts). */
+interface Setup {
   identity: TransferIdentity;
   compression: Compression;
   stateDir?: string;
   stateFaults?: StateFaultPlan;
+  sourceFaults: SharedSourceFaults | null;
   folderWrites?: FolderWorkerWrites;
   azurePuts?: AzureWorkerPuts & { maxSockets: number };
-};
+}
+
+let compression: Compression;
+let stateDir: string | undefined;
+let stateFaults: StateFaultPlan | undefined;
+let folderWrites: FolderWorkerWrites | undefined;
+let azurePuts: (AzureWorkerPuts & { maxSockets: number }) | undefined;
+let encoder: SingleObjectEncoder;
+/** this thread's puts on the wire, one per socket (putRangeBlobs says why not the pool's queue) */
+let putQueue: PQueue;
+
+function setUp(s: Setup, fromMessage: boolean): void {
+  ({ compression, stateDir, stateFaults, folderWrites, azurePuts } = s);
+  encoder = new SingleObjectEncoder(s.identity, s.compression);
+  putQueue = new PQueue({ concurrency: s.azurePuts?.maxSockets ?? 1 });
+  // from workerData the scan module installed the fault plan as it loaded
+  if (fromMessage && s.sourceFaults !== null) installSharedSourceFaults(s.sourceFaults);
+}
+
+if ((workerData as { deferred?: boolean }).deferred !== true) setUp(workerData as Setup, false);
 // named, so per-thread CPU (top -H, /proc/PID/task/*/comm, the bench's scaling case) tells the threads apart
 try {
   writeFileSync('/proc/thread-self/comm', 'clfs-encode');
@@ -37,11 +60,8 @@ try {
 // SQLite is loaded on the first range of small files: a load of large files never needs it, and
 // the worker answers its first segment sooner without it (start-up runs on contended cores)
 let reader: Promise<StateReader> | undefined;
-const encoder = new SingleObjectEncoder(identity, compression);
 // into Azure: this thread's own keep-alive sockets, opened on the first range it stores
 let lean: Promise<LeanPut> | undefined;
-/** this thread's puts on the wire, one per socket (putRangeBlobs says why not the pool's queue) */
-const putQueue = new PQueue({ concurrency: azurePuts?.maxSockets ?? 1 });
 /** aborted when the run stops (EncoderPool.stopStoring): puts in flight end at once */
 const stopPuts = new AbortController();
 /**
@@ -78,9 +98,14 @@ function buf(u: Uint8Array): Buffer {
 type Message =
   | { id: number; kind: 'segment'; job: SegmentJob; writeName?: string }
   | { id: number; kind: 'range'; firstId: number; lastId: number; write: boolean }
-  | { id: -1; kind: 'stop' };
+  | { id: -1; kind: 'stop' }
+  | { id: -2; kind: 'init'; setup: Setup };
 
 parentPort!.on('message', (msg: Message) => {
+  if (msg.kind === 'init') {
+    setUp(msg.setup, true);
+    return;
+  }
   if (msg.kind === 'stop') {
     stopPuts.abort();
     return;

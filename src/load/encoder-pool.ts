@@ -13,6 +13,7 @@ import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { AzureWorkerPuts } from '../targets/azure-target.js';
 import { workerExecArgv } from '../targets/worker-argv.js';
 import { stopWorkers } from '../targets/worker-stop.js';
+import { dropPrestarted, ENCODE_WORKER_LIMITS, ENCODE_WORKER_URL, takePrestarted } from './worker-prestart.js';
 
 /**
  * Where the encode workers store a range's small blobs themselves: into a folder (written in
@@ -81,8 +82,10 @@ export class EncoderPool {
   }
 
   private startWorker(): void {
-    // a small young generation: these threads allocate short-lived buffers, and peak RSS is a target
-    const worker = new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: this.workerData, execArgv: workerExecArgv(), resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 48 } });
+    // one started ahead by the command's entry, given its settings first; else a new one
+    let worker = takePrestarted();
+    if (worker !== undefined) worker.postMessage({ id: -2, kind: 'init', setup: this.workerData });
+    else worker = new Worker(ENCODE_WORKER_URL, { workerData: this.workerData, execArgv: workerExecArgv(), resourceLimits: ENCODE_WORKER_LIMITS });
     const slot = { worker, busy: 0 };
     worker.on('message', (m: { id: number; result?: unknown; error?: ClfsErrorJson }) => {
       slot.busy -= 1;
@@ -157,7 +160,7 @@ export class EncoderPool {
   }
 
   async close(): Promise<void> {
-    await stopWorkers(this.workers.map((w) => w.worker));
+    await Promise.all([stopWorkers(this.workers.map((w) => w.worker)), dropPrestarted()]);
   }
 }
 

@@ -132,6 +132,11 @@ export function sourceFaultsForWorkers(): SharedSourceFaults | null {
   return active === undefined ? null : { plan: active.plan, counters: active.shared };
 }
 
+/** In a worker started before its run was known (load/worker-prestart.ts): the plan and counters its pool sent. */
+export function installSharedSourceFaults(shared: SharedSourceFaults): void {
+  install(shared);
+}
+
 /** Failures injected so far by each rule of the plan, in rule order (all threads of the process). */
 export function sourceFaultCounts(): number[] {
   if (active === undefined) return [];

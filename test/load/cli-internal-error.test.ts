@@ -18,9 +18,9 @@ let work: string;
 let src: string;
 
 const PRELOADS: Record<string, string> = {
-  // the encode workers get the transfer identity as workerData; the folder target's writer does not
+  // the encode workers get the transfer identity as workerData, or `deferred` when started ahead of the load (worker-prestart.ts); the folder target's writer gets neither
   'worker-dies.mjs': `import { isMainThread, workerData } from 'node:worker_threads';
-if (!isMainThread && workerData?.identity) throw new Error('injected encode worker failure\\nwith a second line');
+if (!isMainThread && (workerData?.identity || workerData?.deferred)) throw new Error('injected encode worker failure\\nwith a second line');
 `,
   // once the transfer runs, a timer callback throws (a defect in a callback nobody awaits)
   'uncaught-throw.mjs': `import { isMainThread } from 'node:worker_threads';
