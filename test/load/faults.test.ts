@@ -64,6 +64,10 @@ test('Azurite stopped and restarted mid-run: retries carry the load through', { 
     baseDelayMs: 20,
     maxDelayMs: 2000,
     maxAttempts: 60,
+    // while Azurite is down a request is refused (ECONNREFUSED: the host unreachable), and by
+    // default a run stops after 6 such tries (3-6 s); Azurite's restart on a loaded machine can
+    // take longer, so this test gives the refused requests the same 60 tries
+    unreachableAttempts: 60,
     onRetry: (info) => retries.push(info),
   });
   const running = load({ source: src, target, targetKey: 'restart', stateDir: path.join(work, 'restart-state'), newTransfer: true, concurrency: 4 });
