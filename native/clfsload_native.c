@@ -24,7 +24,11 @@
  *                                             a result row per name in `out` (do_copy_batch)
  *   batchThread()                             the calling thread's scheduling policy set to
  *                                             SCHED_BATCH (Linux): true when set
- * Every call but lseek and batchThread returns a Promise and runs on libuv's pool (napi async work), as Node's own
+ *   lz4SmallBlock(src, dst, dstPos, capacity) synchronous: the LZ4 block of src (under 65,547
+ *                                             bytes) into dst[dstPos, dstPos + capacity), its
+ *                                             length, or 0 when it does not fit; the same bytes
+ *                                             as lz4SmallBlockCompress in src/codec/lz4-block.ts
+ * Every call but lseek, batchThread and lz4SmallBlock returns a Promise and runs on libuv's pool (napi async work), as Node's own
  * asynchronous fs calls do. A failure rejects with an Error carrying `errno` (the number),
  * `syscall` and, for an attribute, `attr` (its name, latin1).
  * Only node_api.h (N-API 8): one build serves Node 20, 22 and 24.
@@ -1010,6 +1014,168 @@ static napi_value js_batch_thread(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/*
+ * An LZ4 block of a small input, as liblz4's LZ4_compress_generic makes it for the first block of
+ * the reference's linked LZ4F stream: a 4,096-entry table of 32-bit positions, the 5-byte hash,
+ * acceleration 1, limited output. The TypeScript version in src/codec/lz4-block.ts is the
+ * specification (checked against python-lz4 byte for byte) and the fallback when this addon is
+ * not built; test/codec/lz4-native.test.ts holds the two to the same bytes. One table per thread
+ * (the encode workers compress side by side), zeroed for each block.
+ */
+#define LZ4S_HASH_LOG 12
+#define LZ4S_MIN_MATCH 4
+#define LZ4S_MF_LIMIT 12
+#define LZ4S_LAST_LITERALS 5
+#define LZ4S_SKIP_TRIGGER 6
+#define LZ4S_MAX_DISTANCE 65535
+#define LZ4S_LIMIT (65536 + LZ4S_MF_LIMIT - 1)
+
+static _Thread_local uint32_t lz4s_table[1 << LZ4S_HASH_LOG];
+
+static inline uint32_t lz4s_read32(const uint8_t *b, size_t i) {
+  return (uint32_t)b[i] | ((uint32_t)b[i + 1] << 8) | ((uint32_t)b[i + 2] << 16) | ((uint32_t)b[i + 3] << 24);
+}
+
+/* liblz4's LZ4_hash5 on a little-endian 64-bit machine: of the 8 bytes it reads, the shift keeps 5 */
+static inline uint32_t lz4s_hash5(const uint8_t *b, size_t i) {
+  uint64_t v = (uint64_t)lz4s_read32(b, i) | ((uint64_t)b[i + 4] << 32);
+  return (uint32_t)(((v << 24) * 889523592379ULL) >> (64 - LZ4S_HASH_LOG));
+}
+
+static size_t lz4s_compress(const uint8_t *src, size_t n, uint8_t *dst, size_t capacity) {
+  uint32_t *table = lz4s_table;
+  const size_t olimit = capacity;
+  size_t op = 0, anchor = 0, ip = 0, match = 0;
+  if (n >= LZ4S_MF_LIMIT + 1) {
+    const size_t mflimit_plus_one = n - LZ4S_MF_LIMIT + 1;
+    const size_t match_limit = n - LZ4S_LAST_LITERALS;
+    memset(table, 0, sizeof lz4s_table);
+    table[lz4s_hash5(src, 0)] = 0;
+    ip = 1;
+    uint32_t forward_h = lz4s_hash5(src, ip);
+    for (;;) {
+      size_t forward_ip = ip;
+      unsigned step = 1;
+      unsigned search_match_nb = 1u << LZ4S_SKIP_TRIGGER;
+      for (;;) {
+        uint32_t h = forward_h;
+        size_t current = forward_ip;
+        size_t match_index = table[h];
+        ip = forward_ip;
+        forward_ip += step;
+        step = search_match_nb++ >> LZ4S_SKIP_TRIGGER;
+        if (forward_ip > mflimit_plus_one) goto last_literals;
+        match = match_index;
+        forward_h = lz4s_hash5(src, forward_ip);
+        table[h] = (uint32_t)current;
+        if (match_index + LZ4S_MAX_DISTANCE < current) continue;
+        if (lz4s_read32(src, match) == lz4s_read32(src, ip)) break;
+      }
+      while (ip > anchor && match > 0 && src[ip - 1] == src[match - 1]) {
+        ip--;
+        match--;
+      }
+      size_t lit_length = ip - anchor;
+      size_t token = op++;
+      if (op + lit_length + (2 + 1 + LZ4S_LAST_LITERALS) + lit_length / 255 > olimit) return 0;
+      if (lit_length >= 15) {
+        size_t len = lit_length - 15;
+        dst[token] = 15 << 4;
+        for (; len >= 255; len -= 255) dst[op++] = 255;
+        dst[op++] = (uint8_t)len;
+      } else {
+        dst[token] = (uint8_t)(lit_length << 4);
+      }
+      memcpy(dst + op, src + anchor, lit_length);
+      op += lit_length;
+      for (;;) {
+        size_t distance = ip - match;
+        dst[op] = (uint8_t)(distance & 0xff);
+        dst[op + 1] = (uint8_t)(distance >> 8);
+        op += 2;
+        size_t a = ip + LZ4S_MIN_MATCH, b = match + LZ4S_MIN_MATCH;
+        while (a < match_limit && src[a] == src[b]) {
+          a++;
+          b++;
+        }
+        size_t match_code = a - (ip + LZ4S_MIN_MATCH);
+        ip = a;
+        if (op + (1 + LZ4S_LAST_LITERALS) + (match_code + 240) / 255 > olimit) return 0;
+        if (match_code >= 15) {
+          dst[token] = (uint8_t)(dst[token] + 15);
+          match_code -= 15;
+          for (; match_code >= 255; match_code -= 255) dst[op++] = 255;
+          dst[op++] = (uint8_t)match_code;
+        } else {
+          dst[token] = (uint8_t)(dst[token] + match_code);
+        }
+        anchor = ip;
+        if (ip >= mflimit_plus_one) goto last_literals;
+        table[lz4s_hash5(src, ip - 2)] = (uint32_t)(ip - 2);
+        uint32_t h = lz4s_hash5(src, ip);
+        size_t match_index = table[h];
+        match = match_index;
+        table[h] = (uint32_t)ip;
+        if (match_index + LZ4S_MAX_DISTANCE >= ip && lz4s_read32(src, match) == lz4s_read32(src, ip)) {
+          token = op++;
+          dst[token] = 0;
+          continue;
+        }
+        break;
+      }
+      forward_h = lz4s_hash5(src, ++ip);
+    }
+  }
+last_literals:;
+  size_t last_run = n - anchor;
+  if (op + last_run + 1 + (last_run + 255 - 15) / 255 > olimit) return 0;
+  if (last_run >= 15) {
+    size_t acc = last_run - 15;
+    dst[op++] = 15 << 4;
+    for (; acc >= 255; acc -= 255) dst[op++] = 255;
+    dst[op++] = (uint8_t)acc;
+  } else {
+    dst[op++] = (uint8_t)(last_run << 4);
+  }
+  memcpy(dst + op, src + anchor, last_run);
+  op += last_run;
+  return op;
+}
+
+static int typed_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  void *p;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &off) != napi_ok || type != napi_uint8_array) return 0;
+  *data = (uint8_t *)p;
+  return 1;
+}
+
+static napi_value js_lz4_small_block(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *src, *dst;
+  size_t src_len, dst_len;
+  int64_t pos, capacity;
+  if (argc < 4 || !typed_bytes(env, argv[0], &src, &src_len) || !typed_bytes(env, argv[1], &dst, &dst_len)) {
+    napi_throw_type_error(env, NULL, "lz4SmallBlock(src: Uint8Array, dst: Uint8Array, dstPos: number, capacity: number)");
+    return NULL;
+  }
+  if (get_i64(env, argv[2], &pos) != 0 || get_i64(env, argv[3], &capacity) != 0) return NULL;
+  if (src_len >= LZ4S_LIMIT || pos < 0 || capacity < 0 || (uint64_t)pos + (uint64_t)capacity > dst_len) {
+    napi_throw_range_error(env, NULL, "lz4SmallBlock: src must be under 65,547 bytes and dst[dstPos, dstPos + capacity) inside dst");
+    return NULL;
+  }
+  size_t got = lz4s_compress(src, src_len, dst + pos, (size_t)capacity);
+  napi_value v;
+  CHECK(napi_create_int64(env, (int64_t)got, &v));
+  return v;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_default, NULL},
@@ -1021,6 +1187,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"copySmall", NULL, js_copy_small, NULL, NULL, NULL, napi_default, NULL},
       {"copyBatch", NULL, js_copy_batch, NULL, NULL, NULL, napi_default, NULL},
       {"batchThread", NULL, js_batch_thread, NULL, NULL, NULL, napi_default, NULL},
+      {"lz4SmallBlock", NULL, js_lz4_small_block, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value v;

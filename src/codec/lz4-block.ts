@@ -159,6 +159,25 @@ function hash5(b: Uint8Array, i: number): number {
   return top >>> (32 - HASH_LOG);
 }
 
+/** Compresses as lz4SmallBlockCompress does (same arguments, same bytes, same result). */
+export type SmallBlockCompressor = (src: Uint8Array, dst: Uint8Array, dstPos: number, capacity: number) => number;
+
+let smallBlockCompressor: SmallBlockCompressor = lz4SmallBlockCompress;
+
+/**
+ * The compressor that compressSmallBlock uses in this thread: a faster one that gives the same
+ * bytes (the package's addon: src/load/native-lz4.ts installs it after checking it), or, with
+ * undefined, the port below again.
+ */
+export function setSmallBlockCompressor(fn: SmallBlockCompressor | undefined): void {
+  smallBlockCompressor = fn ?? lz4SmallBlockCompress;
+}
+
+/** What the LZ4 frame writer calls for a block under LZ4_SMALL_BLOCK_LIMIT: lz4SmallBlockCompress, or the compressor installed in its place. */
+export function compressSmallBlock(src: Uint8Array, dst: Uint8Array, dstPos: number, capacity: number): number {
+  return smallBlockCompressor(src, dst, dstPos, capacity);
+}
+
 /**
  * Compresses `src` (shorter than LZ4_SMALL_BLOCK_LIMIT) into `dst[dstPos, dstPos + capacity)`.
  * Returns the compressed length, or 0 when it does not fit (liblz4's limited-output contract; its

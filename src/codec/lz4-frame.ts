@@ -20,7 +20,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { ClfsError, formatCorrupt } from '../errors/index.js';
-import { LZ4_SMALL_BLOCK_LIMIT, lz4BlockDecode, lz4SmallBlockCompress } from './lz4-block.js';
+import { compressSmallBlock, LZ4_SMALL_BLOCK_LIMIT, lz4BlockDecode } from './lz4-block.js';
 
 interface Lz4Binding {
   /** liblz4 LZ4_compress_default into output[startIdx, endIdx); 0 when it does not fit */
@@ -111,10 +111,11 @@ export function lz4FrameCompressAt(body: Uint8Array, headRoom: number, borrow = 
     const blockLen = Math.min(LZ4_WRITER_BLOCK_BYTES, n - start);
     const dataAt = pos + BLOCK_SIZE_WORD_BYTES;
     const block = body.subarray(start, start + blockLen);
-    // Below LZ4_64Klimit liblz4's one-shot API picks another hash table than LZ4F: use our port.
+    // Below LZ4_64Klimit liblz4's one-shot API picks another hash table than LZ4F: use our port
+    // (or the addon's C of it, where the load installed it)
     const cSize =
       blockLen < LZ4_SMALL_BLOCK_LIMIT
-        ? lz4SmallBlockCompress(block, scratch, dataAt, blockLen - 1)
+        ? compressSmallBlock(block, scratch, dataAt, blockLen - 1)
         : lz4Binding.encodeBlock(block, scratch, dataAt, dataAt + blockLen - 1);
     // Rule 2: liblz4 would store this block raw.
     if (cSize <= 0) return undefined;
