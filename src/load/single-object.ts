@@ -130,13 +130,16 @@ export interface SingleObjectSource {
  * a fifth of the main thread's time on small files).
  */
 export function encodeRange(source: SingleObjectSource, encoder: SingleObjectEncoder, firstId: number, lastId: number): RangeResult[] {
-  return source.singleObjectRows(firstId, lastId).map((row) => ({
-    ...encoder.encode({ row, parentFh: row.parentFh, parentPath: row.parentPath }),
-    id: row.id,
-    parentId: row.parentId!,
-    ftype: row.ftype,
-    reconcile: row.reconcile,
-  }));
+  // the row's fields set on encode's own result, not spread into a copy: the spread of results
+  // of three shapes cost more than the inode's framing (6.6 µs a file on the bench tree)
+  return source.singleObjectRows(firstId, lastId).map((row) => {
+    const r = encoder.encode({ row, parentFh: row.parentFh, parentPath: row.parentPath }) as RangeResult;
+    r.id = row.id;
+    r.parentId = row.parentId!;
+    r.ftype = row.ftype;
+    r.reconcile = row.reconcile;
+    return r;
+  });
 }
 
 /**

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ClfsError } from '../errors/index.js';
 import { ADDED_COLUMNS, EntryState, FINISHED_SQL, LINK_OUTCOME_SQL, Phase, SCHEMA_SQL, STATE_FORMAT_VERSION, STORED_STATES } from './schema.js';
-import { ENTRY_COLUMNS, SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
+import { ENTRY_COLUMNS, PARENT_OF_ROWS_SQL, SINGLE_OBJECT_MAX_BYTES, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE, withParents } from './rows.js';
 import type { EntryRow, SingleObjectRow } from './rows.js';
 import { ConnectionGuard, DEFAULT_STATE_RETRY, stateIo } from './sqlite-retry.js';
 import type { GuardedStatement } from './sqlite-retry.js';
@@ -150,6 +150,7 @@ export class StateDb {
         AND id IN (SELECT link_of FROM entries WHERE parent_id = ? AND link_of IS NOT NULL)`),
       pendingFileIds: p(`SELECT id, (ftype != 2 OR size <= ${SINGLE_OBJECT_MAX_BYTES}) AS single FROM entries WHERE state = ${EntryState.PENDING} AND ftype != 1 AND id > ? ORDER BY id LIMIT ?`).raw(true),
       singleObjectRows: p(SINGLE_OBJECT_ROWS_SQL),
+      parentOfRows: p(PARENT_OF_ROWS_SQL),
       pendingDirs: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE state = ${EntryState.PENDING} AND ftype = 1 AND id > ? ORDER BY id LIMIT ?`),
       readyDirs: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE state = ${EntryState.READY} AND id > ? ORDER BY id LIMIT ?`),
       writingEntries: p(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE state = ${EntryState.WRITING} ORDER BY id`),
@@ -520,7 +521,7 @@ export class StateDb {
   }
 
   singleObjectRows(firstId: number, lastId: number): SingleObjectRow[] {
-    return this.stmts.singleObjectRows.all(firstId, lastId) as SingleObjectRow[];
+    return withParents(this.stmts.singleObjectRows.all(firstId, lastId) as EntryRow[], (id) => this.stmts.parentOfRows.get(id) as { fh: Buffer; path: Buffer } | undefined);
   }
 
   pendingDirs(afterId: number, limit: number): EntryRow[] {

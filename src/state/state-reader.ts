@@ -14,8 +14,8 @@
  */
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE } from './rows.js';
-import type { SingleObjectRow } from './rows.js';
+import { PARENT_OF_ROWS_SQL, SINGLE_OBJECT_ROWS_SQL, STATE_DB_FILE, withParents } from './rows.js';
+import type { EntryRow, SingleObjectRow } from './rows.js';
 import { ConnectionGuard, DEFAULT_STATE_RETRY, GuardedStatement, stateIo } from './sqlite-retry.js';
 import type { StateRetryListener, StateRetryPolicy } from './sqlite-retry.js';
 import { FaultInjector } from './state-faults.js';
@@ -32,6 +32,7 @@ export interface StateReaderOptions {
 export class StateReader {
   private readonly db: Database.Database;
   private readonly rows: GuardedStatement;
+  private readonly parent: GuardedStatement;
   private readonly guard: ConnectionGuard;
 
   constructor(dir: string, options: StateReaderOptions = {}) {
@@ -41,12 +42,12 @@ export class StateReader {
     this.guard = new ConnectionGuard(dir, undefined, policy, options.onRetry, plan === undefined ? undefined : new FaultInjector(plan, 'reader'));
     const guard = this.guard;
     try {
-      [this.db, this.rows] = guard.attempt('open', () => {
+      [this.db, this.rows, this.parent] = guard.attempt('open', () => {
         const db = new Database(file, { readonly: true, fileMustExist: true, timeout: policy.busyTimeoutMs });
         try {
           guard.db = db;
           // prepare reads the schema: the first read of the connection
-          return [db, new GuardedStatement(guard, db.prepare(SINGLE_OBJECT_ROWS_SQL))] as const;
+          return [db, new GuardedStatement(guard, db.prepare(SINGLE_OBJECT_ROWS_SQL)), new GuardedStatement(guard, db.prepare(PARENT_OF_ROWS_SQL))] as const;
         } catch (err) {
           db.close();
           throw err;
@@ -59,7 +60,7 @@ export class StateReader {
   }
 
   singleObjectRows(firstId: number, lastId: number): SingleObjectRow[] {
-    return this.rows.all(firstId, lastId) as SingleObjectRow[];
+    return withParents(this.rows.all(firstId, lastId) as EntryRow[], (id) => this.parent.get(id) as { fh: Buffer; path: Buffer } | undefined);
   }
 
   close(): void {

@@ -331,12 +331,42 @@ test('the encode workers\u2019 reader retries its read faults, and a persistent 
   assert.equal(reader.singleObjectRows(1, 100).length, 5);
   assert.deepEqual(events.map((e) => [e.what, e.code]), [['statement', 'SQLITE_BUSY'], ['statement', 'SQLITE_BUSY']]);
   reader.close();
-  // the first rule is the main connection's: the reader ignores it
-  const faults: StateFaultPlan = { rules: [{ op: 'read', at: 1, code: 'SQLITE_BUSY' }, { op: 'read', at: 2, code: 'SQLITE_IOERR_READ', times: -1, conn: 'reader' }] };
+  // the first rule is the main connection's: the reader ignores it; a call reads its rows, then
+  // their one parent (two reads), so the second call's first read is the third
+  const faults: StateFaultPlan = { rules: [{ op: 'read', at: 1, code: 'SQLITE_BUSY' }, { op: 'read', at: 3, code: 'SQLITE_IOERR_READ', times: -1, conn: 'reader' }] };
   const failing = new StateReader(dir, { faults, retry: { totalMs: 300 } });
   assert.equal(failing.singleObjectRows(1, 100).length, 5);
   assert.throws(() => failing.singleObjectRows(1, 100), (err) => assertStateIo(err, dir, /SQLITE_IOERR_READ.*still failing/));
   failing.close();
+});
+
+test('one-object rows carry their own parent\u2019s handle and path, from both connections, across parents in one range; a row whose parent is gone is left out', (t) => {
+  const dir = tempDir(t, 'clfsload-state-parents-');
+  const db = StateDb.open(dir, { create: true, faults: { rules: [] } });
+  const ids = new Map<string, number>();
+  const fhOf = { root: Buffer.alloc(32, 4), 'dir-a': Buffer.alloc(32, 0xaa), 'dir-bb': Buffer.alloc(32, 0xbb) };
+  db.tx(() => {
+    ids.set('root', db.insertEntry(entry(null, 'root', 1, EntryState.SCANNED)));
+    for (const d of ['dir-a', 'dir-bb'] as const) ids.set(d, db.insertEntry({ ...entry(ids.get('root')!, d, 1, EntryState.SCANNED), fh: fhOf[d] }));
+  });
+  // children of three parents, interleaved in id order as a range can hold them
+  const children = [['dir-a', 'a1'], ['dir-a', 'a2'], ['dir-bb', 'b1'], ['root', 'r1'], ['dir-bb', 'b2'], ['dir-a', 'a3']] as const;
+  db.tx(() => {
+    for (const [parent, name] of children) ids.set(name, db.insertEntry(entry(ids.get(parent)!, name, 2, EntryState.PENDING)));
+  });
+  const expected = children.map(([parent, name]) => [name, `/src/${parent}`, fhOf[parent].toString('hex')]);
+  const seen = (rows: Array<{ name: Buffer; parentPath: Buffer; parentFh: Buffer }>): string[][] => rows.map((r) => [r.name.toString(), r.parentPath.toString(), r.parentFh.toString('hex')]);
+  const [first, last] = [ids.get('a1')!, ids.get('a3')!];
+  const reader = new StateReader(dir);
+  assert.deepEqual(seen(db.singleObjectRows(first, last)), expected);
+  assert.deepEqual(seen(reader.singleObjectRows(first, last)), expected);
+  // dir-bb's row is gone (a join would find no parent): its children are not handed out
+  db.tx(() => db.all(`DELETE FROM entries WHERE id = ${ids.get('dir-bb')!} RETURNING id`));
+  const left = expected.filter(([name]) => !name!.startsWith('b'));
+  assert.deepEqual(seen(db.singleObjectRows(first, last)), left);
+  assert.deepEqual(seen(reader.singleObjectRows(first, last)), left);
+  reader.close();
+  db.close();
 });
 
 test('encode-worker readers opened while the writer inserts and checkpoints (TRUNCATE) never fail', async (t) => {
