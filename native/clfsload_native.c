@@ -28,7 +28,14 @@
  *                                             bytes) into dst[dstPos, dstPos + capacity), its
  *                                             length, or 0 when it does not fit; the same bytes
  *                                             as lz4SmallBlockCompress in src/codec/lz4-block.ts
- * Every call but lseek, batchThread and lz4SmallBlock returns a Promise and runs on libuv's pool (napi async work), as Node's own
+ *   lz4BlockDecode(src, srcStart, srcEnd, out, windowStart, outPos, outLimit)
+ *                                             synchronous: the LZ4 block src[srcStart, srcEnd)
+ *                                             decoded into out from outPos (matches may reach back
+ *                                             to windowStart, no byte written at or past
+ *                                             outLimit); the output position after it, or -1 when
+ *                                             the block is malformed (the TypeScript decoder then
+ *                                             says how)
+ * Every call but lseek, batchThread, lz4SmallBlock and lz4BlockDecode returns a Promise and runs on libuv's pool (napi async work), as Node's own
  * asynchronous fs calls do. A failure rejects with an Error carrying `errno` (the number),
  * `syscall` and, for an attribute, `attr` (its name, latin1).
  * Only node_api.h (N-API 8): one build serves Node 20, 22 and 24.
@@ -1176,6 +1183,84 @@ static napi_value js_lz4_small_block(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/*
+ * An LZ4 block decoded with every length and offset checked against the input, the output limit
+ * and the window, as lz4BlockDecode in src/codec/lz4-block.ts checks them: -1 on the first
+ * violation (the caller runs the TypeScript decoder, which names it), never a read or a write
+ * outside src[src_start, src_end) or out[window_start, out_limit). Each step consumes input.
+ */
+static int64_t lz4s_decode(const uint8_t *src, size_t s, size_t src_end, uint8_t *out, size_t window_start, size_t d, size_t out_limit) {
+  for (;;) {
+    if (s >= src_end) return -1;
+    unsigned token = src[s++];
+    size_t lit = token >> 4;
+    if (lit == 15) {
+      unsigned b;
+      do {
+        if (s >= src_end) return -1;
+        b = src[s++];
+        lit += b;
+      } while (b == 255);
+    }
+    if (lit > 0) {
+      if (lit > src_end - s || lit > out_limit - d) return -1;
+      memcpy(out + d, src + s, lit);
+      s += lit;
+      d += lit;
+    }
+    if (s == src_end) return (int64_t)d;
+    if (src_end - s < 2) return -1;
+    size_t offset = (size_t)src[s] | ((size_t)src[s + 1] << 8);
+    if (offset == 0 || offset > d - window_start) return -1;
+    s += 2;
+    size_t len = (token & 15) + LZ4S_MIN_MATCH;
+    if ((token & 15) == 15) {
+      unsigned b;
+      do {
+        if (s >= src_end) return -1;
+        b = src[s++];
+        len += b;
+      } while (b == 255);
+    }
+    if (len > out_limit - d) return -1;
+    const uint8_t *m = out + d - offset;
+    uint8_t *o = out + d;
+    if (offset >= len) {
+      memcpy(o, m, len);
+    } else {
+      /* overlapping: byte by byte repeats the last `offset` bytes, as the format means */
+      for (size_t i = 0; i < len; i++) o[i] = m[i];
+    }
+    d += len;
+  }
+}
+
+static napi_value js_lz4_block_decode(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *src, *out;
+  size_t src_len, out_len;
+  if (argc < 7 || !typed_bytes(env, argv[0], &src, &src_len) || !typed_bytes(env, argv[3], &out, &out_len)) {
+    napi_throw_type_error(env, NULL, "lz4BlockDecode(src: Uint8Array, srcStart, srcEnd, out: Uint8Array, windowStart, outPos, outLimit)");
+    return NULL;
+  }
+  int64_t v[7];
+  for (int i = 1; i < 7; i++) {
+    if (i == 3) continue;
+    if (get_i64(env, argv[i], &v[i]) != 0) return NULL;
+  }
+  int64_t src_start = v[1], src_end = v[2], window_start = v[4], out_pos = v[5], out_limit = v[6];
+  if (src_start < 0 || src_end < src_start || (uint64_t)src_end > src_len || window_start < 0 || out_pos < window_start || out_limit < out_pos || (uint64_t)out_limit > out_len) {
+    napi_throw_range_error(env, NULL, "lz4BlockDecode: ranges outside src or out");
+    return NULL;
+  }
+  int64_t got = lz4s_decode(src, (size_t)src_start, (size_t)src_end, out, (size_t)window_start, (size_t)out_pos, (size_t)out_limit);
+  napi_value r;
+  CHECK(napi_create_int64(env, got, &r));
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_default, NULL},
@@ -1188,6 +1273,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"copyBatch", NULL, js_copy_batch, NULL, NULL, NULL, napi_default, NULL},
       {"batchThread", NULL, js_batch_thread, NULL, NULL, NULL, napi_default, NULL},
       {"lz4SmallBlock", NULL, js_lz4_small_block, NULL, NULL, NULL, napi_default, NULL},
+      {"lz4BlockDecode", NULL, js_lz4_block_decode, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value v;

@@ -26,6 +26,33 @@ export interface Lz4BlockDecodeTarget {
 }
 
 /**
+ * Decodes as lz4BlockDecode does, with the target's fields as arguments: the output position
+ * after the block, or a negative number for a malformed block (decodeBlock then runs
+ * lz4BlockDecode, which says how). The package's addon has one (src/codec/lz4-native.ts).
+ */
+export type BlockDecoder = (src: Uint8Array, srcStart: number, srcEnd: number, out: Uint8Array, windowStart: number, outPos: number, outLimit: number) => number;
+
+let blockDecoder: BlockDecoder | undefined;
+
+/** The decoder decodeBlock tries first in this thread; undefined: lz4BlockDecode alone. */
+export function setBlockDecoder(fn: BlockDecoder | undefined): void {
+  blockDecoder = fn;
+}
+
+/**
+ * What the frame reader calls for each compressed block: the installed decoder, and where it
+ * finds the block malformed (or has none), lz4BlockDecode, whose error names the fault and its
+ * offset; so a corrupt blob fails with the same message either way.
+ */
+export function decodeBlock(src: Uint8Array, srcStart: number, srcEnd: number, target: Lz4BlockDecodeTarget, blobName: string, baseOffset: number): number {
+  if (blockDecoder !== undefined && srcEnd <= src.length && target.outLimit <= target.out.length && srcStart <= srcEnd && target.windowStart <= target.outPos && target.outPos <= target.outLimit) {
+    const d = blockDecoder(src, srcStart, srcEnd, target.out, target.windowStart, target.outPos, target.outLimit);
+    if (d >= 0) return d;
+  }
+  return lz4BlockDecode(src, srcStart, srcEnd, target, blobName, baseOffset);
+}
+
+/**
  * Decodes the compressed block `src[srcStart, srcEnd)` into `target.out` from `target.outPos`.
  * `baseOffset` is the position of `src[0]` in the blob, for error messages.
  * Returns the output position after the block.
@@ -166,7 +193,7 @@ let smallBlockCompressor: SmallBlockCompressor = lz4SmallBlockCompress;
 
 /**
  * The compressor that compressSmallBlock uses in this thread: a faster one that gives the same
- * bytes (the package's addon: src/load/native-lz4.ts installs it after checking it), or, with
+ * bytes (the package's addon: src/codec/lz4-native.ts installs it after checking it), or, with
  * undefined, the port below again.
  */
 export function setSmallBlockCompressor(fn: SmallBlockCompressor | undefined): void {

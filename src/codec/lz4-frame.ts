@@ -20,7 +20,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { ClfsError, formatCorrupt } from '../errors/index.js';
-import { compressSmallBlock, LZ4_SMALL_BLOCK_LIMIT, lz4BlockDecode } from './lz4-block.js';
+import { compressSmallBlock, decodeBlock, LZ4_SMALL_BLOCK_LIMIT } from './lz4-block.js';
 
 interface Lz4Binding {
   /** liblz4 LZ4_compress_default into output[startIdx, endIdx); 0 when it does not fit */
@@ -319,7 +319,7 @@ export function lz4FrameDecompress(frame: Uint8Array, blobName: string, baseOffs
       out.set(frame.subarray(dataAt, dataEnd), d);
       d += size;
     } else {
-      d = lz4BlockDecode(
+      d = decodeBlock(
         frame,
         dataAt,
         dataEnd,

@@ -15,7 +15,8 @@ import { installSharedSourceFaults } from '../scan/index.js';
 import type { SharedSourceFaults } from '../scan/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { deadlineSignal } from './deadline-signal.js';
-import { useNativeLz4 } from './native-lz4.js';
+import { installNativeLz4 } from '../codec/lz4-native.js';
+import { nativeLz4Functions } from '../targets/native-addon.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
 import { encodeRange, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
@@ -52,8 +53,8 @@ function setUp(s: Setup, fromMessage: boolean): void {
 }
 
 if ((workerData as { deferred?: boolean }).deferred !== true) setUp(workerData as Setup, false);
-// small blocks through the addon's C when it gives the port's bytes (native-lz4.ts)
-useNativeLz4();
+// small blocks through the addon's C when it gives the TypeScript's bytes (codec/lz4-native.ts)
+installNativeLz4(nativeLz4Functions());
 // named, so per-thread CPU (top -H, /proc/PID/task/*/comm, the bench's scaling case) tells the threads apart
 try {
   writeFileSync('/proc/thread-self/comm', 'clfs-encode');

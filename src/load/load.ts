@@ -3,7 +3,8 @@
  * write protocol (spec §9): INIT (bucket object first) → TRANSFER → [RECONCILE → CLEANUP] →
  * FINALIZE → DONE, with the phase and every entry's progress in the local state.
  */
-import { useNativeLz4 } from './native-lz4.js';
+import { installNativeLz4 } from '../codec/lz4-native.js';
+import { nativeLz4Functions } from '../targets/native-addon.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -339,7 +340,7 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
 export async function load(options: LoadOptions): Promise<LoadSummary> {
   const sourceAbs = checkSource(options.source);
   // this thread's small blocks (directory inodes, files encoded here) through the addon's C when it gives the port's bytes
-  useNativeLz4();
+  installNativeLz4(nativeLz4Functions());
   // a pattern that cannot be read is refused before anything else
   if (options.filters !== undefined) SourceFilter.compile(options.filters);
   checkStateOutsideSource(options.stateDir, sourceAbs);

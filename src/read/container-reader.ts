@@ -24,6 +24,8 @@ import type { Bmap, DecodedObject, Dirent, Vattr } from '../codec/index.js';
 import { ClfsError, isClfsError } from '../errors/index.js';
 import { displayPath, parseDisplayPath, utf8SequenceLength } from '../scan/index.js';
 import type { Target } from '../targets/target.js';
+import { installNativeLz4 } from '../codec/lz4-native.js';
+import { nativeLz4Functions } from '../targets/native-addon.js';
 
 export type InodeObject = Extract<DecodedObject, { kind: 'inode' }>;
 
@@ -120,6 +122,8 @@ export class ContainerReader {
    * only has the `tmp` root was never finalized (format.md §3.6): E_NOT_FINALIZED.
    */
   static async open(target: Target, options: ReadOptions = {}): Promise<ContainerReader> {
+    // blocks decoded through the addon's C where it agrees with the TypeScript (codec/lz4-native.ts)
+    installNativeLz4(nativeLz4Functions());
     const name = await findRootName(target, options);
     const obj = await readDecoded(target, name, options);
     if (obj.kind !== 'inode' || obj.vattr.btype !== Btype.DIR) {

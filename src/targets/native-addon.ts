@@ -1,8 +1,9 @@
 /**
  * The package's own addon (native/clfsload_native.c, built by `npm run build:native`), loaded
  * once for the process: the copy's file-system calls (src/copy/native.ts) and the reader threads'
- * scheduling policy (thread-policy.ts) both come from it. Reads no environment: the copy's
- * CLFSLOAD_NATIVE=0 is checked by the copy.
+ * scheduling policy (thread-policy.ts) come from it, and the LZ4 block functions of a load and the
+ * read commands (nativeLz4Functions). loadAddon reads no environment: the copy checks its
+ * CLFSLOAD_NATIVE=0 itself.
  */
 import { createRequire } from 'node:module';
 
@@ -18,4 +19,14 @@ export function loadAddon(): { addon: Record<string, unknown> | undefined; why: 
     loaded = { addon: undefined, why: `not built: ${(err as Error).message.split('\n')[0]}; run npm run build:native` };
   }
   return loaded;
+}
+
+/**
+ * The addon's two LZ4 block functions for the codec's installNativeLz4 (codec/lz4-native.ts), or
+ * why not: CLFSLOAD_NATIVE=0 keeps the TypeScript, as it keeps Node's calls in the copy.
+ */
+export function nativeLz4Functions(env: NodeJS.ProcessEnv = process.env): { fns: { lz4SmallBlock?: unknown; lz4BlockDecode?: unknown } | undefined; why: string } {
+  if (env.CLFSLOAD_NATIVE === '0') return { fns: undefined, why: 'CLFSLOAD_NATIVE=0' };
+  const { addon, why } = loadAddon();
+  return addon === undefined ? { fns: undefined, why } : { fns: { lz4SmallBlock: addon.lz4SmallBlock, lz4BlockDecode: addon.lz4BlockDecode }, why: '' };
 }

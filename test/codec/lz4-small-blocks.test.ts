@@ -3,10 +3,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { encodeBlob } from '../../src/codec/blob-frame.js';
-import { lz4SmallBlockCompress, setSmallBlockCompressor, LZ4_SMALL_BLOCK_LIMIT } from '../../src/codec/lz4-block.js';
-import type { SmallBlockCompressor } from '../../src/codec/lz4-block.js';
-import { disagreement, useNativeLz4 } from '../../src/load/native-lz4.js';
-import { loadAddon } from '../../src/targets/native-addon.js';
+import { decodeBlob } from '../../src/codec/blob-frame.js';
+import { lz4BlockDecode, lz4SmallBlockCompress, setBlockDecoder, setSmallBlockCompressor, LZ4_SMALL_BLOCK_LIMIT } from '../../src/codec/lz4-block.js';
+import type { BlockDecoder, SmallBlockCompressor } from '../../src/codec/lz4-block.js';
+import { compressorDisagreement, decoderDisagreement, installNativeLz4 } from '../../src/codec/lz4-native.js';
+import { isClfsError } from '../../src/errors/index.js';
+import { loadAddon, nativeLz4Functions } from '../../src/targets/native-addon.js';
 import { generatePayload } from './payload-generators.js';
 import type { PayloadSpec } from './payload-generators.js';
 
@@ -20,6 +22,12 @@ function native(): SmallBlockCompressor {
   const fn = loadAddon().addon?.lz4SmallBlock;
   assert.equal(typeof fn, 'function', `the addon is built with lz4SmallBlock (${loadAddon().why})`);
   return fn as SmallBlockCompressor;
+}
+
+function nativeDecoder(): BlockDecoder {
+  const fn = loadAddon().addon?.lz4BlockDecode;
+  assert.equal(typeof fn, 'function', `the addon is built with lz4BlockDecode (${loadAddon().why})`);
+  return fn as BlockDecoder;
 }
 
 function blobsMatchTheReference(label: string): void {
@@ -40,13 +48,14 @@ test('small blocks: the TypeScript port gives the reference blob, byte for byte,
   blobsMatchTheReference('port');
 });
 
-test("small blocks: the addon's C gives the reference blob too, and useNativeLz4 installs it", () => {
+test("small blocks: the addon's C gives the reference blob too, installed by installNativeLz4, and decodes each blob back", () => {
   try {
-    const used = useNativeLz4({});
-    assert.deepEqual(used, { native: true, why: '' });
+    assert.deepEqual(installNativeLz4(nativeLz4Functions({})), { compress: true, decode: true, why: '' });
     blobsMatchTheReference('addon');
+    for (const c of fixture.cases) assert.ok(decodeBlob(encodeBlob(generatePayload(c.payload), 'lz4'), 'b').equals(generatePayload(c.payload)));
   } finally {
     setSmallBlockCompressor(undefined);
+    setBlockDecoder(undefined);
   }
 });
 
@@ -89,16 +98,109 @@ test("small blocks: the addon refuses a dst range outside dst and a src of 65,54
   assert.throws(() => c('text' as unknown as Uint8Array, Buffer.alloc(50), 0, 10), TypeError);
 });
 
-test('small blocks: a compressor that departs from the port is not used', () => {
-  assert.equal(disagreement(lz4SmallBlockCompress), undefined);
-  assert.match(disagreement(() => 0) ?? '', /other bytes than the port/);
+test('small blocks: a compressor or a decoder that departs from the TypeScript is not used', () => {
+  assert.equal(compressorDisagreement(lz4SmallBlockCompress), undefined);
+  assert.equal(compressorDisagreement(native()), undefined);
+  assert.match(compressorDisagreement(() => 0) ?? '', /other bytes than the TypeScript/);
   const offByOne: SmallBlockCompressor = (src, dst, pos, cap) => {
     const n = lz4SmallBlockCompress(src, dst, pos, cap);
     if (n > 0) dst[pos + n - 1] = dst[pos + n - 1]! ^ 1;
     return n;
   };
-  assert.match(disagreement(offByOne) ?? '', /other bytes/);
-  assert.match(disagreement(() => {
+  assert.match(compressorDisagreement(offByOne) ?? '', /other bytes/);
+  assert.match(compressorDisagreement(() => {
     throw new Error('boom');
   }) ?? '', /failed: boom/);
+  const ts: BlockDecoder = (src, s, e, out, windowStart, outPos, outLimit) => {
+    try {
+      return lz4BlockDecode(src, s, e, { out, windowStart, outPos, outLimit }, 'x', 0);
+    } catch {
+      return -1;
+    }
+  };
+  assert.equal(decoderDisagreement(ts), undefined);
+  assert.equal(decoderDisagreement(nativeDecoder()), undefined);
+  // accepts what the TypeScript refuses
+  assert.match(decoderDisagreement((src, s, e, out, w, p, l) => Math.max(0, ts(src, s, e, out, w, p, l))) ?? '', /otherwise than the TypeScript/);
+  // one byte of output wrong
+  assert.match(decoderDisagreement((src, s, e, out, w, p, l) => {
+    const d = ts(src, s, e, out, w, p, l);
+    if (d > p) out[p] = out[p]! ^ 1;
+    return d;
+  }) ?? '', /otherwise/);
+});
+
+test("blocks: the addon's decoder gives the TypeScript's output on 3,000 seeded blocks and their corruptions, and refuses what it refuses", () => {
+  const dec = nativeDecoder();
+  let x = 0x1234567;
+  const rnd = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+  let refused = 0;
+  for (let k = 0; k < 3000; k++) {
+    const n = 13 + Math.floor(rnd() ** 2 * 20000);
+    const src = Buffer.alloc(n);
+    const repeat = rnd();
+    for (let i = 0; i < n; i++) src[i] = i > 8 && rnd() < repeat ? src[i - 1 - Math.floor(rnd() * 8)]! : Math.floor(rnd() * 256);
+    const block = Buffer.alloc(n + (n >> 7) + 32);
+    const len = lz4SmallBlockCompress(src, block, 0, block.length);
+    let v = block.subarray(0, len);
+    // a third intact, the others cut short or with bytes changed
+    if (k % 3 === 1) v = v.subarray(0, Math.floor(rnd() * len));
+    else if (k % 3 === 2) {
+      v = Buffer.from(v);
+      for (let j = 0; j < 3; j++) v[Math.floor(rnd() * v.length)] = Math.floor(rnd() * 256);
+    }
+    const prefix = k % 2 === 0 ? 0 : 100;
+    const limit = prefix + (k % 5 === 0 ? n >> 1 : n);
+    const a = Buffer.alloc(limit + 64, 0x5a);
+    const b = Buffer.alloc(limit + 64, 0x5a);
+    let want: number;
+    try {
+      want = lz4BlockDecode(v, 0, v.length, { out: a, windowStart: k % 4 === 0 ? prefix : 0, outPos: prefix, outLimit: limit }, 'x', 0);
+    } catch (err) {
+      assert.ok(isClfsError(err), String(err));
+      want = -1;
+      refused++;
+    }
+    const got = dec(v, 0, v.length, b, k % 4 === 0 ? prefix : 0, prefix, limit);
+    if (want < 0) assert.ok(got < 0, `block ${k}: refused by the TypeScript, ${got} from C`);
+    else {
+      assert.equal(got, want, `block ${k}`);
+      assert.ok(a.equals(b), `block ${k}: the same output, nothing written past the limit`);
+    }
+  }
+  assert.ok(refused > 500 && refused < 2500, `blocks refused and blocks decoded (${refused} refused)`);
+});
+
+test('blocks: a corrupt blob gives the same error with the C decoder installed as without', () => {
+  const blob = encodeBlob(generatePayload({ generator: 'text', seed: 5, length: 30000 }), 'lz4');
+  const outcomes = (withC: boolean): string[] => {
+    setBlockDecoder(withC ? nativeDecoder() : undefined);
+    try {
+      const out: string[] = [];
+      // every byte after the frame header flipped, one at a time
+      for (let at = 11; at < blob.length; at++) {
+        const bad = Buffer.from(blob);
+        bad[at] = bad[at]! ^ 0xff;
+        try {
+          out.push(`${at}: decoded ${createHash('sha256').update(decodeBlob(bad, 'blob-y')).digest('hex').slice(0, 16)}`);
+        } catch (err) {
+          assert.ok(isClfsError(err), String(err));
+          out.push(`${at}: ${err.code} ${err.message}`);
+        }
+      }
+      return out;
+    } finally {
+      setBlockDecoder(undefined);
+    }
+  };
+  const ts = outcomes(false);
+  assert.deepEqual(outcomes(true), ts);
+  const refused = ts.filter((e) => /E_FORMAT_CORRUPT/.test(e)).length;
+  assert.ok(refused > 50 && refused < ts.length, `${refused} of ${ts.length} damaged blobs refused`);
 });

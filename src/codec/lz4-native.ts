@@ -1,0 +1,128 @@
+/**
+ * The addon's C of the two LZ4 block routines that run once per object (native/clfsload_native.c):
+ * the small-block compressor of src/codec/lz4-block.ts (every small file's inode is one such
+ * block: the port took about 22 µs of an encode worker's ~95 µs per file on the bench tree, C
+ * about 7) and the block decoder (5% of a verify's main thread). The caller hands the functions
+ * over (targets/native-addon.ts loads them); the codec itself loads nothing.
+ *
+ * The bytes must not change: the TypeScript is what was checked against the reference. So before
+ * either is used in a thread it is run beside the TypeScript on fixed inputs (compressible and
+ * not, with room and without; blocks and their corruptions), and any difference (an addon built
+ * from other sources, say) keeps the TypeScript. A block the C decoder finds malformed is decoded
+ * again by the TypeScript, whose error names the fault.
+ */
+import { lz4BlockDecode, lz4SmallBlockCompress, setBlockDecoder, setSmallBlockCompressor } from './lz4-block.js';
+import type { BlockDecoder, SmallBlockCompressor } from './lz4-block.js';
+
+export interface NativeLz4Functions {
+  lz4SmallBlock?: unknown;
+  lz4BlockDecode?: unknown;
+}
+
+export interface NativeLz4Use {
+  compress: boolean;
+  decode: boolean;
+  /** why either is not used ('' when both are) */
+  why: string;
+}
+
+let installed: NativeLz4Use | undefined;
+
+/**
+ * Installs, in this thread, each of the addon's functions that agrees with the TypeScript, once
+ * (later calls return the first answer). `fns` undefined: the TypeScript, for `why`.
+ */
+export function installNativeLz4({ fns, why }: { fns: NativeLz4Functions | undefined; why: string }): NativeLz4Use {
+  if (installed !== undefined) return installed;
+  const reasons: string[] = [];
+  let compress = false;
+  let decode = false;
+  if (fns === undefined) reasons.push(why);
+  else {
+    const c = fns.lz4SmallBlock;
+    const cWhy = typeof c === 'function' ? compressorDisagreement(c as SmallBlockCompressor) : 'the addon has no lz4SmallBlock';
+    if (cWhy === undefined) {
+      setSmallBlockCompressor(c as SmallBlockCompressor);
+      compress = true;
+    } else reasons.push(cWhy);
+    const d = fns.lz4BlockDecode;
+    const dWhy = typeof d === 'function' ? decoderDisagreement(d as BlockDecoder) : 'the addon has no lz4BlockDecode';
+    if (dWhy === undefined) {
+      setBlockDecoder(d as BlockDecoder);
+      decode = true;
+    } else reasons.push(dWhy);
+  }
+  installed = { compress, decode, why: reasons.join('; ') };
+  return installed;
+}
+
+/** How `fn` departs from lz4SmallBlockCompress on the self-check inputs, or undefined when it gives the same results and bytes on all of them. */
+export function compressorDisagreement(fn: SmallBlockCompressor): string | undefined {
+  try {
+    for (const src of selfCheckInputs()) {
+      for (const capacity of [Math.max(0, src.length - 1), src.length >> 1]) {
+        const a = new Uint8Array(capacity + 3);
+        const b = new Uint8Array(capacity + 3);
+        if (lz4SmallBlockCompress(src, a, 3, capacity) !== fn(src, b, 3, capacity) || !Buffer.from(a).equals(Buffer.from(b))) {
+          return `lz4SmallBlock gives other bytes than the TypeScript on a ${src.length}-byte input`;
+        }
+      }
+    }
+    return undefined;
+  } catch (err) {
+    return `lz4SmallBlock failed: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * How `fn` departs from lz4BlockDecode on the self-check blocks, or undefined: each block decodes
+ * to its input (alone, and after a prefix it may match into), and each cut or damaged block
+ * gives what the TypeScript gives (the same output, or a refusal).
+ */
+export function decoderDisagreement(fn: BlockDecoder): string | undefined {
+  try {
+    for (const src of selfCheckInputs()) {
+      const block = new Uint8Array(src.length + (src.length >> 7) + 32);
+      const n = lz4SmallBlockCompress(src, block, 0, block.length);
+      if (n === 0) continue;
+      const variants: Uint8Array[] = [block.subarray(0, n), block.subarray(0, n - 1), block.subarray(0, n >> 1)];
+      for (const at of [0, 1, n >> 2, n >> 1, n - 2]) {
+        if (at < 0 || at >= n) continue;
+        const bad = Uint8Array.from(block.subarray(0, n));
+        bad[at] = bad[at]! ^ 0xff;
+        variants.push(bad);
+      }
+      for (const v of variants) {
+        for (const [windowStart, outPos] of [[0, 0], [0, 7], [7, 7]] as const) {
+          const limit = outPos + src.length;
+          const a = new Uint8Array(limit + 5).fill(0x5a);
+          const b = new Uint8Array(limit + 5).fill(0x5a);
+          let want: number;
+          try {
+            want = lz4BlockDecode(v, 0, v.length, { out: a, windowStart, outPos, outLimit: limit }, 'self-check', 0);
+          } catch {
+            want = -1;
+          }
+          const got = fn(v, 0, v.length, b, windowStart, outPos, limit);
+          if ((want < 0) !== (got < 0) || (want >= 0 && (want !== got || !Buffer.from(a).equals(Buffer.from(b))))) {
+            return `lz4BlockDecode decodes a ${v.length}-byte block otherwise than the TypeScript`;
+          }
+        }
+      }
+    }
+    return undefined;
+  } catch (err) {
+    return `lz4BlockDecode failed: ${(err as Error).message}`;
+  }
+}
+
+/** Text-like, incompressible, zero-rich and tiny inputs, made the same way every time. */
+function selfCheckInputs(): Uint8Array[] {
+  let seed = 0x2545f491;
+  const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const words = ['inode', 'segment', 'bucket', 'container', 'handle', '\n', ' ', '0123', 'CLFS'];
+  const text = Buffer.from(Array.from({ length: 900 }, () => words[next() % words.length]).join(''));
+  const noise = Uint8Array.from({ length: 5000 }, () => next() >>> 24);
+  const sparse = Uint8Array.from({ length: 20000 }, () => (next() % 16 === 0 ? next() >>> 24 : 0));
+  return [text, noise, sparse, text.subarray(0, 13), text.subarray(0, 12), new Uint8Array(0), Buffer.concat([noise.subarray(0, 300), text, noise.subarray(300, 700)])];
+}
