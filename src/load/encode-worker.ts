@@ -54,7 +54,7 @@ function setUp(s: Setup, fromMessage: boolean): void {
 
 if ((workerData as { deferred?: boolean }).deferred !== true) setUp(workerData as Setup, false);
 // small blocks through the addon's C when it gives the TypeScript's bytes (codec/lz4-native.ts)
-installNativeLz4(nativeLz4Functions());
+installNativeLz4(nativeLz4Functions(process.env));
 // named, so per-thread CPU (top -H, /proc/PID/task/*/comm, the bench's scaling case) tells the threads apart
 try {
   writeFileSync('/proc/thread-self/comm', 'clfs-encode');

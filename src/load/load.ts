@@ -340,7 +340,7 @@ function retryEntry(run: LoadRun, row: EntryRow, counters: Counters): void {
 export async function load(options: LoadOptions): Promise<LoadSummary> {
   const sourceAbs = checkSource(options.source);
   // this thread's small blocks (directory inodes, files encoded here) through the addon's C when it gives the port's bytes
-  installNativeLz4(nativeLz4Functions());
+  installNativeLz4(nativeLz4Functions(process.env));
   // a pattern that cannot be read is refused before anything else
   if (options.filters !== undefined) SourceFilter.compile(options.filters);
   checkStateOutsideSource(options.stateDir, sourceAbs);

@@ -123,7 +123,7 @@ export class ContainerReader {
    */
   static async open(target: Target, options: ReadOptions = {}): Promise<ContainerReader> {
     // blocks decoded through the addon's C where it agrees with the TypeScript (codec/lz4-native.ts)
-    installNativeLz4(nativeLz4Functions());
+    installNativeLz4(nativeLz4Functions(process.env));
     const name = await findRootName(target, options);
     const obj = await readDecoded(target, name, options);
     if (obj.kind !== 'inode' || obj.vattr.btype !== Btype.DIR) {
