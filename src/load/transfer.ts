@@ -252,7 +252,7 @@ async function writeSingleObjects(run: LoadRun, firstId: number, lastId: number,
       const c = entryFailure(run, row, r.error.message, err);
       if (c !== undefined) completions.push(c);
     } else {
-      for (const w of r.warnings) run.log.warn(w);
+      if (r.warnings !== undefined) for (const w of r.warnings) run.log.warn(w);
       if (r.written === true) {
         written.push(r.name);
         completions.push(stored(row, r.writtenSize));
