@@ -12,7 +12,9 @@
  * 'auto' uses syncfs only where it is known to make data durable and to report write-back errors:
  * Linux 5.8 or later (before 5.8 syncfs returned 0 after a failed write-back), a local disk file
  * system (ext2/3/4, xfs, btrfs, f2fs; not FUSE, whose syncfs may not reach the backing store, nor
- * NFS), and a `sync` command that accepts -f. Everything else gets fsync.
+ * NFS) or tmpfs (memory only: no write-back to fail, and an fsync there does nothing more than
+ * syncfs, at the cost of an open, an fsync and a close per file), and a `sync` command that
+ * accepts -f. Everything else gets fsync.
  *
  * Between flushes the fsync mode remembers the paths written; past `batch` of them it starts
  * syncing them in the background, so memory stays bounded when flushes are rare. A failed sync is
@@ -42,12 +44,13 @@ export interface FolderSyncOps {
   syncfsSuitable(folder: string): Promise<boolean>;
 }
 
-/** f_type of the local disk file systems whose syncfs writes and commits everything (statfs(2)). */
+/** f_type of the local file systems whose syncfs writes and commits everything (statfs(2)). */
 const SYNCFS_FILE_SYSTEMS = new Set([
   0xef53, // ext2, ext3, ext4
   0x58465342, // xfs
   0x9123683e, // btrfs
   0xf2f52010, // f2fs
+  0x01021994, // tmpfs: nothing to write back
 ]);
 
 export const systemSyncOps: FolderSyncOps = {

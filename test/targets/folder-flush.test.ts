@@ -4,8 +4,8 @@
  * stays bounded between flushes, and that a failed sync is reported and sticky.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
@@ -324,6 +324,17 @@ describe('FolderTarget.flush, modes and wrappers', () => {
     assert.equal(target.syncStats.mode, expected);
     if (expected === 'syncfs') assert.ok(r.syncfs >= 1);
     else assert.deepEqual(names(r.files, dir), ['a']);
+  });
+
+  it('syncfs is suitable on tmpfs and ext4, not on /proc (statfs f_type)', async () => {
+    // this machine's kernel is 5.8 or later and /dev/shm is tmpfs; the test checks both
+    const [major = 0, minor = 0] = release().split('.').map((n) => Number.parseInt(n, 10));
+    assert.ok(major > 5 || (major === 5 && minor >= 8), `kernel ${major}.${minor}`);
+    assert.equal((await statfs('/dev/shm')).type, 0x01021994, '/dev/shm is tmpfs');
+    assert.equal(await systemSyncOps.syncfsSuitable('/dev/shm'), true);
+    assert.equal(await systemSyncOps.syncfsSuitable('/proc'), false);
+    const dir = await folder();
+    if ((await statfs(dir)).type === 0xef53) assert.equal(await systemSyncOps.syncfsSuitable(dir), true);
   });
 
   it("'auto' falls back to fsync when syncfs fails, and keeps the files written before it decided", async () => {
