@@ -9,8 +9,12 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 lines=("$@")
 [ "${#lines[@]}" -gt 0 ] || lines=(22 24)
-cache=${CLFSLOAD_LTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clfsload-lts}
+# as root the tests run parts of the suite as `nobody` (runuser), who must be able to run this
+# Node: not from under /root (mode 700), so root's default cache is in /var/tmp
+if [ "$(id -u)" = 0 ]; then default_cache=/var/tmp/clfsload-lts; else default_cache=${XDG_CACHE_HOME:-$HOME/.cache}/clfsload-lts; fi
+cache=${CLFSLOAD_LTS_CACHE:-$default_cache}
 mkdir -p "$cache"
+chmod 755 "$cache"
 failed=()
 for line in "${lines[@]}"; do
   nodedir="$cache/node-$line"
@@ -22,6 +26,8 @@ for line in "${lines[@]}"; do
     rm -f "$cache/$tarball"
   fi
   work=$(mktemp -d "${TMPDIR:-/tmp}/clfsload-node$line-XXXXXX")
+  # readable by the tests' unprivileged runs (mktemp makes it 700)
+  chmod 755 "$work"
   echo "== Node $("$nodedir/bin/node" --version): $work"
   tar -C "$root" --exclude=./node_modules --exclude=./dist --exclude=./native/build --exclude=./.git -cf - . | tar -C "$work" -xf -
   if (cd "$work" && PATH="$nodedir/bin:$PATH" npm ci --nodedir="$nodedir" && PATH="$nodedir/bin:$PATH" npm test); then
