@@ -39,21 +39,22 @@ export function installNativeLz4({ fns, why }: { fns: NativeLz4Functions | undef
   let decode = false;
   if (fns === undefined) reasons.push(why);
   else {
-    const c = fns.lz4SmallBlock;
-    const cWhy = typeof c === 'function' ? compressorDisagreement(c as SmallBlockCompressor) : 'the addon has no lz4SmallBlock';
-    if (cWhy === undefined) {
-      setSmallBlockCompressor(c as SmallBlockCompressor);
-      compress = true;
-    } else reasons.push(cWhy);
-    const d = fns.lz4BlockDecode;
-    const dWhy = typeof d === 'function' ? decoderDisagreement(d as BlockDecoder) : 'the addon has no lz4BlockDecode';
-    if (dWhy === undefined) {
-      setBlockDecoder(d as BlockDecoder);
-      decode = true;
-    } else reasons.push(dWhy);
+    compress = adopt(fns.lz4SmallBlock, 'lz4SmallBlock', compressorDisagreement, setSmallBlockCompressor, reasons);
+    decode = adopt(fns.lz4BlockDecode, 'lz4BlockDecode', decoderDisagreement, setBlockDecoder, reasons);
   }
   installed = { compress, decode, why: reasons.join('; ') };
   return installed;
+}
+
+/** Installs `fn` with `install` when it is a function that `disagreement` finds no fault in; else adds why not to `reasons`. */
+function adopt<F>(fn: unknown, name: string, disagreement: (f: F) => string | undefined, install: (f: F) => void, reasons: string[]): boolean {
+  const why = typeof fn === 'function' ? disagreement(fn as F) : `the addon has no ${name}`;
+  if (why !== undefined) {
+    reasons.push(why);
+    return false;
+  }
+  install(fn as F);
+  return true;
 }
 
 /** How `fn` departs from lz4SmallBlockCompress on the self-check inputs, or undefined when it gives the same results and bytes on all of them. */

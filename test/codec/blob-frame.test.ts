@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { isClfsError } from '../../src/errors/index.js';
 import { BLOB_HEADER_BYTES, blobIsCompressed, decodeBlob, encodeBlob } from '../../src/codec/blob-frame.js';
 import { LZ4_FRAME_HEADER } from '../../src/codec/lz4-frame.js';
-import { generatePayload } from './payload-generators.js';
+import { generatePayload, prng } from './payload-generators.js';
 import { loadLz4Cases, readVectorFile, sha256Hex } from './lz4-vectors.js';
 
 const cases = loadLz4Cases();
@@ -17,18 +17,6 @@ function assertFormatError(fn: () => unknown, code: string, offset?: number): vo
     assert.match(e.message, /blob-x/);
     return true;
   });
-}
-
-/** xorshift32 as a seeded source of test decisions. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
 }
 
 describe('decodeBlob gives every reference blob’s payload', () => {

@@ -9,7 +9,7 @@ import type { BlockDecoder, SmallBlockCompressor } from '../../src/codec/lz4-blo
 import { compressorDisagreement, decoderDisagreement, installNativeLz4 } from '../../src/codec/lz4-native.js';
 import { isClfsError } from '../../src/errors/index.js';
 import { loadAddon, nativeLz4Functions } from '../../src/targets/native-addon.js';
-import { generatePayload } from './payload-generators.js';
+import { generatePayload, prng } from './payload-generators.js';
 import type { PayloadSpec } from './payload-generators.js';
 
 // Bodies under LZ4_64Klimit and the blobs the reference's own compressor made of them
@@ -61,14 +61,7 @@ test("small blocks: the addon's C gives the reference blob too, installed by ins
 
 test("small blocks: the addon's C and the port agree on 3,000 seeded inputs, offsets and capacities (result and every byte of dst)", () => {
   const c = native();
-  let x = 0x9e3779b9;
-  const rnd = (): number => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
+  const rnd = prng(0x9e3779b9);
   const a = Buffer.alloc(140_000);
   const b = Buffer.alloc(140_000);
   let zeros = 0;
@@ -132,14 +125,7 @@ test('small blocks: a compressor or a decoder that departs from the TypeScript i
 
 test("blocks: the addon's decoder gives the TypeScript's output on 3,000 seeded blocks and their corruptions, and refuses what it refuses", () => {
   const dec = nativeDecoder();
-  let x = 0x1234567;
-  const rnd = (): number => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
+  const rnd = prng(0x1234567);
   let refused = 0;
   for (let k = 0; k < 3000; k++) {
     const n = 13 + Math.floor(rnd() ** 2 * 20000);

@@ -71,3 +71,15 @@ export function generatePayload(spec: PayloadSpec): Buffer {
       return Buffer.concat(spec.parts.map(generatePayload));
   }
 }
+
+/** xorshift32 as a seeded source of test decisions, uniform in [0, 1). */
+export function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
