@@ -13,7 +13,7 @@ import { DEFAULT_FILTERS, displayPath, holdsMarker, kindOfMode, SourceFilter, ty
 import { COPY_META_DIR, describe, sameFileContent, sameTime } from './copy.js';
 import { CountedFs, type Xattr } from './fs-ops.js';
 import { nativeMissing, nativeOps } from './native.js';
-import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
+import { childRel, direntIsDir, sharedPartition, type Shard } from './partition.js';
 import { TaskPool } from './pool.js';
 
 export interface CompareOptions {
@@ -114,7 +114,9 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
     const all = await Promise.all(l.map(async (d) => ({ name: d.name as unknown as Buffer, isDir: direntIsDir(d) ?? (await fsx.srcLstat(join(abs, d.name as unknown as Buffer))).isDirectory() })));
     return all.filter((e) => !excluded(src, childRel(rel, e.name), e.name, e.isDir));
   };
-  const depth = shard.count === 1 ? 0 : (o.frontierDepth ?? (await frontierDepth(shard.count, list)).depth);
+  // the split the copy's shards recorded (read, never made here)
+  const partition = await sharedPartition({ count: shard.count, source: src, metaDir: join(dst, Buffer.from(COPY_META_DIR)), list, record: false, depth: o.frontierDepth });
+  const depth = partition.depth;
 
   const entry = async (rel: Buffer, d: number): Promise<void> => {
     entries += 1;
@@ -180,7 +182,7 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
           pool.push({ t: 'list', rel: crel, depth: d + 1, owned: false });
           continue;
         }
-        if (ownerOf(crel, shard.count) !== shard.index) continue;
+        if (partition.owner(crel) !== shard.index) continue;
       }
       pool.push({ t: 'entry', rel: crel, depth: d + 1 });
     }
@@ -194,7 +196,7 @@ export async function compare(o: CompareOptions): Promise<CompareReport> {
       if (names.has(name.toString('latin1'))) continue;
       if (rel.length === 0 && name.toString() === COPY_META_DIR) continue;
       const crel = childRel(rel, name);
-      if (!owned && ownerOf(crel, shard.count) !== shard.index) continue;
+      if (!owned && partition.owner(crel) !== shard.index) continue;
       if (filtering) {
         const there = await fsx.lstat(join(dst, crel));
         if (there !== undefined && excluded(dst, crel, name, there.isDirectory())) continue;

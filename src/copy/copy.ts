@@ -22,7 +22,7 @@ import { CopyState } from '../state/copy-state.js';
 import type { RateLimiter } from '../targets/index.js';
 import { CountedFs, resolveBytes, showArg, SideError, SourceChanged, throughDouble, type BatchResult, type DestFile, type OpCounts, type Xattr } from './fs-ops.js';
 import { BS_COPIED, BS_FAILED, nativeMissing, nativeOps } from './native.js';
-import { childRel, direntIsDir, frontierDepth, ownerOf, type Shard } from './partition.js';
+import { childRel, direntIsDir, ownerOf, Partition, sharedPartition, type Shard } from './partition.js';
 import { AdaptiveLimit, SyncGate, TaskPool } from './pool.js';
 
 export const COPY_META_DIR = '.clfsload-copy';
@@ -248,6 +248,8 @@ class CopyRun {
   private readonly retryBaseMs: number;
   private readonly maxErrors: number;
   private depth = 0;
+  /** who owns each unit of the tree (one shard: all of them this one) */
+  private partition = Partition.single();
   private readonly links = new Map<string, LinkGroup>();
   private readonly dirs: DirTimes[] = [];
   private stagingSeq = 0;
@@ -364,8 +366,15 @@ class CopyRun {
     try {
       if (this.dests.length > 1 && !this.o.dryRun) await this.checkSameExport();
       if (this.xattrs && !this.o.dryRun) await this.checkXattrSupport();
-      const { depth } = this.o.frontierDepth !== undefined ? { depth: this.o.frontierDepth } : await frontierDepth(this.shard.count, (rel) => this.listForFrontier(rel));
-      this.depth = this.shard.count === 1 ? 0 : depth;
+      this.partition = await sharedPartition({
+        count: this.shard.count,
+        source: this.src,
+        metaDir: join(this.dests[0]!, Buffer.from(COPY_META_DIR)),
+        list: (rel) => this.listForFrontier(rel),
+        record: !this.o.dryRun,
+        depth: this.o.frontierDepth,
+      });
+      this.depth = this.partition.depth;
       const rootSt = await this.fsx.srcLstat(this.src);
       if (this.o.threads === undefined) {
         const max = this.o.maxThreads ?? DEFAULT_MAX_THREADS;
@@ -572,7 +581,7 @@ class CopyRun {
         if (isDir === undefined) isDir = (await this.fsx.srcLstat(join(this.src, rel))).isDirectory();
         if (await this.excludedChild(this.src, rel, name, isDir)) {
           // an excluded source name stays in `names`: --delete keeps its DEST copy
-          if (t.owned || ownerOf(rel, this.shard.count) === this.shard.index) this.counts.excluded += 1;
+          if (t.owned || this.partition.owner(rel) === this.shard.index) this.counts.excluded += 1;
           continue;
         }
       }
@@ -582,7 +591,7 @@ class CopyRun {
           await this.frontierDir(rel, depth);
           continue;
         }
-        if (ownerOf(rel, this.shard.count) !== this.shard.index) continue;
+        if (this.partition.owner(rel) !== this.shard.index) continue;
       }
       this.counts.entries += 1;
       if (batches !== undefined && d.isFile()) {
@@ -665,7 +674,7 @@ class CopyRun {
       if (names.has(name.toString('latin1'))) continue;
       if (t.rel.length === 0 && name.toString() === COPY_META_DIR) continue;
       const rel = childRel(t.rel, name);
-      if (!t.owned && ownerOf(rel, this.shard.count) !== this.shard.index) continue;
+      if (!t.owned && this.partition.owner(rel) !== this.shard.index) continue;
       // rsync's rule: what the filters exclude is protected in DEST too
       const there = await this.fsx.lstat(join(this.dest(t.rel), name));
       if (there !== undefined && (await this.excludedChild(this.dests[0]!, rel, name, there.isDirectory()))) continue;

@@ -163,7 +163,8 @@ export async function finalizeCopy(o: FinalizeOptions): Promise<FinalizeSummary>
     });
   };
   const filter = SourceFilter.compile(found[0]!.filters ?? NO_FILTERS);
-  const { frontierDirs } = await frontierDepth(o.shards, list);
+  // the directories above the depth the shards split at (the tree may have changed since)
+  const { frontierDirs } = await frontierDepth(o.shards, list, [...depths][0]);
   for (const d of frontierDirs) touched.set(d.toString('latin1'), d);
   const dirs = [...touched.values()].sort((a, b) => depthOf(b) - depthOf(a));
   const root = process.getuid?.() === 0;
