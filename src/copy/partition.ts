@@ -173,8 +173,12 @@ export async function sharedPartition(o: PartitionOptions): Promise<Partition> {
   const file = partitionFile(o.metaDir, o.source, o.count);
   const recorded = readRecord(file, o.source, o.count);
   if (recorded !== undefined) return recorded;
-  const { depth, units } = await frontierDepth(o.count, o.list, o.depth);
-  if (!o.record || units.length > MAX_DEALT_UNITS) return new Partition(o.count, depth, dealtMap(units, o.count));
+  const found = await frontierDepth(o.count, o.list, o.depth);
+  const { depth } = found;
+  // shards of a version that hashed every unit ran into this DEST already (their summaries are
+  // there, no record is): the split stays theirs, recorded with nothing dealt
+  const units = found.units.length > MAX_DEALT_UNITS || hashedBefore(o.metaDir, o.count) ? [] : found.units;
+  if (!o.record) return new Partition(o.count, depth, dealtMap(units, o.count));
   const record: PartitionRecord = { format: PARTITION_FORMAT, source: o.source.toString('hex'), count: o.count, depth, units: units.map((u) => u.toString('hex')), owners: units.map((_, i) => i % o.count) };
   fs.mkdirSync(o.metaDir, { recursive: true });
   const tmp = Buffer.concat([file, Buffer.from(`.${process.pid}.${Date.now()}.tmp`)]);
@@ -191,6 +195,17 @@ export async function sharedPartition(o: PartitionOptions): Promise<Partition> {
   }
   // ours, or the one another shard recorded first
   return readRecord(file, o.source, o.count) ?? fromRecord(record, file);
+}
+
+/** Did shards of N run here before splits were recorded (a summary of one, and no record)? */
+function hashedBefore(metaDir: Buffer, count: number): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync(Buffer.concat([metaDir, Buffer.from('/shards')]), 'utf8');
+  } catch {
+    return false;
+  }
+  return names.some((n) => n.endsWith(`-of-${count}.json`));
 }
 
 /** Directory units dealt to the shards in turn, in the order given (sorted names). */

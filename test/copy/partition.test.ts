@@ -112,3 +112,20 @@ test('sharedPartition: a damaged record stops the shard with the file named and 
     (err: unknown) => isClfsError(err) && err.code === 'E_USAGE' && err.message.includes(file.toString()) && /remove it, then run every shard again/.test(err.message),
   );
 });
+
+test('sharedPartition: shards that ran before splits were recorded (their summaries, no record) keep the hashed split', async (t) => {
+  const meta = tmpMeta(t);
+  fs.mkdirSync(path.join(meta.toString(), 'shards'), { recursive: true });
+  fs.writeFileSync(path.join(meta.toString(), 'shards', '2-of-4.json'), '{}');
+  const tree = twoLevels(20, 10);
+  const p = await sharedPartition({ count: 4, source: SOURCE, metaDir: meta, list: lister(tree), record: true });
+  assert.equal(p.dealtUnits, 0);
+  for (const u of unitsOf(tree)) assert.equal(p.owner(u), ownerOf(u, 4));
+  // recorded so: a later shard of 4 reads the same, summaries or not
+  fs.rmSync(path.join(meta.toString(), 'shards'), { recursive: true });
+  const later = await sharedPartition({ count: 4, source: SOURCE, metaDir: meta, list: lister(tree), record: true });
+  assert.equal(later.dealtUnits, 0);
+  // summaries of another shard count do not matter
+  const five = await sharedPartition({ count: 5, source: SOURCE, metaDir: meta, list: lister(tree), record: true });
+  assert.equal(five.dealtUnits, 200);
+});
