@@ -18,7 +18,8 @@ export const VERSION = '0.1.0';
  * named path that does not exist, --new into a container that holds data, a state folder of
  * another transfer): nothing was done; 130/143 interrupted by SIGINT/SIGTERM: resumable.
  */
-export const EXIT = { OK: 0, INCOMPLETE: 1, USAGE: 2, SIGINT: 130, SIGTERM: 143 } as const;
+/** PIPE: 128 + SIGPIPE, what a shell shows for a program killed by a closed pipe */
+export const EXIT = { OK: 0, INCOMPLETE: 1, USAGE: 2, SIGINT: 130, PIPE: 141, SIGTERM: 143 } as const;
 
 /** A stream the progress line may rewrite in place when it is a terminal. */
 export type OutStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };

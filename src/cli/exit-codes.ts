@@ -3,7 +3,7 @@
  * in docs/guide.md (test/cli/exit-codes.test.ts holds the two together and runs every row).
  * The meanings are EXIT's (context.ts): 0 done, 1 the run failed or is incomplete (the same
  * command resumes or retries once the cause is fixed), 2 the command line cannot work as typed,
- * 130/143 interrupted.
+ * 130/143 interrupted; 141 (any command) its stdout or stderr closed by the reader (main.ts).
  */
 import type { Command } from 'commander';
 import { EXIT } from './context.js';

@@ -88,6 +88,7 @@ Exit codes (clfsload COMMAND --help gives each command's; docs/guide.md has the 
   1  the run failed or is incomplete: the same command resumes or retries once the cause is fixed
   2  the command line cannot work as typed: nothing was done
   130/143  interrupted by SIGINT/SIGTERM: the printed command resumes
+  141  stdout or stderr closed by its reader (clfsload ls | head): stopped quietly, as on SIGPIPE
 With --json every exit prints one JSON object on stdout with "status" and "exitCode" (and "error": {"code", "message"} on a failure).
 `;
 
@@ -221,11 +222,20 @@ function stacksOf(err: unknown): string {
  * resumes as after a crash.
  */
 function installCrashHandler(io: CliIo, debug: boolean, json: boolean): void {
-  const onCrash = (err: unknown): void => {
+  // the reader of our output went away (`clfsload ls | head`): stop at once and quietly, as a
+  // program killed by SIGPIPE does (Node ignores the signal and reports EPIPE on the stream
+  // instead); a load's state is transactional, so its re-run resumes as after kill -9
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(EXIT.PIPE);
+      onCrash(err);
+    });
+  }
+  function onCrash(err: unknown): void {
     reportError(io, err, debug);
     if (json) printJsonError(io, EXIT.INCOMPLETE, 'E_INTERNAL', errorLine(err));
     process.exit(EXIT.INCOMPLETE);
-  };
+  }
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
 }
