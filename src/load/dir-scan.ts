@@ -84,7 +84,8 @@ export function insertChild(run: LoadRun, dir: EntryRow, e: SourceEntry, preserv
       // an inode already reconciled (a directory retried after RECONCILE) gains a name: its
       // nlink and backpointers are written again
       if (primary.state === EntryState.DONE || primary.state === EntryState.RECONCILED) db.reconcileAgain(primary.id);
-      const row = newEntryFrom(e, dir.id, primary.fh, null, state);
+      // HELD until the scan ends, whatever `state` says: finishScan gives it its inode's outcome
+      const row = newEntryFrom(e, dir.id, primary.fh, null, EntryState.HELD);
       row.linkOf = primary.id;
       const id = db.insertEntry(row);
       db.bumpInode(dev, ino, ftype);

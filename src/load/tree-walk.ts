@@ -1,7 +1,8 @@
 /**
  * The batched walk of one source directory into the state, with nothing of CLFS in it: children
  * are inserted in readdir order, one transaction per batch, as HELD rows (invisible to any
- * writer) and released together when the listing completes. A walk starts from a clean slate
+ * writer) and released together when the listing completes (a listing of one batch goes in
+ * PENDING in the transaction that completes it). A walk starts from a clean slate
  * (whatever an earlier attempt inserted is dropped first), so an interrupted or failed walk is
  * simply redone. The listing itself (readdir and lstat) runs on a lister thread (dir-lister.ts);
  * this thread only inserts rows. A child whose lstat fails becomes an ERROR row (no type, no ids) that a retry
@@ -20,7 +21,11 @@ import type { Listing } from './dir-lister.js';
 export const WALK_BATCH = 1000;
 
 export interface WalkHooks {
-  /** Insert the row of one listed child, in `state` (HELD), inside the walk's transaction. */
+  /**
+   * Insert the row of one listed child inside the walk's transaction, in `state`: HELD, or PENDING
+   * when this transaction also ends the scan. Another name of a hard-linked inode goes in HELD
+   * whatever `state` says (finishScan derives its state from its inode's).
+   */
   insertChild(dir: EntryRow, entry: SourceEntry, counters: Counters, state: EntryState): void;
   /** A child that could not be lstat'ed (already recorded as an ERROR row): counted, logged. */
   onFailedChild?(message: string): void;
@@ -57,10 +62,16 @@ export async function walkDirectory(db: StateDb, dir: EntryRow, listing: Listing
   const result: WalkResult = { entries: 0, fileBytes: 0 };
   const batch: SourceEntry[] = [];
   const failed: Array<{ name: Buffer; message: string }> = [];
+  let recorded = false;
   const record = (last: boolean) => {
+    // a listing recorded in one transaction with its scan's end is never seen half done: its rows
+    // go in PENDING at once (other names of hard links stay HELD: finishScan gives them their
+    // inode's outcome), which spares rewriting each row (and its index entry) from HELD to PENDING
+    const state = last && !recorded ? EntryState.PENDING : EntryState.HELD;
+    recorded = true;
     db.tx(() => {
       const counters = db.counters;
-      for (const e of batch) hooks.insertChild(dir, e, counters, EntryState.HELD);
+      for (const e of batch) hooks.insertChild(dir, e, counters, state);
       for (const f of failed) db.insertEntry(unreadableChild(dir.id, f.name, f.message));
       db.setCounters(counters);
       if (last) db.finishScan(dir.id);
