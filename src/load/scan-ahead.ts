@@ -12,8 +12,15 @@ import type { EntryRow } from '../state/index.js';
  * Threads that list source directories for the scan, and how many directories they list ahead of
  * it. With one core there are none: the threads would take turns with this one on that core, and
  * every hand-off between them cost the small benchmark wall time (taskset -c 0: 9.6 s against 5.8).
+ * Under 4 cores one: a second thread's isolate (its start, its own compiles and collections) cost
+ * more than its listing saved (the small tree into tmpfs on 2 cores, 7 alternating runs: wall
+ * 2.98 -> 2.57 s, process CPU 5.05 -> 4.32 s with one). One thread lists far faster than this one
+ * inserts rows from a local disk; the second is kept where cores are plenty, for a source over
+ * the network, whose listings wait on round trips.
  */
-const LISTER_THREADS = 2;
+export function listerThreads(cores: number): number {
+  return cores <= 1 ? 0 : cores < 4 ? 1 : 2;
+}
 export const LIST_AHEAD = 12;
 
 /**
@@ -32,7 +39,7 @@ const LOCAL_FIRST_MAX_BYTES = 64 * 1024;
  * stream of the one it scans now.
  */
 export class ScanAhead {
-  readonly #lister: DirLister | undefined = availableParallelism() > 1 ? new DirLister(LISTER_THREADS) : undefined;
+  readonly #lister: DirLister | undefined = listerThreads(availableParallelism()) > 0 ? new DirLister(listerThreads(availableParallelism())) : undefined;
   /** streams started ahead, by row id */
   readonly #ahead = new Map<number, DirStream>();
 

@@ -16,7 +16,7 @@ import { DirLister, LocalListing, STREAM_AHEAD } from '../../src/load/dir-lister
 import type { Listing } from '../../src/load/dir-lister.js';
 import { withSourceFaults } from '../helpers/source-faults.js';
 import { availableParallelism } from 'node:os';
-import { ScanAhead } from '../../src/load/scan-ahead.js';
+import { listerThreads, ScanAhead } from '../../src/load/scan-ahead.js';
 import type { EntryRow } from '../../src/state/index.js';
 
 /** Children per chunk a lister thread sends (dir-lister-worker.ts). */
@@ -168,4 +168,8 @@ test('until a lister thread has answered, a small directory is listed on the cal
   const large = fresh.listing(row(4, big));
   if (availableParallelism() > 1) assert.ok(!(large instanceof LocalListing));
   assert.equal((await readAll(large)).length, 3 * CHUNK);
+});
+
+test('listerThreads: none on one core, one under four cores, two from four', () => {
+  assert.deepEqual([1, 2, 3, 4, 16, 64].map(listerThreads), [0, 1, 1, 2, 2, 2]);
 });
