@@ -118,6 +118,8 @@ export async function writeDirectory(run: LoadRun, dir: EntryRow): Promise<void>
       if (closed !== undefined) closePiece(closed);
     }
     await drain(PUTS_IN_FLIGHT);
+    // a short page is the last one: no query more to learn that
+    if (rows.length < PAGE) break;
   }
   const last = packer.finish();
   closePiece(last);

@@ -16,10 +16,10 @@ import type { SharedSourceFaults } from '../scan/index.js';
 import type { StateReader } from '../state/state-reader.js';
 import { deadlineSignal } from './deadline-signal.js';
 import { installNativeLz4 } from '../codec/lz4-native.js';
-import { nativeLz4Functions } from '../targets/native-addon.js';
+import { nativeFileFunctions, nativeLz4Functions } from '../targets/native-addon.js';
 import { encodeSegment } from './segment-encoder.js';
 import type { SegmentJob } from './segment-encoder.js';
-import { encodeRange, putRangeBlobs, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
+import { encodeRange, putRangeBlobs, setNativeSmallReads, SingleObjectEncoder, writeRangeBlobs } from './single-object.js';
 import type { FolderWorkerWrites } from '../targets/folder-target.js';
 import type { AzureWorkerPuts } from '../targets/azure-target.js';
 import type { LeanPut } from '../targets/lean-put.js';
@@ -55,6 +55,9 @@ function setUp(s: Setup, fromMessage: boolean): void {
 if ((workerData as { deferred?: boolean }).deferred !== true) setUp(workerData as Setup, false);
 // small blocks through the addon's C when it gives the TypeScript's bytes (codec/lz4-native.ts)
 installNativeLz4(nativeLz4Functions(process.env));
+// small files read in one call each (native-addon.ts)
+const fileIo = nativeFileFunctions(process.env).fns;
+setNativeSmallReads(fileIo?.readSmall);
 // named, so per-thread CPU (top -H, /proc/PID/task/*/comm, the bench's scaling case) tells the threads apart
 try {
   writeFileSync('/proc/thread-self/comm', 'clfs-encode');

@@ -4,7 +4,8 @@
  * FINALIZE → DONE, with the phase and every entry's progress in the local state.
  */
 import { installNativeLz4 } from '../codec/lz4-native.js';
-import { nativeLz4Functions } from '../targets/native-addon.js';
+import { nativeFileFunctions, nativeLz4Functions } from '../targets/native-addon.js';
+import { setNativeSmallReads } from './single-object.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -341,6 +342,9 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   const sourceAbs = checkSource(options.source);
   // this thread's small blocks (directory inodes, files encoded here) through the addon's C when it gives the port's bytes
   installNativeLz4(nativeLz4Functions(process.env));
+  // and its small files read in one call each
+  const fileIo = nativeFileFunctions(process.env).fns;
+  setNativeSmallReads(fileIo?.readSmall);
   // a pattern that cannot be read is refused before anything else
   if (options.filters !== undefined) SourceFilter.compile(options.filters);
   checkStateOutsideSource(options.stateDir, sourceAbs);

@@ -7,7 +7,9 @@ import { blobName, encodeBlob, encodeInodeBody, FILE_SEGMENT_BYTES, FIRST_SEGMEN
 import type { Bmap, Compression } from '../codec/index.js';
 import { errorToJson } from '../errors/index.js';
 import type { ClfsErrorJson } from '../errors/index.js';
-import { joinPath, sourceError, sourceFs } from '../scan/index.js';
+import { joinPath, sourceError, sourceFaults, sourceFs } from '../scan/index.js';
+import { errnoError } from '../targets/native-addon.js';
+import type { NativeSmallFileIo } from '../targets/native-addon.js';
 import { writeFilesSync } from '../targets/folder-writes.js';
 import type { LeanPut } from '../targets/lean-put.js';
 import type PQueue from 'p-queue';
@@ -40,6 +42,17 @@ const SMALL_READ = FIRST_SEGMENT_BYTES + 1;
  * or since the scan, and the segmented path retries it with fresh attributes.
  */
 function readSmallFile(path: Buffer, scratch: Buffer, row: EntryRow): Buffer | undefined | 'changed' {
+  if (nativeRead !== undefined && sourceFaults() === undefined) {
+    // open, read to the end, fstat and close in one call (a fault plan's seam is sourceFs: not here)
+    const got = nativeRead(path, scratch, readStat);
+    if (got < 0) {
+      const call = READ_CALLS[readStat[3]!] ?? 'open';
+      throw errnoError(got, call, call === 'open' ? path : undefined);
+    }
+    if (got === SMALL_READ) return undefined;
+    if (readStat[0] !== got || got !== row.sizeBytes || readStat[1] !== row.mtimeSec || readStat[2] !== row.mtimeNsec) return 'changed';
+    return scratch.subarray(0, got);
+  }
   const fd = sourceFs.openSync(path, 'r');
   try {
     let got = 0;
@@ -55,6 +68,20 @@ function readSmallFile(path: Buffer, scratch: Buffer, row: EntryRow): Buffer | u
   } finally {
     sourceFs.closeSync(fd);
   }
+}
+
+let nativeRead: NativeSmallFileIo['readSmall'] | undefined;
+/** readSmall's stat out: size, mtime s, mtime ns, and which call failed */
+const readStat = new Float64Array(4);
+const READ_CALLS = ['open', 'open', 'read', 'fstat', 'close'];
+
+/**
+ * Read small files in this thread with the addon's one-call readSmall (native-addon.ts,
+ * nativeFileFunctions), or with sourceFs's calls again (undefined). Set per thread; a source
+ * fault plan (tests) always takes sourceFs's calls.
+ */
+export function setNativeSmallReads(fn: NativeSmallFileIo['readSmall'] | undefined): void {
+  nativeRead = fn;
 }
 
 /** The inode's name during transfer: owner = parent, or the in-progress owner when it will be reconciled (§3.4). */

@@ -6,6 +6,7 @@
  * itself, and nativeLz4Functions is given the environment.
  */
 import { createRequire } from 'node:module';
+import * as util from 'node:util';
 
 let loaded: { addon: Record<string, unknown> | undefined; why: string } | undefined;
 
@@ -30,4 +31,41 @@ export function nativeLz4Functions(env: NodeJS.ProcessEnv): { fns: { lz4SmallBlo
   if (env.CLFSLOAD_NATIVE === '0') return { fns: undefined, why: 'CLFSLOAD_NATIVE=0' };
   const { addon, why } = loadAddon();
   return addon === undefined ? { fns: undefined, why } : { fns: { lz4SmallBlock: addon.lz4SmallBlock, lz4BlockDecode: addon.lz4BlockDecode }, why: '' };
+}
+
+/** readSmall of the addon (native/clfsload_native.c), as the load's small-file reads call it. */
+export interface NativeSmallFileIo {
+  readSmall(path: Uint8Array, buf: Uint8Array, stat: Float64Array): number;
+}
+
+/**
+ * The addon's one-call small-file read (a load's files of a few KiB: open, read, fstat and close
+ * in one call instead of four or five through fs: 12.2 -> 7.5 us a file of the bench tree, warm),
+ * or why not; like nativeLz4Functions, CLFSLOAD_NATIVE=0 in `env` keeps Node's calls. A write of a
+ * blob the same way was measured too and gained nothing (12.6 against 12.2-14.3 us: the create is
+ * the kernel's), so blobs are still written with fs's calls.
+ */
+export function nativeFileFunctions(env: NodeJS.ProcessEnv): { fns: NativeSmallFileIo | undefined; why: string } {
+  if (env.CLFSLOAD_NATIVE === '0') return { fns: undefined, why: 'CLFSLOAD_NATIVE=0' };
+  const { addon, why } = loadAddon();
+  if (addon === undefined) return { fns: undefined, why };
+  if (typeof addon.readSmall !== 'function') return { fns: undefined, why: 'the addon predates readSmall: run npm run build:native' };
+  return { fns: { readSmall: addon.readSmall as NativeSmallFileIo['readSmall'] }, why: '' };
+}
+
+/**
+ * The error Node's fs would give for a -errno the addon returned: code, errno, syscall, and the
+ * path for a call by path (Node names none for a call on a descriptor).
+ */
+export function errnoError(ret: number, syscall: string, path?: Uint8Array): NodeJS.ErrnoException {
+  const [code, text] = errorNames().get(ret) ?? [`E${-ret}`, `error ${-ret}`];
+  if (path === undefined) return Object.assign(new Error(`${code}: ${text}, ${syscall}`), { code, errno: ret, syscall });
+  const shown = Buffer.from(path).toString();
+  return Object.assign(new Error(`${code}: ${text}, ${syscall} '${shown}'`), { code, errno: ret, syscall, path: shown });
+}
+
+let names: Map<number, [string, string]> | undefined;
+function errorNames(): Map<number, [string, string]> {
+  names ??= util.getSystemErrorMap();
+  return names;
 }
