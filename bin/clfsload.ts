@@ -14,6 +14,25 @@ v8.setFlagsFromString('--optimize-for-size');
 // on at run time (V8 aborts when it disables concurrent marking under a live heap).
 v8.setFlagsFromString('--no-parallel-scavenge');
 
+// Node 22.1 and later: the program's modules compiled once and kept on disk between runs (a
+// one-file load on Node 22: 0.63 -> 0.57 s, CPU 1.04 -> 0.94 s, medians of 10 alternating runs).
+// In the user's own cache folder, not Node's default under /tmp, which on a shared login node
+// another user could have made first. NODE_COMPILE_CACHE (a folder) and NODE_DISABLE_COMPILE_CACHE
+// are Node's own and win. Node 20 has no such call: nothing changes there.
+{
+  const { enableCompileCache } = (await import('node:module')) as { enableCompileCache?: (dir?: string) => unknown };
+  if (enableCompileCache !== undefined && !process.env.NODE_COMPILE_CACHE) {
+    const { homedir } = await import('node:os');
+    const { join, isAbsolute } = await import('node:path');
+    const xdg = process.env.XDG_CACHE_HOME;
+    try {
+      enableCompileCache(join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'clfsload', 'compile-cache'));
+    } catch {
+      // a cache that cannot be made is only a slower start
+    }
+  }
+}
+
 // A load's encode workers start now, on the other cores, while this thread loads the rest of the
 // program (src/load/worker-prestart.ts says why).
 {
