@@ -35,7 +35,7 @@
  *                                             outLimit); the output position after it, or -1 when
  *                                             the block is malformed (the TypeScript decoder then
  *                                             says how)
- *   readSmall(path, buf, stat)                synchronous: the file at path opened, read into buf
+ *   readSmall(path, buf, stat)                synchronous: the file at path (a Buffer) opened, read into buf
  *                                             until it ends or buf is full, fstat'ed and closed, in
  *                                             one call; the bytes read, stat = [size, mtime s,
  *                                             mtime ns] (Float64Array; size -1: not a regular
@@ -1155,16 +1155,18 @@ last_literals:;
   return op;
 }
 
-static int typed_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+/* A typed array of `want`'s type: its data and element count; 0 when `v` is anything else. */
+static int typed_array(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   bool is;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
   napi_typedarray_type type;
-  void *p;
   napi_value ab;
   size_t off;
-  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &off) != napi_ok || type != napi_uint8_array) return 0;
-  *data = (uint8_t *)p;
-  return 1;
+  return napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) == napi_ok && type == want;
+}
+
+static int typed_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  return typed_array(env, v, napi_uint8_array, (void **)data, len);
 }
 
 static napi_value js_lz4_small_block(napi_env env, napi_callback_info info) {
@@ -1267,88 +1269,71 @@ static napi_value js_lz4_block_decode(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* A NUL-terminated copy of a path Buffer into `out` (PATH_MAX bytes): 0, or -ENAMETOOLONG / -EINVAL (an embedded NUL). */
-static int path_copy(const uint8_t *p, size_t len, char *out) {
-  if (len >= 4096) return -ENAMETOOLONG;
-  if (memchr(p, 0, len) != NULL) return -EINVAL;
-  memcpy(out, p, len);
-  out[len] = 0;
-  return 0;
-}
-
 static napi_value js_read_small(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  uint8_t *p, *buf;
-  size_t plen, blen;
-  void *st_data = NULL;
-  size_t st_len = 0;
-  napi_typedarray_type st_type;
-  napi_value st_ab;
-  size_t st_off;
-  if (argc < 3 || !typed_bytes(env, argv[0], &p, &plen) || !typed_bytes(env, argv[1], &buf, &blen) ||
-      napi_get_typedarray_info(env, argv[2], &st_type, &st_len, &st_data, &st_ab, &st_off) != napi_ok || st_type != napi_float64_array || st_len < 4) {
-    napi_throw_type_error(env, NULL, "readSmall(path: Uint8Array, buf: Uint8Array, stat: Float64Array(4))");
+  uint8_t *buf;
+  size_t blen;
+  void *st_data;
+  size_t st_len;
+  if (argc < 3 || !typed_bytes(env, argv[1], &buf, &blen) || !typed_array(env, argv[2], napi_float64_array, &st_data, &st_len) || st_len < 4) {
+    napi_throw_type_error(env, NULL, "readSmall(path: Buffer, buf: Uint8Array, stat: Float64Array(4))");
     return NULL;
   }
   double *st_out = (double *)st_data;
-  char path[4096];
+  char *path;
+  if (c_string(env, argv[0], &path, NULL) != 0) return NULL;
   int64_t result;
-  int r = path_copy(p, plen, path);
-  if (r < 0) {
-    result = r;
+  /* O_NONBLOCK: a fifo put where the file was must not hang the thread (no effect on a file) */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    result = -errno;
     st_out[3] = 1;
   } else {
-    /* O_NONBLOCK: a fifo put where the file was must not hang the thread (no effect on a file) */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-      result = -errno;
-      st_out[3] = 1;
-    } else {
-      size_t got = 0;
-      int statted = 0;
-      struct stat st;
-      result = 0;
-      while (got < blen) {
-        ssize_t n = read(fd, buf + got, blen - got);
-        if (n < 0) {
-          if (errno == EINTR) continue;
+    size_t got = 0;
+    int statted = 0;
+    struct stat st;
+    result = 0;
+    while (got < blen) {
+      ssize_t n = read(fd, buf + got, blen - got);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        result = -errno;
+        st_out[3] = 2;
+        break;
+      }
+      if (n == 0) break;
+      got += (size_t)n;
+      if (got < blen && !statted) {
+        /* a short read that reached the size fstat gives is the end: no read more to see 0
+         * (a file that grows after the fstat is the case of one that grows after the read) */
+        if (fstat(fd, &st) != 0) {
           result = -errno;
-          st_out[3] = 2;
+          st_out[3] = 3;
           break;
         }
-        if (n == 0) break;
-        got += (size_t)n;
-        if (got < blen && !statted) {
-          /* a short read that reached the size fstat gives is the end: no read more to see 0
-           * (a file that grows after the fstat is the case of one that grows after the read) */
-          if (fstat(fd, &st) != 0) {
-            result = -errno;
-            st_out[3] = 3;
-            break;
-          }
-          statted = 1;
-          if ((uint64_t)st.st_size == got) break;
-        }
-      }
-      if (result == 0 && !statted && fstat(fd, &st) != 0) {
-        result = -errno;
-        st_out[3] = 3;
-      }
-      if (close(fd) != 0 && result == 0 && errno != EINTR) {
-        result = -errno;
-        st_out[3] = 4;
-      }
-      if (result == 0) {
-        /* not a regular file any more: a size no read can match, so the caller sees it changed */
-        st_out[0] = S_ISREG(st.st_mode) ? (double)st.st_size : -1;
-        st_out[1] = (double)st.st_mtim.tv_sec;
-        st_out[2] = (double)st.st_mtim.tv_nsec;
-        result = (int64_t)got;
+        statted = 1;
+        if ((uint64_t)st.st_size == got) break;
       }
     }
+    if (result == 0 && !statted && fstat(fd, &st) != 0) {
+      result = -errno;
+      st_out[3] = 3;
+    }
+    if (close(fd) != 0 && result == 0 && errno != EINTR) {
+      result = -errno;
+      st_out[3] = 4;
+    }
+    if (result == 0) {
+      /* not a regular file any more: a size no read can match, so the caller sees it changed */
+      st_out[0] = S_ISREG(st.st_mode) ? (double)st.st_size : -1;
+      st_out[1] = (double)st.st_mtim.tv_sec;
+      st_out[2] = (double)st.st_mtim.tv_nsec;
+      result = (int64_t)got;
+    }
   }
+  free(path);
   napi_value v;
   CHECK(napi_create_int64(env, result, &v));
   return v;

@@ -96,8 +96,6 @@ export class Partition {
     readonly count: number,
     readonly depth: number,
     private readonly dealt: ReadonlyMap<string, number> = new Map(),
-    /** where it is recorded (undefined: one shard, or not recorded) */
-    readonly file?: string,
   ) {}
 
   static single(): Partition {
@@ -122,10 +120,10 @@ export function partitionFile(metaDir: Buffer, source: Buffer, count: number): B
   return Buffer.concat([metaDir, Buffer.from(`/partition-${count}-${tag}.json`)]);
 }
 
-function fromRecord(r: PartitionRecord, file: Buffer): Partition {
+function fromRecord(r: PartitionRecord): Partition {
   const dealt = new Map<string, number>();
   r.units.forEach((u, i) => dealt.set(Buffer.from(u, 'hex').toString('latin1'), r.owners[i]!));
-  return new Partition(r.count, r.depth, dealt, displayPath(file));
+  return new Partition(r.count, r.depth, dealt);
 }
 
 /** The record in `file`, undefined when there is none (or it is another source's). */
@@ -148,7 +146,7 @@ function readRecord(file: Buffer, source: Buffer, count: number): Partition | un
     throw new ClfsError('E_USAGE', `${displayPath(file)}: not a split of ${count} shards that clfsload can read; remove it, then run every shard again`, { subject: displayPath(file) });
   }
   if (r.data.source !== source.toString('hex')) return undefined;
-  return fromRecord(r.data, file);
+  return fromRecord(r.data);
 }
 
 export interface PartitionOptions {
@@ -178,8 +176,9 @@ export async function sharedPartition(o: PartitionOptions): Promise<Partition> {
   // shards of a version that hashed every unit ran into this DEST already (their summaries are
   // there, no record is): the split stays theirs, recorded with nothing dealt
   const units = found.units.length > MAX_DEALT_UNITS || hashedBefore(o.metaDir, o.count) ? [] : found.units;
-  if (!o.record) return new Partition(o.count, depth, dealtMap(units, o.count));
+  // dealt to the shards in turn, in the order given (sorted names)
   const record: PartitionRecord = { format: PARTITION_FORMAT, source: o.source.toString('hex'), count: o.count, depth, units: units.map((u) => u.toString('hex')), owners: units.map((_, i) => i % o.count) };
+  if (!o.record) return fromRecord(record);
   fs.mkdirSync(o.metaDir, { recursive: true });
   const tmp = Buffer.concat([file, Buffer.from(`.${process.pid}.${Date.now()}.tmp`)]);
   try {
@@ -194,7 +193,7 @@ export async function sharedPartition(o: PartitionOptions): Promise<Partition> {
     fs.rmSync(tmp, { force: true });
   }
   // ours, or the one another shard recorded first
-  return readRecord(file, o.source, o.count) ?? fromRecord(record, file);
+  return readRecord(file, o.source, o.count) ?? fromRecord(record);
 }
 
 /** Did shards of N run here before splits were recorded (a summary of one, and no record)? */
@@ -206,13 +205,6 @@ function hashedBefore(metaDir: Buffer, count: number): boolean {
     return false;
   }
   return names.some((n) => n.endsWith(`-of-${count}.json`));
-}
-
-/** Directory units dealt to the shards in turn, in the order given (sorted names). */
-function dealtMap(units: readonly Buffer[], count: number): Map<string, number> {
-  const m = new Map<string, number>();
-  units.forEach((u, i) => m.set(u.toString('latin1'), i % count));
-  return m;
 }
 
 /** Dirent type, or undefined when the file system did not say (DT_UNKNOWN). */

@@ -23,6 +23,10 @@ export function listerThreads(cores: number): number {
 }
 export const LIST_AHEAD = 12;
 
+function startLister(threads: number): DirLister | undefined {
+  return threads > 0 ? new DirLister(threads) : undefined;
+}
+
 /**
  * Until a lister thread has answered, a directory whose own size says it is small (under 64 KiB:
  * a few thousand names on ext4, XFS, btrfs or tmpfs) is listed on this thread. The threads take
@@ -39,7 +43,7 @@ const LOCAL_FIRST_MAX_BYTES = 64 * 1024;
  * stream of the one it scans now.
  */
 export class ScanAhead {
-  readonly #lister: DirLister | undefined = listerThreads(availableParallelism()) > 0 ? new DirLister(listerThreads(availableParallelism())) : undefined;
+  readonly #lister: DirLister | undefined = startLister(listerThreads(availableParallelism()));
   /** streams started ahead, by row id */
   readonly #ahead = new Map<number, DirStream>();
 

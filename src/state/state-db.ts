@@ -434,15 +434,11 @@ export class StateDb {
     const count = (parentId: number, n: number) => perParent.set(parentId, (perParent.get(parentId) ?? 0) + n);
     // the plain ones (stored, no other names to finish with them) in statements of up to
     // FINISH_MANY rows: 4-7 us a row against 9-12 one by one (20,000 rows, 64 a transaction)
-    let rest: readonly Completion[] = batch;
-    if (batch.length > 1) {
-      const plain = batch.filter(isPlainCompletion);
-      if (plain.length > 1) {
-        for (let i = 0; i < plain.length; i += FINISH_MANY) {
-          for (const parentId of this.finishMany(plain.slice(i, i + FINISH_MANY))) if (parentId !== null) count(parentId, 1);
-        }
-        rest = batch.filter((c) => !isPlainCompletion(c));
-      }
+    const plain: Completion[] = [];
+    const rest: Completion[] = [];
+    for (const c of batch) (isPlainCompletion(c) ? plain : rest).push(c);
+    for (let i = 0; i < plain.length; i += FINISH_MANY) {
+      for (const parentId of this.finishMany(plain.slice(i, i + FINISH_MANY))) if (parentId !== null) count(parentId, 1);
     }
     for (const c of rest) {
       const changed = this.stmts.finish.run(c.state, c.error ?? null, c.writtenSize ?? null, c.id).changes;

@@ -35,7 +35,7 @@ export function nativeLz4Functions(env: NodeJS.ProcessEnv): { fns: { lz4SmallBlo
 
 /** readSmall of the addon (native/clfsload_native.c), as the load's small-file reads call it. */
 export interface NativeSmallFileIo {
-  readSmall(path: Uint8Array, buf: Uint8Array, stat: Float64Array): number;
+  readSmall(path: Buffer, buf: Uint8Array, stat: Float64Array): number;
 }
 
 /**
