@@ -298,6 +298,11 @@ export class SourceFilter {
     return this.excludes.length > 0 || this.includes.length > 0 || this.snapshots.size > 0;
   }
 
+  /** Whether excluded() reads `rel` for an entry of this kind (else any buffer will do: no path need be built). */
+  needsPath(isDir: boolean): boolean {
+    return this.excludes.length > 0 || (this.includes.length > 0 && !isDir);
+  }
+
   /**
    * Whether the entry at `rel` (its path relative to the source root, `/`-separated bytes, its
    * last name `name`) is left out. Markers (--exclude-if-present) are the caller's: they need a

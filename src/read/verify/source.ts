@@ -138,13 +138,13 @@ function compareLinkTarget(out: ProblemSink, path: string, a: StoredAttrs, sourc
 /** Whether the load's filters leave out the source entry `name` of the directory at `parts` (below the root). */
 function filteredOut(filter: SourceFilter, parts: Buffer[], source: Buffer, entry: fs.Dirent): boolean {
   const name = entry.name as unknown as Buffer;
-  const childPath = joinPath(source, name);
   let isDir = entry.isDirectory();
   if (!isDir && !entry.isFile() && !entry.isSymbolicLink() && !entry.isFIFO() && !entry.isSocket() && !entry.isCharacterDevice() && !entry.isBlockDevice()) {
-    isDir = lstatOrUndefined(childPath)?.isDirectory() === true;
+    isDir = lstatOrUndefined(joinPath(source, name))?.isDirectory() === true;
   }
-  const rel = Buffer.concat([...parts, name].flatMap((p, i) => (i === 0 ? [p] : [SLASH, p])));
-  return filter.excluded(rel, name, isDir) || (isDir && filter.markers.length > 0 && holdsMarker(filter.markers, childPath));
+  // the relative path only for a filter that reads it (the default one looks at directory names alone)
+  const rel = filter.needsPath(isDir) ? Buffer.concat([...parts, name].flatMap((p, i) => (i === 0 ? [p] : [SLASH, p]))) : name;
+  return filter.excluded(rel, name, isDir) || (isDir && filter.markers.length > 0 && holdsMarker(filter.markers, joinPath(source, name)));
 }
 const SLASH = Buffer.from('/');
 
