@@ -202,7 +202,7 @@ export class AzureTarget implements Target {
       };
     }
     if (auth.kind === 'key') {
-      return (path, headers) => sharedKeyAuthorization(this.spec.accountName, auth.key, 'PUT', path, undefined, headers);
+      return (method, path, headers, query) => sharedKeyAuthorization(this.spec.accountName, auth.key, method, path, query, headers);
     }
     return undefined;
   }
@@ -272,6 +272,22 @@ export class AzureTarget implements Target {
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo> {
+    if (this.#lean?.direct === true) {
+      // on the lean sockets where they go straight to the endpoint (list-blobs-xml.ts)
+      const lean = this.#lean;
+      let marker: string | undefined;
+      do {
+        let page;
+        try {
+          page = await lean.listPage(prefix, marker, this.#listPageSize, options.abortSignal)!;
+        } catch (error) {
+          throw this.#toClfsError(error, 'list', prefix);
+        }
+        yield* page.items;
+        marker = page.next;
+      } while (marker !== undefined);
+      return;
+    }
     const pages = this.#container
       .listBlobsFlat({ prefix: prefix === '' ? undefined : prefix, abortSignal: options.abortSignal })
       .byPage({ maxPageSize: this.#listPageSize });
