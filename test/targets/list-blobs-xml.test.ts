@@ -5,6 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { parseListBlobsPage, xmlText } from '../../src/targets/list-blobs-xml.js';
 import { AZURITE_ACCOUNT_KEY } from '../../src/targets/embedded-azurite.js';
 import { AzureTarget, parseTargetUrl, type AzureContainerSpec } from '../../src/targets/index.js';
@@ -78,5 +79,22 @@ describe('AzureTarget list on the lean sockets', () => {
     const wrong = new AzureTarget({ ...spec, sasToken: '' }, { auth: { kind: 'key', accountKey: Buffer.alloc(64, 7).toString('base64') } });
     await assert.rejects(collect(wrong, ''), (e: { code?: string }) => typeof e.code === 'string' && e.code.startsWith('E_'));
     for (const t of [sdk, sas, key, wrong]) await t.close();
+
+    // what verify, ls, cat and export ask of a container (access check, list, whole-blob get)
+    // never loads the SDK (~0.25 s of CPU at start-up)
+    const script = `
+      import { createRequire } from 'node:module';
+      import { AzureTarget, parseTargetUrl } from ${JSON.stringify(new URL('../../src/targets/index.js', import.meta.url).href)};
+      const t = new AzureTarget(parseTargetUrl(process.argv[1]));
+      await t.checkAccess();
+      let n = 0;
+      for await (const b of t.list('')) n++;
+      const got = await t.get('a b');
+      await t.close();
+      const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('@azure/storage-blob'));
+      console.log(JSON.stringify({ n, got: got.length, loaded }));`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, url], { encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { n: names.length, got: 3, loaded: false });
   });
 });
