@@ -268,6 +268,8 @@ export class AzureTarget implements Target {
   async exists(name: string, options: PutOptions = {}): Promise<boolean> {
     // Not BlobClient.exists(): it answers false for a missing container as well.
     try {
+      const lean = this.#lean?.exists(name, options.abortSignal);
+      if (lean !== undefined) return await lean;
       await this.#blob(name).getProperties({ abortSignal: options.abortSignal });
       return true;
     } catch (error) {
@@ -314,7 +316,9 @@ export class AzureTarget implements Target {
 
   async delete(name: string, options: PutOptions = {}): Promise<void> {
     try {
-      await this.#blob(name).deleteIfExists({ abortSignal: options.abortSignal });
+      const lean = this.#lean?.delete(name, options.abortSignal);
+      if (lean !== undefined) await lean;
+      else await this.#blob(name).deleteIfExists({ abortSignal: options.abortSignal });
     } catch (error) {
       throw this.#toClfsError(error, 'delete', name);
     }

@@ -177,7 +177,8 @@ class Connection {
       let body: Buffer;
       let rest: Buffer;
       const length = headerIn(text, lower, CONTENT_LENGTH);
-      if (statusCode === 204 || statusCode === 304) {
+      // the answer to a HEAD has the headers of a GET and no body
+      if (statusCode === 204 || statusCode === 304 || p.head.startsWith('HEAD ')) {
         body = Buffer.alloc(0);
         rest = data.subarray(bodyStart);
       } else if (/\bchunked\b/.test(headerIn(text, lower, TRANSFER_ENCODING) ?? '')) {

@@ -34,7 +34,7 @@ function abortError(signal: AbortSignal): Error {
  * Signs one request: the Authorization header value (a bearer token or Shared Key), or undefined
  * for none (a SAS in the query). A string when it is at hand, so the common case stays synchronous.
  */
-export type LeanPutSigner = (method: 'PUT' | 'GET', path: string, headers: Record<string, string | number>, query?: URLSearchParams) => string | undefined | Promise<string | undefined>;
+export type LeanPutSigner = (method: 'PUT' | 'GET' | 'HEAD' | 'DELETE', path: string, headers: Record<string, string | number>, query?: URLSearchParams) => string | undefined | Promise<string | undefined>;
 
 export interface LeanPutOptions {
   /** the agent (and forward proxy) to use; default a direct connection of maxSockets */
@@ -179,36 +179,28 @@ export class LeanPut {
    * caller uses the SDK. Rejects as put does; 404 is `statusCode` 404.
    */
   get(name: string, signal?: AbortSignal): Promise<Buffer> | undefined {
-    if (this.#pool === undefined) return undefined;
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    const encoded = encodeURIComponent(name);
-    const line = `GET ${this.#headStart.slice(4)}${encoded}${this.#getFixed}`;
-    if (this.#sign === undefined) return this.#getOwn(`${line}\r\n`, signal);
-    const date = new Date().toUTCString();
-    const authorization = this.#sign('GET', `${this.#pathBase}/${encoded}`, { 'x-ms-version': LEAN_PUT_API_VERSION, 'x-ms-date': date });
-    const send = (a: string | undefined): Promise<Buffer> => {
-      // a credential's value is never written into a head it could break
-      if (a !== undefined && !HEAD_SAFE.test(a)) return Promise.reject(new Error('the Authorization value holds characters a request head cannot carry'));
-      return this.#getOwn(`${line}x-ms-date: ${date}\r\n${a === undefined ? '' : `Authorization: ${a}\r\n`}\r\n`, signal);
-    };
-    return typeof authorization === 'string' || authorization === undefined ? send(authorization) : authorization.then(send);
+    return this.#blobRequest('GET', name, signal, (res, resolve, reject) => {
+      if (res.statusCode === 200) resolve(res.body);
+      // a range past the end cannot happen for a whole blob, but an empty blob is no error
+      else if (res.statusCode === 416) resolve(Buffer.alloc(0));
+      else reject(ownRefusal(res));
+    });
   }
 
-  #getOwn(head: string, signal: AbortSignal | undefined, listing = false): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      let requests: Set<Stoppable> | undefined;
-      const req = this.#pool!.request(head, EMPTY, (error, res) => {
-        requests?.delete(req);
-        if (error !== undefined) reject(error);
-        else if (res!.statusCode === 200) resolve(res!.body);
-        // a range past the end cannot happen for a whole blob, but an empty blob is no error
-        else if (res!.statusCode === 416) resolve(Buffer.alloc(0));
-        else reject(ownRefusal(res!));
-      });
-      if (signal !== undefined && !req.done) {
-        requests = this.#requestsOf(signal);
-        requests.add(req);
-      }
+  /**
+   * Whether a blob exists (Get Blob Properties, a HEAD) on the lean sockets; rejects with the
+   * refusal otherwise, a missing blob and a missing container alike (x-ms-error-code tells them
+   * apart). Undefined where this path does not apply, as get.
+   */
+  exists(name: string, signal?: AbortSignal): Promise<true> | undefined {
+    return this.#blobRequest('HEAD', name, signal, (res, resolve, reject) => (res.statusCode === 200 ? resolve(true) : reject(ownRefusal(res))));
+  }
+
+  /** Delete Blob on the lean sockets; a blob that is not there is no error. Undefined as get. */
+  delete(name: string, signal?: AbortSignal): Promise<void> | undefined {
+    return this.#blobRequest('DELETE', name, signal, (res, resolve, reject) => {
+      if (res.statusCode === 202 || res.statusCode === 200 || (res.statusCode === 404 && (res.header('x-ms-error-code') ?? 'BlobNotFound') === 'BlobNotFound')) resolve(undefined);
+      else reject(ownRefusal(res));
     });
   }
 
@@ -233,7 +225,7 @@ export class LeanPut {
     const query = this.#sas === '' ? own : `${own}&${this.#sas}`;
     const line = `GET ${this.#pathBase}?${query} HTTP/1.1\r\nHost: ${this.#hostHeader}\r\nx-ms-version: ${LEAN_PUT_API_VERSION}\r\nUser-Agent: ${this.#userAgent}\r\nConnection: keep-alive\r\n`;
     const send = (head: string): Promise<ListBlobsPage> =>
-      this.#getOwn(head, signal, true).then((body) => parseListBlobsPage(body.toString('utf8')));
+      this.#call<Buffer>(head, signal, (res, ok, fail) => (res.statusCode === 200 ? ok(res.body) : fail(ownRefusal(res)))).then((body) => parseListBlobsPage(body.toString('utf8')));
     if (this.#sign === undefined) return send(`${line}\r\n`);
     const date = new Date().toUTCString();
     const headers = { 'x-ms-version': LEAN_PUT_API_VERSION, 'x-ms-date': date };
@@ -246,7 +238,44 @@ export class LeanPut {
     return typeof authorization === 'string' || authorization === undefined ? signed(authorization) : authorization.then(signed);
   }
 
-  /** A Get Blob head after its path, up to the headers a signed request adds (and the blank line that ends it). */
+  /** One request without a body for one blob, signed when there is a signer; `answer` settles it from the response. */
+  #blobRequest<T>(
+    method: 'GET' | 'HEAD' | 'DELETE',
+    name: string,
+    signal: AbortSignal | undefined,
+    answer: (res: Http1Response, resolve: (v: T) => void, reject: (e: Error) => void) => void,
+  ): Promise<T> | undefined {
+    if (this.#pool === undefined) return undefined;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const encoded = encodeURIComponent(name);
+    const line = `${method} ${this.#headStart.slice(4)}${encoded}${this.#getFixed}`;
+    if (this.#sign === undefined) return this.#call(`${line}\r\n`, signal, answer);
+    const date = new Date().toUTCString();
+    const authorization = this.#sign(method, `${this.#pathBase}/${encoded}`, { 'x-ms-version': LEAN_PUT_API_VERSION, 'x-ms-date': date });
+    const send = (a: string | undefined): Promise<T> => {
+      // a credential's value is never written into a head it could break
+      if (a !== undefined && !HEAD_SAFE.test(a)) return Promise.reject(new Error('the Authorization value holds characters a request head cannot carry'));
+      return this.#call(`${line}x-ms-date: ${date}\r\n${a === undefined ? '' : `Authorization: ${a}\r\n`}\r\n`, signal, answer);
+    };
+    return typeof authorization === 'string' || authorization === undefined ? send(authorization) : authorization.then(send);
+  }
+
+  #call<T>(head: string, signal: AbortSignal | undefined, answer: (res: Http1Response, resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      let requests: Set<Stoppable> | undefined;
+      const req = this.#pool!.request(head, EMPTY, (error, res) => {
+        requests?.delete(req);
+        if (error !== undefined) reject(error);
+        else answer(res!, resolve, reject);
+      });
+      if (signal !== undefined && !req.done) {
+        requests = this.#requestsOf(signal);
+        requests.add(req);
+      }
+    });
+  }
+
+  /** A bodiless request's head after its path, up to the headers a signed request adds (and the blank line that ends it). */
   get #getFixed(): string {
     const query = this.#sas === '' ? '' : `?${this.#sas}`;
     return `${query} HTTP/1.1\r\nHost: ${this.#hostHeader}\r\nx-ms-version: ${LEAN_PUT_API_VERSION}\r\nUser-Agent: ${this.#userAgent}\r\nConnection: keep-alive\r\n`;

@@ -238,7 +238,7 @@ describe('LeanPut into Azurite', () => {
 
     // Shared Key: a whole-blob get on the lean sockets too (the SDK's download costs ~2 ms of CPU
     // a blob), signed for GET; a missing blob is a 404, a wrong key a 403
-    const keyOf = (key: Buffer) => (method: 'PUT' | 'GET', path: string, headers: Record<string, string | number>) => sharedKeyAuthorization(AZURITE_ACCOUNT_NAME, key, method, path, undefined, headers);
+    const keyOf = (key: Buffer) => (method: 'PUT' | 'GET' | 'HEAD' | 'DELETE', path: string, headers: Record<string, string | number>) => sharedKeyAuthorization(AZURITE_ACCOUNT_NAME, key, method, path, undefined, headers);
     const signed = new LeanPut(base, '', 4, { sign: keyOf(Buffer.from(AZURITE_ACCOUNT_KEY, 'base64')) });
     await signed.put('lean/signed é.bin', data.subarray(0, 5000));
     const got = signed.get('lean/signed é.bin');

@@ -75,13 +75,27 @@ describe('AzureTarget list on the lean sockets', () => {
       assert.deepEqual(await collect(t, 'dir/'), await collect(sdk, 'dir/'));
       assert.deepEqual(await collect(t, 'none'), []);
     }
+    // exists (a HEAD) and delete on the same sockets, signed either way
+    for (const [i, t] of [sas, key].entries()) {
+      assert.equal(await t.exists('a&b'), true);
+      assert.equal(await t.exists('nope'), false);
+      await t.delete('nope');
+      await t.put(`gone-${i}`, Buffer.from('x'));
+      assert.equal(await t.exists(`gone-${i}`), true);
+      await t.delete(`gone-${i}`);
+      assert.equal(await t.exists(`gone-${i}`), false);
+      assert.equal(await sdk.exists(`gone-${i}`), false);
+    }
+    const noContainer = new AzureTarget({ ...spec, sasToken: '', containerName: 'no-such-container' }, { auth: { kind: 'key', accountKey: AZURITE_ACCOUNT_KEY } });
+    await assert.rejects(noContainer.exists('a'), (e: { code?: string }) => e.code === 'E_TARGET_CONTAINER_MISSING');
+    await noContainer.close();
     // a refused listing is the target's coded error, as through the SDK
     const wrong = new AzureTarget({ ...spec, sasToken: '' }, { auth: { kind: 'key', accountKey: Buffer.alloc(64, 7).toString('base64') } });
     await assert.rejects(collect(wrong, ''), (e: { code?: string }) => typeof e.code === 'string' && e.code.startsWith('E_'));
     for (const t of [sdk, sas, key, wrong]) await t.close();
 
-    // what verify, ls, cat and export ask of a container (access check, list, whole-blob get)
-    // never loads the SDK (~0.25 s of CPU at start-up)
+    // what a load, verify, ls, cat and export ask of a container (access check, list, put,
+    // whole-blob get, exists, delete) never loads the SDK (~0.25 s of CPU at start-up)
     const script = `
       import { createRequire } from 'node:module';
       import { AzureTarget, parseTargetUrl } from ${JSON.stringify(new URL('../../src/targets/index.js', import.meta.url).href)};
@@ -90,6 +104,9 @@ describe('AzureTarget list on the lean sockets', () => {
       let n = 0;
       for await (const b of t.list('')) n++;
       const got = await t.get('a b');
+      if (!(await t.exists('a b')) || (await t.exists('none'))) throw new Error('exists');
+      await t.put('child', Buffer.from('x'));
+      await t.delete('child');
       await t.close();
       const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('@azure/storage-blob'));
       console.log(JSON.stringify({ n, got: got.length, loaded }));`;
