@@ -122,7 +122,7 @@ test('only azure-sdk.ts loads @azure/storage-blob at run time', () => {
 /** Whether the CommonJS build of @azure/storage-blob (what azure-sdk.ts requires) is loaded. */
 const SDK_LOADED = `Object.keys((await import('node:module')).createRequire(import.meta.url).cache).some((k) => k.includes('@azure/storage-blob'))`;
 
-test('a folder load never loads @azure/storage-blob; opening an Azure target does', () => {
+test('a folder load never loads @azure/storage-blob, nor does opening an Azure target; a request only the SDK carries does', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'clfsload-layering-'));
   try {
     const src = path.join(work, 'src');
@@ -133,21 +133,25 @@ test('a folder load never loads @azure/storage-blob; opening an Azure target doe
     fs.mkdirSync(blobs);
     const index = new URL('../src/index.js', import.meta.url).href;
     // a real load and verify, then the probe; then an Azure target is opened (no request is
-    // sent) to show the probe sees the SDK once it is loaded
+    // sent: the SDK stays unloaded), then a ranged get shows the probe sees the SDK once it is loaded
     const script = `
       const lib = await import(${JSON.stringify(index)});
       const target = new lib.FolderTarget(${JSON.stringify(blobs)});
       const s = await lib.load({ source: ${JSON.stringify(src)}, target, targetKey: 'layering', stateDir: ${JSON.stringify(path.join(work, 'state'))}, newTransfer: true });
       const report = await lib.verify(target, { source: ${JSON.stringify(src)} });
       const afterLoad = ${SDK_LOADED};
-      lib.openTarget('http://127.0.0.1:9/devstoreaccount1/probe?sv=2025-11-05&sig=x');
+      const azure = lib.openTarget('http://127.0.0.1:9/devstoreaccount1/probe?sv=2025-11-05&sig=x');
       const afterOpen = ${SDK_LOADED};
-      process.stdout.write(JSON.stringify({ status: s.status, problems: report.problems, afterLoad, afterOpen }));`;
+      // a ranged get is one request the lean sockets do not carry: the SDK is loaded for it
+      // (nothing listens on port 9, so it fails at once)
+      await new lib.AzureTarget(lib.parseTargetUrl('http://127.0.0.1:9/devstoreaccount1/probe?sv=2025-11-05&sig=x')).get('x', { range: { offset: 1, count: 1 } }).catch(() => undefined);
+      const afterRanged = ${SDK_LOADED};
+      process.stdout.write(JSON.stringify({ status: s.status, problems: report.problems, afterLoad, afterOpen, afterRanged }));`;
     // a file, not -e: the encode workers inherit the parent's flags, and --input-type breaks them
     const child = path.join(work, 'load.mjs');
     fs.writeFileSync(child, script);
     const out = JSON.parse(execFileSync(process.execPath, [child], { encoding: 'utf8' })) as Record<string, unknown>;
-    assert.deepEqual(out, { status: 'complete', problems: [], afterLoad: false, afterOpen: true });
+    assert.deepEqual(out, { status: 'complete', problems: [], afterLoad: false, afterOpen: false, afterRanged: true });
 
     // the CLI too, with the probe run as the process exits
     const probe = path.join(work, 'probe.mjs');
