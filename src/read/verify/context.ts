@@ -3,10 +3,10 @@
  * and the listing (every blob name, reached or not). Each pass is a module of functions over this
  * context; what only one pass needs (the reader, the hard-link table) stays with that pass.
  */
+import * as os from 'node:os';
 import { decodeBlob, decodeObject } from '../../codec/index.js';
 import type { DecodedObject } from '../../codec/index.js';
 import { ClfsError } from '../../errors/index.js';
-import * as os from 'node:os';
 import { DEFAULT_FILTERS, SourceFilter } from '../../scan/index.js';
 import { FolderReader } from '../../targets/folder-reader.js';
 import type { GetOptions, Target } from '../../targets/target.js';
